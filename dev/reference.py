@@ -1,0 +1,309 @@
+"""
+A small PyTorch GPT-2, the reference that train.c is checked against.
+
+Run it to write the test fixture (float32, CPU, one thread, fixed seed, so the
+bytes are the same on every run):
+
+    /usr/bin/python3 dev/reference.py [out.bin]     (default test/fixtures/gpt2_tiny.bin)
+
+dev/bench_torch.py imports GPT and init_params from here, so the model that is
+checked and the model that is timed are the same code.
+
+Dimension letters: B batch, T time, C channels, NH heads, hs = C/NH head size,
+L layers, V vocab, Vp = V padded up to a multiple of 128, maxT context length.
+
+The model (train.c computes exactly this):
+    x = wte[inputs] + wpe[0:T]                                  (B,T,C)
+    for each of the L blocks (pre-LayerNorm):
+        q,k,v = split(qkv(ln1(x)), C)      head h is channels [h*hs, (h+1)*hs)
+        a = softmax(q k^T / sqrt(hs) + causal mask) v           per head
+        x = x + attproj(a)
+        x = x + fcproj(gelu_tanh(fc(ln2(x))))
+    logits = lnf(x) @ wte[0:V]^T                    (B,T,V), head tied to wte
+    loss = mean over all B*T positions of cross-entropy(logits, targets)
+LayerNorm has eps 1e-5, a weight and a bias; every Linear has a bias; GELU is
+0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). wte has Vp rows; rows V..Vp-1
+are zero, never read, and so get zero gradient.
+
+Fixture format (little-endian; this docstring is the spec train.c's test reads):
+  header: int32[256], zero except
+      [0]=20261128 magic  [1]=1 version  [2]=maxT [3]=V [4]=L [5]=NH [6]=C [7]=Vp
+      [8]=B [9]=T [10]=nsteps [11]=warmup_steps [12]=max_steps (of the schedule)
+      and float32 values stored bit for bit in the int32 slots:
+      [16]=lr [17]=final_lr_frac [18]=weight_decay [19]=beta1 [20]=beta2
+      [21]=eps [22]=grad_clip
+  params:  float32, llm.c's model-file order; matrices are (out,in) row-major:
+      wte (Vp,C), wpe (maxT,C), ln1w (L,C), ln1b (L,C), qkvw (L,3C,C),
+      qkvb (L,3C), attprojw (L,C,C), attprojb (L,C), ln2w (L,C), ln2b (L,C),
+      fcw (L,4C,C), fcb (L,4C), fcprojw (L,C,4C), fcprojb (L,C), lnfw (C), lnfb (C)
+  inputs:  int32 (B,T)
+  targets: int32 (B,T)            (the batch is one (B,T+1) draw, shifted by one)
+  logits:  float32 (B,T,V)        (not padded to Vp)
+  loss:    float32 (1)
+  grads:   float32, same layout as params: d(mean loss)/d(param) at the initial
+           params (the padded rows of wte are zero)
+  step_losses: float32 (nsteps)
+  step_norms:  float32 (nsteps)
+  and nothing after that.
+
+The nsteps optimizer steps all use the same batch and start from the initial
+params. Step s (0-based): forward, loss -> step_losses[s] (step_losses[0] is
+the loss above), backward; norm = sqrt(sum of squares of every gradient) ->
+step_norms[s] (before clipping); if norm > grad_clip every gradient is scaled
+by grad_clip/norm; then AdamW with t = s+1 and lr = lr_at(s):
+    m = b1 m + (1-b1) g         v = b2 v + (1-b2) g^2
+    p -= lr (m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps) + wd p)
+with wd = weight_decay for the matrices (wte, wpe, qkvw, attprojw, fcw,
+fcprojw: rank >= 2) and 0 for every bias and LayerNorm parameter.
+lr_at(s), with W = warmup_steps, M = max_steps, min_lr = lr * final_lr_frac:
+    s < W:  lr (s+1)/W
+    else:   min_lr + 0.5 (1 + cos(pi (s-W)/(M-W))) (lr - min_lr)
+"""
+import argparse
+import hashlib
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FIXTURE_MAGIC = 20261128
+FIXTURE_VERSION = 1
+LN_EPS = 1e-5
+
+
+def padded_vocab(V, multiple=128):
+    return (V + multiple - 1) // multiple * multiple
+
+
+class Block(nn.Module):
+    def __init__(self, C, NH):
+        super().__init__()
+        self.NH = NH
+        self.ln1 = nn.LayerNorm(C, eps=LN_EPS)
+        self.qkv = nn.Linear(C, 3 * C)
+        self.attproj = nn.Linear(C, C)
+        self.ln2 = nn.LayerNorm(C, eps=LN_EPS)
+        self.fc = nn.Linear(C, 4 * C)
+        self.fcproj = nn.Linear(4 * C, C)
+
+    def attention(self, x):
+        B, T, C = x.shape
+        hs = C // self.NH
+        q, k, v = self.qkv(x).split(C, dim=2)
+        # (B,T,C) -> (B,NH,T,hs): head h owns channels [h*hs, (h+1)*hs)
+        q, k, v = (z.view(B, T, self.NH, hs).transpose(1, 2) for z in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))  # (B,NH,T,T)
+        future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+        att = att.masked_fill(future, float("-inf")).softmax(dim=-1)
+        a = (att @ v).transpose(1, 2).reshape(B, T, C)  # heads side by side again
+        return self.attproj(a)
+
+    def forward(self, x):
+        x = x + self.attention(self.ln1(x))
+        x = x + self.fcproj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+        return x
+
+
+class GPT(nn.Module):
+    def __init__(self, L, NH, C, V, maxT):
+        super().__init__()
+        assert C % NH == 0
+        self.L, self.NH, self.C, self.V, self.maxT = L, NH, C, V, maxT
+        self.Vp = padded_vocab(V)
+        self.wte = nn.Parameter(torch.zeros(self.Vp, C))  # (Vp,C), rows >= V stay 0
+        self.wpe = nn.Parameter(torch.zeros(maxT, C))  # (maxT,C)
+        self.blocks = nn.ModuleList(Block(C, NH) for _ in range(L))
+        self.lnf = nn.LayerNorm(C, eps=LN_EPS)
+
+    def forward(self, inputs, targets=None):
+        """inputs, targets (B,T) int64 -> logits (B,T,V), mean loss (or None)."""
+        B, T = inputs.shape
+        assert T <= self.maxT
+        x = self.wte[inputs] + self.wpe[:T]
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lnf(x) @ self.wte[: self.V].t()
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(B * T, self.V), targets.reshape(B * T))
+        return logits, loss
+
+    def tensors_in_file_order(self):
+        """[(name, tensor, decays)] in llm.c's model-file order; the per-layer
+        tensors are lists of L tensors, to be stacked. decays: rank >= 2."""
+        def per_layer(get):
+            return [get(b) for b in self.blocks]
+        t = [
+            ("wte", [self.wte]), ("wpe", [self.wpe]),
+            ("ln1w", per_layer(lambda b: b.ln1.weight)), ("ln1b", per_layer(lambda b: b.ln1.bias)),
+            ("qkvw", per_layer(lambda b: b.qkv.weight)), ("qkvb", per_layer(lambda b: b.qkv.bias)),
+            ("attprojw", per_layer(lambda b: b.attproj.weight)), ("attprojb", per_layer(lambda b: b.attproj.bias)),
+            ("ln2w", per_layer(lambda b: b.ln2.weight)), ("ln2b", per_layer(lambda b: b.ln2.bias)),
+            ("fcw", per_layer(lambda b: b.fc.weight)), ("fcb", per_layer(lambda b: b.fc.bias)),
+            ("fcprojw", per_layer(lambda b: b.fcproj.weight)), ("fcprojb", per_layer(lambda b: b.fcproj.bias)),
+            ("lnfw", [self.lnf.weight]), ("lnfb", [self.lnf.bias]),
+        ]
+        return [(name, ts, ts[0].dim() >= 2) for name, ts in t]
+
+
+def init_params(model, gen, nontrivial_norms_and_biases):
+    """GPT-2 init: N(0, 0.02) for embeddings and Linear weights, N(0, 0.02/sqrt(2L))
+    for the two projections into the residual stream. Biases and LayerNorms are
+    0 and 1 normally; with nontrivial_norms_and_biases (the fixture) biases are
+    N(0, 0.02) and LayerNorms 1 + N(0, 0.1), N(0, 0.1), so their gradients are
+    tested for real. Draws go in a fixed order from gen."""
+    def normal(p, std, mean=0.0):
+        p.copy_(torch.randn(p.shape, generator=gen) * std + mean)
+
+    std_proj = 0.02 / math.sqrt(2 * model.L)
+    with torch.no_grad():
+        normal(model.wte[: model.V], 0.02)
+        model.wte[model.V:].zero_()
+        normal(model.wpe, 0.02)
+        modules = [m for b in model.blocks for m in b.children()] + [model.lnf]
+        for block in model.blocks:
+            for m in block.children():
+                if isinstance(m, nn.Linear):
+                    projects_into_residual = m is block.attproj or m is block.fcproj
+                    normal(m.weight, std_proj if projects_into_residual else 0.02)
+        for m in modules:
+            if nontrivial_norms_and_biases:
+                if isinstance(m, nn.Linear):
+                    normal(m.bias, 0.02)
+                else:  # LayerNorm
+                    normal(m.weight, 0.1, mean=1.0)
+                    normal(m.bias, 0.1)
+            else:
+                m.bias.zero_()
+                if isinstance(m, nn.LayerNorm):
+                    m.weight.fill_(1.0)
+
+
+def lr_at(s, lr, warmup, max_steps, final_lr_frac):
+    """The learning rate of step s (0-based): linear warmup, then cosine to lr*frac."""
+    min_lr = lr * final_lr_frac
+    if s < warmup:
+        return lr * (s + 1) / warmup
+    ratio = (s - warmup) / (max_steps - warmup)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+
+
+class AdamW:
+    """AdamW written out (see the module docstring); equal to torch.optim.AdamW
+    with decoupled weight decay, but with the step's lr passed in."""
+
+    def __init__(self, tensors_with_decay, beta1, beta2, eps, weight_decay):
+        self.params = tensors_with_decay  # [(tensor, decays)]
+        self.b1, self.b2, self.eps, self.wd = beta1, beta2, eps, weight_decay
+        self.m = [torch.zeros_like(p) for p, _ in self.params]
+        self.v = [torch.zeros_like(p) for p, _ in self.params]
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, lr):
+        self.t += 1
+        for (p, decays), m, v in zip(self.params, self.m, self.v):
+            g = p.grad
+            m.mul_(self.b1).add_((1 - self.b1) * g)
+            v.mul_(self.b2).add_((1 - self.b2) * g * g)
+            mhat = m / (1 - self.b1 ** self.t)
+            vhat = v / (1 - self.b2 ** self.t)
+            wd = self.wd if decays else 0.0
+            p.sub_(lr * (mhat / (vhat.sqrt() + self.eps) + wd * p))
+
+
+def flat(model, grads=False):
+    """All parameters (or their gradients) as one float32 array in file order."""
+    parts = []
+    for _, ts, _ in model.tensors_in_file_order():
+        for t in ts:
+            t = t.grad if grads else t
+            parts.append(t.detach().reshape(-1).numpy().astype("<f4"))
+    return np.concatenate(parts)
+
+
+def write_fixture(path):
+    torch.set_num_threads(1)  # one thread: the same float sums, so the same bytes
+    torch.manual_seed(1337)
+    gen = torch.Generator().manual_seed(1337)
+    L, NH, C, V, maxT, B, T = 2, 4, 64, 300, 32, 4, 32
+    nsteps, warmup, max_steps = 10, 3, 10
+    lr, final_lr_frac, weight_decay = 3e-3, 0.1, 0.1
+    beta1, beta2, eps = 0.9, 0.95, 1e-8
+    grad_clip = 1.75  # between the step norms below, so some steps clip and some do not
+
+    model = GPT(L, NH, C, V, maxT)
+    init_params(model, gen, nontrivial_norms_and_biases=True)
+    tokens = torch.randint(0, V, (B, T + 1), generator=gen)
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+
+    params0 = flat(model)
+    logits, loss = model(inputs, targets)
+    logits0 = logits.detach().numpy().astype("<f4")
+    loss0 = float(loss)
+
+    params = [p for p in model.parameters()]
+    decays = {id(t): d for _, ts, d in model.tensors_in_file_order() for t in ts}
+    assert len(decays) == len(params)
+    opt = AdamW([(p, decays[id(p)]) for p in params], beta1, beta2, eps, weight_decay)
+    step_losses, step_norms, grads0, clipped = [], [], None, []
+    for s in range(nsteps):
+        for p in params:
+            p.grad = None
+        _, loss = model(inputs, targets)
+        loss.backward()
+        if s == 0:
+            grads0 = flat(model, grads=True)
+        with torch.no_grad():
+            norm = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in params))
+            if norm > grad_clip:
+                for p in params:
+                    p.grad.mul_(grad_clip / norm)
+        clipped.append(norm > grad_clip)
+        step_losses.append(float(loss))
+        step_norms.append(norm)
+        opt.step(lr_at(s, lr, warmup, max_steps, final_lr_frac))
+    assert step_losses[0] == loss0
+
+    header = np.zeros(256, dtype="<i4")
+    header[:13] = [FIXTURE_MAGIC, FIXTURE_VERSION, maxT, V, L, NH, C, model.Vp,
+                   B, T, nsteps, warmup, max_steps]
+    header[16:23] = np.array([lr, final_lr_frac, weight_decay, beta1, beta2, eps, grad_clip],
+                             dtype="<f4").view("<i4")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(header.tobytes())
+        f.write(params0.tobytes())
+        f.write(inputs.numpy().astype("<i4").tobytes())
+        f.write(targets.numpy().astype("<i4").tobytes())
+        f.write(logits0.tobytes())
+        f.write(np.array([loss0], dtype="<f4").tobytes())
+        f.write(grads0.tobytes())
+        f.write(np.array(step_losses, dtype="<f4").tobytes())
+        f.write(np.array(step_norms, dtype="<f4").tobytes())
+
+    nparams = params0.size
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    print(f"config: L={L} NH={NH} C={C} V={V} Vp={model.Vp} maxT={maxT} B={B} T={T} params={nparams}")
+    print(f"optimizer: lr={lr} warmup={warmup} max_steps={max_steps} final_lr_frac={final_lr_frac} "
+          f"wd={weight_decay} betas={beta1},{beta2} eps={eps} grad_clip={grad_clip}")
+    print(f"loss {loss0:.6f}  (ln V = {math.log(V):.6f})")
+    for s in range(nsteps):
+        print(f"step {s} loss {step_losses[s]:.6f} norm {step_norms[s]:.6f} "
+              f"lr {lr_at(s, lr, warmup, max_steps, final_lr_frac):.6e}"
+              f"{'  clipped' if clipped[s] else ''}")
+    print(f"wrote {path}: {os.path.getsize(path)} bytes, sha256 {digest}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Write the GPT-2 test fixture for train.c.")
+    ap.add_argument("out", nargs="?", default="test/fixtures/gpt2_tiny.bin")
+    write_fixture(ap.parse_args().out)
+
+
+if __name__ == "__main__":
+    main()
