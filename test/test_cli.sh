@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Tests of ./train as a program: bad input gets a clear message and a non-zero
+# exit (never a crash), --dry-run, -h, checkpoints, and resuming through the
+# command line gives the same log lines as a run that never stopped.
+#   bash test/test_cli.sh [path/to/train]
+# Prints `OK|FAIL name` per case and an overall line; exits non-zero on failure.
+set -u
+TRAIN=${1:-./train}
+[ -x "$TRAIN" ] || { echo "FAIL: $TRAIN not built"; exit 1; }
+TMP=$(mktemp -d /tmp/test_cli.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+pass=0; fail=0
+
+ok()   { echo "OK   $1"; pass=$((pass + 1)); }
+bad()  { echo "FAIL $1"; fail=$((fail + 1)); }
+
+# expect_error NAME PATTERN -- CMD...: CMD must exit with status 1 (not a
+# signal, not a sanitizer abort) and print PATTERN on stderr
+expect_error() {
+    local name=$1 pattern=$2; shift 3
+    "$@" > "$TMP/out" 2> "$TMP/err"
+    local rc=$?
+    if [ $rc -ne 1 ]; then bad "$name (exit $rc, expected 1)"; sed 's/^/    /' "$TMP/err" | head -5; return; fi
+    if ! grep -qiE -- "$pattern" "$TMP/err"; then
+        bad "$name (message lacks /$pattern/)"; sed 's/^/    /' "$TMP/err" | head -5; return
+    fi
+    ok "$name: $(grep -m1 -iE 'error' "$TMP/err" | cut -c1-110)"
+}
+
+# test files are written with perl (always on Debian): no Python needed
+write_tokens() {  # write_tokens PATH NTOK VOCAB [MAGIC]: llm.c token shard of random ids
+    perl -e 'my ($path,$n,$v,$magic)=@ARGV; srand(1); open(my $f,">:raw",$path) or die;
+             print $f pack("l<256",$magic,1,$n,(0)x253);
+             print $f pack("S<*", map { int(rand($v)) } 1..$n); close $f;' "$1" "$2" "$3" "${4:-20240520}"
+}
+write_model() {  # write_model PATH L NH C V maxT [VERSION] [TRUNCATE_BYTES]: random fp32 model
+    perl -e 'my ($path,$L,$NH,$C,$V,$T,$ver,$cut)=@ARGV; srand(2);
+             my $Vp=int(($V+127)/128)*128;
+             my $n=$Vp*$C+$T*$C+$L*(12*$C*$C+13*$C)+2*$C;
+             my @p=map { (rand()-0.5)*0.04 } 1..$n;
+             open(my $f,">:raw",$path) or die;
+             print $f pack("l<256",20240326,$ver,$T,$V,$L,$NH,$C,$Vp,(0)x248);
+             my $bytes=pack("f<*",@p); $bytes=substr($bytes,0,length($bytes)-$cut);
+             print $f $bytes; close $f;' "$1" "$2" "$3" "$4" "$5" "$6" "${7:-3}" "${8:-0}"
+}
+
+write_model "$TMP/model.bin" 2 4 64 300 32
+write_tokens "$TMP/train.bin" 2000 300
+write_tokens "$TMP/val.bin" 500 300
+COMMON=(-e "$TMP/model.bin" -i "$TMP/train.bin" -j "$TMP/val.bin" -k "$TMP/none" -b 2 -t 16)
+
+# ---- flags
+"$TRAIN" -h > "$TMP/help" 2>&1 && grep -q -- "--dry-run" "$TMP/help" && grep -q "default" "$TMP/help" \
+    && ok "-h lists the flags with defaults" || bad "-h"
+expect_error "unknown flag" "unknown flag" -- "$TRAIN" --bogus 1
+expect_error "flag out of range (-b 0)" "-b.*not an integer in" -- "$TRAIN" -b 0
+expect_error "flag not a number (-l abc)" "-l.*not a number" -- "$TRAIN" -l abc
+expect_error "flag missing its value" "needs a value" -- "$TRAIN" "${COMMON[@]}" -x
+expect_error "-d not a multiple of B*T" "not a multiple" -- "$TRAIN" "${COMMON[@]}" -d 33
+expect_error "-y 1 without -o" "needs -o" -- "$TRAIN" "${COMMON[@]}" -y 1
+expect_error "explicit tokenizer that is foreign" "not a tokenizer" -- "$TRAIN" "${COMMON[@]}" -k "$TMP/train.bin"
+
+# ---- model files
+printf 'hello, not a model at all' > "$TMP/short.bin"
+expect_error "model file shorter than a header" "shorter than its" -- "$TRAIN" "${COMMON[@]}" -e "$TMP/short.bin"
+write_tokens "$TMP/foreign.bin" 600 300
+expect_error "model file with wrong magic" "not a model file" -- "$TRAIN" "${COMMON[@]}" -e "$TMP/foreign.bin"
+write_model "$TMP/v9.bin" 2 4 64 300 32 9
+expect_error "model file with wrong version" "version 9" -- "$TRAIN" "${COMMON[@]}" -e "$TMP/v9.bin"
+write_model "$TMP/trunc.bin" 2 4 64 300 32 3 100
+expect_error "truncated model file" "truncated" -- "$TRAIN" "${COMMON[@]}" -e "$TMP/trunc.bin"
+write_model "$TMP/badshape.bin" 2 5 64 300 32
+expect_error "model file with C not a multiple of NH" "not a multiple" -- "$TRAIN" "${COMMON[@]}" -e "$TMP/badshape.bin"
+expect_error "-e neither file nor preset" "neither a model file nor a preset" -- "$TRAIN" "${COMMON[@]}" -e "$TMP/nope.bin"
+expect_error "T beyond the model's maxT" "longer than the model's maxT" -- "$TRAIN" "${COMMON[@]}" -t 64
+
+# ---- token shards
+write_tokens "$TMP/tiny.bin" 20 300
+expect_error "shard shorter than one batch" "fewer than one batch" -- "$TRAIN" "${COMMON[@]}" -i "$TMP/tiny.bin"
+write_tokens "$TMP/bigids.bin" 2000 60000
+expect_error "token ids beyond the vocabulary" "outside the model's vocabulary" -- "$TRAIN" "${COMMON[@]}" -i "$TMP/bigids.bin"
+write_tokens "$TMP/wrongmagic.bin" 2000 300 12345
+expect_error "shard with wrong magic" "not a token shard" -- "$TRAIN" "${COMMON[@]}" -i "$TMP/wrongmagic.bin"
+head -c 2000 "$TMP/train.bin" > "$TMP/cut.bin"
+expect_error "truncated shard" "truncated" -- "$TRAIN" "${COMMON[@]}" -i "$TMP/cut.bin"
+expect_error "no shard matches" "no token shards match" -- "$TRAIN" "${COMMON[@]}" -i "$TMP/nothing_*.bin"
+expect_error "val shards missing while -v > 0" "no token shards match" -- "$TRAIN" "${COMMON[@]}" -j "$TMP/nothing_*.bin" -v 5
+
+# ---- a diverging run stops with a message instead of saving NaNs
+cp "$TMP/model.bin" "$TMP/nanmodel.bin"
+perl -e 'open(my $f,"+<:raw",$ARGV[0]) or die; seek($f,1024+4*10,0); print $f pack("L<",0x7fc00000); close $f' "$TMP/nanmodel.bin"
+expect_error "NaN loss" "diverged|val loss is" -- "$TRAIN" "${COMMON[@]}" -e "$TMP/nanmodel.bin" -x 2 -v 0 -o "$TMP/nanout"
+[ -z "$(ls "$TMP/nanout" 2>/dev/null | grep -v main.log)" ] && ok "NaN run left no checkpoint" || bad "NaN run wrote a checkpoint"
+
+# ---- --dry-run: the bill of GPT-2 1558M without allocating it
+if "$TRAIN" -e d48 --vocab 50257 -k "$TMP/none" -b 8 -t 1024 --dry-run > "$TMP/dry" 2>&1 \
+    && grep -q "L=48 NH=25 C=1600" "$TMP/dry" && grep -q "total" "$TMP/dry"; then
+    ok "--dry-run d48 B=8 T=1024: $(grep -m1 'parameters (count)' "$TMP/dry" | tr -s ' ' | cut -c1-60)"
+else bad "--dry-run d48"; cat "$TMP/dry"; fi
+
+# ---- a run end to end: log lines, val, sample, checkpoints, no temp files
+if "$TRAIN" "${COMMON[@]}" -x 4 -v 2 -m 2 -g 8 -n 2 -o "$TMP/run" > "$TMP/run.out" 2>&1 \
+    && [ "$(grep -cE '^step [0-9]+/4 \| loss [0-9]+\.[0-9]{6} \| lr .* \| norm .* \| ms .* \| tok/s' "$TMP/run.out")" = 4 ] \
+    && grep -q "^val loss" "$TMP/run.out" && grep -q "^sample at step 4" "$TMP/run.out" \
+    && [ -f "$TMP/run/model_00000002.bin" ] && [ -f "$TMP/run/state_00000004.bin" ] \
+    && [ "$(grep -c trl "$TMP/run/main.log")" = 4 ] && ! ls "$TMP/run" | grep -q tmp; then
+    ok "run: 4 step lines, val, sample, log, checkpoints at 2 and 4"
+else bad "run end to end"; tail -20 "$TMP/run.out"; fi
+# the saved model loads again as a model file
+"$TRAIN" "${COMMON[@]}" -e "$TMP/run/model_00000004.bin" -x 1 -v 0 -g 0 > /dev/null 2>&1 \
+    && ok "a checkpointed model file loads with -e" || bad "checkpoint loads with -e"
+
+# ---- resume through the command line: the log lines of steps 4..6 of a run
+# that stopped at 3 and resumed equal those of a run that never stopped
+strip() { grep -E '^(step|val)' "$1" | sed 's/| ms .*//'; }
+"$TRAIN" "${COMMON[@]}" -x 6 -v 3 -g 0 -c 0.1 --shuffle 1 -d 64 -o "$TMP/straight" > "$TMP/a.out" 2>&1
+"$TRAIN" "${COMMON[@]}" -x 3 -v 3 -g 0 -c 0.1 --shuffle 1 -d 64 -o "$TMP/resumed" > "$TMP/b1.out" 2>&1
+"$TRAIN" "${COMMON[@]}" -x 6 -v 3 -g 0 -c 0.1 --shuffle 1 -d 64 -o "$TMP/resumed" -y 1 > "$TMP/b2.out" 2>&1
+if grep -q "resume: from" "$TMP/b2.out" && [ -n "$(strip "$TMP/a.out")" ] \
+    && diff <(strip "$TMP/a.out" | grep -E '^step [4-6]/') <(strip "$TMP/b2.out" | grep -E '^step [4-6]/') > /dev/null; then
+    ok "resume via -y 1: steps 4-6 identical to the straight run"
+else bad "resume via -y 1"; diff <(strip "$TMP/a.out") <(strip "$TMP/b2.out") | head; fi
+
+echo "$([ $fail = 0 ] && echo PASS || echo FAIL): $pass of $((pass + fail)) CLI checks passed"
+[ $fail = 0 ]

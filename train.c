@@ -1,0 +1,2121 @@
+/*
+train.c: the whole of GPT-2 training on the CPU, in one C file.
+
+The model, every layer's forward and backward pass (side by side), AdamW,
+the learning-rate schedule, gradient clipping and accumulation, the data
+loader, validation, sampling, checkpoints that resume bit for bit, and the
+command line. Parallel with OpenMP where the compiler has it.
+
+Build and run:
+    make train
+    ./train -h                                   # every flag and its default
+    ./train -e d6 -b 4 -t 64 -x 100 -o out       # a small GPT-2 from scratch
+    ./train -e model.bin -i 'shards/train_*.bin' # continue from a model file
+    ./train -e d48 -b 8 -t 1024 --dry-run        # what would it cost?
+
+Dimension letters used in every comment and shape:
+    B  batch size                 T   time (sequence length)
+    C  channels (model width)     NH  number of attention heads
+    hs head size, C / NH          L   number of layers (blocks)
+    V  vocabulary size            Vp  V padded up to a multiple of 128
+    OC output channels of a matmul
+A shape written (B, T, C) is row-major: the last letter varies fastest.
+
+File formats (llm.c compatible, see data/README.md): model files, token
+shards and tokenizer files start with a header of 256 int32 that is checked
+on load (magic, version, and the file size the header implies).
+*/
+#include <ctype.h>
+#include <errno.h>
+#include <glob.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+// ----------------------------------------------------------------------------
+// constants
+
+#define HEADER_INTS 256              // every file starts with 256 int32
+#define MODEL_MAGIC 20240326
+#define MODEL_VERSION_FP32 3
+#define MODEL_VERSION_BF16 5
+#define TOKENS_MAGIC 20240520
+#define TOKENS_VERSION 1
+#define TOKENIZER_MAGIC 20240328
+#define TOKENIZER_VERSION 2
+#define STATE_MAGIC 20261129         // our own: the training state for resume
+#define STATE_VERSION 1
+#define VOCAB_PAD 128                // Vp = V rounded up to a multiple of this
+#define LAYERNORM_EPS 1e-5f
+#define GELU_SCALE 0.7978845608028654f  // sqrt(2 / pi), tanh approximation
+#define GELU_CUBIC 0.044715f
+#define INIT_STD 0.02f               // GPT-2's initialisation
+#define NORM_CHUNK 65536             // elements per partial sum of the grad norm
+#define PATH_MAX_LEN 4096
+
+// ----------------------------------------------------------------------------
+// checked helpers: every failure says where it happened and what to do
+
+static void die(const char *fmt, ...) {
+    va_list args;
+    va_start(args, fmt);
+    fprintf(stderr, "error: ");
+    vfprintf(stderr, fmt, args);
+    fprintf(stderr, "\n");
+    va_end(args);
+    exit(EXIT_FAILURE);
+}
+
+static FILE *fopen_check(const char *path, const char *mode, const char *file, int line) {
+    FILE *fp = fopen(path, mode);
+    if (fp == NULL) {
+        die("cannot open '%s' (mode %s): %s [%s:%d]", path, mode, strerror(errno), file, line);
+    }
+    return fp;
+}
+#define fopenCheck(path, mode) fopen_check(path, mode, __FILE__, __LINE__)
+
+static void fread_check(void *ptr, size_t size, size_t count, FILE *fp, const char *file, int line) {
+    size_t got = fread(ptr, size, count, fp);
+    if (got != count) {
+        die("short read: wanted %zu items of %zu bytes, got %zu (%s) [%s:%d]", count, size, got,
+            feof(fp) ? "file truncated?" : strerror(errno), file, line);
+    }
+}
+#define freadCheck(ptr, size, count, fp) fread_check(ptr, size, count, fp, __FILE__, __LINE__)
+
+static void fwrite_check(const void *ptr, size_t size, size_t count, FILE *fp, const char *file, int line) {
+    if (fwrite(ptr, size, count, fp) != count) {
+        die("write failed (%s): disk full? [%s:%d]", strerror(errno), file, line);
+    }
+}
+#define fwriteCheck(ptr, size, count, fp) fwrite_check(ptr, size, count, fp, __FILE__, __LINE__)
+
+static void fseek_check(FILE *fp, int64_t offset, int whence, const char *file, int line) {
+    if (fseeko(fp, (off_t)offset, whence) != 0) {
+        die("seek to %lld failed: %s [%s:%d]", (long long)offset, strerror(errno), file, line);
+    }
+}
+#define fseekCheck(fp, offset, whence) fseek_check(fp, offset, whence, __FILE__, __LINE__)
+
+static void fclose_check(FILE *fp, const char *file, int line) {
+    if (fclose(fp) != 0) { die("close failed: %s [%s:%d]", strerror(errno), file, line); }
+}
+#define fcloseCheck(fp) fclose_check(fp, __FILE__, __LINE__)
+
+static void *malloc_check(size_t size, const char *file, int line) {
+    void *ptr = malloc(size > 0 ? size : 1);
+    if (ptr == NULL) {
+        die("out of memory allocating %zu bytes (%.2f GiB) [%s:%d]; try a smaller B, T or model",
+            size, (double)size / (1 << 30), file, line);
+    }
+    return ptr;
+}
+#define mallocCheck(size) malloc_check(size, __FILE__, __LINE__)
+
+static void *calloc_check(size_t count, size_t size, const char *file, int line) {
+    void *ptr = calloc(count > 0 ? count : 1, size);
+    if (ptr == NULL) {
+        die("out of memory allocating %zu x %zu bytes [%s:%d]", count, size, file, line);
+    }
+    return ptr;
+}
+#define callocCheck(count, size) calloc_check(count, size, __FILE__, __LINE__)
+
+// size of a file in bytes, or -1 when it cannot be opened
+static int64_t file_size(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) { return -1; }
+    return (int64_t)st.st_size;
+}
+
+// Reads the 256-int32 header of a file and checks its magic and size:
+// fails with a message naming the file when it is missing, short or foreign.
+static void read_header(int *header, const char *path, int magic, const char *what) {
+    int64_t size = file_size(path);
+    if (size < 0) { die("cannot open %s '%s': %s", what, path, strerror(errno)); }
+    if (size < (int64_t)(HEADER_INTS * sizeof(int))) {
+        die("%s '%s' is %lld bytes, shorter than its %zu-byte header: truncated or not a %s",
+            what, path, (long long)size, HEADER_INTS * sizeof(int), what);
+    }
+    FILE *fp = fopenCheck(path, "rb");
+    freadCheck(header, sizeof(int), HEADER_INTS, fp);
+    fcloseCheck(fp);
+    if (header[0] != magic) {
+        die("'%s' is not a %s: magic number %d, expected %d", path, what, header[0], magic);
+    }
+}
+
+// Atomic file writes: write to PATH.tmp, flush, fsync, then rename over PATH,
+// so a crash leaves either the old file or the whole new one, never a half.
+static FILE *atomic_open(const char *path, char *tmp_path) {
+    int n = snprintf(tmp_path, PATH_MAX_LEN, "%s.tmp", path);
+    if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", path); }
+    return fopenCheck(tmp_path, "wb");
+}
+
+static void atomic_commit(FILE *fp, const char *tmp_path, const char *path) {
+    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
+        die("cannot flush '%s': %s", tmp_path, strerror(errno));
+    }
+    fcloseCheck(fp);
+    if (rename(tmp_path, path) != 0) {
+        die("cannot rename '%s' to '%s': %s", tmp_path, path, strerror(errno));
+    }
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int num_threads(void) {
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+// ----------------------------------------------------------------------------
+// random numbers: xorshift* (64-bit state in a struct, so runs are seeded and
+// the state can be saved in a checkpoint)
+
+typedef struct {
+    uint64_t state;
+} Rng;
+
+static void rng_seed(Rng *rng, uint64_t seed) {
+    // splitmix64 of the seed, so that nearby seeds give unrelated streams and
+    // the state is never zero (xorshift would stay at zero forever)
+    uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z = z ^ (z >> 31);
+    rng->state = z != 0 ? z : 0x2545F4914F6CDD1DULL;
+}
+
+static uint32_t rng_u32(Rng *rng) {
+    rng->state ^= rng->state >> 12;
+    rng->state ^= rng->state << 25;
+    rng->state ^= rng->state >> 27;
+    return (uint32_t)((rng->state * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+// uniform in [0, 1), 24 random bits
+static float rng_uniform(Rng *rng) {
+    return (float)(rng_u32(rng) >> 8) / 16777216.0f;
+}
+
+// standard normal by Box-Muller (uses two uniforms per draw; simple, exact enough)
+static float rng_normal(Rng *rng) {
+    float u1 = rng_uniform(rng);
+    float u2 = rng_uniform(rng);
+    float r = sqrtf(-2.0f * logf(1.0f - u1));  // 1 - u1 is in (0, 1]: no log(0)
+    return r * cosf(2.0f * (float)M_PI * u2);
+}
+
+// uniform integer in [0, n), for shuffling
+static size_t rng_below(Rng *rng, size_t n) {
+    uint64_t r = ((uint64_t)rng_u32(rng) << 32) | rng_u32(rng);
+    return (size_t)(r % n);
+}
+
+// ----------------------------------------------------------------------------
+// layers: forward and backward side by side, in the order the model uses them.
+// Every forward overwrites its outputs; every backward adds (+=) into its
+// gradients.
+
+// out[b,t,:] = wte[inp[b,t],:] + wpe[t,:]
+// out (B,T,C), inp (B,T) token ids, wte (V,C), wpe (maxT,C); overwrites out
+static void encoder_forward(float *out, const int *inp, const float *wte, const float *wpe,
+                            int B, int T, int C) {
+    #pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            float *out_bt = out + ((size_t)b * T + t) * C;
+            const float *wte_ix = wte + (size_t)inp[b * T + t] * C;
+            const float *wpe_t = wpe + (size_t)t * C;
+            for (int c = 0; c < C; c++) { out_bt[c] = wte_ix[c] + wpe_t[c]; }
+        }
+    }
+}
+
+// inverts encoder_forward: dwte[inp[b,t],:] += dout[b,t,:], dwpe[t,:] += dout[b,t,:]
+// Threads split the channels: a token id can repeat in the batch, so two
+// (b,t) could hit the same row of dwte, but never the same column c.
+static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp,
+                             int B, int T, int C) {
+    const int block = 16;
+    #pragma omp parallel for
+    for (int c0 = 0; c0 < C; c0 += block) {
+        int c1 = c0 + block < C ? c0 + block : C;
+        for (int b = 0; b < B; b++) {
+            for (int t = 0; t < T; t++) {
+                const float *dout_bt = dout + ((size_t)b * T + t) * C;
+                float *dwte_ix = dwte + (size_t)inp[b * T + t] * C;
+                float *dwpe_t = dwpe + (size_t)t * C;
+                for (int c = c0; c < c1; c++) {
+                    dwte_ix[c] += dout_bt[c];
+                    dwpe_t[c] += dout_bt[c];
+                }
+            }
+        }
+    }
+}
+
+// out = (x - mean) * rstd * weight + bias over the C channels of each (b,t),
+// mean = sum(x)/C, rstd = 1/sqrt(sum((x-mean)^2)/C + eps); both saved for the
+// backward. out (B,T,C), mean and rstd (B,T), inp (B,T,C), weight, bias (C)
+static void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                              const float *weight, const float *bias, int B, int T, int C) {
+    size_t N = (size_t)B * T;
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        const float *x = inp + i * C;
+        float m = 0.0f;
+        for (int c = 0; c < C; c++) { m += x[c]; }
+        m /= C;
+        float v = 0.0f;  // two passes: no cancellation from E[x^2] - E[x]^2
+        for (int c = 0; c < C; c++) { float d = x[c] - m; v += d * d; }
+        v /= C;
+        float s = 1.0f / sqrtf(v + LAYERNORM_EPS);
+        float *o = out + i * C;
+        for (int c = 0; c < C; c++) { o[c] = (x[c] - m) * s * weight[c] + bias[c]; }
+        mean[i] = m;
+        rstd[i] = s;
+    }
+}
+
+// inverts layernorm_forward. With n = (x - mean) * rstd and g = weight * dout:
+//   dbias += dout, dweight += n * dout,
+//   dx += rstd * (g - mean_c(g) - n * mean_c(g * n))
+// (the two means are the gradient flowing through mean and rstd).
+// Rows own their dinp; the dweight/dbias sums over rows are split by channel.
+static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                               const float *inp, const float *weight, const float *mean,
+                               const float *rstd, int B, int T, int C) {
+    size_t N = (size_t)B * T;
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        const float *x = inp + i * C;
+        const float *d = dout + i * C;
+        float *dx = dinp + i * C;
+        float g_mean = 0.0f, gn_mean = 0.0f;
+        for (int c = 0; c < C; c++) {
+            float n = (x[c] - mean[i]) * rstd[i];
+            float g = weight[c] * d[c];
+            g_mean += g;
+            gn_mean += g * n;
+        }
+        g_mean /= C;
+        gn_mean /= C;
+        for (int c = 0; c < C; c++) {
+            float n = (x[c] - mean[i]) * rstd[i];
+            float g = weight[c] * d[c];
+            dx[c] += rstd[i] * (g - g_mean - n * gn_mean);
+        }
+    }
+    const int block = 16;
+    #pragma omp parallel for
+    for (int c0 = 0; c0 < C; c0 += block) {
+        int c1 = c0 + block < C ? c0 + block : C;
+        for (size_t i = 0; i < N; i++) {
+            const float *x = inp + i * C;
+            const float *d = dout + i * C;
+            for (int c = c0; c < c1; c++) {
+                dbias[c] += d[c];
+                dweight[c] += (x[c] - mean[i]) * rstd[i] * d[c];
+            }
+        }
+    }
+}
+
+// out = inp @ weight^T + bias: out[i,o] = bias[o] + sum_c inp[i,c] * weight[o,c]
+// out (B,T,OC), inp (B,T,C), weight (OC,C), bias (OC) or NULL; overwrites out.
+// Rows of inp are taken four at a time so each weight row read from memory
+// serves four dot products; `omp simd reduction` lets the compiler vectorise
+// the sums (it reassociates them, identically on every run).
+static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                           int B, int T, int C, int OC) {
+    const size_t N = (size_t)B * T;
+    const size_t tiles = (N + 3) / 4;
+    #pragma omp parallel for
+    for (size_t tile = 0; tile < tiles; tile++) {
+        size_t i0 = tile * 4;
+        if (i0 + 4 <= N) {
+            const float *x0 = inp + i0 * C, *x1 = x0 + C, *x2 = x1 + C, *x3 = x2 + C;
+            for (int o = 0; o < OC; o++) {
+                const float *w = weight + (size_t)o * C;
+                float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+                #pragma omp simd reduction(+ : s0, s1, s2, s3)
+                for (int c = 0; c < C; c++) {
+                    s0 += x0[c] * w[c];
+                    s1 += x1[c] * w[c];
+                    s2 += x2[c] * w[c];
+                    s3 += x3[c] * w[c];
+                }
+                float b = bias != NULL ? bias[o] : 0.0f;
+                out[(i0 + 0) * OC + o] = s0 + b;
+                out[(i0 + 1) * OC + o] = s1 + b;
+                out[(i0 + 2) * OC + o] = s2 + b;
+                out[(i0 + 3) * OC + o] = s3 + b;
+            }
+        } else {  // the last, partial tile
+            for (size_t i = i0; i < N; i++) {
+                const float *x = inp + i * C;
+                for (int o = 0; o < OC; o++) {
+                    const float *w = weight + (size_t)o * C;
+                    float s = 0.0f;
+                    #pragma omp simd reduction(+ : s)
+                    for (int c = 0; c < C; c++) { s += x[c] * w[c]; }
+                    out[i * OC + o] = s + (bias != NULL ? bias[o] : 0.0f);
+                }
+            }
+        }
+    }
+}
+
+// inverts matmul_forward:
+//   dinp[i,c]    += sum_o dout[i,o] * weight[o,c]
+//   dweight[o,c] += sum_i dout[i,o] * inp[i,c]
+//   dbias[o]     += sum_i dout[i,o]             (dbias may be NULL)
+// Threads own rows i of dinp in the first loop and rows o of dweight in the
+// second, so no two threads write the same element.
+static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, int B, int T, int C, int OC) {
+    const size_t N = (size_t)B * T;
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        const float *d = dout + i * OC;
+        float *dx = dinp + i * C;
+        for (int o = 0; o < OC; o++) {
+            const float *w = weight + (size_t)o * C;
+            float g = d[o];
+            for (int c = 0; c < C; c++) { dx[c] += g * w[c]; }
+        }
+    }
+    #pragma omp parallel for
+    for (int o = 0; o < OC; o++) {
+        float *dw = dweight + (size_t)o * C;
+        float db = 0.0f;
+        for (size_t i = 0; i < N; i++) {
+            const float *x = inp + i * C;
+            float g = dout[i * OC + o];
+            db += g;
+            for (int c = 0; c < C; c++) { dw[c] += g * x[c]; }
+        }
+        if (dbias != NULL) { dbias[o] += db; }
+    }
+}
+
+// Causal multi-head self-attention. inp (B,T,3C) holds q, k, v side by side,
+// head h in channels [h*hs, (h+1)*hs) of each. For every (b,t,h):
+//   att[t2] = softmax_{t2<=t}(q_t . k_t2 / sqrt(hs)),  att[t2 > t] = 0
+//   out[b,t,h*hs:] = sum_{t2<=t} att[t2] * v_t2
+// out (B,T,C), att (B,NH,T,T) saved for the backward; overwrites both.
+static void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH) {
+    const int hs = C / NH;
+    const size_t C3 = 3 * (size_t)C;
+    const float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp parallel for collapse(3)
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < NH; h++) {
+                const float *q = inp + ((size_t)b * T + t) * C3 + (size_t)h * hs;
+                float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                // scores, and their max (started from the first score, t2 = 0)
+                float maxval = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = inp + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
+                    float s = 0.0f;
+                    for (int i = 0; i < hs; i++) { s += q[i] * k[i]; }
+                    s *= scale;
+                    a[t2] = s;
+                    if (t2 == 0 || s > maxval) { maxval = s; }
+                }
+                // softmax: subtract the max so exp never overflows
+                float sum = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) {
+                    a[t2] = expf(a[t2] - maxval);
+                    sum += a[t2];
+                }
+                float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
+                for (int t2 = 0; t2 <= t; t2++) { a[t2] *= inv; }
+                for (int t2 = t + 1; t2 < T; t2++) { a[t2] = 0.0f; }
+                // weighted sum of the values
+                float *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
+                for (int i = 0; i < hs; i++) { o[i] = 0.0f; }
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = inp + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
+                    for (int i = 0; i < hs; i++) { o[i] += a[t2] * v[i]; }
+                }
+            }
+        }
+    }
+}
+
+// inverts attention_forward. Per (b,h,t), walking the forward backwards:
+//   out = sum att[t2] v_t2   ->  datt[t2] += dout . v_t2,  dv_t2 += att[t2] * dout
+//   att = softmax(s)         ->  ds[t2] = att[t2] * (datt[t2] - sum_t3 att[t3] datt[t3])
+//   s = q . k_t2 / sqrt(hs)  ->  dq += ds[t2] k_t2 / sqrt(hs), dk_t2 += ds[t2] q / sqrt(hs)
+// dinp (B,T,3C), datt (B,NH,T,T) is scratch of the same shape as att.
+// dk and dv of a position t2 collect from every t >= t2, so threads own a
+// whole (b,h): its head's channels of dinp, over all t, are theirs alone.
+static void attention_backward(float *dinp, float *datt, const float *dout, const float *inp,
+                               const float *att, int B, int T, int C, int NH) {
+    const int hs = C / NH;
+    const size_t C3 = 3 * (size_t)C;
+    const float scale = 1.0f / sqrtf((float)hs);
+    #pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < NH; h++) {
+            for (int t = 0; t < T; t++) {
+                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
+                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
+                const float *q = inp + ((size_t)b * T + t) * C3 + (size_t)h * hs;
+                float *dq = dinp + ((size_t)b * T + t) * C3 + (size_t)h * hs;
+                const float *d = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
+                // through the weighted sum of values
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *v = inp + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
+                    float *dv = dinp + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
+                    float s = 0.0f;
+                    for (int i = 0; i < hs; i++) {
+                        s += d[i] * v[i];
+                        dv[i] += a[t2] * d[i];
+                    }
+                    da[t2] += s;
+                }
+                // through the softmax
+                float dot = 0.0f;
+                for (int t2 = 0; t2 <= t; t2++) { dot += a[t2] * da[t2]; }
+                // through the scaled scores
+                for (int t2 = 0; t2 <= t; t2++) {
+                    const float *k = inp + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
+                    float *dk = dinp + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
+                    float ds = a[t2] * (da[t2] - dot) * scale;
+                    for (int i = 0; i < hs; i++) {
+                        dq[i] += ds * k[i];
+                        dk[i] += ds * q[i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+// GELU, tanh approximation: out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+// out and inp (N); overwrites out
+static void gelu_forward(float *out, const float *inp, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+        out[i] = 0.5f * x * (1.0f + tanhf(u));
+    }
+}
+
+// inverts gelu_forward: with u as above,
+//   d out / dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+        float th = tanhf(u);
+        float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
+        float grad = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;
+        dinp[i] += grad * dout[i];
+    }
+}
+
+// out = inp1 + inp2, all (N); overwrites out
+static void residual_forward(float *out, const float *inp1, const float *inp2, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) { out[i] = inp1[i] + inp2[i]; }
+}
+
+// inverts residual_forward: the sum passes its gradient to both inputs
+static void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t N) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        dinp1[i] += dout[i];
+        dinp2[i] += dout[i];
+    }
+}
+
+// Softmax over the first V logits of each (b,t) and the cross-entropy loss
+// against the target: probs = exp(l - max) / sum, loss = log(sum) + max - l[target]
+// (log-sum-exp: finite even when the target's probability underflows).
+// losses (B,T), probs (B,T,Vp) with the padding set to 0, logits (B,T,Vp),
+// targets (B,T); overwrites losses and probs. Loops run to V, never into Vp.
+static void softmax_crossentropy_forward(float *losses, float *probs, const float *logits,
+                                         const int *targets, int B, int T, int V, int Vp) {
+    size_t N = (size_t)B * T;
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        const float *l = logits + i * Vp;
+        float *p = probs + i * Vp;
+        float maxval = l[0];
+        for (int v = 1; v < V; v++) { if (l[v] > maxval) { maxval = l[v]; } }
+        float sum = 0.0f;
+        for (int v = 0; v < V; v++) {
+            p[v] = expf(l[v] - maxval);
+            sum += p[v];
+        }
+        float inv = 1.0f / sum;
+        for (int v = 0; v < V; v++) { p[v] *= inv; }
+        for (int v = V; v < Vp; v++) { p[v] = 0.0f; }
+        losses[i] = logf(sum) + maxval - l[targets[i]];
+    }
+}
+
+// inverts softmax_crossentropy_forward: dlogits += (probs - onehot(target)) * dlosses.
+// The padding columns get no gradient.
+static void softmax_crossentropy_backward(float *dlogits, const float *dlosses, const float *probs,
+                                          const int *targets, int B, int T, int V, int Vp) {
+    size_t N = (size_t)B * T;
+    #pragma omp parallel for
+    for (size_t i = 0; i < N; i++) {
+        float *dl = dlogits + i * Vp;
+        const float *p = probs + i * Vp;
+        float g = dlosses[i];
+        for (int v = 0; v < V; v++) { dl[v] += p[v] * g; }
+        dl[targets[i]] -= g;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// the model: configuration, and ONE table per group of tensors that gives
+// each tensor its name, shape and role, from which the sizes, the pointers,
+// the initialisation and the weight decay are all derived
+
+typedef struct {
+    int max_seq_len;        // maxT, the longest sequence the position table covers
+    int vocab_size;         // V
+    int padded_vocab_size;  // Vp: V rounded up to VOCAB_PAD, for aligned rows
+    int num_layers;         // L
+    int num_heads;          // NH
+    int channels;           // C
+} GPT2Config;
+
+#define MAX_RANK 5
+typedef enum { INIT_NONE, INIT_ZEROS, INIT_ONES, INIT_NORMAL, INIT_NORMAL_RESIDUAL } InitKind;
+
+typedef struct {
+    const char *name;
+    size_t offset;           // offsetof() the tensor's pointer in its struct
+    int rank;
+    size_t shape[MAX_RANK];
+    int per_layer;           // 1 when the first dimension is L: a stack of L tensors
+    InitKind init;           // parameters only
+    size_t start;            // first element in the group's allocation (set by carve)
+} TensorSpec;
+
+static size_t spec_numel(const TensorSpec *s) {
+    size_t n = 1;
+    for (int i = 0; i < s->rank; i++) { n *= s->shape[i]; }
+    return n;
+}
+
+// Decoupled weight decay applies to matrices (rank >= 2 per layer: the
+// embeddings and the four projection weights), never to biases or layernorm
+// gains. The rule lives here, once.
+static int spec_decays(const TensorSpec *s) {
+    return s->rank - s->per_layer >= 2;
+}
+
+#define NUM_PARAMETER_TENSORS 16
+typedef struct {
+    float *wte;       // (Vp, C) token embedding, also the LM head (tied)
+    float *wpe;       // (maxT, C) position embedding
+    float *ln1w;      // (L, C)
+    float *ln1b;      // (L, C)
+    float *qkvw;      // (L, 3*C, C)
+    float *qkvb;      // (L, 3*C)
+    float *attprojw;  // (L, C, C)
+    float *attprojb;  // (L, C)
+    float *ln2w;      // (L, C)
+    float *ln2b;      // (L, C)
+    float *fcw;       // (L, 4*C, C)
+    float *fcb;       // (L, 4*C)
+    float *fcprojw;   // (L, C, 4*C)
+    float *fcprojb;   // (L, C)
+    float *lnfw;      // (C)
+    float *lnfb;      // (C)
+} ParameterTensors;
+
+// the parameter table, in the model file's order
+static void parameter_specs(TensorSpec *specs, const GPT2Config *cfg) {
+    size_t Vp = cfg->padded_vocab_size, C = cfg->channels, L = cfg->num_layers;
+    size_t maxT = cfg->max_seq_len;
+    TensorSpec table[NUM_PARAMETER_TENSORS] = {
+        {"wte",      offsetof(ParameterTensors, wte),      2, {Vp, C},        0, INIT_NORMAL, 0},
+        {"wpe",      offsetof(ParameterTensors, wpe),      2, {maxT, C},      0, INIT_NORMAL, 0},
+        {"ln1w",     offsetof(ParameterTensors, ln1w),     2, {L, C},         1, INIT_ONES, 0},
+        {"ln1b",     offsetof(ParameterTensors, ln1b),     2, {L, C},         1, INIT_ZEROS, 0},
+        {"qkvw",     offsetof(ParameterTensors, qkvw),     3, {L, 3 * C, C},  1, INIT_NORMAL, 0},
+        {"qkvb",     offsetof(ParameterTensors, qkvb),     2, {L, 3 * C},     1, INIT_ZEROS, 0},
+        {"attprojw", offsetof(ParameterTensors, attprojw), 3, {L, C, C},      1, INIT_NORMAL_RESIDUAL, 0},
+        {"attprojb", offsetof(ParameterTensors, attprojb), 2, {L, C},         1, INIT_ZEROS, 0},
+        {"ln2w",     offsetof(ParameterTensors, ln2w),     2, {L, C},         1, INIT_ONES, 0},
+        {"ln2b",     offsetof(ParameterTensors, ln2b),     2, {L, C},         1, INIT_ZEROS, 0},
+        {"fcw",      offsetof(ParameterTensors, fcw),      3, {L, 4 * C, C},  1, INIT_NORMAL, 0},
+        {"fcb",      offsetof(ParameterTensors, fcb),      2, {L, 4 * C},     1, INIT_ZEROS, 0},
+        {"fcprojw",  offsetof(ParameterTensors, fcprojw),  3, {L, C, 4 * C},  1, INIT_NORMAL_RESIDUAL, 0},
+        {"fcprojb",  offsetof(ParameterTensors, fcprojb),  2, {L, C},         1, INIT_ZEROS, 0},
+        {"lnfw",     offsetof(ParameterTensors, lnfw),     1, {C},            0, INIT_ONES, 0},
+        {"lnfb",     offsetof(ParameterTensors, lnfb),     1, {C},            0, INIT_ZEROS, 0},
+    };
+    memcpy(specs, table, sizeof(table));
+}
+
+#define NUM_ACTIVATION_TENSORS 22
+typedef struct {
+    float *encoded;    // (B, T, C) token + position embeddings
+    float *ln1;        // (L, B, T, C)
+    float *ln1_mean;   // (L, B, T)
+    float *ln1_rstd;   // (L, B, T)
+    float *qkv;        // (L, B, T, 3*C)
+    float *atty;       // (L, B, T, C) attention output, heads side by side
+    float *att;        // (L, B, NH, T, T) attention weights after softmax
+    float *attproj;    // (L, B, T, C)
+    float *residual2;  // (L, B, T, C) residual stream after attention
+    float *ln2;        // (L, B, T, C)
+    float *ln2_mean;   // (L, B, T)
+    float *ln2_rstd;   // (L, B, T)
+    float *fch;        // (L, B, T, 4*C) MLP hidden, before GELU
+    float *fch_gelu;   // (L, B, T, 4*C)
+    float *fcproj;     // (L, B, T, C)
+    float *residual3;  // (L, B, T, C) residual stream after the MLP: the block's output
+    float *lnf;        // (B, T, C)
+    float *lnf_mean;   // (B, T)
+    float *lnf_rstd;   // (B, T)
+    float *logits;     // (B, T, Vp)
+    float *probs;      // (B, T, Vp)
+    float *losses;     // (B, T)
+} ActivationTensors;
+
+// the activation table for a batch of B sequences of T tokens. The gradients
+// of the activations use the same table.
+static void activation_specs(TensorSpec *specs, const GPT2Config *cfg, int B_, int T_) {
+    size_t B = B_, T = T_, C = cfg->channels, L = cfg->num_layers, NH = cfg->num_heads;
+    size_t Vp = cfg->padded_vocab_size;
+    TensorSpec table[NUM_ACTIVATION_TENSORS] = {
+        {"encoded",   offsetof(ActivationTensors, encoded),   3, {B, T, C},         0, INIT_NONE, 0},
+        {"ln1",       offsetof(ActivationTensors, ln1),       4, {L, B, T, C},      1, INIT_NONE, 0},
+        {"ln1_mean",  offsetof(ActivationTensors, ln1_mean),  3, {L, B, T},         1, INIT_NONE, 0},
+        {"ln1_rstd",  offsetof(ActivationTensors, ln1_rstd),  3, {L, B, T},         1, INIT_NONE, 0},
+        {"qkv",       offsetof(ActivationTensors, qkv),       4, {L, B, T, 3 * C},  1, INIT_NONE, 0},
+        {"atty",      offsetof(ActivationTensors, atty),      4, {L, B, T, C},      1, INIT_NONE, 0},
+        {"att",       offsetof(ActivationTensors, att),       5, {L, B, NH, T, T},  1, INIT_NONE, 0},
+        {"attproj",   offsetof(ActivationTensors, attproj),   4, {L, B, T, C},      1, INIT_NONE, 0},
+        {"residual2", offsetof(ActivationTensors, residual2), 4, {L, B, T, C},      1, INIT_NONE, 0},
+        {"ln2",       offsetof(ActivationTensors, ln2),       4, {L, B, T, C},      1, INIT_NONE, 0},
+        {"ln2_mean",  offsetof(ActivationTensors, ln2_mean),  3, {L, B, T},         1, INIT_NONE, 0},
+        {"ln2_rstd",  offsetof(ActivationTensors, ln2_rstd),  3, {L, B, T},         1, INIT_NONE, 0},
+        {"fch",       offsetof(ActivationTensors, fch),       4, {L, B, T, 4 * C},  1, INIT_NONE, 0},
+        {"fch_gelu",  offsetof(ActivationTensors, fch_gelu),  4, {L, B, T, 4 * C},  1, INIT_NONE, 0},
+        {"fcproj",    offsetof(ActivationTensors, fcproj),    4, {L, B, T, C},      1, INIT_NONE, 0},
+        {"residual3", offsetof(ActivationTensors, residual3), 4, {L, B, T, C},      1, INIT_NONE, 0},
+        {"lnf",       offsetof(ActivationTensors, lnf),       3, {B, T, C},         0, INIT_NONE, 0},
+        {"lnf_mean",  offsetof(ActivationTensors, lnf_mean),  2, {B, T},            0, INIT_NONE, 0},
+        {"lnf_rstd",  offsetof(ActivationTensors, lnf_rstd),  2, {B, T},            0, INIT_NONE, 0},
+        {"logits",    offsetof(ActivationTensors, logits),    3, {B, T, Vp},        0, INIT_NONE, 0},
+        {"probs",     offsetof(ActivationTensors, probs),     3, {B, T, Vp},        0, INIT_NONE, 0},
+        {"losses",    offsetof(ActivationTensors, losses),    2, {B, T},            0, INIT_NONE, 0},
+    };
+    memcpy(specs, table, sizeof(table));
+}
+
+// total elements of a table; also fills each spec's start
+static size_t layout_specs(TensorSpec *specs, int n) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        specs[i].start = total;
+        total += spec_numel(&specs[i]);
+    }
+    return total;
+}
+
+// points each tensor of a struct (ParameterTensors or ActivationTensors) into memory
+static void point_tensors(void *tensors, const TensorSpec *specs, int n, float *memory) {
+    for (int i = 0; i < n; i++) {
+        float **field = (float **)((char *)tensors + specs[i].offset);
+        *field = memory + specs[i].start;
+    }
+}
+
+static int pad_vocab(int V) {
+    return (V + VOCAB_PAD - 1) / VOCAB_PAD * VOCAB_PAD;
+}
+
+// a shape given by a depth preset d6, d12, d24, d36, d48 (d12..d48: the GPT-2
+// 124M, 350M, 774M and 1558M shapes); returns 0 when name is not a preset
+static int config_from_preset(GPT2Config *cfg, const char *name, int vocab_size) {
+    static const struct { const char *name; int L, C, NH; } presets[] = {
+        {"d6", 6, 384, 6}, {"d12", 12, 768, 12}, {"d24", 24, 1024, 16},
+        {"d36", 36, 1280, 20}, {"d48", 48, 1600, 25},
+    };
+    for (size_t i = 0; i < sizeof(presets) / sizeof(presets[0]); i++) {
+        if (strcmp(name, presets[i].name) == 0) {
+            cfg->max_seq_len = 1024;
+            cfg->vocab_size = vocab_size;
+            cfg->padded_vocab_size = pad_vocab(vocab_size);
+            cfg->num_layers = presets[i].L;
+            cfg->channels = presets[i].C;
+            cfg->num_heads = presets[i].NH;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+// a config from a file or a flag must make sense before anything is allocated
+static void check_config(const GPT2Config *c, const char *source) {
+    if (c->max_seq_len <= 0 || c->vocab_size <= 0 || c->num_layers <= 0 || c->num_heads <= 0 ||
+        c->channels <= 0) {
+        die("%s: bad model shape maxT=%d V=%d L=%d NH=%d C=%d (all must be positive)", source,
+            c->max_seq_len, c->vocab_size, c->num_layers, c->num_heads, c->channels);
+    }
+    if (c->channels % c->num_heads != 0) {
+        die("%s: C=%d is not a multiple of NH=%d", source, c->channels, c->num_heads);
+    }
+    if (c->padded_vocab_size < c->vocab_size) {
+        die("%s: padded vocabulary Vp=%d is smaller than V=%d", source, c->padded_vocab_size,
+            c->vocab_size);
+    }
+    if (c->max_seq_len > (1 << 20) || c->channels > (1 << 16) || c->num_layers > 1024 ||
+        c->padded_vocab_size > (1 << 24)) {
+        die("%s: model shape out of range (maxT=%d C=%d L=%d Vp=%d)", source, c->max_seq_len,
+            c->channels, c->num_layers, c->padded_vocab_size);
+    }
+}
+
+static size_t count_parameters(const GPT2Config *cfg) {
+    TensorSpec specs[NUM_PARAMETER_TENSORS];
+    parameter_specs(specs, cfg);
+    return layout_specs(specs, NUM_PARAMETER_TENSORS);
+}
+
+static size_t count_activations(const GPT2Config *cfg, int B, int T) {
+    TensorSpec specs[NUM_ACTIVATION_TENSORS];
+    activation_specs(specs, cfg, B, T);
+    return layout_specs(specs, NUM_ACTIVATION_TENSORS);
+}
+
+typedef struct {
+    GPT2Config config;
+    TensorSpec param_specs[NUM_PARAMETER_TENSORS];
+    size_t num_parameters;
+    ParameterTensors params;    // the weights
+    ParameterTensors grads;     // their gradients, same layout
+    float *params_memory;
+    float *grads_memory;
+    float *m_memory;            // AdamW first moment, same layout
+    float *v_memory;            // AdamW second moment
+    double *norm_partials;      // one partial sum of squares per NORM_CHUNK gradients
+    // activations, allocated for at most B_max sequences of T_max tokens
+    int B_max, T_max;
+    size_t num_activations;
+    ActivationTensors acts;
+    ActivationTensors grads_acts;
+    float *acts_memory;
+    float *grads_acts_memory;
+    int *inputs;                // (B_max, T_max) the last forward's tokens
+    int *targets;               // (B_max, T_max) the last loss's targets
+    int B, T;                   // shape of the last forward
+    size_t bytes_allocated;     // everything above, for the bill check
+} GPT2;
+
+// allocates parameters, gradients and AdamW moments (all zero) for a config
+static void gpt2_init(GPT2 *model, const GPT2Config *cfg) {
+    memset(model, 0, sizeof(*model));
+    check_config(cfg, "model");
+    model->config = *cfg;
+    parameter_specs(model->param_specs, cfg);
+    size_t n = layout_specs(model->param_specs, NUM_PARAMETER_TENSORS);
+    model->num_parameters = n;
+    model->params_memory = (float *)callocCheck(n, sizeof(float));
+    model->grads_memory = (float *)callocCheck(n, sizeof(float));
+    model->m_memory = (float *)callocCheck(n, sizeof(float));
+    model->v_memory = (float *)callocCheck(n, sizeof(float));
+    size_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+    model->norm_partials = (double *)callocCheck(chunks, sizeof(double));
+    point_tensors(&model->params, model->param_specs, NUM_PARAMETER_TENSORS, model->params_memory);
+    point_tensors(&model->grads, model->param_specs, NUM_PARAMETER_TENSORS, model->grads_memory);
+    model->bytes_allocated = 4 * n * sizeof(float) + chunks * sizeof(double);
+}
+
+// allocates activations and their gradients for batches of up to B x T tokens
+static void gpt2_alloc_activations(GPT2 *model, int B, int T) {
+    if (T > model->config.max_seq_len) {
+        die("sequence length T=%d is longer than the model's maxT=%d; use -t %d or less", T,
+            model->config.max_seq_len, model->config.max_seq_len);
+    }
+    TensorSpec specs[NUM_ACTIVATION_TENSORS];
+    activation_specs(specs, &model->config, B, T);
+    size_t n = layout_specs(specs, NUM_ACTIVATION_TENSORS);
+    model->B_max = B;
+    model->T_max = T;
+    model->num_activations = n;
+    model->acts_memory = (float *)callocCheck(n, sizeof(float));
+    model->grads_acts_memory = (float *)callocCheck(n, sizeof(float));
+    point_tensors(&model->acts, specs, NUM_ACTIVATION_TENSORS, model->acts_memory);
+    point_tensors(&model->grads_acts, specs, NUM_ACTIVATION_TENSORS, model->grads_acts_memory);
+    model->inputs = (int *)callocCheck((size_t)B * T, sizeof(int));
+    model->targets = (int *)callocCheck((size_t)B * T, sizeof(int));
+    model->bytes_allocated += 2 * n * sizeof(float) + 2 * (size_t)B * T * sizeof(int);
+}
+
+static void gpt2_free(GPT2 *model) {
+    free(model->params_memory);
+    free(model->grads_memory);
+    free(model->m_memory);
+    free(model->v_memory);
+    free(model->norm_partials);
+    free(model->acts_memory);
+    free(model->grads_acts_memory);
+    free(model->inputs);
+    free(model->targets);
+    memset(model, 0, sizeof(*model));
+}
+
+// GPT-2's initialisation: weights ~ N(0, 0.02), the two projections that feed
+// the residual stream ~ N(0, 0.02 / sqrt(2L)) (each block adds two of them, so
+// the stream's variance stays put with depth), layernorm gains 1, biases 0.
+// The padding rows of wte stay 0.
+static void gpt2_init_random(GPT2 *model, Rng *rng) {
+    const GPT2Config *c = &model->config;
+    float residual_std = INIT_STD / sqrtf(2.0f * c->num_layers);
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const TensorSpec *s = &model->param_specs[i];
+        float *p = model->params_memory + s->start;
+        size_t n = spec_numel(s);
+        if (p == model->params.wte) { n = (size_t)c->vocab_size * c->channels; }
+        for (size_t j = 0; j < spec_numel(s); j++) {
+            float value = 0.0f;
+            if (j < n) {
+                switch (s->init) {
+                    case INIT_ONES: value = 1.0f; break;
+                    case INIT_NORMAL: value = INIT_STD * rng_normal(rng); break;
+                    case INIT_NORMAL_RESIDUAL: value = residual_std * rng_normal(rng); break;
+                    default: value = 0.0f; break;
+                }
+            }
+            p[j] = value;
+        }
+    }
+}
+
+// the pointers of one layer into the parameter (or gradient) tensors
+typedef struct {
+    float *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb;
+    float *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
+} LayerParams;
+
+static LayerParams layer_params(const ParameterTensors *p, const GPT2Config *cfg, int l) {
+    size_t C = cfg->channels;
+    LayerParams lp;
+    lp.ln1w = p->ln1w + l * C;
+    lp.ln1b = p->ln1b + l * C;
+    lp.qkvw = p->qkvw + l * 3 * C * C;
+    lp.qkvb = p->qkvb + l * 3 * C;
+    lp.attprojw = p->attprojw + l * C * C;
+    lp.attprojb = p->attprojb + l * C;
+    lp.ln2w = p->ln2w + l * C;
+    lp.ln2b = p->ln2b + l * C;
+    lp.fcw = p->fcw + l * 4 * C * C;
+    lp.fcb = p->fcb + l * 4 * C;
+    lp.fcprojw = p->fcprojw + l * C * 4 * C;
+    lp.fcprojb = p->fcprojb + l * C;
+    return lp;
+}
+
+// the pointers of one layer into the activations (or their gradients), for
+// the batch shape B x T of the current forward (layers are packed at that
+// shape, which fits inside the B_max x T_max allocation)
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att, *attproj, *residual2;
+    float *ln2, *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *residual3;
+} LayerActs;
+
+static LayerActs layer_acts(const ActivationTensors *a, const GPT2Config *cfg, int l, int B, int T) {
+    size_t BT = (size_t)B * T, C = cfg->channels, NH = cfg->num_heads;
+    LayerActs la;
+    la.ln1 = a->ln1 + l * BT * C;
+    la.ln1_mean = a->ln1_mean + l * BT;
+    la.ln1_rstd = a->ln1_rstd + l * BT;
+    la.qkv = a->qkv + l * BT * 3 * C;
+    la.atty = a->atty + l * BT * C;
+    la.att = a->att + l * BT * NH * T;
+    la.attproj = a->attproj + l * BT * C;
+    la.residual2 = a->residual2 + l * BT * C;
+    la.ln2 = a->ln2 + l * BT * C;
+    la.ln2_mean = a->ln2_mean + l * BT;
+    la.ln2_rstd = a->ln2_rstd + l * BT;
+    la.fch = a->fch + l * BT * 4 * C;
+    la.fch_gelu = a->fch_gelu + l * BT * 4 * C;
+    la.fcproj = a->fcproj + l * BT * C;
+    la.residual3 = a->residual3 + l * BT * C;
+    return la;
+}
+
+static void check_tokens(const int *tokens, size_t n, int V, const char *what) {
+    for (size_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= V) {
+            die("%s: token id %d at position %zu is outside the vocabulary [0, %d)", what,
+                tokens[i], i, V);
+        }
+    }
+}
+
+// logits (B, T, Vp) of the model for inputs (B, T); the logits are in
+// model->acts.logits. Any B <= B_max and T <= T_max.
+static void gpt2_forward(GPT2 *model, const int *inputs, int B, int T) {
+    const GPT2Config *cfg = &model->config;
+    if (model->acts_memory == NULL || B > model->B_max || T > model->T_max || B < 1 || T < 1) {
+        die("gpt2_forward: batch %dx%d does not fit the activations (%dx%d)", B, T, model->B_max,
+            model->T_max);
+    }
+    int C = cfg->channels, NH = cfg->num_heads, L = cfg->num_layers, Vp = cfg->padded_vocab_size;
+    size_t BT = (size_t)B * T;
+    check_tokens(inputs, BT, cfg->vocab_size, "inputs");
+    memcpy(model->inputs, inputs, BT * sizeof(int));
+    model->B = B;
+    model->T = T;
+    ParameterTensors *p = &model->params;
+    ActivationTensors *a = &model->acts;
+    encoder_forward(a->encoded, inputs, p->wte, p->wpe, B, T, C);
+    for (int l = 0; l < L; l++) {
+        LayerParams lp = layer_params(p, cfg, l);
+        LayerActs la = layer_acts(a, cfg, l, B, T);
+        const float *residual = l == 0 ? a->encoded : layer_acts(a, cfg, l - 1, B, T).residual3;
+        layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, residual, lp.ln1w, lp.ln1b, B, T, C);
+        matmul_forward(la.qkv, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
+        attention_forward(la.atty, la.att, la.qkv, B, T, C, NH);
+        matmul_forward(la.attproj, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
+        residual_forward(la.residual2, residual, la.attproj, BT * C);
+        layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, lp.ln2w, lp.ln2b, B, T, C);
+        matmul_forward(la.fch, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+        gelu_forward(la.fch_gelu, la.fch, BT * 4 * C);
+        matmul_forward(la.fcproj, la.fch_gelu, lp.fcprojw, lp.fcprojb, B, T, 4 * C, C);
+        residual_forward(la.residual3, la.residual2, la.fcproj, BT * C);
+    }
+    const float *last = layer_acts(a, cfg, L - 1, B, T).residual3;
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, B, T, C);
+    // the LM head is the token embedding: logits = lnf @ wte^T (padding rows of wte are 0)
+    matmul_forward(a->logits, a->lnf, p->wte, NULL, B, T, C, Vp);
+}
+
+// mean cross-entropy of the last forward's logits against targets (B, T);
+// also leaves the probabilities and per-token losses for gpt2_backward
+static float gpt2_loss(GPT2 *model, const int *targets) {
+    const GPT2Config *cfg = &model->config;
+    int B = model->B, T = model->T;
+    size_t BT = (size_t)B * T;
+    check_tokens(targets, BT, cfg->vocab_size, "targets");
+    memcpy(model->targets, targets, BT * sizeof(int));
+    ActivationTensors *a = &model->acts;
+    softmax_crossentropy_forward(a->losses, a->probs, a->logits, targets, B, T, cfg->vocab_size,
+                                 cfg->padded_vocab_size);
+    double sum = 0.0;  // in order, in double: the same value for any thread count
+    for (size_t i = 0; i < BT; i++) { sum += a->losses[i]; }
+    return (float)(sum / (double)BT);
+}
+
+// zeroes the parameter gradients (the only place they are zeroed)
+static void gpt2_zero_grad(GPT2 *model) {
+    memset(model->grads_memory, 0, model->num_parameters * sizeof(float));
+}
+
+// adds into the parameter gradients the gradient of loss_scale * sum of the
+// per-token losses of the last gpt2_loss. loss_scale = 1/(B*T) gives the
+// gradient of the mean loss; 1/(B*T*steps) averages over accumulation steps.
+static void gpt2_backward(GPT2 *model, float loss_scale) {
+    const GPT2Config *cfg = &model->config;
+    int B = model->B, T = model->T;
+    int C = cfg->channels, NH = cfg->num_heads, L = cfg->num_layers;
+    int V = cfg->vocab_size, Vp = cfg->padded_vocab_size;
+    size_t BT = (size_t)B * T;
+    ParameterTensors *p = &model->params, *g = &model->grads;
+    ActivationTensors *a = &model->acts, *ga = &model->grads_acts;
+    // activation gradients are scratch for this one backward: start them at 0
+    memset(model->grads_acts_memory, 0, model->num_activations * sizeof(float));
+    for (size_t i = 0; i < BT; i++) { ga->losses[i] = loss_scale; }
+
+    softmax_crossentropy_backward(ga->logits, ga->losses, a->probs, model->targets, B, T, V, Vp);
+    matmul_backward(ga->lnf, g->wte, NULL, ga->logits, a->lnf, p->wte, B, T, C, Vp);
+    const float *last = layer_acts(a, cfg, L - 1, B, T).residual3;
+    float *dlast = layer_acts(ga, cfg, L - 1, B, T).residual3;
+    layernorm_backward(dlast, g->lnfw, g->lnfb, ga->lnf, last, p->lnfw, a->lnf_mean, a->lnf_rstd,
+                       B, T, C);
+    for (int l = L - 1; l >= 0; l--) {
+        LayerParams lp = layer_params(p, cfg, l), gp = layer_params(g, cfg, l);
+        LayerActs la = layer_acts(a, cfg, l, B, T), gl = layer_acts(ga, cfg, l, B, T);
+        const float *residual = l == 0 ? a->encoded : layer_acts(a, cfg, l - 1, B, T).residual3;
+        float *dresidual = l == 0 ? ga->encoded : layer_acts(ga, cfg, l - 1, B, T).residual3;
+        // the MLP half, last line of the forward first
+        residual_backward(gl.residual2, gl.fcproj, gl.residual3, BT * C);
+        matmul_backward(gl.fch_gelu, gp.fcprojw, gp.fcprojb, gl.fcproj, la.fch_gelu, lp.fcprojw,
+                        B, T, 4 * C, C);
+        gelu_backward(gl.fch, la.fch, gl.fch_gelu, BT * 4 * C);
+        matmul_backward(gl.ln2, gp.fcw, gp.fcb, gl.fch, la.ln2, lp.fcw, B, T, C, 4 * C);
+        layernorm_backward(gl.residual2, gp.ln2w, gp.ln2b, gl.ln2, la.residual2, lp.ln2w,
+                           la.ln2_mean, la.ln2_rstd, B, T, C);
+        // the attention half
+        residual_backward(dresidual, gl.attproj, gl.residual2, BT * C);
+        matmul_backward(gl.atty, gp.attprojw, gp.attprojb, gl.attproj, la.atty, lp.attprojw,
+                        B, T, C, C);
+        attention_backward(gl.qkv, gl.att, gl.atty, la.qkv, la.att, B, T, C, NH);
+        matmul_backward(gl.ln1, gp.qkvw, gp.qkvb, gl.qkv, la.ln1, lp.qkvw, B, T, C, 3 * C);
+        layernorm_backward(dresidual, gp.ln1w, gp.ln1b, gl.ln1, residual, lp.ln1w, la.ln1_mean,
+                           la.ln1_rstd, B, T, C);
+    }
+    encoder_backward(g->wte, g->wpe, ga->encoded, model->inputs, B, T, C);
+}
+
+// the global L2 norm of all gradients. Fixed chunks summed in double, then the
+// chunk sums added in order: the same bits for any number of threads.
+static float gpt2_grad_norm(GPT2 *model) {
+    size_t n = model->num_parameters;
+    size_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+    const float *grads = model->grads_memory;
+    double *partial = model->norm_partials;
+    #pragma omp parallel for
+    for (size_t ch = 0; ch < chunks; ch++) {
+        size_t end = (ch + 1) * NORM_CHUNK < n ? (ch + 1) * NORM_CHUNK : n;
+        double s = 0.0;
+        for (size_t i = ch * NORM_CHUNK; i < end; i++) { s += (double)grads[i] * grads[i]; }
+        partial[ch] = s;
+    }
+    double total = 0.0;
+    for (size_t ch = 0; ch < chunks; ch++) { total += partial[ch]; }
+    return (float)sqrt(total);
+}
+
+typedef struct {
+    float lr;
+    float beta1, beta2, eps;
+    float weight_decay;
+    float grad_scale;  // multiplies every gradient first: the clipping factor
+    int t;             // 1-based step number, for the bias corrections
+} AdamWArgs;
+
+// AdamW, with decoupled weight decay on the matrices only (spec_decays):
+//   g = grad * grad_scale
+//   m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g^2
+//   p -= lr * ( m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps) + wd * p )
+static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
+    float bc1 = (float)(1.0 - pow(args->beta1, args->t));
+    float bc2 = (float)(1.0 - pow(args->beta2, args->t));
+    for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
+        const TensorSpec *s = &model->param_specs[k];
+        float wd = spec_decays(s) ? args->weight_decay : 0.0f;
+        float *p = model->params_memory + s->start;
+        const float *g = model->grads_memory + s->start;
+        float *m = model->m_memory + s->start;
+        float *v = model->v_memory + s->start;
+        size_t n = spec_numel(s);
+        #pragma omp parallel for
+        for (size_t i = 0; i < n; i++) {
+            float grad = g[i] * args->grad_scale;
+            m[i] = args->beta1 * m[i] + (1.0f - args->beta1) * grad;
+            v[i] = args->beta2 * v[i] + (1.0f - args->beta2) * grad * grad;
+            float mhat = m[i] / bc1;
+            float vhat = v[i] / bc2;
+            p[i] -= args->lr * (mhat / (sqrtf(vhat) + args->eps) + wd * p[i]);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// model files (llm.c's format): header, then every parameter in table order
+
+static void config_to_header(int *header, const GPT2Config *c) {
+    header[2] = c->max_seq_len;
+    header[3] = c->vocab_size;
+    header[4] = c->num_layers;
+    header[5] = c->num_heads;
+    header[6] = c->channels;
+    header[7] = c->padded_vocab_size;
+}
+
+// reads and checks a model file's header: magic, version, shape, and that the
+// file holds exactly the parameters the header implies. Returns the version.
+static int read_model_header(GPT2Config *cfg, const char *path) {
+    int header[HEADER_INTS];
+    read_header(header, path, MODEL_MAGIC, "model file");
+    int version = header[1];
+    if (version != MODEL_VERSION_FP32 && version != MODEL_VERSION_BF16) {
+        die("model file '%s' has version %d; this trainer reads %d (fp32) and %d (bf16)", path,
+            version, MODEL_VERSION_FP32, MODEL_VERSION_BF16);
+    }
+    cfg->max_seq_len = header[2];
+    cfg->vocab_size = header[3];
+    cfg->num_layers = header[4];
+    cfg->num_heads = header[5];
+    cfg->channels = header[6];
+    cfg->padded_vocab_size = header[7];
+    check_config(cfg, path);
+    size_t bytes_per = version == MODEL_VERSION_FP32 ? 4 : 2;
+    int64_t want = (int64_t)(HEADER_INTS * sizeof(int) + count_parameters(cfg) * bytes_per);
+    int64_t got = file_size(path);
+    if (got != want) {
+        die("model file '%s' is %lld bytes but its header (L=%d C=%d V=%d) implies %lld: "
+            "truncated or corrupt", path, (long long)got, cfg->num_layers, cfg->channels,
+            cfg->vocab_size, (long long)want);
+    }
+    return version;
+}
+
+// builds the model from a model file (fp32, or bf16 widened to fp32)
+static void gpt2_load(GPT2 *model, const char *path) {
+    GPT2Config cfg;
+    int version = read_model_header(&cfg, path);
+    gpt2_init(model, &cfg);
+    FILE *fp = fopenCheck(path, "rb");
+    fseekCheck(fp, HEADER_INTS * sizeof(int), SEEK_SET);
+    if (version == MODEL_VERSION_FP32) {
+        freadCheck(model->params_memory, sizeof(float), model->num_parameters, fp);
+    } else {
+        // bf16 is the top half of an fp32: shift it back into place
+        const size_t chunk = 1 << 16;
+        uint16_t *buf = (uint16_t *)mallocCheck(chunk * sizeof(uint16_t));
+        for (size_t i = 0; i < model->num_parameters; i += chunk) {
+            size_t n = model->num_parameters - i < chunk ? model->num_parameters - i : chunk;
+            freadCheck(buf, sizeof(uint16_t), n, fp);
+            for (size_t j = 0; j < n; j++) {
+                uint32_t bits = (uint32_t)buf[j] << 16;
+                memcpy(&model->params_memory[i + j], &bits, sizeof(float));
+            }
+        }
+        free(buf);
+    }
+    fcloseCheck(fp);
+}
+
+// writes the model file atomically (fp32, version 3: llm.c reads it as is)
+static void gpt2_save(const GPT2 *model, const char *path) {
+    int header[HEADER_INTS] = {0};
+    header[0] = MODEL_MAGIC;
+    header[1] = MODEL_VERSION_FP32;
+    config_to_header(header, &model->config);
+    char tmp[PATH_MAX_LEN];
+    FILE *fp = atomic_open(path, tmp);
+    fwriteCheck(header, sizeof(int), HEADER_INTS, fp);
+    fwriteCheck(model->params_memory, sizeof(float), model->num_parameters, fp);
+    atomic_commit(fp, tmp, path);
+}
+
+// ----------------------------------------------------------------------------
+// data loader: token shards (llm.c's format) matched by a glob pattern, read
+// one batch of B*T+1 tokens at a time (inputs are the first B*T, targets the
+// same shifted by one). Sequential by default; with shuffling, the order of the
+// shards and of the batches inside each shard is a permutation drawn from the
+// seed and the epoch, so a position (epoch, shard, batch) is all a checkpoint
+// needs to restore.
+
+typedef struct {
+    uint64_t epoch;      // full passes over the data so far
+    uint64_t shard_pos;  // index into this epoch's shard order
+    uint64_t batch_pos;  // index into this shard's batch order: the next batch
+} LoaderPosition;
+
+typedef struct {
+    int B, T;
+    int vocab_size;             // token ids must be below this
+    int shuffle;
+    uint64_t seed;
+    size_t num_shards;
+    char **paths;               // (num_shards)
+    size_t *shard_batches;      // (num_shards) whole batches in each shard
+    size_t total_batches;
+    size_t *shard_order;        // (num_shards) this epoch's order of the shards
+    size_t *batch_order;        // (max batches in a shard) order of the current shard's batches
+    LoaderPosition pos;
+    FILE *fp;                   // the current shard
+    size_t fp_shard;            // which shard fp has open
+    uint16_t *buffer;           // (B*T+1)
+    int *inputs;                // (B, T)
+    int *targets;               // (B, T)
+} DataLoader;
+
+static void permutation(size_t *order, size_t n, int shuffle, uint64_t seed) {
+    for (size_t i = 0; i < n; i++) { order[i] = i; }
+    if (!shuffle) { return; }
+    Rng rng;
+    rng_seed(&rng, seed);
+    for (size_t i = n; i > 1; i--) {  // Fisher-Yates
+        size_t j = rng_below(&rng, i);
+        size_t tmp = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = tmp;
+    }
+}
+
+// puts the loader at a position: the shard order of its epoch, the batch
+// order of its shard, and that shard's file open
+static void loader_seek(DataLoader *dl, LoaderPosition pos) {
+    if (pos.shard_pos >= dl->num_shards) {
+        die("data loader position: shard %llu of %zu does not exist (was the checkpoint made "
+            "with other data?)", (unsigned long long)pos.shard_pos, dl->num_shards);
+    }
+    uint64_t epoch_seed = dl->seed * 0x100000001B3ULL + pos.epoch;
+    permutation(dl->shard_order, dl->num_shards, dl->shuffle, epoch_seed);
+    size_t shard = dl->shard_order[pos.shard_pos];
+    if (pos.batch_pos > dl->shard_batches[shard]) {
+        die("data loader position: batch %llu is past the end of shard '%s'",
+            (unsigned long long)pos.batch_pos, dl->paths[shard]);
+    }
+    permutation(dl->batch_order, dl->shard_batches[shard], dl->shuffle, epoch_seed * 31 + shard + 1);
+    if (dl->fp == NULL || dl->fp_shard != shard) {
+        if (dl->fp != NULL) { fcloseCheck(dl->fp); }
+        dl->fp = fopenCheck(dl->paths[shard], "rb");
+        dl->fp_shard = shard;
+    }
+    dl->pos = pos;
+}
+
+// opens every shard matching pattern, checks each one's header and size, and
+// that each holds at least one batch
+static void loader_init(DataLoader *dl, const char *pattern, int B, int T, int vocab_size,
+                        int shuffle, uint64_t seed) {
+    memset(dl, 0, sizeof(*dl));
+    dl->B = B;
+    dl->T = T;
+    dl->vocab_size = vocab_size;
+    dl->shuffle = shuffle;
+    dl->seed = seed;
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+        die("no token shards match '%s' (run `make data`, or give -i / -j)", pattern);
+    }
+    dl->num_shards = g.gl_pathc;
+    dl->paths = (char **)mallocCheck(dl->num_shards * sizeof(char *));
+    dl->shard_batches = (size_t *)mallocCheck(dl->num_shards * sizeof(size_t));
+    size_t batch_tokens = (size_t)B * T, max_batches = 0;
+    for (size_t i = 0; i < dl->num_shards; i++) {
+        const char *path = g.gl_pathv[i];
+        dl->paths[i] = strdup(path);
+        if (dl->paths[i] == NULL) { die("out of memory"); }
+        int header[HEADER_INTS];
+        read_header(header, path, TOKENS_MAGIC, "token shard");
+        if (header[1] != TOKENS_VERSION) {
+            die("token shard '%s' has version %d, expected %d", path, header[1], TOKENS_VERSION);
+        }
+        if (header[2] < 0) { die("token shard '%s' has a negative token count", path); }
+        size_t ntok = (size_t)header[2];
+        int64_t want = (int64_t)(HEADER_INTS * sizeof(int) + ntok * sizeof(uint16_t));
+        if (file_size(path) != want) {
+            die("token shard '%s' is %lld bytes but its header says %zu tokens (%lld bytes): "
+                "truncated or corrupt", path, (long long)file_size(path), ntok, (long long)want);
+        }
+        if (ntok < batch_tokens + 1) {
+            die("token shard '%s' has %zu tokens, fewer than one batch needs (B*T+1 = %zu); "
+                "use a smaller -b or -t", path, ntok, batch_tokens + 1);
+        }
+        dl->shard_batches[i] = (ntok - 1) / batch_tokens;
+        dl->total_batches += dl->shard_batches[i];
+        if (dl->shard_batches[i] > max_batches) { max_batches = dl->shard_batches[i]; }
+    }
+    globfree(&g);
+    dl->shard_order = (size_t *)mallocCheck(dl->num_shards * sizeof(size_t));
+    dl->batch_order = (size_t *)mallocCheck(max_batches * sizeof(size_t));
+    dl->buffer = (uint16_t *)mallocCheck((batch_tokens + 1) * sizeof(uint16_t));
+    dl->inputs = (int *)mallocCheck(batch_tokens * sizeof(int));
+    dl->targets = (int *)mallocCheck(batch_tokens * sizeof(int));
+    LoaderPosition start = {0, 0, 0};
+    loader_seek(dl, start);
+}
+
+static void loader_reset(DataLoader *dl) {
+    LoaderPosition start = {0, 0, 0};
+    loader_seek(dl, start);
+}
+
+// reads the next batch into dl->inputs and dl->targets, moving on to the
+// next shard, and the next epoch, at the ends
+static void loader_next(DataLoader *dl) {
+    LoaderPosition pos = dl->pos;
+    if (pos.batch_pos >= dl->shard_batches[dl->shard_order[pos.shard_pos]]) {
+        pos.batch_pos = 0;
+        pos.shard_pos++;
+        if (pos.shard_pos == dl->num_shards) {
+            pos.shard_pos = 0;
+            pos.epoch++;
+        }
+        loader_seek(dl, pos);
+    }
+    size_t shard = dl->shard_order[dl->pos.shard_pos];
+    size_t batch = dl->batch_order[dl->pos.batch_pos];
+    size_t n = (size_t)dl->B * dl->T;
+    fseekCheck(dl->fp, (int64_t)(HEADER_INTS * sizeof(int) + batch * n * sizeof(uint16_t)), SEEK_SET);
+    freadCheck(dl->buffer, sizeof(uint16_t), n + 1, dl->fp);
+    for (size_t i = 0; i <= n; i++) {
+        if (dl->buffer[i] >= dl->vocab_size) {
+            die("token shard '%s': token id %d at position %zu is outside the model's "
+                "vocabulary [0, %d): the data was made with another tokenizer?", dl->paths[shard],
+                dl->buffer[i], batch * n + i, dl->vocab_size);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        dl->inputs[i] = dl->buffer[i];
+        dl->targets[i] = dl->buffer[i + 1];
+    }
+    dl->pos.batch_pos++;
+}
+
+static void loader_free(DataLoader *dl) {
+    if (dl->fp != NULL) { fcloseCheck(dl->fp); }
+    for (size_t i = 0; i < dl->num_shards; i++) { free(dl->paths[i]); }
+    free(dl->paths);
+    free(dl->shard_batches);
+    free(dl->shard_order);
+    free(dl->batch_order);
+    free(dl->buffer);
+    free(dl->inputs);
+    free(dl->targets);
+    memset(dl, 0, sizeof(*dl));
+}
+
+// ----------------------------------------------------------------------------
+// tokenizer file (llm.c's format, decode only: ./tokenizer encodes):
+// header, then per token id a uint8 length and that many bytes
+
+typedef struct {
+    int vocab_size;
+    int eot_token;          // <|endoftext|>
+    uint32_t *offsets;      // (V+1) token i is bytes[offsets[i] .. offsets[i+1])
+    unsigned char *bytes;
+} Tokenizer;
+
+static void tokenizer_init(Tokenizer *tok, const char *path) {
+    int header[HEADER_INTS];
+    read_header(header, path, TOKENIZER_MAGIC, "tokenizer file");
+    if (header[1] != TOKENIZER_VERSION) {
+        die("tokenizer file '%s' has version %d, expected %d", path, header[1], TOKENIZER_VERSION);
+    }
+    int V = header[2];
+    if (V <= 0 || V > (1 << 24) || header[3] < 0 || header[3] >= V) {
+        die("tokenizer file '%s': bad vocabulary size %d or end-of-text id %d", path, V, header[3]);
+    }
+    size_t size = (size_t)file_size(path) - HEADER_INTS * sizeof(int);
+    unsigned char *raw = (unsigned char *)mallocCheck(size);
+    FILE *fp = fopenCheck(path, "rb");
+    fseekCheck(fp, HEADER_INTS * sizeof(int), SEEK_SET);
+    freadCheck(raw, 1, size, fp);
+    fcloseCheck(fp);
+    tok->vocab_size = V;
+    tok->eot_token = header[3];
+    tok->offsets = (uint32_t *)mallocCheck(((size_t)V + 1) * sizeof(uint32_t));
+    tok->bytes = (unsigned char *)mallocCheck(size);
+    size_t in = 0, out = 0;
+    for (int i = 0; i < V; i++) {
+        if (in >= size || raw[in] == 0 || in + 1 + raw[in] > size) {
+            die("tokenizer file '%s' is truncated or corrupt at token %d of %d", path, i, V);
+        }
+        size_t len = raw[in];
+        tok->offsets[i] = (uint32_t)out;
+        memcpy(tok->bytes + out, raw + in + 1, len);
+        out += len;
+        in += 1 + len;
+    }
+    tok->offsets[V] = (uint32_t)out;
+    if (in != size) {
+        die("tokenizer file '%s' has %zu bytes after its %d tokens: corrupt", path, size - in, V);
+    }
+    free(raw);
+}
+
+// writes the bytes of token id to fp (or "<id>" for an id the vocabulary lacks)
+static void tokenizer_write(const Tokenizer *tok, int id, FILE *fp) {
+    if (tok == NULL || id < 0 || id >= tok->vocab_size) {
+        fprintf(fp, "<%d>", id);
+        return;
+    }
+    fwrite(tok->bytes + tok->offsets[id], 1, tok->offsets[id + 1] - tok->offsets[id], fp);
+}
+
+static void tokenizer_free(Tokenizer *tok) {
+    free(tok->offsets);
+    free(tok->bytes);
+    memset(tok, 0, sizeof(*tok));
+}
+
+// ----------------------------------------------------------------------------
+// sampling
+
+static int compare_desc(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+// draws a token from the first V logits: temperature 0 is greedy, otherwise
+// softmax(logits / temperature) restricted to the top_k largest (0 = all).
+// scratch holds V floats.
+static int sample_token(const float *logits, int V, float temperature, int top_k, float *scratch,
+                        Rng *rng) {
+    int best = 0;
+    for (int v = 1; v < V; v++) { if (logits[v] > logits[best]) { best = v; } }
+    if (temperature == 0.0f) { return best; }
+    float cutoff = logits[best] - 1e30f;  // every logit passes unless top-k is on
+    if (top_k > 0 && top_k < V) {
+        memcpy(scratch, logits, (size_t)V * sizeof(float));
+        qsort(scratch, V, sizeof(float), compare_desc);
+        cutoff = scratch[top_k - 1];  // ties with the k-th largest are kept too
+    }
+    double sum = 0.0;
+    for (int v = 0; v < V; v++) {
+        if (logits[v] >= cutoff) { sum += exp((logits[v] - logits[best]) / temperature); }
+    }
+    double coin = rng_uniform(rng) * sum, cdf = 0.0;
+    for (int v = 0; v < V; v++) {
+        if (logits[v] >= cutoff) {
+            cdf += exp((logits[v] - logits[best]) / temperature);
+            if (coin < cdf) { return v; }
+        }
+    }
+    return best;  // rounding left coin at the very top: the most likely token
+}
+
+// ----------------------------------------------------------------------------
+// the run: flags, the bill, the training loop, checkpoints
+
+typedef struct {
+    const char *train_pattern;   // -i
+    const char *val_pattern;     // -j
+    const char *model;           // -e: a model file, or a preset d6/d12/d24/d36/d48
+    const char *tokenizer;       // -k
+    const char *output_dir;      // -o
+    int B;                       // -b
+    int T;                       // -t
+    int total_batch;             // -d
+    float lr;                    // -l
+    int warmup;                  // -u
+    float final_lr_frac;         // -q
+    float weight_decay;          // -c
+    int max_steps;               // -x
+    int val_every;               // -v
+    int val_batches;             // -m
+    int sample_every;            // -s
+    int gen_tokens;              // -g
+    int ckpt_every;              // -n
+    int resume;                  // -y
+    float grad_clip;
+    float beta1, beta2, eps;
+    int seed;
+    int vocab;
+    int shuffle;
+    float temperature;
+    int top_k;
+    int dry_run;
+} RunConfig;
+
+typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_STRING, FLAG_SWITCH } FlagType;
+
+typedef struct {
+    const char *name;
+    FlagType type;
+    void *value;
+    double min, max;  // inclusive range of a number
+    const char *help;
+} Flag;
+
+#define NUM_FLAGS 30
+// the one table of flags: parsing, range checks and -h all come from it
+static void flag_table(Flag *flags, RunConfig *c) {
+    Flag table[NUM_FLAGS] = {
+        {"-i", FLAG_STRING, &c->train_pattern, 0, 0, "train token shards (glob pattern)"},
+        {"-j", FLAG_STRING, &c->val_pattern, 0, 0, "val token shards (glob pattern)"},
+        {"-e", FLAG_STRING, &c->model, 0, 0, "model file, or a preset d6|d12|d24|d36|d48 from scratch"},
+        {"-k", FLAG_STRING, &c->tokenizer, 0, 0, "tokenizer file (decodes samples; V for presets)"},
+        {"-o", FLAG_STRING, &c->output_dir, 0, 0, "output dir for log and checkpoints (\"\" = none)"},
+        {"-b", FLAG_INT, &c->B, 1, 65536, "batch size B (sequences per micro-step)"},
+        {"-t", FLAG_INT, &c->T, 1, 1 << 20, "sequence length T"},
+        {"-d", FLAG_INT, &c->total_batch, 0, 2147483647.0, "tokens per step, a multiple of B*T (0 = B*T)"},
+        {"-l", FLAG_FLOAT, &c->lr, 0, 10, "learning rate"},
+        {"-u", FLAG_INT, &c->warmup, 0, 1e9, "warmup steps (linear, from lr/warmup)"},
+        {"-q", FLAG_FLOAT, &c->final_lr_frac, 0, 1, "final lr as a fraction of -l (cosine decay)"},
+        {"-c", FLAG_FLOAT, &c->weight_decay, 0, 10, "AdamW weight decay (matrices only)"},
+        {"-x", FLAG_INT, &c->max_steps, -1, 1e9, "steps to train (-1 = one epoch)"},
+        {"-v", FLAG_INT, &c->val_every, 0, 1e9, "val loss every N steps (0 = never)"},
+        {"-m", FLAG_INT, &c->val_batches, 1, 1e9, "val batches per evaluation"},
+        {"-s", FLAG_INT, &c->sample_every, 0, 1e9, "sample every N steps (0 = only at the end)"},
+        {"-g", FLAG_INT, &c->gen_tokens, 0, 1e6, "tokens per sample (0 = no sampling)"},
+        {"-n", FLAG_INT, &c->ckpt_every, 0, 1e9, "checkpoint every N steps (0 = only at the end)"},
+        {"-y", FLAG_INT, &c->resume, 0, 1, "1 = resume from the latest checkpoint in -o"},
+        {"--clip", FLAG_FLOAT, &c->grad_clip, 0, 1e9, "clip the global grad norm to this (0 = off)"},
+        {"--beta1", FLAG_FLOAT, &c->beta1, 0, 0.9999999, "AdamW beta1"},
+        {"--beta2", FLAG_FLOAT, &c->beta2, 0, 0.9999999, "AdamW beta2"},
+        {"--eps", FLAG_FLOAT, &c->eps, 1e-30, 1, "AdamW epsilon"},
+        {"--seed", FLAG_INT, &c->seed, 0, 2147483647.0, "random seed (init, shuffling, sampling)"},
+        {"--vocab", FLAG_INT, &c->vocab, 1, 65536, "V for a preset when no tokenizer file is found"},
+        {"--shuffle", FLAG_INT, &c->shuffle, 0, 1, "1 = shuffle shards and batches each epoch"},
+        {"--temperature", FLAG_FLOAT, &c->temperature, 0, 100, "sampling temperature (0 = greedy)"},
+        {"--top-k", FLAG_INT, &c->top_k, 0, 1 << 24, "sample from the k most likely (0 = all)"},
+        {"--dry-run", FLAG_SWITCH, &c->dry_run, 0, 1, "print the configuration and the bill, then exit"},
+        {"-h", FLAG_SWITCH, NULL, 0, 1, "this help (also --help)"},
+    };
+    memcpy(flags, table, sizeof(table));
+}
+
+static void run_config_defaults(RunConfig *c) {
+    memset(c, 0, sizeof(*c));
+    c->train_pattern = "data/tinyshakespeare/gpt2_train_*.bin";
+    c->val_pattern = "data/tinyshakespeare/gpt2_val_*.bin";
+    c->model = "d6";
+    c->tokenizer = "data/gpt2/tokenizer.bin";
+    c->output_dir = "";
+    c->B = 4;
+    c->T = 64;
+    c->total_batch = 0;
+    c->lr = 3e-4f;
+    c->warmup = 0;
+    c->final_lr_frac = 1.0f;
+    c->weight_decay = 0.0f;
+    c->max_steps = -1;
+    c->val_every = 20;
+    c->val_batches = 20;
+    c->sample_every = 0;
+    c->gen_tokens = 64;
+    c->ckpt_every = 0;
+    c->resume = 0;
+    c->grad_clip = 1.0f;
+    c->beta1 = 0.9f;
+    c->beta2 = 0.95f;
+    c->eps = 1e-8f;
+    c->seed = 1337;
+    c->vocab = 50257;
+    c->shuffle = 0;
+    c->temperature = 1.0f;
+    c->top_k = 0;
+    c->dry_run = 0;
+}
+
+static void print_usage(FILE *fp) {
+    RunConfig defaults;
+    run_config_defaults(&defaults);
+    Flag flags[NUM_FLAGS];
+    flag_table(flags, &defaults);
+    fprintf(fp, "usage: ./train [flags]   (GPT-2 training on the CPU)\n\n");
+    for (int i = 0; i < NUM_FLAGS; i++) {
+        const Flag *f = &flags[i];
+        char def[64] = "";
+        switch (f->type) {
+            case FLAG_INT: snprintf(def, sizeof(def), "%d", *(int *)f->value); break;
+            case FLAG_FLOAT: snprintf(def, sizeof(def), "%g", *(float *)f->value); break;
+            case FLAG_STRING: snprintf(def, sizeof(def), "\"%s\"", *(const char **)f->value); break;
+            case FLAG_SWITCH: snprintf(def, sizeof(def), "off"); break;
+        }
+        fprintf(fp, "  %-14s %-52s default %s\n", f->name, f->help, def);
+    }
+}
+
+// parses argv into c; 0 on success, 1 when -h was asked, and an error
+// message and exit(1) on an unknown flag or a bad value
+static int parse_args(RunConfig *c, int argc, char **argv) {
+    run_config_defaults(c);
+    Flag flags[NUM_FLAGS];
+    flag_table(flags, c);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) { return 1; }
+        const Flag *f = NULL;
+        for (int k = 0; k < NUM_FLAGS; k++) {
+            if (strcmp(arg, flags[k].name) == 0) { f = &flags[k]; }
+        }
+        if (f == NULL) {
+            print_usage(stderr);
+            die("unknown flag '%s' (see the list above)", arg);
+        }
+        if (f->type == FLAG_SWITCH) {
+            *(int *)f->value = 1;
+            continue;
+        }
+        if (i + 1 >= argc) { die("flag %s needs a value", arg); }
+        const char *val = argv[++i];
+        char *end = NULL;
+        errno = 0;
+        if (f->type == FLAG_STRING) {
+            *(const char **)f->value = val;
+        } else if (f->type == FLAG_INT) {
+            long x = strtol(val, &end, 10);
+            if (end == val || *end != '\0' || errno != 0 || x < f->min || x > f->max) {
+                die("flag %s: '%s' is not an integer in [%.0f, %.0f]", arg, val, f->min, f->max);
+            }
+            *(int *)f->value = (int)x;
+        } else {
+            float x = strtof(val, &end);
+            if (end == val || *end != '\0' || errno != 0 || !isfinite(x) || x < f->min || x > f->max) {
+                die("flag %s: '%s' is not a number in [%g, %g]", arg, val, f->min, f->max);
+            }
+            *(float *)f->value = x;
+        }
+    }
+    return 0;
+}
+
+// the bill of a run: what the model needs in memory and compute
+typedef struct {
+    size_t num_parameters;
+    size_t param_bytes, grad_bytes, adam_bytes;  // adam: m and v
+    size_t act_bytes, act_grad_bytes;
+    size_t other_bytes;                          // token buffers, norm partial sums
+    size_t total_bytes;
+    double flops_per_token;  // forward + backward
+    double flops_per_step;
+} Bill;
+
+// FLOPs: every weight that multiplies an activation costs 2 FLOPs per token
+// forward and 4 backward (dinp and dweight): 6 per weight per token; that is
+// wte (the LM head) and the four projection matrices of each layer, not the
+// lookup tables, biases or gains. Attention adds q.k and att.v: 4*T*C per
+// layer per token forward, twice that backward, 12*L*C*T in all (over the
+// full T x T, the usual convention, though the causal mask skips half).
+static Bill compute_bill(const GPT2Config *cfg, int B, int T, int grad_accum) {
+    Bill b;
+    size_t C = cfg->channels, L = cfg->num_layers;
+    b.num_parameters = count_parameters(cfg);
+    b.param_bytes = b.grad_bytes = b.num_parameters * sizeof(float);
+    b.adam_bytes = 2 * b.num_parameters * sizeof(float);
+    b.act_bytes = b.act_grad_bytes = count_activations(cfg, B, T) * sizeof(float);
+    size_t chunks = (b.num_parameters + NORM_CHUNK - 1) / NORM_CHUNK;
+    b.other_bytes = chunks * sizeof(double) + 2 * (size_t)B * T * sizeof(int);
+    b.total_bytes = b.param_bytes + b.grad_bytes + b.adam_bytes + b.act_bytes + b.act_grad_bytes +
+                    b.other_bytes;
+    double matmul_weights = (double)cfg->padded_vocab_size * C + (double)L * 12 * C * C;
+    b.flops_per_token = 6.0 * matmul_weights + 12.0 * L * C * T;
+    b.flops_per_step = b.flops_per_token * B * T * grad_accum;
+    return b;
+}
+
+static void print_bytes_row(const char *what, size_t bytes) {
+    printf("| %-28s | %16zu | %10.2f MiB |\n", what, bytes, (double)bytes / (1 << 20));
+}
+
+static void print_bill(const GPT2Config *cfg, int B, int T, int grad_accum) {
+    Bill b = compute_bill(cfg, B, T, grad_accum);
+    char title[64];
+    snprintf(title, sizeof(title), "the bill (B=%d, T=%d)", B, T);
+    printf("+------------------------------+------------------+----------------+\n");
+    printf("| %-28s | %16s | %14s |\n", title, "bytes", "");
+    printf("+------------------------------+------------------+----------------+\n");
+    printf("| %-28s | %16zu | %14s |\n", "parameters (count)", b.num_parameters, "");
+    print_bytes_row("parameters", b.param_bytes);
+    print_bytes_row("gradients", b.grad_bytes);
+    print_bytes_row("AdamW moments (m, v)", b.adam_bytes);
+    print_bytes_row("activations", b.act_bytes);
+    print_bytes_row("activation gradients", b.act_grad_bytes);
+    print_bytes_row("other (tokens, norm sums)", b.other_bytes);
+    print_bytes_row("total", b.total_bytes);
+    printf("| %-28s | %16.4g | %14s |\n", "FLOPs per token (fwd+bwd)", b.flops_per_token, "");
+    printf("| %-28s | %16.4g | %14s |\n", "FLOPs per step", b.flops_per_step, "");
+    printf("+------------------------------+------------------+----------------+\n");
+}
+
+typedef struct {
+    RunConfig cfg;
+    GPT2 model;
+    DataLoader train;
+    DataLoader val;
+    int use_val;           // a val loader was opened (-v > 0)
+    Tokenizer tokenizer;
+    int use_tokenizer;     // a tokenizer file was loaded
+    Rng rng;               // sampling draws from it; saved in checkpoints
+    int step;              // optimizer steps done
+    int max_steps;
+    int grad_accum;        // micro-steps per step
+    float *sample_scratch; // (V)
+    int *gen_tokens;       // (gen_tokens + 1)
+    FILE *log;             // -o DIR/main.log, or NULL
+} Run;
+
+// the learning rate of step (0-based): linear warmup over `warmup` steps to
+// lr, then cosine decay to lr * final_lr_frac at max_steps
+static float learning_rate(const RunConfig *c, int step, int max_steps) {
+    float min_lr = c->lr * c->final_lr_frac;
+    if (step < c->warmup) { return c->lr * (float)(step + 1) / (float)c->warmup; }
+    if (max_steps <= c->warmup) { return c->lr; }
+    float ratio = (float)(step - c->warmup) / (float)(max_steps - c->warmup);
+    float coeff = 0.5f * (1.0f + cosf((float)M_PI * ratio));
+    return min_lr + coeff * (c->lr - min_lr);
+}
+
+static void path_join(char *out, const char *dir, const char *fmt, int step) {
+    char name[256];
+    snprintf(name, sizeof(name), fmt, step);
+    int n = snprintf(out, PATH_MAX_LEN, "%s/%s", dir, name);
+    if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s/%s", dir, name); }
+}
+
+// the training state beside a model file: everything else a resumed run needs
+static void state_save(const Run *run, const char *path) {
+    const GPT2 *m = &run->model;
+    int header[HEADER_INTS] = {0};
+    header[0] = STATE_MAGIC;
+    header[1] = STATE_VERSION;
+    config_to_header(header, &m->config);
+    header[8] = run->cfg.B;
+    header[9] = run->cfg.T;
+    header[10] = run->step;
+    header[11] = run->cfg.shuffle;
+    uint64_t words[6] = {run->rng.state, run->train.pos.epoch, run->train.pos.shard_pos,
+                         run->train.pos.batch_pos, (uint64_t)m->num_parameters,
+                         (uint64_t)run->cfg.seed};
+    char tmp[PATH_MAX_LEN];
+    FILE *fp = atomic_open(path, tmp);
+    fwriteCheck(header, sizeof(int), HEADER_INTS, fp);
+    fwriteCheck(words, sizeof(uint64_t), 6, fp);
+    fwriteCheck(m->m_memory, sizeof(float), m->num_parameters, fp);
+    fwriteCheck(m->v_memory, sizeof(float), m->num_parameters, fp);
+    atomic_commit(fp, tmp, path);
+}
+
+static void state_load(Run *run, const char *path) {
+    GPT2 *m = &run->model;
+    int header[HEADER_INTS], expect[HEADER_INTS] = {0};
+    read_header(header, path, STATE_MAGIC, "training state file");
+    if (header[1] != STATE_VERSION) {
+        die("state file '%s' has version %d, expected %d", path, header[1], STATE_VERSION);
+    }
+    config_to_header(expect, &m->config);
+    if (memcmp(header + 2, expect + 2, 6 * sizeof(int)) != 0) {
+        die("state file '%s' belongs to another model shape than its model file", path);
+    }
+    if (header[8] != run->cfg.B || header[9] != run->cfg.T || header[11] != run->cfg.shuffle) {
+        die("state file '%s' was written with -b %d -t %d --shuffle %d; resume with the same "
+            "(given: -b %d -t %d --shuffle %d)", path, header[8], header[9], header[11],
+            run->cfg.B, run->cfg.T, run->cfg.shuffle);
+    }
+    int64_t want = (int64_t)(HEADER_INTS * sizeof(int) + 6 * sizeof(uint64_t) +
+                             2 * m->num_parameters * sizeof(float));
+    if (file_size(path) != want) { die("state file '%s' is truncated or corrupt", path); }
+    uint64_t words[6];
+    FILE *fp = fopenCheck(path, "rb");
+    fseekCheck(fp, HEADER_INTS * sizeof(int), SEEK_SET);
+    freadCheck(words, sizeof(uint64_t), 6, fp);
+    if (words[4] != m->num_parameters) { die("state file '%s': parameter count differs", path); }
+    if (words[5] != (uint64_t)run->cfg.seed && run->cfg.shuffle) {
+        die("state file '%s' was written with --seed %llu; shuffled data needs the same seed",
+            path, (unsigned long long)words[5]);
+    }
+    freadCheck(m->m_memory, sizeof(float), m->num_parameters, fp);
+    freadCheck(m->v_memory, sizeof(float), m->num_parameters, fp);
+    fcloseCheck(fp);
+    run->step = header[10];
+    run->rng.state = words[0];
+    LoaderPosition pos = {words[1], words[2], words[3]};
+    loader_seek(&run->train, pos);
+}
+
+// the step of the newest state_*.bin in dir, or -1 when there is none
+static int latest_checkpoint(const char *dir) {
+    char pattern[PATH_MAX_LEN];
+    int n = snprintf(pattern, sizeof(pattern), "%s/state_*.bin", dir);
+    if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", dir); }
+    glob_t g;
+    int best = -1;
+    if (glob(pattern, 0, NULL, &g) == 0) {
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            const char *base = strrchr(g.gl_pathv[i], '/');
+            int step = 0;
+            if (sscanf(base != NULL ? base + 1 : g.gl_pathv[i], "state_%d.bin", &step) == 1 &&
+                step > best) {
+                best = step;
+            }
+        }
+        globfree(&g);
+    }
+    return best;
+}
+
+// writes model_STEP.bin, then state_STEP.bin, each atomically: a state file
+// on disk always has its model file beside it
+static void run_checkpoint(Run *run) {
+    if (run->cfg.output_dir[0] == '\0') { return; }
+    char path[PATH_MAX_LEN];
+    path_join(path, run->cfg.output_dir, "model_%08d.bin", run->step);
+    gpt2_save(&run->model, path);
+    path_join(path, run->cfg.output_dir, "state_%08d.bin", run->step);
+    state_save(run, path);
+    printf("checkpoint: %s/{model,state}_%08d.bin\n", run->cfg.output_dir, run->step);
+}
+
+// the model's shape for -e: read from a model file's header, or a preset with
+// V from the tokenizer file (when there is one) or --vocab
+static void resolve_model_config(GPT2Config *cfg, const RunConfig *c, const Tokenizer *tok) {
+    int V = tok != NULL ? tok->vocab_size : c->vocab;
+    if (config_from_preset(cfg, c->model, V)) { return; }
+    if (file_size(c->model) < 0) {
+        die("-e '%s' is neither a model file nor a preset (d6, d12, d24, d36, d48)", c->model);
+    }
+    read_model_header(cfg, c->model);
+}
+
+static void print_run_config(const Run *run, const GPT2Config *mc) {
+    const RunConfig *c = &run->cfg;
+    printf("+-----------------------+------------------------------------------------+\n");
+    printf("| %-21s | %-46s |\n", "model (-e)", c->model);
+    printf("| %-21s | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d%*s|\n", "shape", mc->num_layers,
+           mc->num_heads, mc->channels, mc->vocab_size, mc->padded_vocab_size, mc->max_seq_len, 1, "");
+    printf("| %-21s | %-46s |\n", "train shards (-i)", c->train_pattern);
+    printf("| %-21s | %-46s |\n", "val shards (-j)", c->val_pattern);
+    printf("| %-21s | %-46s |\n", "tokenizer (-k)", run->use_tokenizer ? c->tokenizer : "(none)");
+    printf("| %-21s | %-46s |\n", "output dir (-o)", c->output_dir[0] ? c->output_dir : "(none)");
+    printf("| %-21s | B=%d T=%d, %d micro-step(s) per step%*s|\n", "batch (-b -t -d)", c->B, c->T,
+           run->grad_accum, 1, "");
+    printf("| %-21s | %-46d |\n", "steps (-x)", run->max_steps);
+    printf("| %-21s | lr %g, warmup %d, final frac %g%*s|\n", "schedule (-l -u -q)", c->lr,
+           c->warmup, c->final_lr_frac, 1, "");
+    printf("| %-21s | beta1 %g beta2 %g eps %g wd %g clip %g%*s|\n", "AdamW", c->beta1, c->beta2,
+           c->eps, c->weight_decay, c->grad_clip, 1, "");
+    printf("| %-21s | val every %d (%d batches), sample every %d%*s|\n", "eval (-v -m -s)",
+           c->val_every, c->val_batches, c->sample_every, 1, "");
+    printf("| %-21s | seed %d, shuffle %d, threads %d%*s|\n", "other", c->seed, c->shuffle,
+           num_threads(), 1, "");
+    printf("+-----------------------+------------------------------------------------+\n");
+}
+
+// sets up a run from its flags: tokenizer, model (file, preset or the latest
+// checkpoint), data, schedule. Exits with a message on anything wrong.
+static void run_init(Run *run, const RunConfig *c) {
+    memset(run, 0, sizeof(*run));
+    run->cfg = *c;
+    rng_seed(&run->rng, (uint64_t)c->seed);
+    if (file_size(c->tokenizer) >= 0) {
+        tokenizer_init(&run->tokenizer, c->tokenizer);
+        run->use_tokenizer = 1;
+    } else {
+        fprintf(stderr, "warning: tokenizer '%s' not found: samples print token ids, and a preset "
+                "takes V from --vocab (%d)\n", c->tokenizer, c->vocab);
+    }
+    if (c->resume && c->output_dir[0] == '\0') { die("-y 1 needs -o DIR to find the checkpoint in"); }
+    int resume_step = c->resume ? latest_checkpoint(c->output_dir) : -1;
+    if (c->resume && resume_step < 0) {
+        printf("resume: no checkpoint in '%s' yet, starting fresh\n", c->output_dir);
+    }
+    if (resume_step >= 0) {
+        char path[PATH_MAX_LEN];
+        path_join(path, c->output_dir, "model_%08d.bin", resume_step);
+        gpt2_load(&run->model, path);
+        printf("resume: from %s\n", path);
+    } else {
+        GPT2Config mc;
+        resolve_model_config(&mc, c, run->use_tokenizer ? &run->tokenizer : NULL);
+        if (config_from_preset(&mc, c->model, mc.vocab_size)) {
+            gpt2_init(&run->model, &mc);
+            gpt2_init_random(&run->model, &run->rng);
+        } else {
+            gpt2_load(&run->model, c->model);
+        }
+    }
+    GPT2Config *mc = &run->model.config;
+    if (run->use_tokenizer && run->tokenizer.vocab_size != mc->vocab_size) {
+        fprintf(stderr, "warning: tokenizer has %d tokens, the model %d\n",
+                run->tokenizer.vocab_size, mc->vocab_size);
+    }
+    size_t BT = (size_t)c->B * c->T;
+    if (c->T > mc->max_seq_len) {
+        die("-t %d is longer than the model's maxT=%d", c->T, mc->max_seq_len);
+    }
+    size_t total = c->total_batch == 0 ? BT : (size_t)c->total_batch;
+    if (total % BT != 0) {
+        die("-d %d is not a multiple of B*T = %zu", c->total_batch, BT);
+    }
+    run->grad_accum = (int)(total / BT);
+    gpt2_alloc_activations(&run->model, c->B, c->T);
+    loader_init(&run->train, c->train_pattern, c->B, c->T, mc->vocab_size, c->shuffle,
+                (uint64_t)c->seed);
+    if (c->val_every > 0) {
+        loader_init(&run->val, c->val_pattern, c->B, c->T, mc->vocab_size, 0, 0);
+        run->use_val = 1;
+    }
+    run->max_steps = c->max_steps;
+    if (run->max_steps < 0) {
+        run->max_steps = (int)(run->train.total_batches / (size_t)run->grad_accum);
+        if (run->max_steps == 0) {
+            die("one epoch of the train data (%zu batches) is less than one step of %d "
+                "micro-steps", run->train.total_batches, run->grad_accum);
+        }
+    }
+    run->sample_scratch = (float *)mallocCheck((size_t)mc->vocab_size * sizeof(float));
+    run->gen_tokens = (int *)mallocCheck(((size_t)c->gen_tokens + 1) * sizeof(int));
+    if (resume_step >= 0) {
+        char path[PATH_MAX_LEN];
+        path_join(path, c->output_dir, "state_%08d.bin", resume_step);
+        state_load(run, path);
+    }
+    if (c->output_dir[0] != '\0') {
+        if (mkdir(c->output_dir, 0755) != 0 && errno != EEXIST) {
+            die("cannot create output dir '%s': %s", c->output_dir, strerror(errno));
+        }
+        char path[PATH_MAX_LEN];
+        int n = snprintf(path, sizeof(path), "%s/main.log", c->output_dir);
+        if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", c->output_dir); }
+        run->log = fopenCheck(path, resume_step >= 0 ? "a" : "w");
+    }
+}
+
+static void run_free(Run *run) {
+    gpt2_free(&run->model);
+    loader_free(&run->train);
+    if (run->use_val) { loader_free(&run->val); }
+    if (run->use_tokenizer) { tokenizer_free(&run->tokenizer); }
+    free(run->sample_scratch);
+    free(run->gen_tokens);
+    if (run->log != NULL) { fcloseCheck(run->log); }
+    memset(run, 0, sizeof(*run));
+}
+
+typedef struct {
+    float loss;   // mean over the step's micro-steps
+    float norm;   // global gradient norm before clipping
+    float lr;
+    double ms;
+} StepResult;
+
+// one optimizer step: grad_accum micro-steps of forward, loss and backward,
+// then clipping and AdamW
+static StepResult run_step(Run *run) {
+    StepResult r;
+    double t0 = now_seconds();
+    GPT2 *m = &run->model;
+    const RunConfig *c = &run->cfg;
+    gpt2_zero_grad(m);
+    double loss_sum = 0.0;
+    float loss_scale = 1.0f / ((float)c->B * c->T * run->grad_accum);
+    for (int micro = 0; micro < run->grad_accum; micro++) {
+        loader_next(&run->train);
+        gpt2_forward(m, run->train.inputs, c->B, c->T);
+        loss_sum += gpt2_loss(m, run->train.targets);
+        gpt2_backward(m, loss_scale);
+    }
+    r.loss = (float)(loss_sum / run->grad_accum);
+    r.norm = gpt2_grad_norm(m);
+    if (!isfinite(r.loss) || !isfinite(r.norm)) {
+        die("step %d: loss %f, grad norm %f: training diverged (try a lower -l, or --clip)",
+            run->step + 1, r.loss, r.norm);
+    }
+    r.lr = learning_rate(c, run->step, run->max_steps);
+    AdamWArgs args = {r.lr, c->beta1, c->beta2, c->eps, c->weight_decay, 1.0f, run->step + 1};
+    if (c->grad_clip > 0.0f && r.norm > c->grad_clip) { args.grad_scale = c->grad_clip / r.norm; }
+    gpt2_update(m, &args);
+    run->step++;
+    r.ms = 1000.0 * (now_seconds() - t0);
+    return r;
+}
+
+// mean loss over the first -m batches of the val data (the same ones each time)
+static float run_validate(Run *run) {
+    loader_reset(&run->val);
+    int n = run->cfg.val_batches;
+    if ((size_t)n > run->val.total_batches) { n = (int)run->val.total_batches; }
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        loader_next(&run->val);
+        gpt2_forward(&run->model, run->val.inputs, run->cfg.B, run->cfg.T);
+        sum += gpt2_loss(&run->model, run->val.targets);
+    }
+    float loss = (float)(sum / n);
+    if (!isfinite(loss)) { die("step %d: val loss is %f", run->step, loss); }
+    printf("val loss %.6f\n", loss);
+    if (run->log != NULL) { fprintf(run->log, "s:%d tel:%.6f\n", run->step, loss); fflush(run->log); }
+    return loss;
+}
+
+// generates -g tokens from <|endoftext|> and prints them, decoded when a
+// tokenizer is loaded. Each token reruns the model on the last T tokens.
+static void run_sample(Run *run) {
+    const RunConfig *c = &run->cfg;
+    if (c->gen_tokens == 0) { return; }
+    GPT2 *m = &run->model;
+    int V = m->config.vocab_size, Vp = m->config.padded_vocab_size;
+    const Tokenizer *tok = run->use_tokenizer ? &run->tokenizer : NULL;
+    int *tokens = run->gen_tokens;
+    tokens[0] = tok != NULL && tok->eot_token < V ? tok->eot_token : V - 1;
+    printf("sample at step %d:\n---\n", run->step);
+    for (int i = 1; i <= c->gen_tokens; i++) {
+        int len = i < m->T_max ? i : m->T_max;
+        gpt2_forward(m, tokens + i - len, 1, len);
+        const float *logits = m->acts.logits + (size_t)(len - 1) * Vp;
+        tokens[i] = sample_token(logits, V, c->temperature, c->top_k, run->sample_scratch, &run->rng);
+        tokenizer_write(tok, tokens[i], stdout);
+        if (tok == NULL) { putchar(' '); }
+        fflush(stdout);
+    }
+    printf("\n---\n");
+}
+
+#ifndef TRAIN_NO_MAIN
+// the command line program; tests include this file with TRAIN_NO_MAIN defined
+static int train_main(int argc, char **argv) {
+    RunConfig c;
+    if (parse_args(&c, argc, argv) != 0) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (c.dry_run) {
+        // the bill without allocating: shape from the model header or the preset
+        Tokenizer tok;
+        int have_tok = file_size(c.tokenizer) >= 0;
+        if (have_tok) { tokenizer_init(&tok, c.tokenizer); }
+        GPT2Config mc;
+        resolve_model_config(&mc, &c, have_tok ? &tok : NULL);
+        check_config(&mc, c.model);
+        if (c.T > mc.max_seq_len) { die("-t %d is longer than the model's maxT=%d", c.T, mc.max_seq_len); }
+        size_t BT = (size_t)c.B * c.T, total = c.total_batch == 0 ? BT : (size_t)c.total_batch;
+        if (total % BT != 0) { die("-d %d is not a multiple of B*T = %zu", c.total_batch, BT); }
+        printf("model %s: L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c.model, mc.num_layers,
+               mc.num_heads, mc.channels, mc.vocab_size, mc.padded_vocab_size, mc.max_seq_len);
+        print_bill(&mc, c.B, c.T, (int)(total / BT));
+        if (have_tok) { tokenizer_free(&tok); }
+        return 0;
+    }
+    Run run;
+    run_init(&run, &c);
+    print_run_config(&run, &run.model.config);
+    print_bill(&run.model.config, c.B, c.T, run.grad_accum);
+    size_t tokens_per_step = (size_t)c.B * c.T * run.grad_accum;
+    while (run.step < run.max_steps) {
+        if (c.val_every > 0 && run.step % c.val_every == 0) { run_validate(&run); }
+        if (c.sample_every > 0 && run.step > 0 && run.step % c.sample_every == 0) { run_sample(&run); }
+        StepResult r = run_step(&run);
+        double tok_s = tokens_per_step / (r.ms / 1000.0);
+        printf("step %d/%d | loss %.6f | lr %.2e | norm %.4f | ms %.1f | tok/s %.0f\n", run.step,
+               run.max_steps, r.loss, r.lr, r.norm, r.ms, tok_s);
+        fflush(stdout);
+        if (run.log != NULL) {
+            fprintf(run.log, "s:%d trl:%.6f lr:%.6e norm:%.6f ms:%.3f tok/s:%.1f\n", run.step,
+                    r.loss, r.lr, r.norm, r.ms, tok_s);
+            fflush(run.log);
+        }
+        if (c.ckpt_every > 0 && run.step % c.ckpt_every == 0 && run.step < run.max_steps) {
+            run_checkpoint(&run);
+        }
+    }
+    // the end: val loss, checkpoint, then a sample (after the checkpoint, so
+    // the saved RNG is the one a resumed run would sample with at this step)
+    if (c.val_every > 0) { run_validate(&run); }
+    run_checkpoint(&run);
+    run_sample(&run);
+    run_free(&run);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    return train_main(argc, argv);
+}
+#endif
