@@ -42,11 +42,41 @@ train: train.c
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # ---- tokenizer ---------------------------------------------------------------
-tokenizer: tokenizer.c
+# tokenizer: encode/decode/shard/train/import (tokenizer_unicode.h is generated
+# by dev/tiktoken/gen_unicode.js and committed).
+# test-tokenizer: test/test_tokenizer.sh with the optimised build, a sanitizer
+# build (address + undefined) and a sanitizer build whose BPE takes the heap
+# path for every piece; offline, uses ../shared/data when present.
+# bench-tokenizer: encode MB/s of ./tokenizer and of tiktoken (npm, in node),
+# side by side, one thread each (needs: cd dev/tiktoken && npm install).
+# data: GPT-2's vocabulary and tinyshakespeare as GPT-2 token shards (data/prepare.sh).
+.PHONY: bench-tokenizer data
+TOKENIZER_SRC = tokenizer.c tokenizer_unicode.h
+TOKENIZER_TEST_BINS = tmp/tokenizer_asan tmp/tokenizer_asan_heap tmp/tokenizer_testgen
+
+tokenizer: $(TOKENIZER_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-test-tokenizer: tokenizer
-	@echo "tokenizer tests: not yet written"
+tmp/tokenizer_asan: $(TOKENIZER_SRC)
+	@mkdir -p tmp
+	$(CC) $(SAN_FLAGS) $< -o $@ $(LDLIBS)
+
+tmp/tokenizer_asan_heap: $(TOKENIZER_SRC)
+	@mkdir -p tmp
+	$(CC) $(SAN_FLAGS) -DBPE_SMALL_MAX=1 $< -o $@ $(LDLIBS)
+
+tmp/tokenizer_testgen: test/tokenizer_testgen.c
+	@mkdir -p tmp
+	$(CC) $(CFLAGS_BASE) -O2 $< -o $@
+
+test-tokenizer: tokenizer $(TOKENIZER_TEST_BINS)
+	bash test/test_tokenizer.sh ./tokenizer $(TOKENIZER_TEST_BINS)
+
+bench-tokenizer: tokenizer
+	bash dev/tiktoken/bench.sh
+
+data: tokenizer
+	bash data/prepare.sh
 
 # ---- train tests ---------------------------------------------------------------
 # test_train: PyTorch parity, finite differences, overfit, resume, files, bill.
