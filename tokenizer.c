@@ -320,6 +320,12 @@ static inline int class_at(const CharClasses *cc, const uint8_t *s, size_t n, si
 // End of the run of characters of class `cls` that starts at pos.
 static size_t run_end(const CharClasses *cc, const uint8_t *s, size_t n, size_t pos, int cls) {
     while (pos < n) {
+        // ASCII fast path: most text is ASCII, and then a byte is a character.
+        if (s[pos] < 0x80) {
+            if (cc->bmp[s[pos]] != cls) { break; }
+            pos++;
+            continue;
+        }
         size_t len;
         if (class_at(cc, s, n, pos, &len) != cls) { break; }
         pos += len;
@@ -389,13 +395,21 @@ static uint64_t hash_bytes(const uint8_t *p, size_t n) {
     return h;
 }
 
-// Open addressing (linear probing) over entry indices; the keys live in one
-// arena. Load factor stays <= 1/2, so probes are short.
+// Open addressing (linear probing). A slot holds the key's hash, length and
+// place in the arena, so a lookup touches one slot and the key's bytes only
+// (the vocabulary table is larger than L1/L2; every extra indirection is a
+// cache miss per piece). Load factor stays <= 1/2, so probes are short.
 typedef struct {
-    uint32_t *slots;  // (cap) entry index + 1, 0 = empty
+    uint64_t hash;
+    size_t key_off;   // start of the key in arena
+    uint32_t key_len;
+    uint32_t entry;   // entry index + 1; 0 = empty slot
+} StrSlot;
+
+typedef struct {
+    StrSlot *slots;   // (cap)
     size_t cap;       // power of two
-    uint64_t *hashes; // (n) hash of each key
-    size_t *key_off;  // (n) start of each key in arena
+    size_t *key_off;  // (n) start of each entry's key in arena
     uint32_t *key_len;// (n)
     size_t n, n_cap;
     uint8_t *arena;
@@ -406,44 +420,46 @@ static void strmap_init(StrMap *m, size_t cap) {
     memset(m, 0, sizeof(*m));
     m->cap = 16;
     while (m->cap < cap) { m->cap *= 2; }
-    m->slots = callocCheck(m->cap, sizeof(uint32_t));
+    m->slots = callocCheck(m->cap, sizeof(StrSlot));
 }
 
 static void strmap_free(StrMap *m) {
-    free(m->slots); free(m->hashes); free(m->key_off); free(m->key_len); free(m->arena);
+    free(m->slots); free(m->key_off); free(m->key_len); free(m->arena);
     memset(m, 0, sizeof(*m));
 }
 
 static void strmap_clear(StrMap *m) {
-    memset(m->slots, 0, m->cap * sizeof(uint32_t));
+    memset(m->slots, 0, m->cap * sizeof(StrSlot));
     m->n = 0;
     m->arena_n = 0;
 }
 
 // Entry index of key, or SIZE_MAX; *slot gets the slot where it is or would go.
-static size_t strmap_find(const StrMap *m, const uint8_t *key, size_t len, uint64_t h, size_t *slot) {
+static inline size_t strmap_find(const StrMap *m, const uint8_t *key, size_t len, uint64_t h, size_t *slot) {
     size_t mask = m->cap - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        uint32_t e = m->slots[i];
-        if (e == 0) { *slot = i; return SIZE_MAX; }
-        e -= 1;
-        if (m->hashes[e] == h && m->key_len[e] == len && memcmp(m->arena + m->key_off[e], key, len) == 0) {
+        const StrSlot *sl = &m->slots[i];
+        if (sl->entry == 0) { *slot = i; return SIZE_MAX; }
+        if (sl->hash == h && sl->key_len == len && memcmp(m->arena + sl->key_off, key, len) == 0) {
             *slot = i;
-            return e;
+            return sl->entry - 1;
         }
     }
 }
 
 static void strmap_rehash(StrMap *m) {
-    free(m->slots);
+    StrSlot *old = m->slots;
+    size_t old_cap = m->cap;
     m->cap *= 2;
-    m->slots = callocCheck(m->cap, sizeof(uint32_t));
+    m->slots = callocCheck(m->cap, sizeof(StrSlot));
     size_t mask = m->cap - 1;
-    for (size_t e = 0; e < m->n; e++) {
-        size_t i = (size_t)m->hashes[e] & mask;
-        while (m->slots[i] != 0) { i = (i + 1) & mask; }
-        m->slots[i] = (uint32_t)(e + 1);
+    for (size_t j = 0; j < old_cap; j++) {
+        if (old[j].entry == 0) { continue; }
+        size_t i = (size_t)old[j].hash & mask;
+        while (m->slots[i].entry != 0) { i = (i + 1) & mask; }
+        m->slots[i] = old[j];
     }
+    free(old);
 }
 
 // Adds a key known to be absent (slot from strmap_find); returns its entry index.
@@ -452,8 +468,6 @@ static size_t strmap_insert(StrMap *m, size_t slot, const uint8_t *key, size_t l
     size_t e = m->n++;
     if (e >= m->n_cap) {
         size_t c = m->n_cap;
-        grow((void **)&m->hashes, &c, e + 1, sizeof(uint64_t));
-        c = m->n_cap;
         grow((void **)&m->key_off, &c, e + 1, sizeof(size_t));
         c = m->n_cap;
         grow((void **)&m->key_len, &c, e + 1, sizeof(uint32_t));
@@ -461,11 +475,10 @@ static size_t strmap_insert(StrMap *m, size_t slot, const uint8_t *key, size_t l
     }
     grow((void **)&m->arena, &m->arena_cap, m->arena_n + len, 1);
     memcpy(m->arena + m->arena_n, key, len);
-    m->hashes[e] = h;
     m->key_off[e] = m->arena_n;
     m->key_len[e] = (uint32_t)len;
+    m->slots[slot] = (StrSlot){h, m->arena_n, (uint32_t)len, (uint32_t)(e + 1)};
     m->arena_n += len;
-    m->slots[slot] = (uint32_t)(e + 1);
     if (2 * m->n > m->cap) { strmap_rehash(m); }
     return e;
 }
@@ -850,7 +863,7 @@ static void encode_piece(Encoder *e, const uint8_t *s, size_t n, IdVec *out) {
     const Tokenizer *t = e->tok;
     if (n == 1) { idvec_push(out, t->byte_id[s[0]]); return; }
     uint64_t h = hash_bytes(s, n);
-    size_t slot;
+    size_t slot = 0;
     // The whole piece is a token: take it (tiktoken does this before merging).
     if (n <= MAX_TOKEN_LEN) {
         size_t v = strmap_find(&t->vocab, s, n, h, &slot);
