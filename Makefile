@@ -52,7 +52,7 @@ train: train.c
 # data: GPT-2's vocabulary and tinyshakespeare as GPT-2 token shards (data/prepare.sh).
 .PHONY: bench-tokenizer data
 TOKENIZER_SRC = tokenizer.c tokenizer_unicode.h
-TOKENIZER_TEST_BINS = tmp/tokenizer_asan tmp/tokenizer_asan_heap tmp/tokenizer_testgen
+TOKENIZER_TEST_BINS = tmp/tokenizer_asan tmp/tokenizer_asan_heap tmp/tokenizer_testgen tmp/tokenizer_train_check
 
 tokenizer: $(TOKENIZER_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -68,6 +68,10 @@ tmp/tokenizer_asan_heap: $(TOKENIZER_SRC)
 tmp/tokenizer_testgen: test/tokenizer_testgen.c
 	@mkdir -p tmp
 	$(CC) $(CFLAGS_BASE) -O2 $< -o $@
+
+tmp/tokenizer_train_check: test/tokenizer_train_check.c $(TOKENIZER_SRC)
+	@mkdir -p tmp
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 test-tokenizer: tokenizer $(TOKENIZER_TEST_BINS)
 	bash test/test_tokenizer.sh ./tokenizer $(TOKENIZER_TEST_BINS)

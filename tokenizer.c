@@ -878,6 +878,7 @@ static void encode_piece(Encoder *e, const uint8_t *s, size_t n, IdVec *out) {
             return;
         }
     }
+    if (n >= UINT32_MAX) { fail("a piece of the text is longer than 4 GB"); } // offsets are uint32
     scratch_reserve(&e->scratch, n);
     size_t m = n <= BPE_SMALL_MAX ? bpe_small(t, &e->scratch, s, n) : bpe_large(t, &e->scratch, s, n);
     for (size_t i = 0; i < m; i++) { idvec_push(out, e->scratch.ids[i]); }
@@ -1053,119 +1054,146 @@ static long json_int(JsonReader *r) {
     return v;
 }
 
-// import: encoder.json gives every token's id; vocab.bpe lists the merges in
-// rank order. The file we write keeps encoder.json's ids, after checking that
-// they are the merge ranks (merge i of vocab.bpe must produce token 256 + i),
-// which is what lets the one tokenizer file serve encoding as well.
-static void cmd_import(const char *json_path, const char *bpe_path, const char *out_path) {
-    int map[512];
-    gpt2_unicode_to_byte(map);
-    Buffer js = read_all(json_path);
-    JsonReader r = {js.data, js.size, 0, json_path};
-    // Pass 1: entries -> (id, bytes), stored by id.
-    size_t tok_cap = 0, len_cap = 0, n = 0;
-    uint8_t (*tok)[MAX_TOKEN_LEN] = NULL; // tok[id]: the token's bytes
-    size_t *len = NULL;                   // len[id]: their number, 0 = not seen yet
-    long eot = -1;
+// GPT-2's vocabulary as read from encoder.json: token bytes by id.
+typedef struct {
+    uint8_t (*tok)[MAX_TOKEN_LEN]; // (n) tok[id]: the token's bytes
+    size_t *len;                   // (n) their number; 0 = id not seen (yet)
+    size_t n, tok_cap, len_cap;
+    long eot;                      // id of <|endoftext|>, -1 if absent
+} Gpt2Vocab;
+
+// Makes room for ids 0..id (new ids start unseen).
+static void gpt2_vocab_reserve(Gpt2Vocab *v, size_t id) {
+    if (id < v->n) { return; }
+    grow((void **)&v->tok, &v->tok_cap, id + 1, sizeof(*v->tok));
+    grow((void **)&v->len, &v->len_cap, id + 1, sizeof(size_t));
+    for (size_t i = v->n; i <= id; i++) { v->len[i] = 0; }
+    v->n = id + 1;
+}
+
+// Reads encoder.json: {"token string": id, ...}. Checks that the ids are
+// 0..N-1 each once, that ids 0..255 are the 256 single bytes, and appends
+// <|endoftext|> as the last id if the file lacks it.
+static Gpt2Vocab read_encoder_json(const char *path, const int map[512]) {
+    Buffer js = read_all(path);
+    JsonReader r = {js.data, js.size, 0, path};
+    Gpt2Vocab v;
+    memset(&v, 0, sizeof(v));
+    v.eot = -1;
     uint8_t str[4 * MAX_TOKEN_LEN + 8];
     json_expect(&r, '{');
     json_ws(&r);
-    int empty = r.pos < r.n && r.s[r.pos] == '}';
-    while (!empty) {
+    int more = !(r.pos < r.n && r.s[r.pos] == '}');
+    while (more) {
         size_t slen = json_string(&r, str, sizeof(str));
         json_expect(&r, ':');
         long id = json_int(&r);
-        if ((size_t)id >= js.size) { json_fail(&r, "token id larger than the file could hold (ids must be 0..N-1)"); }
-        if ((size_t)id >= n) {
-            grow((void **)&tok, &tok_cap, (size_t)id + 1, sizeof(*tok));
-            grow((void **)&len, &len_cap, (size_t)id + 1, sizeof(size_t));
-            for (size_t i = n; i <= (size_t)id; i++) { len[i] = 0; }
-            n = (size_t)id + 1;
-        }
-        if (len[id] != 0) { fail("'%s': token id %ld appears twice", json_path, id); }
+        // Every entry takes at least 4 bytes ("":0), so dense ids are < size / 4.
+        if ((size_t)id >= js.size / 4) { json_fail(&r, "token id too large for the file (ids must be 0..N-1)"); }
+        gpt2_vocab_reserve(&v, (size_t)id);
+        if (v.len[id] != 0) { fail("'%s': token id %ld appears twice", path, id); }
         if (slen == strlen(EOT_STRING) && memcmp(str, EOT_STRING, slen) == 0) {
-            eot = id;
-            memcpy(tok[id], EOT_STRING, slen);
-            len[id] = slen;
+            v.eot = id;
+            memcpy(v.tok[id], EOT_STRING, slen);
+            v.len[id] = slen;
         } else {
-            len[id] = gpt2_token_bytes(map, str, slen, tok[id], MAX_TOKEN_LEN);
-            if (len[id] == 0) {
+            v.len[id] = gpt2_token_bytes(map, str, slen, v.tok[id], MAX_TOKEN_LEN);
+            if (v.len[id] == 0) {
                 fail("'%s': token %ld is empty, longer than 255 bytes, or has a character outside "
-                     "GPT-2's byte alphabet",
-                     json_path, id);
+                     "GPT-2's byte alphabet", path, id);
             }
         }
         json_ws(&r);
-        if (r.pos < r.n && r.s[r.pos] == ',') { r.pos++; continue; }
-        break;
+        more = r.pos < r.n && r.s[r.pos] == ',';
+        if (more) { r.pos++; }
     }
     json_expect(&r, '}');
     json_ws(&r);
     if (r.pos != r.n) { json_fail(&r, "trailing characters after the object"); }
-    for (size_t i = 0; i < n; i++) {
-        if (len[i] == 0) { fail("'%s': token id %zu is missing (ids must be 0..%zu)", json_path, i, n - 1); }
+    free(js.data);
+    for (size_t i = 0; i < v.n; i++) {
+        if (v.len[i] == 0) { fail("'%s': token id %zu is missing (ids must be 0..%zu)", path, i, v.n - 1); }
     }
-    if (eot < 0) { // no <|endoftext|> in the file: it becomes the last id
-        grow((void **)&tok, &tok_cap, n + 1, sizeof(*tok));
-        grow((void **)&len, &len_cap, n + 1, sizeof(size_t));
-        memcpy(tok[n], EOT_STRING, strlen(EOT_STRING));
-        len[n] = strlen(EOT_STRING);
-        eot = (long)n++;
+    if (v.eot < 0) { // no <|endoftext|> in the file: it becomes the last id
+        v.eot = (long)v.n;
+        gpt2_vocab_reserve(&v, v.n);
+        memcpy(v.tok[v.eot], EOT_STRING, strlen(EOT_STRING));
+        v.len[v.eot] = strlen(EOT_STRING);
     }
-    if (n < 257) { fail("'%s': only %zu tokens; the 256 single bytes and <|endoftext|> are needed", json_path, n); }
-    // The first 256 ids must be the 256 single bytes.
+    if (v.n < 257) { fail("'%s': only %zu tokens; the 256 single bytes and <|endoftext|> are needed", path, v.n); }
     int seen[256] = {0};
     for (size_t i = 0; i < 256; i++) {
-        if (len[i] != 1 || seen[tok[i][0]]) {
-            fail("'%s': ids 0..255 must be the 256 distinct single bytes (id %zu is not)", json_path, i);
+        if (v.len[i] != 1 || seen[v.tok[i][0]]) {
+            fail("'%s': ids 0..255 must be the 256 distinct single bytes (id %zu is not)", path, i);
         }
-        seen[tok[i][0]] = 1;
+        seen[v.tok[i][0]] = 1;
     }
-    // vocab.bpe: "#version" line, then one merge "A B" per line, in rank order.
-    Buffer bpe = read_all(bpe_path);
+    return v;
+}
+
+// Reads vocab.bpe ("#version" line, then one merge "A B" per line in rank
+// order) and checks that merge i produces token 256 + i of encoder.json (the
+// end-of-text id skipped): then every id is a merge rank. Returns the number
+// of merges.
+static size_t check_vocab_bpe(const char *path, const int map[512], const Gpt2Vocab *v) {
+    Buffer bpe = read_all(path);
     size_t pos = 0, line_no = 0, merges = 0;
     uint8_t a[MAX_TOKEN_LEN], b[MAX_TOKEN_LEN];
     while (pos < bpe.size) {
         size_t end = pos;
         while (end < bpe.size && bpe.data[end] != '\n') { end++; }
         size_t line_end = end > pos && bpe.data[end - 1] == '\r' ? end - 1 : end;
-        line_no++;
         const uint8_t *line = bpe.data + pos;
         size_t ll = line_end - pos;
         pos = end + 1;
+        line_no++;
         if (ll == 0 || (line_no == 1 && line[0] == '#')) { continue; }
         const uint8_t *sp = memchr(line, ' ', ll);
-        if (sp == NULL || memchr(sp + 1, ' ', ll - (size_t)(sp + 1 - line)) != NULL) {
-            fail("'%s' line %zu: expected two tokens separated by one space", bpe_path, line_no);
+        size_t la = sp != NULL ? (size_t)(sp - line) : 0, lb = sp != NULL ? ll - la - 1 : 0;
+        if (sp == NULL || memchr(sp + 1, ' ', lb) != NULL) {
+            fail("'%s' line %zu: expected two tokens separated by one space", path, line_no);
         }
-        size_t la = gpt2_token_bytes(map, line, (size_t)(sp - line), a, sizeof(a));
-        size_t lb = gpt2_token_bytes(map, sp + 1, ll - (size_t)(sp + 1 - line), b, sizeof(b));
+        la = gpt2_token_bytes(map, line, la, a, sizeof(a));
+        lb = gpt2_token_bytes(map, sp + 1, lb, b, sizeof(b));
+        if (la == 0 || lb == 0) { fail("'%s' line %zu: a token outside GPT-2's byte alphabet", path, line_no); }
         size_t id = 256 + merges;
-        if (id == (size_t)eot) { id++; }
-        if (la == 0 || lb == 0) { fail("'%s' line %zu: a token outside GPT-2's byte alphabet", bpe_path, line_no); }
-        if (id >= n || len[id] != la + lb || memcmp(tok[id], a, la) != 0 || memcmp(tok[id] + la, b, lb) != 0) {
+        if (id >= (size_t)v->eot) { id++; }
+        if (id >= v->n || v->len[id] != la + lb || memcmp(v->tok[id], a, la) != 0 ||
+            memcmp(v->tok[id] + la, b, lb) != 0) {
             fail("'%s' line %zu: merge %zu does not give token %zu of encoder.json; the ids must be "
-                 "the merge ranks (are these two files from the same model?)", bpe_path, line_no, merges, id);
+                 "the merge ranks (are these two files from the same model?)", path, line_no, merges, id);
         }
         merges++;
     }
-    if (256 + merges + 1 != n) {
+    free(bpe.data);
+    if (256 + merges + 1 != v->n) {
         fail("'%s' has %zu merges but encoder.json has %zu tokens (expected %zu merges)",
-             bpe_path, merges, n, n - 257);
+             path, merges, v->n, v->n - 257);
     }
-    // Pack and write.
-    uint8_t *bytes = mallocCheck(n * MAX_TOKEN_LEN);
-    size_t *offset = mallocCheck((n + 1) * sizeof(size_t));
+    return merges;
+}
+
+// import: encoder.json gives every token's id; vocab.bpe lists the merges in
+// rank order. The file we write keeps encoder.json's ids, after checking that
+// they are the merge ranks, which is what lets the one tokenizer file serve
+// encoding as well as decoding.
+static void cmd_import(const char *json_path, const char *bpe_path, const char *out_path) {
+    int map[512];
+    gpt2_unicode_to_byte(map);
+    Gpt2Vocab v = read_encoder_json(json_path, map);
+    size_t merges = check_vocab_bpe(bpe_path, map, &v);
+    uint8_t *bytes = mallocCheck(v.n * MAX_TOKEN_LEN);
+    size_t *offset = mallocCheck((v.n + 1) * sizeof(size_t));
     size_t off = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < v.n; i++) {
         offset[i] = off;
-        memcpy(bytes + off, tok[i], len[i]);
-        off += len[i];
+        memcpy(bytes + off, v.tok[i], v.len[i]);
+        off += v.len[i];
     }
-    offset[n] = off;
-    tokenizer_write(out_path, bytes, offset, n, (uint32_t)eot);
-    printf("imported %zu tokens (%zu merges, end-of-text id %ld) -> %s\n", n, merges, eot, out_path);
-    free(bytes); free(offset); free(tok); free(len); free(js.data); free(bpe.data);
+    offset[v.n] = off;
+    tokenizer_write(out_path, bytes, offset, v.n, (uint32_t)v.eot);
+    printf("imported %zu tokens (%zu merges, end-of-text id %ld) -> %s\n", v.n, merges, v.eot, out_path);
+    free(bytes); free(offset); free(v.tok); free(v.len);
 }
 
 // ----------------------------------------------------------------------------
@@ -1395,6 +1423,7 @@ typedef struct {
     size_t heap_n, heap_cap;
     size_t *touched;     // pairs whose count changed in this step
     size_t n_touched, cap_touched;
+    uint32_t *sym;       // storage of all words' symbols
 } Trainer;
 
 static inline int cand_before(PairCand x, PairCand y) {
@@ -1442,8 +1471,9 @@ static size_t train_pair(Trainer *tr, uint32_t a, uint32_t b) {
     return tr->n_pairs++;
 }
 
-// Adds delta * (word's count) to every pair of word w; with `index`, also
-// records w in the word lists of its pairs that contain token `index_id`.
+// Adds sign * (word's count) to the count of every pair of word w, noting the
+// pairs touched in this step; with `index`, also records w in the word lists
+// of its pairs that contain token index_id (all its pairs if NO_ID).
 static void train_count_word(Trainer *tr, size_t w, int sign, size_t step, uint32_t index_id, int index) {
     TrainWord *word = &tr->words[w];
     for (uint32_t i = 0; i + 1 < word->len; i++) {
@@ -1465,7 +1495,7 @@ static void train_count_word(Trainer *tr, size_t w, int sign, size_t step, uint3
 }
 
 // Pushes the pairs whose count went up in this step (a pair whose count went
-// down keeps a too-high heap entry, which cand_pop's caller corrects lazily).
+// down keeps a too-high heap entry, which train_pop_best corrects lazily).
 static void train_push_touched(Trainer *tr) {
     for (size_t i = 0; i < tr->n_touched; i++) {
         TrainPair *tp = &tr->pairs[tr->touched[i]];
@@ -1476,139 +1506,168 @@ static void train_push_touched(Trainer *tr) {
     tr->n_touched = 0;
 }
 
+// The distinct pieces of the text become the words, with their counts; every
+// word starts as its bytes (a learned vocabulary puts byte b at id b). Then
+// the initial pair counts.
+static void trainer_init(Trainer *tr, const CharClasses *cc, const Buffer *text, size_t *n_pieces) {
+    memset(tr, 0, sizeof(*tr));
+    StrMap pieces;
+    strmap_init(&pieces, 1 << 16);
+    uint64_t *counts = NULL;
+    size_t counts_cap = 0;
+    *n_pieces = 0;
+    for (size_t pos = 0; pos < text->size;) {
+        size_t end = pretoken_end(cc, text->data, text->size, pos), slot;
+        if (end - pos >= UINT32_MAX) { fail("a piece of the text is longer than 4 GB"); }
+        uint64_t h = hash_bytes(text->data + pos, end - pos);
+        size_t e = strmap_find(&pieces, text->data + pos, end - pos, h, &slot);
+        if (e == SIZE_MAX) {
+            e = strmap_insert(&pieces, slot, text->data + pos, end - pos, h);
+            grow((void **)&counts, &counts_cap, e + 1, sizeof(uint64_t));
+            counts[e] = 0;
+        }
+        counts[e]++;
+        (*n_pieces)++;
+        pos = end;
+    }
+    tr->n_words = pieces.n;
+    tr->words = callocCheck(tr->n_words, sizeof(TrainWord));
+    tr->sym = mallocCheck(pieces.arena_n * sizeof(uint32_t));
+    for (size_t w = 0; w < tr->n_words; w++) {
+        TrainWord *word = &tr->words[w];
+        word->sym = tr->sym + pieces.key_off[w];
+        word->len = pieces.key_len[w];
+        word->count = counts[w];
+        for (uint32_t i = 0; i < word->len; i++) { word->sym[i] = pieces.arena[pieces.key_off[w] + i]; }
+    }
+    strmap_free(&pieces);
+    free(counts);
+    pairmap_init(&tr->pair_index, 1 << 16);
+    for (size_t w = 0; w < tr->n_words; w++) { train_count_word(tr, w, +1, 0, NO_ID, 1); }
+    train_push_touched(tr);
+}
+
+static void trainer_free(Trainer *tr) {
+    for (size_t i = 0; i < tr->n_pairs; i++) { free(tr->pairs[i].words); }
+    free(tr->pairs); free(tr->heap); free(tr->touched); free(tr->words); free(tr->sym);
+    pairmap_free(&tr->pair_index);
+}
+
+// The most frequent pair (ties: smaller left id, then smaller right id) that
+// can still merge; SIZE_MAX when none is left. Heap entries whose count is out
+// of date are re-queued with the true count.
+static size_t train_pop_best(Trainer *tr, const size_t *offset) {
+    while (tr->heap_n > 0) {
+        PairCand c = cand_pop(tr);
+        size_t p = pairmap_get(&tr->pair_index, c.a, c.b);
+        TrainPair *tp = &tr->pairs[p];
+        if (tp->banned || tp->count <= 0) { continue; }
+        if (tp->count != c.count) {
+            cand_push(tr, (PairCand){tp->count, tp->a, tp->b});
+            continue;
+        }
+        size_t len = offset[c.a + 1] - offset[c.a] + offset[c.b + 1] - offset[c.b];
+        if (len > MAX_TOKEN_LEN) { tp->banned = 1; continue; } // can't be stored
+        return p;
+    }
+    return SIZE_MAX;
+}
+
+// Replaces every occurrence of pair p = (a, b) by new_id in the words that
+// hold it, keeping all pair counts exact. The word list is read by index
+// since train_count_word may grow (and move) the pairs array.
+static void train_apply_merge(Trainer *tr, size_t p, uint32_t new_id, size_t step) {
+    uint32_t a = tr->pairs[p].a, b = tr->pairs[p].b;
+    for (size_t k = 0; k < tr->pairs[p].n_words; k++) {
+        size_t w = tr->pairs[p].words[k];
+        TrainWord *word = &tr->words[w];
+        if (word->last_step == step) { continue; } // listed twice
+        word->last_step = step;
+        train_count_word(tr, w, -1, step, NO_ID, 0);
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < word->len; i++) {
+            if (i + 1 < word->len && word->sym[i] == a && word->sym[i + 1] == b) {
+                word->sym[m++] = new_id;
+                i++;
+            } else {
+                word->sym[m++] = word->sym[i];
+            }
+        }
+        word->len = m;
+        train_count_word(tr, w, +1, step, new_id, 1);
+    }
+    tr->pairs[p].n_words = 0; // (a, b) no longer occurs anywhere
+    train_push_touched(tr);
+}
+
+// A vocabulary being learned: token bytes by id, and bytes -> id so that the
+// same bytes never become two tokens (two different pairs can concatenate to
+// the same bytes; a tokenizer file must not repeat a token).
+typedef struct {
+    uint8_t *bytes;
+    size_t bytes_n, bytes_cap;
+    size_t *offset;  // (n + 1) token i is bytes[offset[i] .. offset[i+1])
+    size_t n, offset_cap;
+    StrMap map;      // entries are in id order: entry i is token i
+} LearnedVocab;
+
+// Id of the token with these bytes, added if new.
+static uint32_t learned_add(LearnedVocab *v, const uint8_t *s, size_t len) {
+    size_t slot;
+    uint64_t h = hash_bytes(s, len);
+    size_t e = strmap_find(&v->map, s, len, h, &slot);
+    if (e != SIZE_MAX) { return (uint32_t)e; }
+    strmap_insert(&v->map, slot, s, len, h);
+    grow((void **)&v->bytes, &v->bytes_cap, v->bytes_n + len, 1);
+    memcpy(v->bytes + v->bytes_n, s, len);
+    v->bytes_n += len;
+    grow((void **)&v->offset, &v->offset_cap, v->n + 2, sizeof(size_t));
+    v->offset[v->n + 1] = v->bytes_n;
+    return (uint32_t)v->n++;
+}
+
 static void cmd_train(const char *text_path, long vocab, const char *out_path) {
     double t0 = now_seconds();
     CharClasses *cc = mallocCheck(sizeof(CharClasses));
     char_classes_init(cc);
     Buffer text = read_all(text_path);
-    // Distinct pieces and their counts.
-    StrMap pieces;
-    strmap_init(&pieces, 1 << 16);
-    uint64_t *counts = NULL;
-    size_t counts_cap = 0, n_pieces = 0;
-    for (size_t pos = 0; pos < text.size;) {
-        size_t end = pretoken_end(cc, text.data, text.size, pos), slot;
-        uint64_t h = hash_bytes(text.data + pos, end - pos);
-        size_t e = strmap_find(&pieces, text.data + pos, end - pos, h, &slot);
-        if (e == SIZE_MAX) {
-            e = strmap_insert(&pieces, slot, text.data + pos, end - pos, h);
-            grow((void **)&counts, &counts_cap, e + 1, sizeof(uint64_t));
-            counts[e] = 0;
-        }
-        counts[e]++;
-        n_pieces++;
-        pos = end;
-    }
-    // Words: symbols start as the bytes (learned vocabularies put byte b at id b).
     Trainer tr;
-    memset(&tr, 0, sizeof(tr));
-    tr.n_words = pieces.n;
-    tr.words = callocCheck(tr.n_words, sizeof(TrainWord));
-    uint32_t *sym = mallocCheck(pieces.arena_n * sizeof(uint32_t) + 1);
-    for (size_t w = 0; w < tr.n_words; w++) {
-        TrainWord *word = &tr.words[w];
-        word->sym = sym + pieces.key_off[w];
-        word->len = pieces.key_len[w];
-        word->count = counts[w];
-        for (uint32_t i = 0; i < word->len; i++) { word->sym[i] = pieces.arena[pieces.key_off[w] + i]; }
+    size_t n_pieces;
+    trainer_init(&tr, cc, &text, &n_pieces);
+    LearnedVocab v;
+    memset(&v, 0, sizeof(v));
+    strmap_init(&v.map, 2 * (size_t)vocab);
+    grow((void **)&v.offset, &v.offset_cap, 1, sizeof(size_t));
+    v.offset[0] = 0;
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        learned_add(&v, &byte, 1);
     }
-    // Vocabulary so far: the 256 bytes.
-    size_t n_merges_target = (size_t)vocab - 257, n_tokens = 256;
-    size_t *offset = mallocCheck(((size_t)vocab + 1) * sizeof(size_t));
-    size_t bytes_cap = 0, bytes_n = 0;
-    uint8_t *bytes = NULL;
-    grow((void **)&bytes, &bytes_cap, 256, 1);
-    for (size_t i = 0; i < 256; i++) { bytes[i] = (uint8_t)i; offset[i] = i; }
-    bytes_n = 256;
-    offset[256] = 256;
-    StrMap vocab_map; // token bytes -> id, to never create the same bytes twice
-    strmap_init(&vocab_map, 2 * (size_t)vocab);
-    for (size_t i = 0; i < 256; i++) {
-        size_t slot;
-        uint8_t b = (uint8_t)i;
-        strmap_find(&vocab_map, &b, 1, hash_bytes(&b, 1), &slot);
-        strmap_insert(&vocab_map, slot, &b, 1, hash_bytes(&b, 1));
-    }
-    // Initial pair counts.
-    pairmap_init(&tr.pair_index, 1 << 16);
-    for (size_t w = 0; w < tr.n_words; w++) { train_count_word(&tr, w, +1, 0, NO_ID, 1); }
-    train_push_touched(&tr);
-    // Merge loop.
-    size_t step = 0;
+    size_t target = (size_t)vocab - 1; // tokens before <|endoftext|>
     uint8_t merged[2 * MAX_TOKEN_LEN];
-    while (n_tokens - 256 < n_merges_target && tr.heap_n > 0) {
-        PairCand c = cand_pop(&tr);
-        size_t p = pairmap_get(&tr.pair_index, c.a, c.b);
-        TrainPair *tp = &tr.pairs[p];
-        if (tp->banned || tp->count <= 0) { continue; }
-        if (tp->count != c.count) { // stale entry: re-queue with the true count
-            cand_push(&tr, (PairCand){tp->count, tp->a, tp->b});
-            continue;
-        }
-        size_t la = offset[c.a + 1] - offset[c.a], lb = offset[c.b + 1] - offset[c.b];
-        if (la + lb > MAX_TOKEN_LEN) { tp->banned = 1; continue; }
-        memcpy(merged, bytes + offset[c.a], la);
-        memcpy(merged + la, bytes + offset[c.b], lb);
-        // The new token (or the existing token with these bytes: it can arise
-        // from two different pairs, and a token file must not repeat bytes).
-        size_t slot;
-        uint64_t h = hash_bytes(merged, la + lb);
-        size_t e = strmap_find(&vocab_map, merged, la + lb, h, &slot);
-        uint32_t new_id;
-        if (e != SIZE_MAX) {
-            new_id = (uint32_t)e; // vocab_map entries are in id order
-        } else {
-            strmap_insert(&vocab_map, slot, merged, la + lb, h);
-            new_id = (uint32_t)n_tokens++;
-            grow((void **)&bytes, &bytes_cap, bytes_n + la + lb, 1);
-            memcpy(bytes + bytes_n, merged, la + lb);
-            bytes_n += la + lb;
-            offset[n_tokens] = bytes_n;
-        }
-        step++;
-        // Rewrite every word that holds (a, b). The list is read by index since
-        // train_count_word may grow (and move) the pairs array.
-        for (size_t k = 0; k < tr.pairs[p].n_words; k++) {
-            size_t w = tr.pairs[p].words[k];
-            TrainWord *word = &tr.words[w];
-            if (word->last_step == step) { continue; }
-            word->last_step = step;
-            train_count_word(&tr, w, -1, step, NO_ID, 0);
-            uint32_t m = 0;
-            for (uint32_t i = 0; i < word->len; i++) {
-                if (i + 1 < word->len && word->sym[i] == c.a && word->sym[i + 1] == c.b) {
-                    word->sym[m++] = new_id;
-                    i++;
-                } else {
-                    word->sym[m++] = word->sym[i];
-                }
-            }
-            word->len = m;
-            train_count_word(&tr, w, +1, step, new_id, 1);
-        }
-        tr.pairs[p].n_words = 0; // (a, b) no longer occurs anywhere
-        train_push_touched(&tr);
+    for (size_t step = 1; v.n < target; step++) {
+        size_t p = train_pop_best(&tr, v.offset);
+        if (p == SIZE_MAX) { break; }
+        uint32_t a = tr.pairs[p].a, b = tr.pairs[p].b;
+        size_t la = v.offset[a + 1] - v.offset[a], lb = v.offset[b + 1] - v.offset[b];
+        memcpy(merged, v.bytes + v.offset[a], la);
+        memcpy(merged + la, v.bytes + v.offset[b], lb);
+        train_apply_merge(&tr, p, learned_add(&v, merged, la + lb), step);
     }
-    size_t n_merges = n_tokens - 256;
-    if (n_merges < n_merges_target) {
+    size_t n_merges = v.n - 256;
+    if (v.n < target) {
         fprintf(stderr, "tokenizer: warning: the text has only enough distinct pairs for %zu merges "
-                "(asked for %zu); the vocabulary has %zu tokens\n", n_merges, n_merges_target, n_tokens + 1);
+                "(asked for %zu); the vocabulary has %zu tokens\n", n_merges, target - 256, v.n + 1);
     }
-    // <|endoftext|> is the last id.
-    size_t eot_len = strlen(EOT_STRING);
-    grow((void **)&bytes, &bytes_cap, bytes_n + eot_len, 1);
-    memcpy(bytes + bytes_n, EOT_STRING, eot_len);
-    bytes_n += eot_len;
-    offset[n_tokens + 1] = bytes_n;
-    tokenizer_write(out_path, bytes, offset, n_tokens + 1, (uint32_t)n_tokens);
+    uint32_t eot = learned_add(&v, (const uint8_t *)EOT_STRING, strlen(EOT_STRING));
+    if (eot != v.n - 1) { fail("the text produced a token equal to <|endoftext|>; cannot add it as the last id"); }
+    tokenizer_write(out_path, v.bytes, v.offset, v.n, eot);
     printf("train: %s, %zu bytes, %zu pieces (%zu distinct) -> %zu merges, vocabulary %zu "
-           "(end-of-text id %zu) in %.2f s -> %s\n", text_path, text.size, n_pieces, tr.n_words,
-           n_merges, n_tokens + 1, n_tokens, now_seconds() - t0, out_path);
-    for (size_t i = 0; i < tr.n_pairs; i++) { free(tr.pairs[i].words); }
-    free(tr.pairs); free(tr.heap); free(tr.touched); free(tr.words); free(sym);
-    pairmap_free(&tr.pair_index);
-    strmap_free(&vocab_map); strmap_free(&pieces);
-    free(counts); free(bytes); free(offset); free(text.data); free(cc);
+           "(end-of-text id %u) in %.2f s -> %s\n", text_path, text.size, n_pieces, tr.n_words,
+           n_merges, v.n, eot, now_seconds() - t0, out_path);
+    trainer_free(&tr);
+    strmap_free(&v.map);
+    free(v.bytes); free(v.offset); free(text.data); free(cc);
 }
 
 // ----------------------------------------------------------------------------

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # test/test_tokenizer.sh: the tests of ./tokenizer, run by `make test-tokenizer`.
 #
-#   test/test_tokenizer.sh TOKENIZER [ASAN_TOKENIZER [ASAN_HEAP_TOKENIZER [TESTGEN]]]
+#   test/test_tokenizer.sh TOKENIZER [ASAN_TOKENIZER [ASAN_HEAP_TOKENIZER [TESTGEN [TRAIN_CHECK]]]]
 #
 # TOKENIZER is the optimised build; ASAN_TOKENIZER the same source built with
 # -fsanitize=address,undefined; ASAN_HEAP_TOKENIZER that build with
 # -DBPE_SMALL_MAX=1, so every piece goes through the heap BPE (the path that
-# normally only long pieces take); TESTGEN is test/tokenizer_testgen.c built.
+# normally only long pieces take); TESTGEN is test/tokenizer_testgen.c built;
+# TRAIN_CHECK is test/tokenizer_train_check.c built (a naive reference trainer).
 # Offline, no node, no Python: the tiktoken ids are committed fixtures
 # (test/fixtures/tiktoken_*, written by dev/tiktoken/gen_fixtures.js).
 # GPT-2's full vocabulary and tinyshakespeare are used from ../shared/data
@@ -23,6 +24,7 @@ TOK=${1:-./tokenizer}
 ASAN=${2:-}
 HEAP=${3:-}
 GEN=${4:-}
+TRAIN_CHECK=${5:-}
 SHARED=${SHARED_DATA:-../shared/data}
 FX=test/fixtures
 CASES=$FX/tiktoken_cases
@@ -185,6 +187,22 @@ if [ -n "$ASAN" ]; then
     "$ASAN" encode -k "$W/s2.bin" "$W/small_corpus.txt" > "$W/s.ids" && "$ASAN" decode -k "$W/s2.bin" "$W/s.ids" > "$W/s.txt"
     same "round trip with the learned vocabulary, sanitizer build" "$W/s.txt" "$W/small_corpus.txt"
 fi
+# Against the naive trainer (recounts every pair at every step): the fixture
+# texts, tinyshakespeare, and runs of one letter (tokens that would pass 255
+# bytes are never made).
+if [ -n "$TRAIN_CHECK" ]; then
+    cat "$CASES"/*.txt > "$W/fixture_corpus.txt"
+    { head -c 1000 /dev/zero | tr '\0' a; printf ' '; head -c 999 /dev/zero | tr '\0' a; printf ' b '
+      head -c 700 /dev/zero | tr '\0' a; printf '\n'; head -c 333 /dev/zero | tr '\0' a; } > "$W/runs.txt"
+    for spec in "$W/fixture_corpus.txt:1500" "$W/runs.txt:400" "$TS:2048"; do
+        f=${spec%:*} n=${spec##*:}
+        [ -f "$f" ] || { skip "train vs naive reference on $f: not found"; continue; }
+        "$TOK" train "$f" --vocab "$n" "$W/ref.bin" > /dev/null 2>&1
+        if "$TRAIN_CHECK" "$f" "$n" "$W/ref.bin" > "$W/ref.out" 2>&1; then ok "$(sed 's/^OK *//' "$W/ref.out")"; else bad "$(cat "$W/ref.out")"; fi
+    done
+else
+    skip "train vs naive reference: no checker given"
+fi
 "$TOK" encode -k "$W/v1.bin" "$CORPUS" > "$W/v1.ids" && "$TOK" decode -k "$W/v1.bin" "$W/v1.ids" > "$W/v1.txt"
 same "round trip of the training text with the learned vocabulary" "$W/v1.txt" "$CORPUS"
 n_bytes=$(wc -c < "$CORPUS"); n_tok=$(wc -w < "$W/v1.ids")
@@ -286,8 +304,12 @@ echo "99999999999999999999999" > "$W/huge.ids"
 expect_fail "decode: huge id" "out of range" "$BAD" decode -k "$M" "$W/huge.ids"
 printf '{"a": }' > "$W/bad.json"
 expect_fail "import: malformed encoder.json" "not a valid encoder.json" "$BAD" import "$W/bad.json" "$FX/tiktoken_mini_vocab.bpe" "$W/x.bin"
-printf '{"a": 0, "b": 5}' > "$W/gap.json"
+printf '{"a": 0, "b": 2, "c": 3, "d": 4}' > "$W/gap.json"
 expect_fail "import: ids with a gap" "token id 1 is missing" "$BAD" import "$W/gap.json" "$FX/tiktoken_mini_vocab.bpe" "$W/x.bin"
+printf '{"a": 0, "b": 9999999}' > "$W/huge.json"
+expect_fail "import: an id the file can't hold" "token id too large for the file" "$BAD" import "$W/huge.json" "$FX/tiktoken_mini_vocab.bpe" "$W/x.bin"
+printf '{"\\ud800": 0}' > "$W/surrogate.json"
+expect_fail "import: lone surrogate escape" "lone high surrogate" "$BAD" import "$W/surrogate.json" "$FX/tiktoken_mini_vocab.bpe" "$W/x.bin"
 { head -n 1 "$FX/tiktoken_mini_vocab.bpe"; sed -n 3p "$FX/tiktoken_mini_vocab.bpe"; sed -n 2p "$FX/tiktoken_mini_vocab.bpe"; tail -n +4 "$FX/tiktoken_mini_vocab.bpe"; } > "$W/swapped.bpe"
 expect_fail "import: merges out of rank order" "does not give token 256" "$BAD" import "$FX/tiktoken_mini_encoder.json" "$W/swapped.bpe" "$W/x.bin"
 head -n 100 "$FX/tiktoken_mini_vocab.bpe" > "$W/few.bpe"
