@@ -64,8 +64,16 @@ import hashlib
 import math
 import os
 
-import numpy as np
-import torch
+if __name__ == "__main__":
+    # One thread everywhere, set before torch (and its BLAS) load: the float sums
+    # then always run in the same order, so the fixture has the same bytes on
+    # every run. (They can still differ between BLAS libraries or CPUs, by an
+    # ulp or so; train.c's test compares with tolerances.)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -226,7 +234,7 @@ def flat(model, grads=False):
 
 
 def write_fixture(path):
-    torch.set_num_threads(1)  # one thread: the same float sums, so the same bytes
+    torch.set_num_threads(1)  # (and see the top of the file)
     torch.manual_seed(1337)
     gen = torch.Generator().manual_seed(1337)
     L, NH, C, V, maxT, B, T = 2, 4, 64, 300, 32, 4, 32
