@@ -36,10 +36,24 @@ Defined behaviour on every input:
   punctuation) and is encoded through its single-byte token. Nothing is
   replaced or dropped, so decode(encode(x)) == x for ANY bytes x.
 - A literal "<|endoftext|>" in the text is ordinary text by default (as in
-  tiktoken's encode_ordinary): it becomes the tokens of "<", "|", "endoftext",
-  "|>". With `encode --special` every occurrence becomes the end-of-text token
-  instead (as tiktoken's encode(text, allowed_special="all")). `shard --docs`
-  splits the text into documents at it (see shard).
+  tiktoken's encode_ordinary): the pieces "<|", "endoftext", "|>". With
+  `encode --special` every occurrence becomes the end-of-text token instead
+  (as tiktoken's encode(text, allowed_special="all")). `shard --docs` splits
+  the text into documents at it: each non-empty document is preceded by the
+  end-of-text token, the separators are dropped.
+- shard: the first round(F * N) tokens (--val F, default 0.1) are the val split
+  (from the start of the text, like llm.c's tinyshakespeare), the rest train;
+  each split is cut into files of at most --shard-size tokens, each written
+  atomically (temporary file, fsync, rename).
+- train: ids 0..255 are the bytes 0..255, then one token per merge in order of
+  creation, then <|endoftext|> last. Each step merges the most frequent
+  adjacent pair (counted over the whole text, never across pieces); ties go to
+  the smaller left token id, then the smaller right token id: deterministic.
+
+Why it is fast: the pre-tokeniser is a hand-written scanner (ASCII through a
+table lookup per byte); most pieces are whole tokens and are found by one hash
+lookup; the other pieces are merged once and then cached (text repeats its
+words); merging is a plain array scan for words and a heap for long pieces.
 
 The pre-tokenisation regex of GPT-2 (tiktoken's r50k/gpt2 pattern):
   's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
