@@ -34,7 +34,7 @@ CFLAGS = $(CFLAGS_BASE) $(OPT) $(MARCH) $(OMP_FLAGS)
 # The sanitizer build of the tests: address + undefined behaviour, no recovery.
 SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS)
 
-.PHONY: all test test-train test-tokenizer test-mutations bench clean
+.PHONY: all test test-train test-tokenizer test-mutations run bench clean
 
 all: train tokenizer
 
@@ -111,6 +111,18 @@ test-mutations:
 	bash dev/mutation_check.sh
 
 test: test-train test-tokenizer
+
+# ---- the quick start and the benchmark -------------------------------------------
+# run: data, then a small GPT-2 (d6 shape, GPT-2 vocabulary) trained for a few
+# minutes on the CPU, with val loss and a sample; model and state in out/run
+RUN_STEPS ?= 60
+run: train data
+	./train -e d6 -b 4 -t 64 -x $(RUN_STEPS) -l 1e-3 -u 10 -q 0.1 -v 20 -m 10 -g 128 -o out/run
+
+# bench: ./train against PyTorch (Debian's python3-torch) on this CPU, same
+# shapes, same threads, side by side (dev/bench_cpu.sh)
+bench: train
+	bash dev/bench_cpu.sh
 
 clean:
 	rm -f train tokenizer test/test_train test/test_train_asan test/train_asan

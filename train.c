@@ -1106,6 +1106,11 @@ static float gpt2_grad_norm(GPT2 *model) {
     return (float)sqrt(total);
 }
 
+// the factor that clips the global gradient norm to at most clip (0 = off)
+static float clip_scale(float norm, float clip) {
+    return clip > 0.0f && norm > clip ? clip / norm : 1.0f;
+}
+
 typedef struct {
     float lr;
     float beta1, beta2, eps;
@@ -2010,8 +2015,8 @@ static StepResult run_step(Run *run) {
             run->step + 1, r.loss, r.norm);
     }
     r.lr = learning_rate(c, run->step, run->max_steps);
-    AdamWArgs args = {r.lr, c->beta1, c->beta2, c->eps, c->weight_decay, 1.0f, run->step + 1};
-    if (c->grad_clip > 0.0f && r.norm > c->grad_clip) { args.grad_scale = c->grad_clip / r.norm; }
+    AdamWArgs args = {r.lr, c->beta1, c->beta2, c->eps, c->weight_decay,
+                      clip_scale(r.norm, c->grad_clip), run->step + 1};
     gpt2_update(m, &args);
     run->step++;
     r.ms = 1000.0 * (now_seconds() - t0);

@@ -45,7 +45,7 @@ static int expect_close(TestLog *log, const char *name, const float *a, const fl
             maxrel = d / fabs((double)ref[i]);
         }
     }
-    printf("%s %-34s maxabs %.3e maxrel %.3e (atol %.0e rtol %.0e)\n", ok ? "OK  " : "FAIL", name,
+    printf("%s %-34s maxabs %.3e maxrel %.3e (atol %.1e rtol %.0e)\n", ok ? "OK  " : "FAIL", name,
            maxabs, maxrel, atol, rtol);
     log->checks++;
     if (!ok) { log->failures++; }
@@ -155,13 +155,16 @@ static void model_from_fixture(GPT2 *model, const Fixture *fx) {
 
 // Tolerances. fp32 C against fp32 PyTorch differ only by summation order:
 // about 1e-6 relative in each dot product. Logits and the loss are compared
-// at 1e-5; gradients at atol 1e-6 (the gradients are ~1e-3..1e-1) with rtol
-// 1e-3. The 10 losses at 1e-5 relative: Adam divides by sqrt(v), so tiny
-// gradient differences grow, but over 10 steps stay well below that.
+// at 1e-5. A gradient tensor mixes large and near-zero entries, so its
+// absolute tolerance scales with the tensor: atol = 1e-5 * max|ref|, plus
+// rtol 1e-4 (seen: at most 5e-7 * max|ref|; a backward that is 0.1% off
+// breaks it, see dev/mutation_check.sh). The 10 losses at 1e-5 relative
+// (seen: 2e-7): Adam divides by sqrt(v), so tiny gradient differences grow,
+// but over 10 steps stay well below that.
 #define TOL_LOGITS_ATOL 2e-5
 #define TOL_LOGITS_RTOL 1e-5
-#define TOL_GRAD_ATOL 1e-6
-#define TOL_GRAD_RTOL 1e-3
+#define TOL_GRAD_SCALED_ATOL 1e-5
+#define TOL_GRAD_RTOL 1e-4
 #define TOL_STEP_RTOL 1e-5
 
 static void test_fixture(TestLog *log, const Fixture *fx) {
@@ -185,8 +188,11 @@ static void test_fixture(TestLog *log, const Fixture *fx) {
         const TensorSpec *s = &model.param_specs[k];
         char name[64];
         snprintf(name, sizeof(name), "fixture grad %s", s->name);
-        expect_close(log, name, model.grads_memory + s->start, fx->grads + s->start, spec_numel(s),
-                     TOL_GRAD_ATOL, TOL_GRAD_RTOL);
+        const float *ref = fx->grads + s->start;
+        double scale = 0.0;
+        for (size_t i = 0; i < spec_numel(s); i++) { scale = fmax(scale, fabs((double)ref[i])); }
+        expect_close(log, name, model.grads_memory + s->start, ref, spec_numel(s),
+                     TOL_GRAD_SCALED_ATOL * scale, TOL_GRAD_RTOL);
     }
     // 10 AdamW steps on the same batch, with the fixture's schedule and clipping
     RunConfig rc;
@@ -204,11 +210,8 @@ static void test_fixture(TestLog *log, const Fixture *fx) {
         gpt2_backward(&model, 1.0f / (float)BT);
         norms[step] = gpt2_grad_norm(&model);
         AdamWArgs args = {learning_rate(&rc, step, fx->max_steps), fx->beta1, fx->beta2, fx->eps,
-                          fx->weight_decay, 1.0f, step + 1};
-        if (norms[step] > fx->grad_clip) {
-            args.grad_scale = fx->grad_clip / norms[step];
-            clipped++;
-        }
+                          fx->weight_decay, clip_scale(norms[step], fx->grad_clip), step + 1};
+        if (norms[step] > fx->grad_clip) { clipped++; }
         gpt2_update(&model, &args);
     }
     expect_close(log, "fixture 10-step losses", losses, fx->step_losses, fx->nsteps, 0, TOL_STEP_RTOL);

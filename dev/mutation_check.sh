@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Shows that test/test_train can fail: breaks one backward (or the optimizer)
+# at a time in a copy of train.c, rebuilds the test against the copy and
+# expects it to FAIL. A mutation the tests do not catch is reported as
+# SURVIVED and the script exits non-zero.
+#   bash dev/mutation_check.sh        (make test-mutations)
+set -u
+cd "$(dirname "$0")/.."
+TMP=$(mktemp -d /tmp/mutation.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+mkdir -p "$TMP/test"
+cp test/test_train.c "$TMP/test/"
+FIXTURE=$PWD/test/fixtures/gpt2_tiny.bin
+CC=${CC:-gcc}
+survived=0; total=0
+
+# mutate NAME 'exact line fragment' 'replacement'
+mutate() {
+    local name=$1 from=$2 to=$3
+    total=$((total + 1))
+    python3 - "$from" "$to" > "$TMP/train.c" <<'EOF' || { echo "BROKEN $name: fragment not found"; survived=$((survived + 1)); return; }
+import sys
+src = open("train.c").read()
+frm, to = sys.argv[1], sys.argv[2]
+if src.count(frm) != 1:
+    sys.exit(1)
+sys.stdout.write(src.replace(frm, to))
+EOF
+    if ! $CC -std=c11 -D_GNU_SOURCE -O2 -fopenmp "$TMP/test/test_train.c" -o "$TMP/t" -lm 2> "$TMP/cc.err"; then
+        echo "BROKEN $name: does not compile"; survived=$((survived + 1)); return
+    fi
+    if "$TMP/t" "$FIXTURE" > "$TMP/out" 2>&1; then
+        echo "SURVIVED $name"; survived=$((survived + 1))
+    else
+        echo "KILLED   $name: $(grep -c '^FAIL' "$TMP/out") checks fail, e.g. $(grep -m1 '^FAIL' "$TMP/out" | tr -s ' ' | cut -c1-70)"
+    fi
+}
+
+mutate "encoder_backward drops dwpe" \
+    'dwpe_t[c] += dout_bt[c];' ''
+mutate "layernorm_backward drops the rstd term" \
+    'dx[c] += rstd[i] * (g - g_mean - n * gn_mean);' 'dx[c] += rstd[i] * (g - g_mean);'
+mutate "layernorm_backward dweight unnormalised" \
+    'dweight[c] += (x[c] - mean[i]) * rstd[i] * d[c];' 'dweight[c] += (x[c] - mean[i]) * d[c];'
+mutate "layernorm_backward dbias off by 0.1%" \
+    'dbias[c] += d[c];' 'dbias[c] += 1.001f * d[c];'
+mutate "matmul_backward dinp off by 0.1%" \
+    'for (int c = 0; c < C; c++) { dx[c] += g * w[c]; }' 'for (int c = 0; c < C; c++) { dx[c] += 1.001f * g * w[c]; }'
+mutate "matmul_backward dweight off by 0.1%" \
+    'for (int c = 0; c < C; c++) { dw[c] += g * x[c]; }' 'for (int c = 0; c < C; c++) { dw[c] += 1.001f * g * x[c]; }'
+mutate "matmul_backward dbias off by 0.1%" \
+    'if (dbias != NULL) { dbias[o] += db; }' 'if (dbias != NULL) { dbias[o] += 1.001f * db; }'
+mutate "attention_backward skips the softmax correction" \
+    'float ds = a[t2] * (da[t2] - dot) * scale;' 'float ds = a[t2] * da[t2] * scale;'
+mutate "attention_backward forgets the 1/sqrt(hs) scale" \
+    'float ds = a[t2] * (da[t2] - dot) * scale;' 'float ds = a[t2] * (da[t2] - dot);'
+mutate "attention_backward dv off by 0.1%" \
+    'dv[i] += a[t2] * d[i];' 'dv[i] += 1.001f * a[t2] * d[i];'
+mutate "gelu_backward wrong tanh derivative" \
+    'float grad = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;' \
+    'float grad = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th) * du;'
+mutate "residual_backward second input off by 0.1%" \
+    'dinp2[i] += dout[i];' 'dinp2[i] += 1.001f * dout[i];'
+mutate "softmax_crossentropy_backward target term off by 0.1%" \
+    'dl[targets[i]] -= g;' 'dl[targets[i]] -= 1.001f * g;'
+mutate "AdamW without the second bias correction" \
+    'float bc2 = (float)(1.0 - pow(args->beta2, args->t));' 'float bc2 = 1.0f;'
+mutate "weight decay on every tensor" \
+    'return s->rank - s->per_layer >= 2;' 'return 1;'
+mutate "clipping ignored" \
+    'return clip > 0.0f && norm > clip ? clip / norm : 1.0f;' 'return 1.0f;'
+mutate "cosine decay ignored" \
+    'return min_lr + coeff * (c->lr - min_lr);' 'return c->lr;'
+mutate "warmup ignored" \
+    'if (step < c->warmup) { return c->lr * (float)(step + 1) / (float)c->warmup; }' ''
+
+echo "$([ $survived = 0 ] && echo PASS || echo FAIL): $((total - survived)) of $total mutations caught"
+[ $survived = 0 ]
