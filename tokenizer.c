@@ -1363,7 +1363,24 @@ typedef struct {
 // Encodes the text; the first round(val_fraction * N) tokens are the val split,
 // the rest the train split (llm.c's tinyshakespeare also takes val from the
 // start); each split is cut into shards of at most shard_tokens.
+// One row of the configuration table that shard and train print at start.
+static void config_row(const char *key, const char *value) { printf("| %-13s | %-50s |\n", key, value); }
+
+static void config_rule(void) { printf("+---------------+----------------------------------------------------+\n"); }
+
 static void cmd_shard(const char *tok_path, const char *text_path, const char *prefix, const ShardConfig *cfg) {
+    char buf[64];
+    config_rule();
+    config_row("tokenizer", tok_path);
+    config_row("text", text_path);
+    config_row("output", prefix);
+    snprintf(buf, sizeof(buf), "first %g of the tokens", cfg->val_fraction);
+    config_row("val", buf);
+    snprintf(buf, sizeof(buf), "at most %zu tokens", cfg->shard_tokens);
+    config_row("shard size", buf);
+    config_row("documents", cfg->doc_sep == NULL ? "no (one text)"
+               : strcmp(cfg->doc_sep, EOT_STRING) == 0 ? "split at <|endoftext|>" : "split at --sep");
+    config_rule();
     Tokenizer t;
     tokenizer_load(&t, tok_path);
     if (t.vocab_size > SHARD_MAX_VOCAB) {
@@ -1641,6 +1658,14 @@ static uint32_t learned_add(LearnedVocab *v, const uint8_t *s, size_t len) {
 }
 
 static void cmd_train(const char *text_path, long vocab, const char *out_path) {
+    char buf[64];
+    config_rule();
+    config_row("text", text_path);
+    snprintf(buf, sizeof(buf), "%ld (256 bytes, %ld merges, <|endoftext|>)", vocab, vocab - 257);
+    config_row("vocabulary", buf);
+    config_row("output", out_path);
+    config_row("ties", "smaller left id, then smaller right id");
+    config_rule();
     double t0 = now_seconds();
     CharClasses *cc = mallocCheck(sizeof(CharClasses));
     char_classes_init(cc);
