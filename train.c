@@ -342,81 +342,115 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
     }
 }
 
-// out = inp @ weight^T + bias: out[i,o] = bias[o] + sum_c inp[i,c] * weight[o,c]
-// out (B,T,OC), inp (B,T,C), weight (OC,C), bias (OC) or NULL; overwrites out.
-// Rows of inp are taken four at a time so each weight row read from memory
-// serves four dot products; `omp simd reduction` lets the compiler vectorise
-// the sums (it reassociates them, identically on every run).
-static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
-                           int B, int T, int C, int OC) {
-    const size_t N = (size_t)B * T;
-    const size_t tiles = (N + 3) / 4;
-    #pragma omp parallel for
-    for (size_t tile = 0; tile < tiles; tile++) {
-        size_t i0 = tile * 4;
-        if (i0 + 4 <= N) {
-            const float *x0 = inp + i0 * C, *x1 = x0 + C, *x2 = x1 + C, *x3 = x2 + C;
-            for (int o = 0; o < OC; o++) {
-                const float *w = weight + (size_t)o * C;
-                float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-                #pragma omp simd reduction(+ : s0, s1, s2, s3)
-                for (int c = 0; c < C; c++) {
-                    s0 += x0[c] * w[c];
-                    s1 += x1[c] * w[c];
-                    s2 += x2[c] * w[c];
-                    s3 += x3[c] * w[c];
+// All three products of a linear layer (forward, and the two of its backward)
+// are one operation, C (M, N) += A (M, K) @ B (K, N), with A and B read
+// through strides so that a transpose is just a different stride:
+//   A[m,k] = a[m * a_rs + k * a_cs],  B[k,n] = b[k * b_rs + n * b_cs],
+//   C[m,n] = c[m * ldc + n].
+// How it is fast, in three steps:
+// 1. Register tile: a MATMUL_MR x MATMUL_NR block of C (6 x 16 floats, 12
+//    vectors of 8) stays in registers while k runs; each step loads 16
+//    values of B and 6 of A and does 96 multiply-adds, so the arithmetic,
+//    not the memory, sets the pace. The vectors are GCC/Clang vector
+//    extensions: plain C arithmetic on 8 floats at once, which the compiler
+//    maps to AVX (or SSE, NEON, or scalar code where there is none).
+// 2. Packing: MATMUL_KC rows of a 16-column strip of B are copied into a
+//    small contiguous panel (16 KiB, stays in L1) that every row block of A
+//    reuses; this is also where a transposed B becomes contiguous.
+// 3. Threads own whole 16-column strips of C: no two write the same element,
+//    and each element sums its k in the same order for any thread count.
+#define MATMUL_MR 6
+#define MATMUL_NR 16
+#define MATMUL_KC 256
+typedef float float8 __attribute__((vector_size(8 * sizeof(float))));
+
+static float8 load8(const float *p) {
+    float8 v;
+    memcpy(&v, p, sizeof(v));  // an unaligned vector load
+    return v;
+}
+
+// C[0:rows, 0:cols] += A[0:rows, 0:kc] @ panel (kc, MATMUL_NR)
+static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs,
+                                const float *panel, int kc, int rows, int cols) {
+    float8 acc[MATMUL_MR][2];
+    memset(acc, 0, sizeof(acc));
+    size_t row[MATMUL_MR];  // rows past `rows` re-read the last one; never stored
+    for (int r = 0; r < MATMUL_MR; r++) { row[r] = (size_t)(r < rows ? r : rows - 1) * a_rs; }
+    for (int k = 0; k < kc; k++) {
+        float8 b0 = load8(panel + (size_t)k * MATMUL_NR);
+        float8 b1 = load8(panel + (size_t)k * MATMUL_NR + 8);
+        const float *ak = a + (size_t)k * a_cs;
+        for (int r = 0; r < MATMUL_MR; r++) {
+            float ar = ak[row[r]];
+            acc[r][0] += ar * b0;  // the scalar is broadcast to all 8 lanes
+            acc[r][1] += ar * b1;
+        }
+    }
+    float tile[MATMUL_MR][MATMUL_NR];
+    memcpy(tile, acc, sizeof(tile));
+    for (int r = 0; r < rows; r++) {
+        for (int j = 0; j < cols; j++) { c[(size_t)r * ldc + j] += tile[r][j]; }
+    }
+}
+
+// C (M, N) += A (M, K) @ B (K, N), strided as described above
+static void matmul_accumulate(float *c, const float *a, size_t a_rs, size_t a_cs, const float *b,
+                              size_t b_rs, size_t b_cs, int M, int N, int K) {
+    int strips = (N + MATMUL_NR - 1) / MATMUL_NR;
+    #pragma omp parallel for schedule(static)
+    for (int s = 0; s < strips; s++) {
+        float panel[MATMUL_KC * MATMUL_NR];
+        int n0 = s * MATMUL_NR;
+        int cols = N - n0 < MATMUL_NR ? N - n0 : MATMUL_NR;
+        for (int k0 = 0; k0 < K; k0 += MATMUL_KC) {
+            int kc = K - k0 < MATMUL_KC ? K - k0 : MATMUL_KC;
+            for (int k = 0; k < kc; k++) {  // pack, zero-filling a partial strip
+                for (int j = 0; j < MATMUL_NR; j++) {
+                    panel[k * MATMUL_NR + j] =
+                        j < cols ? b[(size_t)(k0 + k) * b_rs + (size_t)(n0 + j) * b_cs] : 0.0f;
                 }
-                float b = bias != NULL ? bias[o] : 0.0f;
-                out[(i0 + 0) * OC + o] = s0 + b;
-                out[(i0 + 1) * OC + o] = s1 + b;
-                out[(i0 + 2) * OC + o] = s2 + b;
-                out[(i0 + 3) * OC + o] = s3 + b;
             }
-        } else {  // the last, partial tile
-            for (size_t i = i0; i < N; i++) {
-                const float *x = inp + i * C;
-                for (int o = 0; o < OC; o++) {
-                    const float *w = weight + (size_t)o * C;
-                    float s = 0.0f;
-                    #pragma omp simd reduction(+ : s)
-                    for (int c = 0; c < C; c++) { s += x[c] * w[c]; }
-                    out[i * OC + o] = s + (bias != NULL ? bias[o] : 0.0f);
-                }
+            for (int m0 = 0; m0 < M; m0 += MATMUL_MR) {
+                int rows = M - m0 < MATMUL_MR ? M - m0 : MATMUL_MR;
+                matmul_micro_kernel(c + (size_t)m0 * N + n0, (size_t)N,
+                                    a + (size_t)m0 * a_rs + (size_t)k0 * a_cs, a_rs, a_cs, panel,
+                                    kc, rows, cols);
             }
         }
     }
 }
 
-// inverts matmul_forward:
-//   dinp[i,c]    += sum_o dout[i,o] * weight[o,c]
-//   dweight[o,c] += sum_i dout[i,o] * inp[i,c]
-//   dbias[o]     += sum_i dout[i,o]             (dbias may be NULL)
-// Threads own rows i of dinp in the first loop and rows o of dweight in the
-// second, so no two threads write the same element.
-static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                            const float *inp, const float *weight, int B, int T, int C, int OC) {
+// out = inp @ weight^T + bias: out[i,o] = bias[o] + sum_c inp[i,c] * weight[o,c]
+// out (B,T,OC), inp (B,T,C), weight (OC,C), bias (OC) or NULL; overwrites out.
+// (the plain triple loop this computes is kept in dev/cpu as the reference)
+static void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                           int B, int T, int C, int OC) {
     const size_t N = (size_t)B * T;
     #pragma omp parallel for
     for (size_t i = 0; i < N; i++) {
-        const float *d = dout + i * OC;
-        float *dx = dinp + i * C;
-        for (int o = 0; o < OC; o++) {
-            const float *w = weight + (size_t)o * C;
-            float g = d[o];
-            for (int c = 0; c < C; c++) { dx[c] += g * w[c]; }
-        }
+        for (int o = 0; o < OC; o++) { out[i * OC + o] = bias != NULL ? bias[o] : 0.0f; }
     }
-    #pragma omp parallel for
-    for (int o = 0; o < OC; o++) {
-        float *dw = dweight + (size_t)o * C;
-        float db = 0.0f;
-        for (size_t i = 0; i < N; i++) {
-            const float *x = inp + i * C;
-            float g = dout[i * OC + o];
-            db += g;
-            for (int c = 0; c < C; c++) { dw[c] += g * x[c]; }
+    // A = inp (N, C); B[c,o] = weight[o,c]: weight read transposed
+    matmul_accumulate(out, inp, (size_t)C, 1, weight, 1, (size_t)C, (int)N, OC, C);
+}
+
+// inverts matmul_forward:
+//   dinp[i,c]    += sum_o dout[i,o] * weight[o,c]   (dout @ weight)
+//   dweight[o,c] += sum_i dout[i,o] * inp[i,c]      (dout^T @ inp)
+//   dbias[o]     += sum_i dout[i,o]                 (dbias may be NULL)
+static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *inp, const float *weight, int B, int T, int C, int OC) {
+    const size_t N = (size_t)B * T;
+    matmul_accumulate(dinp, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
+    matmul_accumulate(dweight, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
+    if (dbias != NULL) {
+        #pragma omp parallel for
+        for (int o = 0; o < OC; o++) {  // threads own their o
+            float db = 0.0f;
+            for (size_t i = 0; i < N; i++) { db += dout[i * OC + o]; }
+            dbias[o] += db;
         }
-        if (dbias != NULL) { dbias[o] += db; }
     }
 }
 
