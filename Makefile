@@ -129,3 +129,4 @@ bench: train
 
 clean:
 	rm -f train tokenizer test/test_train test/test_train_asan test/train_asan
+	rm -rf tmp

@@ -174,6 +174,24 @@ static void atomic_commit(FILE *fp, const char *tmp_path, const char *path) {
     }
 }
 
+// mkdir -p: creates dir and any missing parents
+static void make_dirs(const char *dir) {
+    char path[PATH_MAX_LEN];
+    int n = snprintf(path, sizeof(path), "%s", dir);
+    if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", dir); }
+    for (char *p = path + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+                die("cannot create directory '%s': %s", path, strerror(errno));
+            }
+            *p = saved;
+            if (saved == '\0') { break; }
+        }
+    }
+}
+
 static double now_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1998,9 +2016,7 @@ static void run_init(Run *run, const RunConfig *c) {
         state_load(run, path);
     }
     if (c->output_dir[0] != '\0') {
-        if (mkdir(c->output_dir, 0755) != 0 && errno != EEXIST) {
-            die("cannot create output dir '%s': %s", c->output_dir, strerror(errno));
-        }
+        make_dirs(c->output_dir);
         char path[PATH_MAX_LEN];
         int n = snprintf(path, sizeof(path), "%s/main.log", c->output_dir);
         if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", c->output_dir); }
