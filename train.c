@@ -364,22 +364,31 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 // are one operation, C (M, N) += A (M, K) @ B (K, N), with A and B read
 // through strides so that a transpose is just a different stride:
 //   A[m,k] = a[m * a_rs + k * a_cs],  B[k,n] = b[k * b_rs + n * b_cs],
-//   C[m,n] = c[m * ldc + n].
-// How it is fast, in three steps:
+//   C[m,n] = c[m * N + n].
+// How it is fast:
 // 1. Register tile: a MATMUL_MR x MATMUL_NR block of C (6 x 16 floats, 12
 //    vectors of 8) stays in registers while k runs; each step loads 16
 //    values of B and 6 of A and does 96 multiply-adds, so the arithmetic,
 //    not the memory, sets the pace. The vectors are GCC/Clang vector
 //    extensions: plain C arithmetic on 8 floats at once, which the compiler
 //    maps to AVX (or SSE, NEON, or scalar code where there is none).
-// 2. Packing: MATMUL_KC rows of a 16-column strip of B are copied into a
-//    small contiguous panel (16 KiB, stays in L1) that every row block of A
-//    reuses; this is also where a transposed B becomes contiguous.
-// 3. Threads own whole 16-column strips of C: no two write the same element,
-//    and each element sums its k in the same order for any thread count.
+// 2. Cache blocks: C is done in groups of 1024 columns, and for each group k
+//    runs in blocks of MATMUL_KC. For one k block, the group is cut into
+//    tiles of MATMUL_MC rows by one 16-column strip; a tile copies its strip
+//    of B into a contiguous panel (KC x 16 = 16 KiB, stays in L1; this is
+//    also where a transposed B becomes contiguous), its A block (MC x KC,
+//    up to 504 KiB) stays in L2 while the tiles of a row block pass, and the
+//    group of C (up to MC x 1024) stays in L2 from one k block to the next.
+//    So even the classifier's 50304-wide products read each byte of A, B
+//    and C from memory only a few times.
+// 3. Threads share out the tiles of one k block: no two write the same
+//    element of C, and every element adds its k blocks in the same order,
+//    so the result is the same for any thread count.
 #define MATMUL_MR 6
 #define MATMUL_NR 16
 #define MATMUL_KC 256
+#define MATMUL_MC 504  // at most this many rows per row block
+#define MATMUL_NC_STRIPS 64  // strips of C per column group: 1024 columns
 typedef float float8 __attribute__((vector_size(8 * sizeof(float))));
 
 static float8 load8(const float *p) {
@@ -415,27 +424,36 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_r
 // C (M, N) += A (M, K) @ B (K, N), strided as described above
 static void matmul_accumulate(float *c, const float *a, size_t a_rs, size_t a_cs, const float *b,
                               size_t b_rs, size_t b_cs, int M, int N, int K) {
-    int strips = (N + MATMUL_NR - 1) / MATMUL_NR;
-    #pragma omp parallel for schedule(static)
-    for (int s = 0; s < strips; s++) {
-        float panel[MATMUL_KC * MATMUL_NR];
-        int n0 = s * MATMUL_NR;
-        int cols = N - n0 < MATMUL_NR ? N - n0 : MATMUL_NR;
-        for (int k0 = 0; k0 < K; k0 += MATMUL_KC) {
-            int kc = K - k0 < MATMUL_KC ? K - k0 : MATMUL_KC;
-            for (int k = 0; k < kc; k++) {  // pack, zero-filling a partial strip
-                for (int j = 0; j < MATMUL_NR; j++) {
-                    panel[k * MATMUL_NR + j] =
-                        j < cols ? b[(size_t)(k0 + k) * b_rs + (size_t)(n0 + j) * b_cs] : 0.0f;
+    const int strips = (N + MATMUL_NR - 1) / MATMUL_NR;
+    const int row_blocks = (M + MATMUL_MC - 1) / MATMUL_MC;
+    // rows per block: as even as the blocks can be, in whole micro-tiles
+    const int mc = ((M + row_blocks - 1) / row_blocks + MATMUL_MR - 1) / MATMUL_MR * MATMUL_MR;
+    for (int s0 = 0; s0 < strips; s0 += MATMUL_NC_STRIPS) {
+      const int group = strips - s0 < MATMUL_NC_STRIPS ? strips - s0 : MATMUL_NC_STRIPS;
+      for (int k0 = 0; k0 < K; k0 += MATMUL_KC) {
+        const int kc = K - k0 < MATMUL_KC ? K - k0 : MATMUL_KC;
+        #pragma omp parallel for collapse(2) schedule(static)
+        for (int rb = 0; rb < row_blocks; rb++) {
+            for (int s = s0; s < s0 + group; s++) {
+                float panel[MATMUL_KC * MATMUL_NR];
+                const int n0 = s * MATMUL_NR;
+                const int cols = N - n0 < MATMUL_NR ? N - n0 : MATMUL_NR;
+                for (int k = 0; k < kc; k++) {  // pack, zero-filling a partial strip
+                    for (int j = 0; j < MATMUL_NR; j++) {
+                        panel[k * MATMUL_NR + j] =
+                            j < cols ? b[(size_t)(k0 + k) * b_rs + (size_t)(n0 + j) * b_cs] : 0.0f;
+                    }
+                }
+                const int m_end = (rb + 1) * mc < M ? (rb + 1) * mc : M;
+                for (int m0 = rb * mc; m0 < m_end; m0 += MATMUL_MR) {
+                    const int rows = m_end - m0 < MATMUL_MR ? m_end - m0 : MATMUL_MR;
+                    matmul_micro_kernel(c + (size_t)m0 * N + n0, (size_t)N,
+                                        a + (size_t)m0 * a_rs + (size_t)k0 * a_cs, a_rs, a_cs,
+                                        panel, kc, rows, cols);
                 }
             }
-            for (int m0 = 0; m0 < M; m0 += MATMUL_MR) {
-                int rows = M - m0 < MATMUL_MR ? M - m0 : MATMUL_MR;
-                matmul_micro_kernel(c + (size_t)m0 * N + n0, (size_t)N,
-                                    a + (size_t)m0 * a_rs + (size_t)k0 * a_cs, a_rs, a_cs, panel,
-                                    kc, rows, cols);
-            }
         }
+      }
     }
 }
 

@@ -41,7 +41,7 @@ static void matmul_backward_plain(float *dinp, float *dweight, float *dbias, con
 }
 
 static int check(const char *name, const float *x, const float *ref, size_t n) {
-    const double atol = 1e-4, rtol = 1e-4;
+    const double atol = 1e-3, rtol = 1e-3;  // float sums of up to ~50k terms, in two orders
     double worst = 0.0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)x[i] - ref[i]);
