@@ -391,12 +391,6 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 #define MATMUL_NC_STRIPS 64  // strips of C per column group: 1024 columns
 typedef float float8 __attribute__((vector_size(8 * sizeof(float))));
 
-static float8 load8(const float *p) {
-    float8 v;
-    memcpy(&v, p, sizeof(v));  // an unaligned vector load
-    return v;
-}
-
 // C[0:rows, 0:cols] += A[0:rows, 0:kc] @ panel (kc, MATMUL_NR)
 static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs,
                                 const float *panel, int kc, int rows, int cols) {
@@ -405,8 +399,9 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_r
     size_t row[MATMUL_MR];  // rows past `rows` re-read the last one; never stored
     for (int r = 0; r < MATMUL_MR; r++) { row[r] = (size_t)(r < rows ? r : rows - 1) * a_rs; }
     for (int k = 0; k < kc; k++) {
-        float8 b0 = load8(panel + (size_t)k * MATMUL_NR);
-        float8 b1 = load8(panel + (size_t)k * MATMUL_NR + 8);
+        float8 b0, b1;  // memcpy: unaligned vector loads
+        memcpy(&b0, panel + (size_t)k * MATMUL_NR, sizeof(b0));
+        memcpy(&b1, panel + (size_t)k * MATMUL_NR + 8, sizeof(b1));
         const float *ak = a + (size_t)k * a_cs;
         for (int r = 0; r < MATMUL_MR; r++) {
             float ar = ak[row[r]];
@@ -1973,7 +1968,7 @@ static void run_init(Run *run, const RunConfig *c) {
     if (file_size(c->tokenizer) >= 0) {
         tokenizer_init(&run->tokenizer, c->tokenizer);
         run->use_tokenizer = 1;
-    } else {
+    } else if (c->gen_tokens > 0) {
         fprintf(stderr, "warning: tokenizer '%s' not found: samples print token ids, and a preset "
                 "takes V from --vocab (%d)\n", c->tokenizer, c->vocab);
     }
