@@ -7,7 +7,8 @@ Tests of train.c, the CPU trainer. Built by `make test` (and with
    and grad norms of 10 AdamW steps against the fixture dev/reference.py wrote.
 2. Every layer's backward against central finite differences.
 3. Overfitting one batch drives the loss below a stated threshold.
-4. Resume: 2k steps straight equal k steps, checkpoint, resume, k steps (bitwise).
+4. Resume: 2k steps straight equal k steps, checkpoint, resume, k steps (bitwise);
+   gradient accumulation equals the whole batch; sampling follows its law.
 5. A model file written and read back gives the same logits (bitwise).
 6. The bill: bytes reported equal bytes allocated.
 
@@ -390,6 +391,56 @@ static void test_finite_differences(TestLog *log) {
     free(dinp); free(dweight); free(dbias); free(scratch);
 }
 
+// gradient accumulation: two micro-batches of B/2 sequences, each backward
+// scaled by 1/(2 * B/2 * T), give the gradient of the whole batch of B
+static void test_grad_accumulation(TestLog *log, const Fixture *fx) {
+    GPT2 model;
+    model_from_fixture(&model, fx);
+    int B = fx->B, T = fx->T, half = B / 2;
+    size_t BT = (size_t)B * T, N = model.num_parameters;
+    gpt2_forward(&model, fx->inputs, B, T);
+    gpt2_loss(&model, fx->targets);
+    gpt2_zero_grad(&model);
+    gpt2_backward(&model, 1.0f / (float)BT);
+    float *whole = (float *)mallocCheck(N * sizeof(float));
+    memcpy(whole, model.grads_memory, N * sizeof(float));
+    gpt2_zero_grad(&model);
+    for (int micro = 0; micro < 2; micro++) {
+        size_t off = (size_t)micro * half * T;
+        gpt2_forward(&model, fx->inputs + off, half, T);
+        gpt2_loss(&model, fx->targets + off);
+        gpt2_backward(&model, 1.0f / (float)BT);
+    }
+    double scale = 0.0;
+    for (size_t i = 0; i < N; i++) { scale = fmax(scale, fabs((double)whole[i])); }
+    expect_close(log, "grad accumulation (2 x B/2 == B)", model.grads_memory, whole, N,
+                 1e-5 * scale, 1e-4);
+    free(whole);
+    gpt2_free(&model);
+}
+
+// sampling: greedy and top-1 take the argmax; otherwise the draws follow
+// softmax(logits / temperature) over the allowed tokens
+static void test_sampling(TestLog *log) {
+    const int V = 5, draws = 20000;
+    float logits[5] = {1.0f, 3.0f, 0.5f, 2.5f, -1.0f}, scratch[5];
+    Rng rng;
+    rng_seed(&rng, 3);
+    int greedy = sample_token(logits, V, 0.0f, 0, scratch, &rng);
+    int top1 = sample_token(logits, V, 1.0f, 1, scratch, &rng);
+    expect_true(log, "sampling: greedy and top-1 = argmax", greedy == 1 && top1 == 1, "");
+    // top-2 at temperature 2: only tokens 1 and 3, in the ratio exp((3 - 2.5) / 2)
+    int count[5] = {0};
+    for (int i = 0; i < draws; i++) { count[sample_token(logits, V, 2.0f, 2, scratch, &rng)]++; }
+    double want = 1.0 / (1.0 + exp(-0.25)), got = (double)count[1] / draws;
+    char detail[128];
+    snprintf(detail, sizeof(detail), "P(token 1) %.4f, expected %.4f; others drawn %d times", got,
+             want, count[0] + count[2] + count[4]);
+    // 20000 draws: the standard error of the frequency is 0.0035
+    expect_true(log, "sampling: top-k and temperature", fabs(got - want) < 0.015 &&
+                count[0] + count[2] + count[4] == 0, detail);
+}
+
 // ----------------------------------------------------------------------------
 // 3. overfitting one batch
 
@@ -562,6 +613,8 @@ int main(int argc, char **argv) {
            fx.cfg.padded_vocab_size, fx.B, fx.T, fx.num_parameters, num_threads());
     test_fixture(&log, &fx);
     test_finite_differences(&log);
+    test_grad_accumulation(&log, &fx);
+    test_sampling(&log);
     test_overfit(&log, &fx);
     test_model_file_roundtrip(&log, &fx, dir);
     test_bill(&log, &fx);
