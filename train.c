@@ -384,28 +384,34 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 // 3. Threads share out the tiles of one k block: no two write the same
 //    element of C, and every element adds its k blocks in the same order,
 //    so the result is the same for any thread count.
-#define MATMUL_MR 6
-#define MATMUL_NR 16
+#if defined(__AVX512F__)
+#define MATMUL_VEC 16  // floats per vector register: 32 registers of 16 with AVX-512
+#define MATMUL_MR 12   // 12 x 32 tile: 24 accumulators + 2 of B + 1 of A
+#else
+#define MATMUL_VEC 8   // 16 registers of 8 with AVX2 (and narrower or none elsewhere)
+#define MATMUL_MR 6    // 6 x 16 tile: 12 accumulators + 2 of B + 1 of A
+#endif
+#define MATMUL_NR (2 * MATMUL_VEC)
 #define MATMUL_KC 256
-#define MATMUL_MC 504  // at most this many rows per row block
+#define MATMUL_MC 504  // at most this many rows per row block (a multiple of 6 and 12)
 #define MATMUL_NC_STRIPS 64  // strips of C per column group: 1024 columns
-typedef float float8 __attribute__((vector_size(8 * sizeof(float))));
+typedef float floatv __attribute__((vector_size(MATMUL_VEC * sizeof(float))));
 
 // C[0:rows, 0:cols] += A[0:rows, 0:kc] @ panel (kc, MATMUL_NR)
 static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs,
                                 const float *panel, int kc, int rows, int cols) {
-    float8 acc[MATMUL_MR][2];
+    floatv acc[MATMUL_MR][2];
     memset(acc, 0, sizeof(acc));
     size_t row[MATMUL_MR];  // rows past `rows` re-read the last one; never stored
     for (int r = 0; r < MATMUL_MR; r++) { row[r] = (size_t)(r < rows ? r : rows - 1) * a_rs; }
     for (int k = 0; k < kc; k++) {
-        float8 b0, b1;  // memcpy: unaligned vector loads
+        floatv b0, b1;  // memcpy: unaligned vector loads
         memcpy(&b0, panel + (size_t)k * MATMUL_NR, sizeof(b0));
-        memcpy(&b1, panel + (size_t)k * MATMUL_NR + 8, sizeof(b1));
+        memcpy(&b1, panel + (size_t)k * MATMUL_NR + MATMUL_VEC, sizeof(b1));
         const float *ak = a + (size_t)k * a_cs;
         for (int r = 0; r < MATMUL_MR; r++) {
             float ar = ak[row[r]];
-            acc[r][0] += ar * b0;  // the scalar is broadcast to all 8 lanes
+            acc[r][0] += ar * b0;  // the scalar is broadcast to all lanes
             acc[r][1] += ar * b1;
         }
     }
