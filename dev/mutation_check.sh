@@ -57,8 +57,8 @@ mutate "attention_backward forgets the 1/sqrt(hs) scale" \
 mutate "attention_backward dv off by 0.1%" \
     'dv[i] += a[t2] * d[i];' 'dv[i] += 1.001f * a[t2] * d[i];'
 mutate "gelu_backward wrong tanh derivative" \
-    'float grad = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * du;' \
-    'float grad = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th) * du;'
+    'float grad = s + 2.0f * x * s * (1.0f - s) * du;' \
+    'float grad = s + 2.0f * x * (1.0f - s) * du;'
 mutate "residual_backward second input off by 0.1%" \
     'dinp2[i] += dout[i];' 'dinp2[i] += 1.001f * dout[i];'
 mutate "softmax_crossentropy_backward target term off by 0.1%" \
