@@ -482,11 +482,15 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
     matmul_accumulate(dinp, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
     matmul_accumulate(dweight, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
     if (dbias != NULL) {
+        // threads own blocks of 64 outputs o, and read dout row by row
         #pragma omp parallel for
-        for (int o = 0; o < OC; o++) {  // threads own their o
-            float db = 0.0f;
-            for (size_t i = 0; i < N; i++) { db += dout[i * OC + o]; }
-            dbias[o] += db;
+        for (int o0 = 0; o0 < OC; o0 += 64) {
+            int n = OC - o0 < 64 ? OC - o0 : 64;
+            float db[64] = {0.0f};
+            for (size_t i = 0; i < N; i++) {
+                for (int j = 0; j < n; j++) { db[j] += dout[i * OC + o0 + j]; }
+            }
+            for (int j = 0; j < n; j++) { dbias[o0 + j] += db[j]; }
         }
     }
 }
@@ -647,12 +651,12 @@ static void softmax_crossentropy_forward(float *losses, float *probs, const floa
         const float *l = logits + i * Vp;
         float *p = probs + i * Vp;
         float maxval = l[0];
-        for (int v = 1; v < V; v++) { if (l[v] > maxval) { maxval = l[v]; } }
+        #pragma omp simd reduction(max : maxval)
+        for (int v = 1; v < V; v++) { maxval = l[v] > maxval ? l[v] : maxval; }
+        for (int v = 0; v < V; v++) { p[v] = expf(l[v] - maxval); }
         float sum = 0.0f;
-        for (int v = 0; v < V; v++) {
-            p[v] = expf(l[v] - maxval);
-            sum += p[v];
-        }
+        #pragma omp simd reduction(+ : sum)
+        for (int v = 0; v < V; v++) { sum += p[v]; }
         float inv = 1.0f / sum;
         for (int v = 0; v < V; v++) { p[v] *= inv; }
         for (int v = V; v < Vp; v++) { p[v] = 0.0f; }

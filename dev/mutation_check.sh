@@ -49,7 +49,7 @@ mutate "matmul_backward dinp off by 0.1%" \
 mutate "matmul_backward dweight off by 0.1%" \
     'for (int c = 0; c < C; c++) { dw[c] += g * x[c]; }' 'for (int c = 0; c < C; c++) { dw[c] += 1.001f * g * x[c]; }'
 mutate "matmul_backward dbias off by 0.1%" \
-    'if (dbias != NULL) { dbias[o] += db; }' 'if (dbias != NULL) { dbias[o] += 1.001f * db; }'
+    'for (int j = 0; j < n; j++) { dbias[o0 + j] += db[j]; }' 'for (int j = 0; j < n; j++) { dbias[o0 + j] += 1.001f * db[j]; }'
 mutate "attention_backward skips the softmax correction" \
     'float ds = a[t2] * (da[t2] - dot) * scale;' 'float ds = a[t2] * da[t2] * scale;'
 mutate "attention_backward forgets the 1/sqrt(hs) scale" \
