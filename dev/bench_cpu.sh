@@ -42,6 +42,10 @@ V=50257
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores," \
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "threads $threads, steps $steps timed (+1 dropped)"
+# the yardstick, measured in this run: OpenBLAS SGEMM (2048^3) on the same threads
+peak=$(OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --peak --threads "$threads" \
+       | sed -n 's/^peak_gflops //p')
+echo "machine peak (OpenBLAS SGEMM, $threads threads): ${peak:--} GFLOP/s"
 
 # write_shard FILE NTOKENS: llm.c's token file, header int32[256] = {20240520, 1,
 # ntokens, 0...}, then ntokens uint16 tokens drawn uniformly from [0, V).
@@ -76,6 +80,7 @@ for shape in "d12 12 12 768 4 64" "d6 6 6 384 8 256"; do
     write_shard "$shard" $(( (steps + 8) * B * T + 1 ))
 
     ours="- -"
+    flops="-"
     if [ "$have_train" = 1 ]; then
         echo "== $name (L $L NH $NH C $C) B $B T $T: ./train" >&2
         if OMP_NUM_THREADS=$threads ./train -e "$name" --vocab $V -b "$B" -t "$T" -i "$shard" -j "$shard" \
@@ -84,6 +89,9 @@ for shape in "d12 12 12 768 4 64" "d6 6 6 384 8 256"; do
             grep '^step ' "$tmp/train.out" | tail -n +2 \
                 | sed -n 's/.*| *ms \([0-9.eE+-]*\).*/\1/p' > "$tmp/train.ms" || true
             ours=$(stats "$tmp/train.ms")
+            # the bill's "FLOPs per step" row: 6N + 12LCT per token (same model for both)
+            flops=$(sed -n 's/^| FLOPs per step *| *\([0-9.eE+-]*\) .*/\1/p' "$tmp/train.out")
+            [ -n "$flops" ] || flops="-"
             [ "$ours" = "- -" ] && echo "warning: no step timings in ./train's output" >&2
         else
             echo "warning: ./train failed for $name; its stderr ends:" >&2
@@ -97,7 +105,7 @@ for shape in "d12 12 12 768 4 64" "d6 6 6 384 8 256"; do
     head -1 "$tmp/torch.out" >&2
     torch=$(sed -n 's/^torch min_ms \([0-9.]*\) median_ms \([0-9.]*\)$/\1 \2/p' "$tmp/torch.out")
     [ -n "$torch" ] || torch="- -"
-    rows+=("$name $L $NH $C $B $T $ours $torch")
+    rows+=("$name $L $NH $C $B $T $ours $torch $flops ${peak:--}")
 done
 
 echo
@@ -106,17 +114,22 @@ import sys
 def num(s):
     return None if s == "-" else float(s)
 hdr = ("shape", "B", "T", "ours min", "ours med", "torch min", "torch med",
-       "ours/torch", "ours tok/s", "torch tok/s")
-print("%-16s %3s %4s %9s %9s %9s %9s %10s %10s %11s" % hdr)
+       "ours/torch", "ours tok/s", "torch tok/s", "ours %peak", "torch %peak")
+fmt = "%-16s %3s %4s %9s %9s %9s %9s %10s %10s %11s %10s %11s"
+print(fmt % hdr)
 for row in sys.argv[1:]:
-    name, L, NH, C, B, T, omin, omed, tmin, tmed = row.split()
-    omin, omed, tmin, tmed = map(num, (omin, omed, tmin, tmed))
+    name, L, NH, C, B, T, omin, omed, tmin, tmed, flops, peak = row.split()
+    omin, omed, tmin, tmed, flops, peak = map(num, (omin, omed, tmin, tmed, flops, peak))
     tokens = int(B) * int(T)
     f = lambda x, fmt: "-" if x is None else fmt % x
     ratio = omed / tmed if omed and tmed else None
-    print("%-16s %3s %4s %9s %9s %9s %9s %10s %10s %11s" % (
+    # fraction of the peak reached over the whole step, at the median step time
+    frac = lambda ms: flops / (ms / 1e3) / (peak * 1e9) * 100 if ms and flops and peak else None
+    print(fmt % (
         f"{name} L{L} C{C}", B, T, f(omin, "%.1f"), f(omed, "%.1f"), f(tmin, "%.1f"),
         f(tmed, "%.1f"), f(ratio, "%.2f"),
-        f(omed and tokens / omed * 1e3, "%.0f"), f(tmed and tokens / tmed * 1e3, "%.0f")))
-print("ms per full training step (fwd + bwd + clip + AdamW); ours/torch from the medians")
+        f(omed and tokens / omed * 1e3, "%.0f"), f(tmed and tokens / tmed * 1e3, "%.0f"),
+        f(frac(omed), "%.0f%%"), f(frac(tmed), "%.0f%%")))
+print("ms per full training step (fwd + bwd + clip + AdamW); ours/torch from the medians;")
+print("%peak: the bill's FLOPs per step (6N + 12LCT per token) / median step time / SGEMM peak")
 EOF

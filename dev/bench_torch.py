@@ -47,11 +47,15 @@ def parse_args():
     ap.add_argument("--steps", type=int, default=5, help="timed steps")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--peak", action="store_true",
+                    help="only measure this machine's SGEMM GFLOP/s (OpenBLAS, 2048^3) and exit")
     a = ap.parse_args()
 
     L, NH, C = PRESETS[a.preset] if a.preset else (None, None, None)
     L, NH, C = a.L or L, a.NH or NH, a.C or C
     if None in (L, NH, C):
+        if a.peak:
+            return a, (0, 0, 0)
         ap.error("give --preset or all of --L --NH --C")
     if a.T > a.maxT:
         ap.error(f"-T {a.T} is longer than --maxT {a.maxT}")
@@ -76,6 +80,17 @@ def main():
     if coretype and "OPENBLAS_CORETYPE" not in os.environ:
         os.environ["OPENBLAS_CORETYPE"] = coretype
     import torch
+    if a.peak:  # the yardstick: the best SGEMM rate this CPU reaches with these threads
+        torch.set_num_threads(a.threads)
+        n = 2048
+        x, y = torch.randn(n, n), torch.randn(n, n)
+        best = float("inf")
+        for _ in range(6):
+            t0 = time.perf_counter()
+            torch.mm(x, y)
+            best = min(best, time.perf_counter() - t0)
+        print(f"peak_gflops {2 * n**3 / best / 1e9:.1f}")
+        return
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from reference import GPT, init_params  # the same model as the fixture
 
