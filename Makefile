@@ -102,9 +102,14 @@ test/test_train_asan: test/test_train.c train.c
 test/train_asan: train.c
 	$(CC) $(SAN_FLAGS) $< -o $@ $(LDLIBS)
 
-test-train: test/test_train test/test_train_asan train test/train_asan
+dev/cpu/matmul: dev/cpu/matmul.c train.c
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+test-train: test/test_train test/test_train_asan train test/train_asan dev/cpu/matmul
 	./test/test_train $(FIXTURE)
 	./test/test_train_asan $(FIXTURE)
+	./dev/cpu/matmul 100 50 70 1    # the kernel against its plain loops: partial tiles,
+	./dev/cpu/matmul 130 300 1100 1 # several k blocks and column groups
 	bash test/test_cli.sh ./train
 	ASAN_OPTIONS=detect_leaks=0 bash test/test_cli.sh ./test/train_asan
 
@@ -128,5 +133,5 @@ bench: train
 	bash dev/bench_cpu.sh
 
 clean:
-	rm -f train tokenizer test/test_train test/test_train_asan test/train_asan
+	rm -f train tokenizer test/test_train test/test_train_asan test/train_asan dev/cpu/matmul
 	rm -rf tmp

@@ -44,10 +44,14 @@ mutate "layernorm_backward dweight unnormalised" \
     'dweight[c] += (x[c] - mean[i]) * rstd[i] * d[c];' 'dweight[c] += (x[c] - mean[i]) * d[c];'
 mutate "layernorm_backward dbias off by 0.1%" \
     'dbias[c] += d[c];' 'dbias[c] += 1.001f * d[c];'
-mutate "matmul_backward dinp off by 0.1%" \
-    'for (int c = 0; c < C; c++) { dx[c] += g * w[c]; }' 'for (int c = 0; c < C; c++) { dx[c] += 1.001f * g * w[c]; }'
-mutate "matmul_backward dweight off by 0.1%" \
-    'for (int c = 0; c < C; c++) { dw[c] += g * x[c]; }' 'for (int c = 0; c < C; c++) { dw[c] += 1.001f * g * x[c]; }'
+mutate "matmul_backward dinp misses the last output channel" \
+    'matmul_accumulate(dinp, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);' \
+    'matmul_accumulate(dinp, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC - 1);'
+mutate "matmul_backward dweight misses the last row" \
+    'matmul_accumulate(dweight, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);' \
+    'matmul_accumulate(dweight, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N - 1);'
+mutate "matmul kernel: half the columns 0.1% off" \
+    'acc[r][1] += ar * b1;' 'acc[r][1] += 1.001f * ar * b1;'
 mutate "matmul_backward dbias off by 0.1%" \
     'for (int j = 0; j < n; j++) { dbias[o0 + j] += db[j]; }' 'for (int j = 0; j < n; j++) { dbias[o0 + j] += 1.001f * db[j]; }'
 mutate "attention_backward skips the softmax correction" \
