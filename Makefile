@@ -123,9 +123,9 @@ test: test-train test-tokenizer
 # ---- the quick start and the benchmark -------------------------------------------
 # run: data, then a small GPT-2 (d6 shape, GPT-2 vocabulary) trained for a few
 # minutes on the CPU, with val loss and a sample; model and state in out/run
-RUN_STEPS ?= 60
+RUN_STEPS ?= 150
 run: train data
-	./train -e d6 -b 4 -t 64 -x $(RUN_STEPS) -l 1e-3 -u 10 -q 0.1 -v 20 -m 10 -g 128 -o out/run
+	./train -e d6 -b 4 -t 64 -x $(RUN_STEPS) -l 1e-3 -u 10 -q 0.1 -v 50 -m 10 -g 128 -o out/run
 
 # bench: ./train against PyTorch (Debian's python3-torch) on this CPU, same
 # shapes, same threads, side by side (dev/bench_cpu.sh)
