@@ -25,7 +25,9 @@ File formats (llm.c compatible, see data/README.md): model files, token
 shards and tokenizer files start with a header of 256 int32 that is checked
 on load (magic, version, and the file size the header implies).
 */
-#include <ctype.h>
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // POSIX and glibc: fseeko (64-bit offsets), strdup, glob, mkdtemp, M_PI
+#endif
 #include <errno.h>
 #include <glob.h>
 #include <math.h>
@@ -1952,28 +1954,38 @@ static void resolve_model_config(GPT2Config *cfg, const RunConfig *c, const Toke
     read_model_header(cfg, c->model);
 }
 
+// one row of the configuration table: a name and a printf-formatted value
+static void config_row(const char *name, const char *fmt, ...) {
+    char value[256];
+    va_list args;
+    va_start(args, fmt);
+    vsnprintf(value, sizeof(value), fmt, args);
+    va_end(args);
+    printf("| %-21s | %-52s |\n", name, value);
+}
+
 static void print_run_config(const Run *run, const GPT2Config *mc) {
     const RunConfig *c = &run->cfg;
-    printf("+-----------------------+------------------------------------------------+\n");
-    printf("| %-21s | %-46s |\n", "model (-e)", c->model);
-    printf("| %-21s | L=%d NH=%d C=%d V=%d Vp=%d maxT=%d%*s|\n", "shape", mc->num_layers,
-           mc->num_heads, mc->channels, mc->vocab_size, mc->padded_vocab_size, mc->max_seq_len, 1, "");
-    printf("| %-21s | %-46s |\n", "train shards (-i)", c->train_pattern);
-    printf("| %-21s | %-46s |\n", "val shards (-j)", c->val_pattern);
-    printf("| %-21s | %-46s |\n", "tokenizer (-k)", run->use_tokenizer ? c->tokenizer : "(none)");
-    printf("| %-21s | %-46s |\n", "output dir (-o)", c->output_dir[0] ? c->output_dir : "(none)");
-    printf("| %-21s | B=%d T=%d, %d micro-step(s) per step%*s|\n", "batch (-b -t -d)", c->B, c->T,
-           run->grad_accum, 1, "");
-    printf("| %-21s | %-46d |\n", "steps (-x)", run->max_steps);
-    printf("| %-21s | lr %g, warmup %d, final frac %g%*s|\n", "schedule (-l -u -q)", c->lr,
-           c->warmup, c->final_lr_frac, 1, "");
-    printf("| %-21s | beta1 %g beta2 %g eps %g wd %g clip %g%*s|\n", "AdamW", c->beta1, c->beta2,
-           c->eps, c->weight_decay, c->grad_clip, 1, "");
-    printf("| %-21s | val every %d (%d batches), sample every %d%*s|\n", "eval (-v -m -s)",
-           c->val_every, c->val_batches, c->sample_every, 1, "");
-    printf("| %-21s | seed %d, shuffle %d, threads %d%*s|\n", "other", c->seed, c->shuffle,
-           num_threads(), 1, "");
-    printf("+-----------------------+------------------------------------------------+\n");
+    const char *line = "+-----------------------+------------------------------------------------------+";
+    printf("%s\n", line);
+    config_row("model (-e)", "%s", c->model);
+    config_row("shape", "L=%d NH=%d C=%d V=%d Vp=%d maxT=%d", mc->num_layers, mc->num_heads,
+               mc->channels, mc->vocab_size, mc->padded_vocab_size, mc->max_seq_len);
+    config_row("train shards (-i)", "%s (%zu batches)", c->train_pattern, run->train.total_batches);
+    config_row("val shards (-j)", "%s", run->use_val ? c->val_pattern : "(no validation)");
+    config_row("tokenizer (-k)", "%s", run->use_tokenizer ? c->tokenizer : "(none)");
+    config_row("output dir (-o)", "%s", c->output_dir[0] ? c->output_dir : "(none)");
+    config_row("batch (-b -t -d)", "B=%d T=%d, %d micro-step(s) per step", c->B, c->T,
+               run->grad_accum);
+    config_row("steps (-x)", "%d, starting at %d", run->max_steps, run->step);
+    config_row("schedule (-l -u -q)", "lr %g, warmup %d, final fraction %g", c->lr, c->warmup,
+               c->final_lr_frac);
+    config_row("AdamW", "beta1 %g beta2 %g eps %g wd %g clip %g", c->beta1, c->beta2, c->eps,
+               c->weight_decay, c->grad_clip);
+    config_row("eval (-v -m -s -g)", "val every %d (%d batches), sample every %d (%d tokens)",
+               c->val_every, c->val_batches, c->sample_every, c->gen_tokens);
+    config_row("other", "seed %d, shuffle %d, threads %d", c->seed, c->shuffle, num_threads());
+    printf("%s\n", line);
 }
 
 // sets up a run from its flags: tokenizer, model (file, preset or the latest
