@@ -1560,19 +1560,22 @@ static int sample_token(const float *logits, int V, float temperature, int top_k
     int best = 0;
     for (int v = 1; v < V; v++) { if (logits[v] > logits[best]) { best = v; } }
     if (temperature == 0.0f) { return best; }
-    float cutoff = logits[best] - 1e30f;  // every logit passes unless top-k is on
-    if (top_k > 0 && top_k < V) {
+    int use_top_k = top_k > 0 && top_k < V;
+    float cutoff = logits[best];
+    if (use_top_k) {
         memcpy(scratch, logits, (size_t)V * sizeof(float));
         qsort(scratch, V, sizeof(float), compare_desc);
         cutoff = scratch[top_k - 1];  // ties with the k-th largest are kept too
     }
     double sum = 0.0;
     for (int v = 0; v < V; v++) {
-        if (logits[v] >= cutoff) { sum += exp((logits[v] - logits[best]) / temperature); }
+        if (!use_top_k || logits[v] >= cutoff) {
+            sum += exp((logits[v] - logits[best]) / temperature);
+        }
     }
     double coin = rng_uniform(rng) * sum, cdf = 0.0;
     for (int v = 0; v < V; v++) {
-        if (logits[v] >= cutoff) {
+        if (!use_top_k || logits[v] >= cutoff) {
             cdf += exp((logits[v] - logits[best]) / temperature);
             if (coin < cdf) { return v; }
         }

@@ -439,6 +439,15 @@ static void test_sampling(TestLog *log) {
     // 20000 draws: the standard error of the frequency is 0.0035
     expect_true(log, "sampling: top-k and temperature", fabs(got - want) < 0.015 &&
                 count[0] + count[2] + count[4] == 0, detail);
+    // no top-k, temperature 1: P(token 4) = exp(-1) / sum_v exp(l_v)
+    int lowest = 0;
+    for (int i = 0; i < draws; i++) { lowest += sample_token(logits, V, 1.0f, 0, scratch, &rng) == 4; }
+    double z = 0.0;
+    for (int v = 0; v < V; v++) { z += exp(logits[v]); }
+    want = exp(-1.0) / z;
+    got = (double)lowest / draws;
+    snprintf(detail, sizeof(detail), "P(token 4) %.4f, expected %.4f", got, want);
+    expect_true(log, "sampling: plain softmax", fabs(got - want) < 0.005, detail);
 }
 
 // ----------------------------------------------------------------------------
