@@ -253,6 +253,33 @@ static size_t rng_below(Rng *rng, size_t n) {
 }
 
 // ----------------------------------------------------------------------------
+// e^x for the softmaxes and GELU, in plain float arithmetic that the compiler
+// vectorises (glibc's expf is one function call per element, and the
+// softmax of the classifier alone takes B*T*V of them per step).
+// x = n ln2 + r, with n = round(x / ln2) and |r| <= ln2 / 2; e^r by its
+// Taylor series to r^7 (the first term left out is < 6e-9 relative), and 2^n
+// written straight into the exponent bits. Accurate to a few float ulps
+// (test_train checks it against expf); x is clamped to [-87.3, 88.3], the
+// range where 2^n stays a normal float (e^-87.3 ~ 1e-38, not 0).
+#define EXP_MIN_X -87.3f
+#define EXP_MAX_X 88.3f
+#define LOG2E 1.4426950409f
+#define LN2_HI 0.693145751953125f    // ln 2 split in two, so n * LN2_HI is exact
+#define LN2_LO 1.428606765330187e-06f
+
+static inline float exp_fast(float x) {
+    x = x < EXP_MIN_X ? EXP_MIN_X : (x > EXP_MAX_X ? EXP_MAX_X : x);
+    float n = floorf(x * LOG2E + 0.5f);
+    float r = (x - n * LN2_HI) - n * LN2_LO;
+    float p = 1.0f + r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 +
+              r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
+    int32_t bits = ((int32_t)n + 127) << 23;  // the float 2^n
+    float scale;
+    memcpy(&scale, &bits, sizeof(scale));
+    return p * scale;
+}
+
+// ----------------------------------------------------------------------------
 // layers: forward and backward side by side, in the order the model uses them.
 // Every forward overwrites its outputs; every backward adds (+=) into its
 // gradients.
@@ -526,7 +553,7 @@ static void attention_forward(float *out, float *att, const float *inp, int B, i
                 // softmax: subtract the max so exp never overflows
                 float sum = 0.0f;
                 for (int t2 = 0; t2 <= t; t2++) {
-                    a[t2] = expf(a[t2] - maxval);
+                    a[t2] = exp_fast(a[t2] - maxval);
                     sum += a[t2];
                 }
                 float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
@@ -597,15 +624,15 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
 
 // GELU, tanh approximation: out = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
 // Computed as out = x * s with s = 0.5 (1 + tanh u) = 1 / (1 + exp(-2u)), the
-// same function: one expf is several times cheaper than tanhf, and for
-// large |u| it saturates cleanly (exp -> inf gives s = 0, exp -> 0 gives 1).
+// same function: one exp is several times cheaper than tanhf, and for
+// large |u| it saturates cleanly (s -> 0 or 1).
 // out and inp (N); overwrites out
 static void gelu_forward(float *out, const float *inp, size_t N) {
     #pragma omp parallel for
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
-        float s = 1.0f / (1.0f + expf(-2.0f * u));
+        float s = 1.0f / (1.0f + exp_fast(-2.0f * u));
         out[i] = x * s;
     }
 }
@@ -618,7 +645,7 @@ static void gelu_backward(float *dinp, const float *inp, const float *dout, size
     for (size_t i = 0; i < N; i++) {
         float x = inp[i];
         float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
-        float s = 1.0f / (1.0f + expf(-2.0f * u));
+        float s = 1.0f / (1.0f + exp_fast(-2.0f * u));
         float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
         float grad = s + 2.0f * x * s * (1.0f - s) * du;
         dinp[i] += grad * dout[i];
@@ -655,7 +682,7 @@ static void softmax_crossentropy_forward(float *losses, float *probs, const floa
         float maxval = l[0];
         #pragma omp simd reduction(max : maxval)
         for (int v = 1; v < V; v++) { maxval = l[v] > maxval ? l[v] : maxval; }
-        for (int v = 0; v < V; v++) { p[v] = expf(l[v] - maxval); }
+        for (int v = 0; v < V; v++) { p[v] = exp_fast(l[v] - maxval); }
         float sum = 0.0f;
         #pragma omp simd reduction(+ : sum)
         for (int v = 0; v < V; v++) { sum += p[v]; }

@@ -419,6 +419,25 @@ static void test_grad_accumulation(TestLog *log, const Fixture *fx) {
     gpt2_free(&model);
 }
 
+// exp_fast against libm's expf over its whole range (x in [-87, 88], step
+// 1e-3, plus the points around 0): a few ulps; and clamped, not NaN or inf,
+// outside it
+static void test_exp_fast(TestLog *log) {
+    double worst = 0.0;
+    for (int i = -87000; i <= 88000; i++) {
+        float x = (float)i * 1e-3f;
+        double ref = exp((double)x);
+        double rel = fabs((double)exp_fast(x) - ref) / ref;
+        if (!(rel <= worst)) { worst = rel; }
+    }
+    char detail[128];
+    snprintf(detail, sizeof(detail), "max rel error %.2e over [-87, 88] (tolerance 1e-6)", worst);
+    expect_true(log, "exp_fast matches exp", worst < 1e-6, detail);
+    int clamped = exp_fast(-1000.0f) >= 0.0f && exp_fast(-1000.0f) < 1e-37f &&
+                  isfinite(exp_fast(1000.0f)) && exp_fast(0.0f) == 1.0f;
+    expect_true(log, "exp_fast clamps outside its range", clamped, "e^-1000 ~ 0, e^1000 finite");
+}
+
 // sampling: greedy and top-1 take the argmax; otherwise the draws follow
 // softmax(logits / temperature) over the allowed tokens
 static void test_sampling(TestLog *log) {
@@ -624,6 +643,7 @@ int main(int argc, char **argv) {
     test_finite_differences(&log);
     test_grad_accumulation(&log, &fx);
     test_sampling(&log);
+    test_exp_fast(&log);
     test_overfit(&log, &fx);
     test_model_file_roundtrip(&log, &fx, dir);
     test_bill(&log, &fx);
