@@ -273,7 +273,11 @@ static inline float exp_fast(float x) {
     float r = (x - n * LN2_HI) - n * LN2_LO;
     float p = 1.0f + r * (1.0f + r * (1.0f / 2 + r * (1.0f / 6 + r * (1.0f / 24 +
               r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-    int32_t bits = ((int32_t)n + 127) << 23;  // the float 2^n
+    // the float 2^n; a NaN x leaves n NaN, which must not reach the integer
+    // conversion (undefined): it takes -126 here, and p, also NaN, carries
+    // the NaN into the result
+    float e = n >= -126.0f ? n : -126.0f;
+    uint32_t bits = (uint32_t)(e + 127.0f) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof(scale));
     return p * scale;
