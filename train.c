@@ -1273,6 +1273,17 @@ static void config_to_header(int *header, const GPT2Config *c) {
     header[7] = c->padded_vocab_size;
 }
 
+// the inverse of config_to_header, checked (source names the file in messages)
+static void config_from_header(GPT2Config *c, const int *header, const char *source) {
+    c->max_seq_len = header[2];
+    c->vocab_size = header[3];
+    c->num_layers = header[4];
+    c->num_heads = header[5];
+    c->channels = header[6];
+    c->padded_vocab_size = header[7];
+    check_config(c, source);
+}
+
 // reads and checks a model file's header: magic, version, shape, and that the
 // file holds exactly the parameters the header implies. Returns the version.
 static int read_model_header(GPT2Config *cfg, const char *path) {
@@ -1283,13 +1294,7 @@ static int read_model_header(GPT2Config *cfg, const char *path) {
         die("model file '%s' has version %d; this trainer reads %d (fp32) and %d (bf16)", path,
             version, MODEL_VERSION_FP32, MODEL_VERSION_BF16);
     }
-    cfg->max_seq_len = header[2];
-    cfg->vocab_size = header[3];
-    cfg->num_layers = header[4];
-    cfg->num_heads = header[5];
-    cfg->channels = header[6];
-    cfg->padded_vocab_size = header[7];
-    check_config(cfg, path);
+    config_from_header(cfg, header, path);
     size_t bytes_per = version == MODEL_VERSION_FP32 ? 4 : 2;
     int64_t want = (int64_t)(HEADER_INTS * sizeof(int) + count_parameters(cfg) * bytes_per);
     int64_t got = file_size(path);

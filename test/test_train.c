@@ -92,13 +92,7 @@ static void fixture_load(Fixture *fx, const char *path) {
     int h[HEADER_INTS];
     read_header(h, path, FIXTURE_MAGIC, "test fixture");
     if (h[1] != FIXTURE_VERSION) { die("fixture '%s': version %d", path, h[1]); }
-    fx->cfg.max_seq_len = h[2];
-    fx->cfg.vocab_size = h[3];
-    fx->cfg.num_layers = h[4];
-    fx->cfg.num_heads = h[5];
-    fx->cfg.channels = h[6];
-    fx->cfg.padded_vocab_size = h[7];
-    check_config(&fx->cfg, path);
+    config_from_header(&fx->cfg, h, path);  // [2..7]: the model file's layout
     fx->B = h[8];
     fx->T = h[9];
     fx->nsteps = h[10];
