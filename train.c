@@ -30,6 +30,7 @@ on load (magic, version, and the file size the header implies).
 #endif
 #include <errno.h>
 #include <glob.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,6 +41,9 @@ on load (magic, version, and the file size the header implies).
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef USE_MPI
+#include <mpi.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -626,6 +630,57 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
     }
 }
 
+// attention_forward for inference with a KV cache: n new positions
+// pos0..pos0+n-1 of one sequence attend over every position so far. qkv (n,3C)
+// holds the new rows' q, k, v; their k and v are first stored into kcache and
+// vcache (maxT, C) at rows pos0..pos0+n-1, then new row t (position p =
+// pos0+t) computes, per head, exactly attention_forward's row p (same sums
+// in the same order):
+//   att[t2] = softmax_{t2<=p}(q_p . k_t2 / sqrt(hs)),  out[t,h*hs:] = sum att[t2] v_t2
+// out (n,C), att (n,NH,pos0+n) scratch; overwrites out. No backward.
+// Threads own a (t,h): its channels of out and its row of att.
+static void attention_forward_cached(float *out, float *att, float *kcache, float *vcache,
+                                     const float *qkv, int pos0, int n, int C, int NH) {
+    const int hs = C / NH, P = pos0 + n;
+    const size_t C3 = 3 * (size_t)C;
+    const float scale = 1.0f / sqrtf((float)hs);
+    for (int t = 0; t < n; t++) {
+        memcpy(kcache + (size_t)(pos0 + t) * C, qkv + t * C3 + C, (size_t)C * sizeof(float));
+        memcpy(vcache + (size_t)(pos0 + t) * C, qkv + t * C3 + 2 * (size_t)C, (size_t)C * sizeof(float));
+    }
+    #pragma omp parallel for collapse(2)
+    for (int t = 0; t < n; t++) {
+        for (int h = 0; h < NH; h++) {
+            const int p = pos0 + t;
+            const float *q = qkv + t * C3 + (size_t)h * hs;
+            float *a = att + ((size_t)t * NH + h) * P;
+            float maxval = 0.0f;
+            for (int t2 = 0; t2 <= p; t2++) {
+                const float *k = kcache + (size_t)t2 * C + (size_t)h * hs;
+                float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
+                for (int i = 0; i < hs; i++) { s += q[i] * k[i]; }
+                s *= scale;
+                a[t2] = s;
+                if (t2 == 0 || s > maxval) { maxval = s; }
+            }
+            float sum = 0.0f;
+            for (int t2 = 0; t2 <= p; t2++) {
+                a[t2] = exp_fast(a[t2] - maxval);
+                sum += a[t2];
+            }
+            float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
+            for (int t2 = 0; t2 <= p; t2++) { a[t2] *= inv; }
+            float *o = out + (size_t)t * C + (size_t)h * hs;
+            for (int i = 0; i < hs; i++) { o[i] = 0.0f; }
+            for (int t2 = 0; t2 <= p; t2++) {
+                const float *v = vcache + (size_t)t2 * C + (size_t)h * hs;
+                for (int i = 0; i < hs; i++) { o[i] += a[t2] * v[i]; }
+            }
+        }
+    }
+}
+
 // GELU, tanh approximation: out = 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
 // Computed as out = x * s with s = 0.5 (1 + tanh u) = 1 / (1 + exp(-2u)), the
 // same function: one exp is several times cheaper than tanhf, and for
@@ -939,8 +994,9 @@ typedef struct {
     ParameterTensors grads;     // their gradients, same layout
     float *params_memory;
     float *grads_memory;
-    float *m_memory;            // AdamW first moment, same layout
-    float *v_memory;            // AdamW second moment
+    float *m_memory;            // AdamW first moment of parameters [opt_start, opt_end)
+    float *v_memory;            // AdamW second moment, the same
+    size_t opt_start, opt_end;  // all of them, or with ZeRO-1 this rank's shard
     double *norm_partials;      // one partial sum of squares per NORM_CHUNK gradients
     // activations, allocated for at most B_max sequences of T_max tokens
     int B_max, T_max;
@@ -967,6 +1023,8 @@ static void gpt2_init(GPT2 *model, const GPT2Config *cfg) {
     model->grads_memory = (float *)callocCheck(n, sizeof(float));
     model->m_memory = (float *)callocCheck(n, sizeof(float));
     model->v_memory = (float *)callocCheck(n, sizeof(float));
+    model->opt_start = 0;
+    model->opt_end = n;
     size_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
     model->norm_partials = (double *)callocCheck(chunks, sizeof(double));
     point_tensors(&model->params, model->param_specs, NUM_PARAMETER_TENSORS, model->params_memory);
@@ -1006,6 +1064,18 @@ static void gpt2_free(GPT2 *model) {
     free(model->inputs);
     free(model->targets);
     memset(model, 0, sizeof(*model));
+}
+
+// ZeRO-1: keep the AdamW moments of parameters [start, end) only
+static void gpt2_shard_optimizer(GPT2 *model, size_t start, size_t end) {
+    size_t n = model->num_parameters;
+    free(model->m_memory);
+    free(model->v_memory);
+    model->m_memory = (float *)callocCheck(end - start, sizeof(float));
+    model->v_memory = (float *)callocCheck(end - start, sizeof(float));
+    model->opt_start = start;
+    model->opt_end = end;
+    model->bytes_allocated -= 2 * (n - (end - start)) * sizeof(float);
 }
 
 // GPT-2's initialisation: weights ~ N(0, 0.02), the two projections that feed
@@ -1151,6 +1221,116 @@ static float gpt2_loss(GPT2 *model, const int *targets) {
     return (float)(sum / (double)BT);
 }
 
+// Inference with a KV cache. Generating token by token, gpt2_forward would
+// rerun every earlier position for each new token; but a position's keys and
+// values depend only on the tokens up to it, so each layer keeps them, and a
+// new token runs only its own row through the layers (one position's worth
+// of matmuls) plus attention over the cached rows. Its tensors, for R rows
+// per call and the model's maxT, come from one table like the activations.
+#define NUM_CACHE_TENSORS 13
+typedef struct {
+    float *k;         // (L, maxT, C) keys of every cached position, per layer
+    float *v;         // (L, maxT, C) values
+    float *x;         // (R, C) residual stream of the rows being computed
+    float *ln;        // (R, C) layernorm output (ln1, ln2, then lnf)
+    float *mean;      // (R)
+    float *rstd;      // (R)
+    float *qkv;       // (R, 3*C)
+    float *atty;      // (R, C)
+    float *proj;      // (R, C) a projection's output, before the residual add
+    float *fch;       // (R, 4*C)
+    float *fch_gelu;  // (R, 4*C)
+    float *att;       // (R, NH, maxT) attention weights (scratch)
+    float *logits;    // (R, Vp) logits of the rows of the last call
+} CacheTensors;
+
+static void cache_specs(TensorSpec *specs, const GPT2Config *cfg, int R_) {
+    size_t R = R_, C = cfg->channels, L = cfg->num_layers, NH = cfg->num_heads;
+    size_t maxT = cfg->max_seq_len, Vp = cfg->padded_vocab_size;
+    TensorSpec table[NUM_CACHE_TENSORS] = {
+        {"k",        offsetof(CacheTensors, k),        3, {L, maxT, C}, 1, INIT_NONE, 0},
+        {"v",        offsetof(CacheTensors, v),        3, {L, maxT, C}, 1, INIT_NONE, 0},
+        {"x",        offsetof(CacheTensors, x),        2, {R, C},       0, INIT_NONE, 0},
+        {"ln",       offsetof(CacheTensors, ln),       2, {R, C},       0, INIT_NONE, 0},
+        {"mean",     offsetof(CacheTensors, mean),     1, {R},          0, INIT_NONE, 0},
+        {"rstd",     offsetof(CacheTensors, rstd),     1, {R},          0, INIT_NONE, 0},
+        {"qkv",      offsetof(CacheTensors, qkv),      2, {R, 3 * C},   0, INIT_NONE, 0},
+        {"atty",     offsetof(CacheTensors, atty),     2, {R, C},       0, INIT_NONE, 0},
+        {"proj",     offsetof(CacheTensors, proj),     2, {R, C},       0, INIT_NONE, 0},
+        {"fch",      offsetof(CacheTensors, fch),      2, {R, 4 * C},   0, INIT_NONE, 0},
+        {"fch_gelu", offsetof(CacheTensors, fch_gelu), 2, {R, 4 * C},   0, INIT_NONE, 0},
+        {"att",      offsetof(CacheTensors, att),      3, {R, NH, maxT}, 0, INIT_NONE, 0},
+        {"logits",   offsetof(CacheTensors, logits),   2, {R, Vp},      0, INIT_NONE, 0},
+    };
+    memcpy(specs, table, sizeof(table));
+}
+
+typedef struct {
+    CacheTensors t;
+    float *memory;
+    int max_rows;               // R: the most positions one call computes
+    int len;                    // positions cached: rows 0..len-1 of k and v are valid
+    size_t positions_computed;  // positions run through the layers, over all calls
+} KVCache;
+
+// an empty cache for a model, computing up to max_rows positions per call
+static void kv_cache_init(KVCache *cache, const GPT2Config *cfg, int max_rows) {
+    memset(cache, 0, sizeof(*cache));
+    TensorSpec specs[NUM_CACHE_TENSORS];
+    cache_specs(specs, cfg, max_rows);
+    size_t n = layout_specs(specs, NUM_CACHE_TENSORS);
+    cache->memory = (float *)callocCheck(n, sizeof(float));
+    point_tensors(&cache->t, specs, NUM_CACHE_TENSORS, cache->memory);
+    cache->max_rows = max_rows;
+}
+
+static void kv_cache_free(KVCache *cache) {
+    free(cache->memory);
+    memset(cache, 0, sizeof(*cache));
+}
+
+// Runs positions pos_from..pos_to-1 of one sequence (tokens holds their
+// pos_to - pos_from tokens) through the model, each layer on these rows
+// only, attention also reading the cached keys and values of positions
+// 0..pos_from-1. pos_from <= cache->len: a smaller pos_from forgets the cached
+// positions from there on (0 starts a new sequence). The logits of the new
+// rows go to cache->t.logits (n, Vp): gpt2_forward's rows pos_from..pos_to-1
+// for tokens 0..pos_to-1, up to the order of float sums.
+static void gpt2_forward_cached(GPT2 *model, KVCache *cache, const int *tokens, int pos_from,
+                                int pos_to) {
+    const GPT2Config *cfg = &model->config;
+    int n = pos_to - pos_from;
+    if (pos_from < 0 || pos_from > cache->len || n < 1 || n > cache->max_rows ||
+        pos_to > cfg->max_seq_len) {
+        die("gpt2_forward_cached: positions [%d, %d) do not fit a cache of %d positions (maxT=%d, "
+            "at most %d per call)", pos_from, pos_to, cache->len, cfg->max_seq_len, cache->max_rows);
+    }
+    check_tokens(tokens, (size_t)n, cfg->vocab_size, "inputs");
+    int C = cfg->channels, NH = cfg->num_heads, L = cfg->num_layers, Vp = cfg->padded_vocab_size;
+    size_t layer_kv = (size_t)cfg->max_seq_len * C, nC = (size_t)n * C;
+    const ParameterTensors *p = &model->params;
+    CacheTensors *c = &cache->t;
+    encoder_forward(c->x, tokens, p->wte, p->wpe + (size_t)pos_from * C, 1, n, C);
+    for (int l = 0; l < L; l++) {
+        LayerParams lp = layer_params(p, cfg, l);
+        layernorm_forward(c->ln, c->mean, c->rstd, c->x, lp.ln1w, lp.ln1b, 1, n, C);
+        matmul_forward(c->qkv, c->ln, lp.qkvw, lp.qkvb, 1, n, C, 3 * C);
+        attention_forward_cached(c->atty, c->att, c->k + l * layer_kv, c->v + l * layer_kv, c->qkv,
+                                 pos_from, n, C, NH);
+        matmul_forward(c->proj, c->atty, lp.attprojw, lp.attprojb, 1, n, C, C);
+        residual_forward(c->x, c->x, c->proj, nC);
+        layernorm_forward(c->ln, c->mean, c->rstd, c->x, lp.ln2w, lp.ln2b, 1, n, C);
+        matmul_forward(c->fch, c->ln, lp.fcw, lp.fcb, 1, n, C, 4 * C);
+        gelu_forward(c->fch_gelu, c->fch, 4 * nC);
+        matmul_forward(c->proj, c->fch_gelu, lp.fcprojw, lp.fcprojb, 1, n, 4 * C, C);
+        residual_forward(c->x, c->x, c->proj, nC);
+    }
+    layernorm_forward(c->ln, c->mean, c->rstd, c->x, p->lnfw, p->lnfb, 1, n, C);
+    matmul_forward(c->logits, c->ln, p->wte, NULL, 1, n, C, Vp);
+    cache->len = pos_to;
+    cache->positions_computed += (size_t)n;
+}
+
 // zeroes the parameter gradients (the only place they are zeroed)
 static void gpt2_zero_grad(GPT2 *model) {
     memset(model->grads_memory, 0, model->num_parameters * sizeof(float));
@@ -1202,24 +1382,26 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
     encoder_backward(g->wte, g->wpe, ga->encoded, model->inputs, B, T, C);
 }
 
-// the global L2 norm of all gradients. Fixed chunks summed in double, then the
-// chunk sums added in order: the same bits for any number of threads.
-static float gpt2_grad_norm(GPT2 *model) {
-    size_t n = model->num_parameters;
-    size_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
-    const float *grads = model->grads_memory;
+// the sum of squares of gradients [start, end). Fixed chunks summed in
+// double, then the chunk sums added in order: the same bits for any number of
+// threads.
+static double gpt2_grad_sumsq(GPT2 *model, size_t start, size_t end) {
+    size_t chunks = (end - start + NORM_CHUNK - 1) / NORM_CHUNK;
+    const float *grads = model->grads_memory + start;
     double *partial = model->norm_partials;
+    size_t n = end - start;
     #pragma omp parallel for
     for (size_t ch = 0; ch < chunks; ch++) {
-        size_t end = (ch + 1) * NORM_CHUNK < n ? (ch + 1) * NORM_CHUNK : n;
+        size_t stop = (ch + 1) * NORM_CHUNK < n ? (ch + 1) * NORM_CHUNK : n;
         double s = 0.0;
-        for (size_t i = ch * NORM_CHUNK; i < end; i++) { s += (double)grads[i] * grads[i]; }
+        for (size_t i = ch * NORM_CHUNK; i < stop; i++) { s += (double)grads[i] * grads[i]; }
         partial[ch] = s;
     }
     double total = 0.0;
     for (size_t ch = 0; ch < chunks; ch++) { total += partial[ch]; }
-    return (float)sqrt(total);
+    return total;
 }
+
 
 // the factor that clips the global gradient norm to at most clip (0 = off)
 static float clip_scale(float norm, float clip) {
@@ -1238,17 +1420,23 @@ typedef struct {
 //   g = grad * grad_scale
 //   m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g^2
 //   p -= lr * ( m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps) + wd * p )
+// Only parameters [opt_start, opt_end) are updated (all, unless ZeRO-1).
 static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
     float bc1 = (float)(1.0 - pow(args->beta1, args->t));
     float bc2 = (float)(1.0 - pow(args->beta2, args->t));
     for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
         const TensorSpec *s = &model->param_specs[k];
+        // the part of this tensor inside [opt_start, opt_end)
+        size_t lo = s->start > model->opt_start ? s->start : model->opt_start;
+        size_t hi = s->start + spec_numel(s) < model->opt_end ? s->start + spec_numel(s)
+                                                              : model->opt_end;
+        if (lo >= hi) { continue; }
         float wd = spec_decays(s) ? args->weight_decay : 0.0f;
-        float *p = model->params_memory + s->start;
-        const float *g = model->grads_memory + s->start;
-        float *m = model->m_memory + s->start;
-        float *v = model->v_memory + s->start;
-        size_t n = spec_numel(s);
+        float *p = model->params_memory + lo;
+        const float *g = model->grads_memory + lo;
+        float *m = model->m_memory + (lo - model->opt_start);
+        float *v = model->v_memory + (lo - model->opt_start);
+        size_t n = hi - lo;
         #pragma omp parallel for
         for (size_t i = 0; i < n; i++) {
             float grad = g[i] * args->grad_scale;
@@ -1650,6 +1838,8 @@ typedef struct {
     float temperature;
     int top_k;
     int dry_run;
+    int zero;                    // --zero: ZeRO-1 over MPI ranks
+    const struct Backend *backend;  // NULL: the CPU (train.cu sets its own)
 } RunConfig;
 
 typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_STRING, FLAG_SWITCH } FlagType;
@@ -1662,7 +1852,7 @@ typedef struct {
     const char *help;
 } Flag;
 
-#define NUM_FLAGS 30
+#define NUM_FLAGS 31
 // the one table of flags: parsing, range checks and -h all come from it
 static void flag_table(Flag *flags, RunConfig *c) {
     Flag table[NUM_FLAGS] = {
@@ -1694,6 +1884,7 @@ static void flag_table(Flag *flags, RunConfig *c) {
         {"--shuffle", FLAG_INT, &c->shuffle, 0, 1, "1 = shuffle shards and batches each epoch"},
         {"--temperature", FLAG_FLOAT, &c->temperature, 0, 100, "sampling temperature (0 = greedy)"},
         {"--top-k", FLAG_INT, &c->top_k, 0, 1 << 24, "sample from the k most likely (0 = all)"},
+        {"--zero", FLAG_INT, &c->zero, 0, 1, "1 = ZeRO-1: shard AdamW state over MPI ranks"},
         {"--dry-run", FLAG_SWITCH, &c->dry_run, 0, 1, "print the configuration and the bill, then exit"},
         {"-h", FLAG_SWITCH, NULL, 0, 1, "this help (also --help)"},
     };
@@ -1731,6 +1922,8 @@ static void run_config_defaults(RunConfig *c) {
     c->temperature = 1.0f;
     c->top_k = 0;
     c->dry_run = 0;
+    c->zero = 0;
+    c->backend = NULL;
 }
 
 static void print_usage(FILE *fp) {
@@ -1813,12 +2006,13 @@ typedef struct {
 // lookup tables, biases or gains. Attention adds q.k and att.v: 4*T*C per
 // layer per token forward, twice that backward, 12*L*C*T in all (over the
 // full T x T, the usual convention, though the causal mask skips half).
-static Bill compute_bill(const GPT2Config *cfg, int B, int T, int grad_accum) {
+// With ZeRO-1 over `shards` ranks, each keeps at most ceil(N / shards) moments.
+static Bill compute_bill(const GPT2Config *cfg, int B, int T, int grad_accum, int shards) {
     Bill b;
     size_t C = cfg->channels, L = cfg->num_layers;
     b.num_parameters = count_parameters(cfg);
     b.param_bytes = b.grad_bytes = b.num_parameters * sizeof(float);
-    b.adam_bytes = 2 * b.num_parameters * sizeof(float);
+    b.adam_bytes = 2 * ((b.num_parameters + shards - 1) / shards) * sizeof(float);
     b.act_bytes = b.act_grad_bytes = count_activations(cfg, B, T) * sizeof(float);
     size_t chunks = (b.num_parameters + NORM_CHUNK - 1) / NORM_CHUNK;
     b.other_bytes = chunks * sizeof(double) + 2 * (size_t)B * T * sizeof(int);
@@ -1834,8 +2028,8 @@ static void print_bytes_row(const char *what, size_t bytes) {
     printf("| %-28s | %16zu | %10.2f MiB |\n", what, bytes, (double)bytes / (1 << 20));
 }
 
-static void print_bill(const GPT2Config *cfg, int B, int T, int grad_accum) {
-    Bill b = compute_bill(cfg, B, T, grad_accum);
+static void print_bill(const GPT2Config *cfg, int B, int T, int grad_accum, int shards) {
+    Bill b = compute_bill(cfg, B, T, grad_accum, shards);
     char title[64];
     snprintf(title, sizeof(title), "the bill (B=%d, T=%d)", B, T);
     printf("+------------------------------+------------------+----------------+\n");
@@ -1854,9 +2048,177 @@ static void print_bill(const GPT2Config *cfg, int B, int T, int grad_accum) {
     printf("+------------------------------+------------------+----------------+\n");
 }
 
+// ----------------------------------------------------------------------------
+// data-parallel ranks: MPI when built with `make MPI=1` (-DUSE_MPI), otherwise
+// one rank and every collective below is the identity. Each rank computes
+// B / nranks sequences of every batch; the gradients are summed over ranks.
+// With ZeRO-1 (--zero 1) rank r keeps the AdamW moments of parameters
+// [shard_start(r), shard_start(r + 1)) only, and updates only those.
+
 typedef struct {
+    int rank;    // this process, 0-based
+    int nranks;  // processes in the run
+} Comm;
+
+static Comm g_comm = {0, 1};
+
+static void comm_init(int *argc, char ***argv) {
+#ifdef USE_MPI
+    int provided;
+    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_comm.rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_comm.nranks);
+#else
+    (void)argc;
+    (void)argv;
+#endif
+}
+
+static void comm_finish(void) {
+#ifdef USE_MPI
+    MPI_Finalize();
+#endif
+}
+
+// the first parameter of rank r's shard (r = nranks gives n)
+static size_t shard_start(size_t n, int r) {
+    return n * (size_t)r / (size_t)g_comm.nranks;
+}
+
+#ifdef USE_MPI
+static int mpi_count(size_t n) {
+    if (n > (size_t)INT_MAX) { die("MPI: %zu floats in one message is more than MPI's int count", n); }
+    return (int)n;
+}
+
+// the shards' counts, then their displacements (2 x nranks ints, to free),
+// for the v-collectives
+static int *shard_counts(size_t n) {
+    int R = g_comm.nranks;
+    int *counts = (int *)mallocCheck(2 * (size_t)R * sizeof(int));
+    for (int r = 0; r < R; r++) {
+        counts[r] = mpi_count(shard_start(n, r + 1) - shard_start(n, r));
+        counts[R + r] = mpi_count(shard_start(n, r));
+    }
+    return counts;
+}
+#endif
+
+static double comm_sum(double x) {
+#ifdef USE_MPI
+    if (g_comm.nranks > 1) { MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD); }
+#endif
+    return x;
+}
+
+static int comm_broadcast_int(int x) {
+#ifdef USE_MPI
+    if (g_comm.nranks > 1) { MPI_Bcast(&x, 1, MPI_INT, 0, MPI_COMM_WORLD); }
+#endif
+    return x;
+}
+
+static void comm_barrier(void) {
+#ifdef USE_MPI
+    if (g_comm.nranks > 1) { MPI_Barrier(MPI_COMM_WORLD); }
+#endif
+}
+
+// x (n floats) = the sum of every rank's x
+static void comm_all_reduce(float *x, size_t n) {
+#ifdef USE_MPI
+    if (g_comm.nranks > 1) {
+        MPI_Allreduce(MPI_IN_PLACE, x, mpi_count(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    }
+#else
+    (void)x;
+    (void)n;
+#endif
+}
+
+// ZeRO-1: this rank's shard of x = the sum of that shard over every rank
+// (the rest of x is left as scratch)
+static void comm_reduce_scatter(float *x, size_t n) {
+#ifdef USE_MPI
+    if (g_comm.nranks > 1) {
+        int *counts = shard_counts(n), *displs = counts + g_comm.nranks;
+        // in place, MPI leaves the result at the start of the buffer
+        MPI_Reduce_scatter(MPI_IN_PLACE, x, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        memmove(x + displs[g_comm.rank], x, (size_t)counts[g_comm.rank] * sizeof(float));
+        free(counts);
+    }
+#else
+    (void)x;
+    (void)n;
+#endif
+}
+
+// ZeRO-1: every rank's shard of x, copied to every rank
+static void comm_all_gather(float *x, size_t n) {
+#ifdef USE_MPI
+    if (g_comm.nranks > 1) {
+        int *counts = shard_counts(n), *displs = counts + g_comm.nranks;
+        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts, displs, MPI_FLOAT,
+                       MPI_COMM_WORLD);
+        free(counts);
+    }
+#else
+    (void)x;
+    (void)n;
+#endif
+}
+
+// ZeRO-1: full (n floats, rank 0 only) = every rank's shard (its own `mine`)
+static void comm_gather_shards(float *full, const float *mine, size_t n) {
+#ifdef USE_MPI
+    int *counts = shard_counts(n), *displs = counts + g_comm.nranks;
+    MPI_Gatherv(mine, counts[g_comm.rank], MPI_FLOAT, full, counts, displs, MPI_FLOAT, 0,
+                MPI_COMM_WORLD);
+    free(counts);
+#else
+    memcpy(full, mine, n * sizeof(float));
+#endif
+}
+
+// ----------------------------------------------------------------------------
+// the backend: what the run loop asks of the model. train.c has the CPU one
+// below; train.cu plugs in its CUDA one. run->model always holds the config
+// and, on the host, the parameters and this rank's AdamW moments (the CPU
+// backend computes on them; a GPU backend copies them before a checkpoint).
+
+typedef struct Run Run;
+
+typedef struct Backend {
+    const char *name;
+    // the host model exists with its parameters: allocate the rest for
+    // run->B_local x cfg.T tokens per micro-step
+    void (*setup)(Run *run);
+    void (*zero_grad)(Run *run);
+    // forward, loss and backward of B x T tokens, gradients accumulated with
+    // loss_scale per token; returns their mean loss
+    float (*micro_step)(Run *run, const int *inputs, const int *targets, int B, int T,
+                        float loss_scale);
+    // sums the gradients over ranks (with ZeRO-1 only this rank's shard)
+    void (*reduce_grads)(Run *run);
+    // the sum of squares of the reduced gradient over [opt_start, opt_end)
+    double (*grad_sumsq)(Run *run);
+    // AdamW over [opt_start, opt_end); afterwards every rank has every parameter
+    void (*update)(Run *run, const AdamWArgs *args);
+    float (*eval_loss)(Run *run, const int *inputs, const int *targets, int B, int T);
+    // the (Vp) logits that follow tokens[0..len), on the host
+    const float *(*next_logits)(Run *run, const int *tokens, int len);
+    void (*to_host)(Run *run);    // parameters, m and v into run->model
+    void (*from_host)(Run *run);  // and back, after a resume
+    void (*release)(Run *run);
+} Backend;
+
+struct Run {
     RunConfig cfg;
+    const Backend *be;
+    void *device;          // the backend's own state (train.cu's device model)
     GPT2 model;
+    int zero;              // ZeRO-1 is on: --zero 1 with more than one rank
+    int B_local;           // sequences of each batch this rank computes: B / nranks
     DataLoader train;
     DataLoader val;
     int use_val;           // a val loader was opened (-v > 0)
@@ -1868,8 +2230,61 @@ typedef struct {
     int grad_accum;        // micro-steps per step
     float *sample_scratch; // (V)
     int *gen_tokens;       // (gen_tokens + 1)
-    FILE *log;             // -o DIR/main.log, or NULL
-} Run;
+    FILE *log;             // -o DIR/main.log on rank 0, or NULL
+};
+
+static void cpu_setup(Run *run) {
+    gpt2_alloc_activations(&run->model, run->B_local, run->cfg.T);
+}
+
+static void cpu_zero_grad(Run *run) {
+    gpt2_zero_grad(&run->model);
+}
+
+static float cpu_micro_step(Run *run, const int *inputs, const int *targets, int B, int T,
+                            float loss_scale) {
+    gpt2_forward(&run->model, inputs, B, T);
+    float loss = gpt2_loss(&run->model, targets);
+    gpt2_backward(&run->model, loss_scale);
+    return loss;
+}
+
+static void cpu_reduce_grads(Run *run) {
+    GPT2 *m = &run->model;
+    if (run->zero) {
+        comm_reduce_scatter(m->grads_memory, m->num_parameters);
+    } else {
+        comm_all_reduce(m->grads_memory, m->num_parameters);
+    }
+}
+
+static double cpu_grad_sumsq(Run *run) {
+    return gpt2_grad_sumsq(&run->model, run->model.opt_start, run->model.opt_end);
+}
+
+static void cpu_update(Run *run, const AdamWArgs *args) {
+    gpt2_update(&run->model, args);
+    if (run->zero) { comm_all_gather(run->model.params_memory, run->model.num_parameters); }
+}
+
+static float cpu_eval_loss(Run *run, const int *inputs, const int *targets, int B, int T) {
+    gpt2_forward(&run->model, inputs, B, T);
+    return gpt2_loss(&run->model, targets);
+}
+
+static const float *cpu_next_logits(Run *run, const int *tokens, int len) {
+    gpt2_forward(&run->model, tokens, 1, len);
+    return run->model.acts.logits + (size_t)(len - 1) * run->model.config.padded_vocab_size;
+}
+
+static void cpu_nothing(Run *run) {
+    (void)run;
+}
+
+static const Backend cpu_backend = {
+    "cpu", cpu_setup, cpu_zero_grad, cpu_micro_step, cpu_reduce_grads, cpu_grad_sumsq,
+    cpu_update, cpu_eval_loss, cpu_next_logits, cpu_nothing, cpu_nothing, cpu_nothing,
+};
 
 // the learning rate of step (0-based): linear warmup over `warmup` steps to
 // lr, then cosine decay to lr * final_lr_frac at max_steps
@@ -1889,8 +2304,9 @@ static void path_join(char *out, const char *dir, const char *fmt, int step) {
     if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s/%s", dir, name); }
 }
 
-// the training state beside a model file: everything else a resumed run needs
-static void state_save(const Run *run, const char *path) {
+// the training state beside a model file: everything else a resumed run
+// needs. m and v are the full AdamW moments (num_parameters each).
+static void state_save(const Run *run, const char *path, const float *m_full, const float *v_full) {
     const GPT2 *m = &run->model;
     int header[HEADER_INTS] = {0};
     header[0] = STATE_MAGIC;
@@ -1907,11 +2323,12 @@ static void state_save(const Run *run, const char *path) {
     FILE *fp = atomic_open(path, tmp);
     fwriteCheck(header, sizeof(int), HEADER_INTS, fp);
     fwriteCheck(words, sizeof(uint64_t), 6, fp);
-    fwriteCheck(m->m_memory, sizeof(float), m->num_parameters, fp);
-    fwriteCheck(m->v_memory, sizeof(float), m->num_parameters, fp);
+    fwriteCheck(m_full, sizeof(float), m->num_parameters, fp);
+    fwriteCheck(v_full, sizeof(float), m->num_parameters, fp);
     atomic_commit(fp, tmp, path);
 }
 
+// reads a state file; every rank keeps its shard of m and v
 static void state_load(Run *run, const char *path) {
     GPT2 *m = &run->model;
     int header[HEADER_INTS], expect[HEADER_INTS] = {0};
@@ -1928,20 +2345,25 @@ static void state_load(Run *run, const char *path) {
             "(given: -b %d -t %d --shuffle %d)", path, header[8], header[9], header[11],
             run->cfg.B, run->cfg.T, run->cfg.shuffle);
     }
+    size_t n = m->num_parameters;
     int64_t want = (int64_t)(HEADER_INTS * sizeof(int) + 6 * sizeof(uint64_t) +
-                             2 * m->num_parameters * sizeof(float));
+                             2 * n * sizeof(float));
     if (file_size(path) != want) { die("state file '%s' is truncated or corrupt", path); }
     uint64_t words[6];
     FILE *fp = fopenCheck(path, "rb");
     fseekCheck(fp, HEADER_INTS * sizeof(int), SEEK_SET);
     freadCheck(words, sizeof(uint64_t), 6, fp);
-    if (words[4] != m->num_parameters) { die("state file '%s': parameter count differs", path); }
+    if (words[4] != n) { die("state file '%s': parameter count differs", path); }
     if (words[5] != (uint64_t)run->cfg.seed && run->cfg.shuffle) {
         die("state file '%s' was written with --seed %llu; shuffled data needs the same seed",
             path, (unsigned long long)words[5]);
     }
-    freadCheck(m->m_memory, sizeof(float), m->num_parameters, fp);
-    freadCheck(m->v_memory, sizeof(float), m->num_parameters, fp);
+    size_t lo = m->opt_start, count = m->opt_end - m->opt_start;
+    int64_t data = (int64_t)(HEADER_INTS * sizeof(int) + 6 * sizeof(uint64_t));
+    fseekCheck(fp, data + (int64_t)(lo * sizeof(float)), SEEK_SET);
+    freadCheck(m->m_memory, sizeof(float), count, fp);
+    fseekCheck(fp, data + (int64_t)((n + lo) * sizeof(float)), SEEK_SET);
+    freadCheck(m->v_memory, sizeof(float), count, fp);
     fcloseCheck(fp);
     run->step = header[10];
     run->rng.state = words[0];
@@ -1971,15 +2393,34 @@ static int latest_checkpoint(const char *dir) {
 }
 
 // writes model_STEP.bin, then state_STEP.bin, each atomically: a state file
-// on disk always has its model file beside it
+// on disk always has its model file beside it. Rank 0 writes; with ZeRO-1 it
+// first gathers every rank's shard of m and v.
 static void run_checkpoint(Run *run) {
     if (run->cfg.output_dir[0] == '\0') { return; }
-    char path[PATH_MAX_LEN];
-    path_join(path, run->cfg.output_dir, "model_%08d.bin", run->step);
-    gpt2_save(&run->model, path);
-    path_join(path, run->cfg.output_dir, "state_%08d.bin", run->step);
-    state_save(run, path);
-    printf("checkpoint: %s/{model,state}_%08d.bin\n", run->cfg.output_dir, run->step);
+    GPT2 *m = &run->model;
+    run->be->to_host(run);
+    float *m_full = m->m_memory, *v_full = m->v_memory;
+    if (run->zero) {
+        if (g_comm.rank == 0) {
+            m_full = (float *)mallocCheck(m->num_parameters * sizeof(float));
+            v_full = (float *)mallocCheck(m->num_parameters * sizeof(float));
+        }
+        comm_gather_shards(m_full, m->m_memory, m->num_parameters);
+        comm_gather_shards(v_full, m->v_memory, m->num_parameters);
+    }
+    if (g_comm.rank == 0) {
+        char path[PATH_MAX_LEN];
+        path_join(path, run->cfg.output_dir, "model_%08d.bin", run->step);
+        gpt2_save(m, path);
+        path_join(path, run->cfg.output_dir, "state_%08d.bin", run->step);
+        state_save(run, path, m_full, v_full);
+        printf("checkpoint: %s/{model,state}_%08d.bin\n", run->cfg.output_dir, run->step);
+        if (run->zero) {
+            free(m_full);
+            free(v_full);
+        }
+    }
+    comm_barrier();  // no rank goes on (or resumes) before the files are there
 }
 
 // the model's shape for -e: read from a model file's header, or a preset with
@@ -2023,37 +2464,49 @@ static void print_run_config(const Run *run, const GPT2Config *mc) {
                c->weight_decay, c->grad_clip);
     config_row("eval (-v -m -s -g)", "val every %d (%d batches), sample every %d (%d tokens)",
                c->val_every, c->val_batches, c->sample_every, c->gen_tokens);
+    config_row("backend", "%s, %d rank(s) of B=%d%s", run->be->name, g_comm.nranks, run->B_local,
+               run->zero ? ", ZeRO-1 (AdamW state sharded)" : "");
     config_row("other", "seed %d, shuffle %d, threads %d", c->seed, c->shuffle, num_threads());
     printf("%s\n", line);
 }
 
 // sets up a run from its flags: tokenizer, model (file, preset or the latest
-// checkpoint), data, schedule. Exits with a message on anything wrong.
+// checkpoint), data, schedule, on the backend c->backend (NULL: the CPU).
+// Exits with a message on anything wrong.
 static void run_init(Run *run, const RunConfig *c) {
     memset(run, 0, sizeof(*run));
     run->cfg = *c;
+    run->be = c->backend != NULL ? c->backend : &cpu_backend;
     rng_seed(&run->rng, (uint64_t)c->seed);
+    if (c->B % g_comm.nranks != 0) {
+        die("-b %d does not split over %d ranks: give a multiple of %d", c->B, g_comm.nranks,
+            g_comm.nranks);
+    }
+    run->B_local = c->B / g_comm.nranks;
+    run->zero = c->zero && g_comm.nranks > 1;
     if (file_size(c->tokenizer) >= 0) {
         tokenizer_init(&run->tokenizer, c->tokenizer);
         run->use_tokenizer = 1;
-    } else if (c->gen_tokens > 0) {
+    } else if (c->gen_tokens > 0 && g_comm.rank == 0) {
         fprintf(stderr, "warning: tokenizer '%s' not found: samples print token ids, and a preset "
                 "takes V from --vocab (%d)\n", c->tokenizer, c->vocab);
     }
     if (c->resume && c->output_dir[0] == '\0') { die("-y 1 needs -o DIR to find the checkpoint in"); }
-    int resume_step = c->resume ? latest_checkpoint(c->output_dir) : -1;
-    if (c->resume && resume_step < 0) {
+    // rank 0 picks the checkpoint: every rank then reads the same files
+    int resume_step = comm_broadcast_int(c->resume ? latest_checkpoint(c->output_dir) : -1);
+    if (c->resume && resume_step < 0 && g_comm.rank == 0) {
         printf("resume: no checkpoint in '%s' yet, starting fresh\n", c->output_dir);
     }
     if (resume_step >= 0) {
         char path[PATH_MAX_LEN];
         path_join(path, c->output_dir, "model_%08d.bin", resume_step);
         gpt2_load(&run->model, path);
-        printf("resume: from %s\n", path);
+        if (g_comm.rank == 0) { printf("resume: from %s\n", path); }
     } else {
         GPT2Config mc;
         resolve_model_config(&mc, c, run->use_tokenizer ? &run->tokenizer : NULL);
         if (config_from_preset(&mc, c->model, mc.vocab_size)) {
+            // the same seed on every rank: the same initial parameters
             gpt2_init(&run->model, &mc);
             gpt2_init_random(&run->model, &run->rng);
         } else {
@@ -2061,9 +2514,13 @@ static void run_init(Run *run, const RunConfig *c) {
         }
     }
     GPT2Config *mc = &run->model.config;
-    if (run->use_tokenizer && run->tokenizer.vocab_size != mc->vocab_size) {
+    if (run->use_tokenizer && run->tokenizer.vocab_size != mc->vocab_size && g_comm.rank == 0) {
         fprintf(stderr, "warning: tokenizer has %d tokens, the model %d\n",
                 run->tokenizer.vocab_size, mc->vocab_size);
+    }
+    if (run->zero) {
+        size_t n = run->model.num_parameters;
+        gpt2_shard_optimizer(&run->model, shard_start(n, g_comm.rank), shard_start(n, g_comm.rank + 1));
     }
     size_t BT = (size_t)c->B * c->T;
     if (c->T > mc->max_seq_len) {
@@ -2074,7 +2531,7 @@ static void run_init(Run *run, const RunConfig *c) {
         die("-d %d is not a multiple of B*T = %zu", c->total_batch, BT);
     }
     run->grad_accum = (int)(total / BT);
-    gpt2_alloc_activations(&run->model, c->B, c->T);
+    run->be->setup(run);
     loader_init(&run->train, c->train_pattern, c->B, c->T, mc->vocab_size, c->shuffle,
                 (uint64_t)c->seed);
     if (c->val_every > 0) {
@@ -2095,8 +2552,9 @@ static void run_init(Run *run, const RunConfig *c) {
         char path[PATH_MAX_LEN];
         path_join(path, c->output_dir, "state_%08d.bin", resume_step);
         state_load(run, path);
+        run->be->from_host(run);
     }
-    if (c->output_dir[0] != '\0') {
+    if (c->output_dir[0] != '\0' && g_comm.rank == 0) {
         make_dirs(c->output_dir);
         char path[PATH_MAX_LEN];
         int n = snprintf(path, sizeof(path), "%s/main.log", c->output_dir);
@@ -2106,6 +2564,7 @@ static void run_init(Run *run, const RunConfig *c) {
 }
 
 static void run_free(Run *run) {
+    run->be->release(run);
     gpt2_free(&run->model);
     loader_free(&run->train);
     if (run->use_val) { loader_free(&run->val); }
@@ -2117,30 +2576,33 @@ static void run_free(Run *run) {
 }
 
 typedef struct {
-    float loss;   // mean over the step's micro-steps
+    float loss;   // mean over the step's tokens, all ranks
     float norm;   // global gradient norm before clipping
     float lr;
     double ms;
 } StepResult;
 
-// one optimizer step: grad_accum micro-steps of forward, loss and backward,
-// then clipping and AdamW
+// one optimizer step: grad_accum micro-steps of forward, loss and backward
+// (this rank's slice of each batch), the gradients summed over ranks, then
+// clipping and AdamW
 static StepResult run_step(Run *run) {
     StepResult r;
     double t0 = now_seconds();
-    GPT2 *m = &run->model;
     const RunConfig *c = &run->cfg;
-    gpt2_zero_grad(m);
+    const Backend *be = run->be;
+    be->zero_grad(run);
     double loss_sum = 0.0;
     float loss_scale = 1.0f / ((float)c->B * c->T * run->grad_accum);
+    size_t slice = (size_t)g_comm.rank * run->B_local * c->T;
     for (int micro = 0; micro < run->grad_accum; micro++) {
         loader_next(&run->train);
-        gpt2_forward(m, run->train.inputs, c->B, c->T);
-        loss_sum += gpt2_loss(m, run->train.targets);
-        gpt2_backward(m, loss_scale);
+        loss_sum += be->micro_step(run, run->train.inputs + slice, run->train.targets + slice,
+                                   run->B_local, c->T, loss_scale);
     }
-    r.loss = (float)(loss_sum / run->grad_accum);
-    r.norm = gpt2_grad_norm(m);
+    be->reduce_grads(run);
+    r.loss = (float)(comm_sum(loss_sum) / ((double)g_comm.nranks * run->grad_accum));
+    double sumsq = be->grad_sumsq(run);
+    r.norm = (float)sqrt(run->zero ? comm_sum(sumsq) : sumsq);
     if (!isfinite(r.loss) || !isfinite(r.norm)) {
         die("step %d: loss %f, grad norm %f: training diverged (try a lower -l, or --clip)",
             run->step + 1, r.loss, r.norm);
@@ -2148,45 +2610,46 @@ static StepResult run_step(Run *run) {
     r.lr = learning_rate(c, run->step, run->max_steps);
     AdamWArgs args = {r.lr, c->beta1, c->beta2, c->eps, c->weight_decay,
                       clip_scale(r.norm, c->grad_clip), run->step + 1};
-    gpt2_update(m, &args);
+    be->update(run, &args);
     run->step++;
     r.ms = 1000.0 * (now_seconds() - t0);
     return r;
 }
 
-// mean loss over the first -m batches of the val data (the same ones each time)
+// mean loss over the first -m batches of the val data (the same ones each
+// time; each rank computes its slice of every batch)
 static float run_validate(Run *run) {
     loader_reset(&run->val);
     int n = run->cfg.val_batches;
     if ((size_t)n > run->val.total_batches) { n = (int)run->val.total_batches; }
+    size_t slice = (size_t)g_comm.rank * run->B_local * run->cfg.T;
     double sum = 0.0;
     for (int i = 0; i < n; i++) {
         loader_next(&run->val);
-        gpt2_forward(&run->model, run->val.inputs, run->cfg.B, run->cfg.T);
-        sum += gpt2_loss(&run->model, run->val.targets);
+        sum += run->be->eval_loss(run, run->val.inputs + slice, run->val.targets + slice,
+                                  run->B_local, run->cfg.T);
     }
-    float loss = (float)(sum / n);
+    float loss = (float)(comm_sum(sum) / ((double)g_comm.nranks * n));
     if (!isfinite(loss)) { die("step %d: val loss is %f", run->step, loss); }
-    printf("val loss %.6f\n", loss);
+    if (g_comm.rank == 0) { printf("val loss %.6f\n", loss); }
     if (run->log != NULL) { fprintf(run->log, "s:%d tel:%.6f\n", run->step, loss); fflush(run->log); }
     return loss;
 }
 
 // generates -g tokens from <|endoftext|> and prints them, decoded when a
-// tokenizer is loaded. Each token reruns the model on the last T tokens.
+// tokenizer is loaded (rank 0 only). Each token reruns the model on the last
+// T tokens.
 static void run_sample(Run *run) {
     const RunConfig *c = &run->cfg;
-    if (c->gen_tokens == 0) { return; }
-    GPT2 *m = &run->model;
-    int V = m->config.vocab_size, Vp = m->config.padded_vocab_size;
+    if (c->gen_tokens == 0 || g_comm.rank != 0) { return; }
+    int V = run->model.config.vocab_size;
     const Tokenizer *tok = run->use_tokenizer ? &run->tokenizer : NULL;
     int *tokens = run->gen_tokens;
     tokens[0] = tok != NULL && tok->eot_token < V ? tok->eot_token : V - 1;
     printf("sample at step %d:\n---\n", run->step);
     for (int i = 1; i <= c->gen_tokens; i++) {
-        int len = i < m->T_max ? i : m->T_max;
-        gpt2_forward(m, tokens + i - len, 1, len);
-        const float *logits = m->acts.logits + (size_t)(len - 1) * Vp;
+        int len = i < c->T ? i : c->T;
+        const float *logits = run->be->next_logits(run, tokens + i - len, len);
         tokens[i] = sample_token(logits, V, c->temperature, c->top_k, run->sample_scratch, &run->rng);
         tokenizer_write(tok, tokens[i], stdout);
         if (tok == NULL) { putchar(' '); }
@@ -2195,44 +2658,76 @@ static void run_sample(Run *run) {
     printf("\n---\n");
 }
 
-#ifndef TRAIN_NO_MAIN
-// the command line program; tests include this file with TRAIN_NO_MAIN defined
-static int train_main(int argc, char **argv) {
+// "1h02m", "3m05s", "42s"
+static void format_duration(char *out, size_t size, double seconds) {
+    long s = seconds > 0 ? (long)(seconds + 0.5) : 0;
+    if (s >= 3600) {
+        snprintf(out, size, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+    } else if (s >= 60) {
+        snprintf(out, size, "%ldm%02lds", s / 60, s % 60);
+    } else {
+        snprintf(out, size, "%lds", s);
+    }
+}
+
+// the bill without allocating anything: shape from the model header or the preset
+static int dry_run(const RunConfig *c) {
+    Tokenizer tok;
+    int have_tok = file_size(c->tokenizer) >= 0;
+    if (have_tok) { tokenizer_init(&tok, c->tokenizer); }
+    GPT2Config mc;
+    resolve_model_config(&mc, c, have_tok ? &tok : NULL);
+    check_config(&mc, c->model);
+    if (c->T > mc.max_seq_len) { die("-t %d is longer than the model's maxT=%d", c->T, mc.max_seq_len); }
+    size_t BT = (size_t)c->B * c->T, total = c->total_batch == 0 ? BT : (size_t)c->total_batch;
+    if (total % BT != 0) { die("-d %d is not a multiple of B*T = %zu", c->total_batch, BT); }
+    printf("model %s: L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->model, mc.num_layers,
+           mc.num_heads, mc.channels, mc.vocab_size, mc.padded_vocab_size, mc.max_seq_len);
+    print_bill(&mc, c->B, c->T, (int)(total / BT), 1);
+    if (have_tok) { tokenizer_free(&tok); }
+    return 0;
+}
+
+// the command line program on a backend (train.c's main: the CPU; train.cu's:
+// CUDA). Rank 0 prints, logs, samples and writes checkpoints.
+static int train_main(int argc, char **argv, const Backend *backend) {
+    comm_init(&argc, &argv);
     RunConfig c;
     if (parse_args(&c, argc, argv) != 0) {
-        print_usage(stdout);
+        if (g_comm.rank == 0) { print_usage(stdout); }
+        comm_finish();
         return 0;
     }
+    c.backend = backend;
     if (c.dry_run) {
-        // the bill without allocating: shape from the model header or the preset
-        Tokenizer tok;
-        int have_tok = file_size(c.tokenizer) >= 0;
-        if (have_tok) { tokenizer_init(&tok, c.tokenizer); }
-        GPT2Config mc;
-        resolve_model_config(&mc, &c, have_tok ? &tok : NULL);
-        check_config(&mc, c.model);
-        if (c.T > mc.max_seq_len) { die("-t %d is longer than the model's maxT=%d", c.T, mc.max_seq_len); }
-        size_t BT = (size_t)c.B * c.T, total = c.total_batch == 0 ? BT : (size_t)c.total_batch;
-        if (total % BT != 0) { die("-d %d is not a multiple of B*T = %zu", c.total_batch, BT); }
-        printf("model %s: L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c.model, mc.num_layers,
-               mc.num_heads, mc.channels, mc.vocab_size, mc.padded_vocab_size, mc.max_seq_len);
-        print_bill(&mc, c.B, c.T, (int)(total / BT));
-        if (have_tok) { tokenizer_free(&tok); }
+        if (g_comm.rank == 0) { dry_run(&c); }
+        comm_finish();
         return 0;
     }
     Run run;
     run_init(&run, &c);
-    print_run_config(&run, &run.model.config);
-    print_bill(&run.model.config, c.B, c.T, run.grad_accum);
+    if (g_comm.rank == 0) {
+        print_run_config(&run, &run.model.config);
+        print_bill(&run.model.config, run.B_local, c.T, run.grad_accum,
+                   run.zero ? g_comm.nranks : 1);
+    }
     size_t tokens_per_step = (size_t)c.B * c.T * run.grad_accum;
+    double loop_start = now_seconds();
+    int first_step = run.step;
     while (run.step < run.max_steps) {
         if (c.val_every > 0 && run.step % c.val_every == 0) { run_validate(&run); }
         if (c.sample_every > 0 && run.step > 0 && run.step % c.sample_every == 0) { run_sample(&run); }
         StepResult r = run_step(&run);
         double tok_s = tokens_per_step / (r.ms / 1000.0);
-        printf("step %d/%d | loss %.6f | lr %.2e | norm %.4f | ms %.1f | tok/s %.0f\n", run.step,
-               run.max_steps, r.loss, r.lr, r.norm, r.ms, tok_s);
-        fflush(stdout);
+        // the time left at this session's mean pace, evaluations included
+        double per_step = (now_seconds() - loop_start) / (run.step - first_step);
+        char eta[32];
+        format_duration(eta, sizeof(eta), per_step * (run.max_steps - run.step));
+        if (g_comm.rank == 0) {
+            printf("step %d/%d | loss %.6f | lr %.2e | norm %.4f | ms %.1f | tok/s %.0f | eta %s\n",
+                   run.step, run.max_steps, r.loss, r.lr, r.norm, r.ms, tok_s, eta);
+            fflush(stdout);
+        }
         if (run.log != NULL) {
             fprintf(run.log, "s:%d trl:%.6f lr:%.6e norm:%.6f ms:%.3f tok/s:%.1f\n", run.step,
                     r.loss, r.lr, r.norm, r.ms, tok_s);
@@ -2248,10 +2743,14 @@ static int train_main(int argc, char **argv) {
     run_checkpoint(&run);
     run_sample(&run);
     run_free(&run);
+    comm_finish();
     return 0;
 }
 
+#ifndef TRAIN_NO_MAIN
+// the command line program; tests and train.cu include this file with
+// TRAIN_NO_MAIN defined
 int main(int argc, char **argv) {
-    return train_main(argc, argv);
+    return train_main(argc, argv, &cpu_backend);
 }
 #endif

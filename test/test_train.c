@@ -203,7 +203,7 @@ static void test_fixture(TestLog *log, const Fixture *fx) {
         losses[step] = gpt2_loss(&model, fx->targets);
         gpt2_zero_grad(&model);
         gpt2_backward(&model, 1.0f / (float)BT);
-        norms[step] = gpt2_grad_norm(&model);
+        norms[step] = (float)sqrt(gpt2_grad_sumsq(&model, 0, model.num_parameters));
         AdamWArgs args = {learning_rate(&rc, step, fx->max_steps), fx->beta1, fx->beta2, fx->eps,
                           fx->weight_decay, clip_scale(norms[step], fx->grad_clip), step + 1};
         if (norms[step] > fx->grad_clip) { clipped++; }
@@ -464,6 +464,56 @@ static void test_sampling(TestLog *log) {
     expect_true(log, "sampling: plain softmax", fabs(got - want) < 0.005, detail);
 }
 
+// the KV cache: gpt2_forward_cached over a sequence of maxT tokens (a prompt
+// of 7 in calls of at most 4 rows, then one token per call) gives at every
+// position the logits of gpt2_forward over the whole sequence, and computes
+// each position once; then a new sequence from position 0 reuses the cache
+#define TOL_CACHE_SCALED_ATOL 1e-5  // of max|logit|: only the order of float sums differs
+static void cached_logits(GPT2 *model, KVCache *cache, const int *tokens, int prompt, int P,
+                          float *out) {
+    size_t Vp = model->config.padded_vocab_size;
+    for (int pos = 0; pos < P;) {
+        int n = pos < prompt ? (prompt - pos < cache->max_rows ? prompt - pos : cache->max_rows) : 1;
+        gpt2_forward_cached(model, cache, tokens + pos, pos, pos + n);
+        memcpy(out + pos * Vp, cache->t.logits, n * Vp * sizeof(float));
+        pos += n;
+    }
+}
+
+static void test_kv_cache(TestLog *log, const Fixture *fx) {
+    GPT2 model;
+    model_from_fixture(&model, fx);
+    const GPT2Config *cfg = &model.config;
+    int P = cfg->max_seq_len < fx->T ? cfg->max_seq_len : fx->T, V = cfg->vocab_size;
+    size_t n = (size_t)P * cfg->padded_vocab_size;
+    int *tokens = (int *)mallocCheck((size_t)P * sizeof(int));
+    float *got = (float *)mallocCheck(n * sizeof(float));
+    Rng rng;
+    rng_seed(&rng, 11);
+    KVCache cache;
+    kv_cache_init(&cache, cfg, 4);
+    const int prompts[2] = {7, 3};
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < P; i++) { tokens[i] = (int)rng_below(&rng, (size_t)V); }
+        size_t before = cache.positions_computed;
+        cached_logits(&model, &cache, tokens, prompts[round], P, got);
+        gpt2_forward(&model, tokens, 1, P);
+        double scale = 0.0;
+        for (size_t i = 0; i < n; i++) { scale = fmax(scale, fabs((double)model.acts.logits[i])); }
+        char name[80], detail[128];
+        snprintf(name, sizeof(name), "kv cache: logits at %d positions%s", P, round ? " (reused)" : "");
+        expect_close(log, name, got, model.acts.logits, n, TOL_CACHE_SCALED_ATOL * scale, 0);
+        size_t computed = cache.positions_computed - before;
+        snprintf(detail, sizeof(detail), "%zu positions computed for %d tokens (%d without the cache)",
+                 computed, P, prompts[round] + (P - prompts[round]) * (P + prompts[round] + 1) / 2);
+        expect_true(log, "kv cache: one position per token", computed == (size_t)P, detail);
+    }
+    kv_cache_free(&cache);
+    free(tokens);
+    free(got);
+    gpt2_free(&model);
+}
+
 // ----------------------------------------------------------------------------
 // 3. overfitting one batch
 
@@ -533,7 +583,7 @@ static void test_model_file_roundtrip(TestLog *log, const Fixture *fx, const cha
 static void test_bill(TestLog *log, const Fixture *fx) {
     GPT2 model;
     model_from_fixture(&model, fx);
-    Bill bill = compute_bill(&fx->cfg, fx->B, fx->T, 1);
+    Bill bill = compute_bill(&fx->cfg, fx->B, fx->T, 1, 1);
     char detail[128];
     snprintf(detail, sizeof(detail), "reported %zu, allocated %zu", bill.total_bytes,
              model.bytes_allocated);
@@ -638,6 +688,7 @@ int main(int argc, char **argv) {
     test_finite_differences(&log);
     test_grad_accumulation(&log, &fx);
     test_sampling(&log);
+    test_kv_cache(&log, &fx);
     test_exp_fast(&log);
     test_overfit(&log, &fx);
     test_model_file_roundtrip(&log, &fx, dir);
