@@ -16,13 +16,14 @@ with no loss at all is an error (a message with the line number, exit 1).
 A resumed run (`./train -y 1`) appends to the log from its checkpoint's step,
 so steps after that checkpoint appear twice; for every step the LAST line in
 the file wins, which is the run that carried on. The picture: the train loss
-(every step, a thin line), the val loss (a thicker line with a dot per
-evaluation), x = step, y = loss in nats per token, ticks at 1, 2 or 5 times a
+(every step, a thin line, and from 50 steps on a moving average over 4% of
+the steps on top of it), the val loss (a line with a dot per evaluation), x = step, y = loss in nats per token, ticks at 1, 2 or 5 times a
 power of ten, a legend. The y range is that of all points unless --ymin or
 --ymax narrow it (points outside are clipped at the frame).
 
 The SVG is written atomically (OUT.tmp, then rename). Its two curves are
-<polyline class="train"> and <polyline class="val">, and its axes carry
+<polyline class="train"> and <polyline class="val"> (the moving average is
+class "train-smooth"), and its axes carry
 data-min/data-max attributes with the plotted range, which the test reads.
 */
 
@@ -47,6 +48,7 @@ data-min/data-max attributes with the plotted range, which the test reads.
 #define LINE_MAX_LEN 4096
 #define TRAIN_COLOR "#1f77b4"
 #define VAL_COLOR "#d62728"
+#define SMOOTH_FRACTION 0.04    // moving-average window of the smoothed train curve
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2), noreturn))
@@ -268,6 +270,22 @@ static void svg_series(FILE *f, const Series *s, const Axis *x, const Axis *y, c
     }
 }
 
+// the train loss of one step is noisy: when there are many steps, a centred
+// moving average over SMOOTH_FRACTION of them (an odd window of at least 3
+// points, shorter near the ends) is drawn on top of the raw curve
+static Series smooth_series(const Series *s) {
+    Series out = {NULL, 0, 0};
+    size_t half = (size_t)((double)s->n * SMOOTH_FRACTION / 2.0);
+    if (half < 1) { return out; }
+    for (size_t i = 0; i < s->n; i++) {
+        size_t lo = i >= half ? i - half : 0, hi = i + half < s->n ? i + half : s->n - 1;
+        double sum = 0.0;
+        for (size_t j = lo; j <= hi; j++) { sum += s->p[j].loss; }
+        series_push(&out, s->p[i].step, sum / (double)(hi - lo + 1), (long)i);
+    }
+    return out;
+}
+
 static void svg_legend(FILE *f, const Series *train, const Series *val) {
     double x = WIDTH - MARGIN_RIGHT - 190, y = MARGIN_TOP + 10;
     fprintf(f, "<g id=\"legend\" font-size=\"13\">\n");
@@ -279,7 +297,7 @@ static void svg_legend(FILE *f, const Series *train, const Series *val) {
     for (int i = 0; i < 2; i++) {
         double ly = y + 16 + 18 * i;
         fprintf(f, "  <line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                "stroke-width=\"%d\"/>\n", x + 10, ly, x + 40, ly, colors[i], i ? 2 : 1);
+                "stroke-width=\"%d\"/>\n", x + 10, ly, x + 40, ly, colors[i], 2);
         if (ss[i]->n > 0) {
             fprintf(f, "  <text x=\"%.1f\" y=\"%.1f\">%s (last %.3f)</text>\n", x + 48, ly + 4,
                     labels[i], ss[i]->p[ss[i]->n - 1].loss);
@@ -309,8 +327,11 @@ static void write_svg(const char *path, const char *title, const Series *train, 
     xml_text(f, title);
     fprintf(f, "</text>\n");
     svg_axes(f, x, y);
-    svg_series(f, train, x, y, "train", TRAIN_COLOR, 1.0, 0);
+    Series smooth = smooth_series(train);
+    svg_series(f, train, x, y, "train", smooth.n > 0 ? "#9ecae1" : TRAIN_COLOR, 1.0, 0);
+    svg_series(f, &smooth, x, y, "train-smooth", TRAIN_COLOR, 2.0, 0);
     svg_series(f, val, x, y, "val", VAL_COLOR, 2.0, 1);
+    free(smooth.p);
     svg_legend(f, train, val);
     fprintf(f, "</svg>\n");
     if (fflush(f) != 0 || ferror(f) || fclose(f) != 0) {
