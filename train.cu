@@ -1,0 +1,1806 @@
+/*
+train.cu: GPT-2 training on NVIDIA GPUs: the kernels of train.c's layers, one
+for one, on the GPU, with everything that is not a kernel taken from train.c.
+
+Build and run:
+    make train_gpu                     # bf16 mixed precision (fp32 master weights)
+    make train_gpu PRECISION=FP32      # all fp32: for exact comparisons with ./train
+    make train_gpu MPI=1               # + NCCL over MPI: mpirun -np 8 ./train_gpu ...
+    ./train_gpu -e d12 -b 16 -t 1024 -i 'data/.../train_*.bin' -o out/gpu
+Flags, files, log lines and checkpoints are ./train's: a run can move between
+the CPU and the GPU.
+
+How this file is built on train.c: train.c is #included with TRAIN_NO_MAIN
+(it compiles as C++), so the config, the parameter table, file I/O, the data
+loader, the tokenizer, the flags and the checkpoint formats are train.c's own
+code. Each kernel below names its CPU twin; its launcher has the twin's name
+with a _gpu suffix and the twin's argument order.
+
+Precision (bf16 build; the FP32 build replaces every floatX by float):
+  - parameters: fp32 master copy (what AdamW updates and checkpoints hold) and
+    a floatX copy the matmuls read, refreshed by the AdamW kernel
+  - parameter gradients, AdamW m and v: fp32; matmul weight gradients are
+    accumulated by cuBLASLt in fp32 straight into them (bf16 in, fp32 out)
+  - activations and their gradients: floatX; layernorm statistics, attention
+    log-sum-exps and per-token losses: fp32. Every reduction sums in fp32.
+Determinism: no float atomics anywhere; every sum has a fixed order (warp
+shuffles and shared-memory trees, then partial sums added in index order), and
+cuBLAS(Lt) is deterministic for a given GPU and problem. Same seed, same losses.
+
+Layout of the activations: train.c's table, minus what fusion removes:
+attproj and fcproj go straight into the fused residual + layernorm, probs are
+never stored (fused classifier), att (B,NH,T,T) is replaced by the per-row
+log-sum-exp (B,NH,T) of the flash-style attention.
+*/
+#define TRAIN_NO_MAIN
+#include "train.c"
+#include "cuda_common.h"
+
+#include <cublasLt.h>
+#include <mma.h>
+#ifdef USE_MPI
+#include <mpi.h>
+#include <nccl.h>
+#endif
+
+#define WARP 32
+#define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
+#define COLSUM_ROWS 64         // rows per partial sum of a column reduction (bias, layernorm)
+#define ATT_MAX_HS 128         // the attention kernels handle head sizes up to this
+#define ALLOC_ALIGN 256        // byte alignment of every tensor carved from a group
+
+#ifdef ENABLE_FP32
+#define CUDA_FLOATX CUDA_R_32F
+#else
+#define CUDA_FLOATX CUDA_R_16BF
+#endif
+
+// ----------------------------------------------------------------------------
+// small device helpers
+
+__device__ __forceinline__ float to_f(floatX x) { return (float)x; }
+__device__ __forceinline__ floatX to_x(float x) { return (floatX)x; }
+
+// sum over the 32 lanes of a warp: a fixed butterfly, so every lane gets the
+// same bits in every run
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = WARP / 2; o > 0; o /= 2) { v += __shfl_xor_sync(0xffffffffu, v, o); }
+    return v;
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = WARP / 2; o > 0; o /= 2) { v += __shfl_xor_sync(0xffffffffu, v, o); }
+    return v;
+}
+
+static int ceil_div(size_t a, size_t b) { return (int)((a + b - 1) / b); }
+
+// every launcher checks its launch
+#define launchCheck() cudaCheck(cudaGetLastError())
+
+#ifdef USE_MPI
+static void nccl_check(ncclResult_t r, const char *what) {
+    if (r != ncclSuccess) { die("NCCL: %s failed: %s", what, ncclGetErrorString(r)); }
+}
+#endif
+
+// ----------------------------------------------------------------------------
+// encoder: twin of encoder_forward / encoder_backward
+
+// out[b,t,:] = wte[inp[b,t],:] + wpe[t,:]; one thread per (b,t,c); overwrites out
+__global__ void encoder_forward_kernel(floatX *out, const int *inp, const floatX *wte,
+                                       const floatX *wpe, int B, int T, int C) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t N = (size_t)B * T * C;
+    if (idx >= N) { return; }
+    size_t bt = idx / C;
+    int c = (int)(idx % C), t = (int)(bt % T);
+    out[idx] = to_x(to_f(wte[(size_t)inp[bt] * C + c]) + to_f(wpe[(size_t)t * C + c]));
+}
+
+static void encoder_forward_gpu(floatX *out, const int *inp, const floatX *wte, const floatX *wpe,
+                                int B, int T, int C) {
+    size_t N = (size_t)B * T * C;
+    encoder_forward_kernel<<<ceil_div(N, 256), 256>>>(out, inp, wte, wpe, B, T, C);
+    launchCheck();
+}
+
+// dwte[id,:] += sum of dout[b,t,:] over the positions where inp[b,t] == id.
+// Deterministic without atomics: the host sorts the positions by token (a
+// bucket per distinct id, positions in increasing order), one block row per
+// distinct id sums its bucket in that fixed order and owns its row of dwte.
+__global__ void encoder_backward_wte_kernel(float *dwte, const floatX *dout, const int *ids,
+                                            const int *starts, const int *positions, int C) {
+    int u = blockIdx.x;
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C) { return; }
+    float s = 0.0f;
+    for (int k = starts[u]; k < starts[u + 1]; k++) { s += to_f(dout[(size_t)positions[k] * C + c]); }
+    dwte[(size_t)ids[u] * C + c] += s;
+}
+
+// dwpe[t,c] += sum_b dout[b,t,c]; one thread per (t,c), b in order
+__global__ void encoder_backward_wpe_kernel(float *dwpe, const floatX *dout, int B, int T, int C) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)T * C) { return; }
+    float s = 0.0f;
+    for (int b = 0; b < B; b++) { s += to_f(dout[(size_t)b * T * C + idx]); }
+    dwpe[idx] += s;
+}
+
+// the buckets of encoder_backward_wte_kernel, built on the host from the
+// batch's tokens (B*T ints: cheap next to a step)
+typedef struct {
+    int num_ids;          // distinct token ids in the batch
+    int *ids, *starts, *positions;  // host: (BT), (BT+1), (BT)
+    int *d_ids, *d_starts, *d_positions;  // device copies
+    int *count;           // host scratch (V)
+} TokenBuckets;
+
+static void token_buckets_build(TokenBuckets *tb, const int *inp, size_t BT, int V) {
+    memset(tb->count, 0, (size_t)V * sizeof(int));
+    for (size_t i = 0; i < BT; i++) { tb->count[inp[i]]++; }
+    int u = 0, start = 0;
+    for (int v = 0; v < V; v++) {
+        if (tb->count[v] == 0) { continue; }
+        tb->ids[u] = v;
+        tb->starts[u] = start;
+        start += tb->count[v];
+        tb->count[v] = tb->starts[u];  // now the next free slot of v's bucket
+        u++;
+    }
+    tb->starts[u] = start;
+    tb->num_ids = u;
+    for (size_t i = 0; i < BT; i++) { tb->positions[tb->count[inp[i]]++] = (int)i; }
+    cudaCheck(cudaMemcpy(tb->d_ids, tb->ids, (size_t)u * sizeof(int), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(tb->d_starts, tb->starts, ((size_t)u + 1) * sizeof(int), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(tb->d_positions, tb->positions, BT * sizeof(int), cudaMemcpyHostToDevice));
+}
+
+// twin of encoder_backward: adds into dwte and dwpe
+static void encoder_backward_gpu(float *dwte, float *dwpe, const floatX *dout, const TokenBuckets *tb,
+                                 int B, int T, int C) {
+    dim3 grid(tb->num_ids, ceil_div(C, 256));
+    encoder_backward_wte_kernel<<<grid, 256>>>(dwte, dout, tb->d_ids, tb->d_starts, tb->d_positions, C);
+    launchCheck();
+    encoder_backward_wpe_kernel<<<ceil_div((size_t)T * C, 256), 256>>>(dwpe, dout, B, T, C);
+    launchCheck();
+}
+
+// ----------------------------------------------------------------------------
+// layernorm: twin of layernorm_forward / layernorm_backward, and the fused
+// residual_forward + layernorm_forward. One warp per row (b,t).
+
+// the body of layernorm_forward for one row x, by one warp: the same two
+// passes as the CPU (mean, then the variance around it: no cancellation)
+__device__ void layernorm_row(floatX *out, float *mean, float *rstd, const floatX *x,
+                              const floatX *weight, const floatX *bias, int C, int lane) {
+    float m = 0.0f;
+    for (int c = lane; c < C; c += WARP) { m += to_f(x[c]); }
+    m = warp_sum(m) / C;
+    float v = 0.0f;
+    for (int c = lane; c < C; c += WARP) { float d = to_f(x[c]) - m; v += d * d; }
+    v = warp_sum(v) / C;
+    float s = 1.0f / sqrtf(v + LAYERNORM_EPS);
+    for (int c = lane; c < C; c += WARP) {
+        out[c] = to_x((to_f(x[c]) - m) * s * to_f(weight[c]) + to_f(bias[c]));
+    }
+    if (lane == 0) {
+        *mean = m;
+        *rstd = s;
+    }
+}
+
+__global__ void layernorm_forward_kernel(floatX *out, float *mean, float *rstd, const floatX *inp,
+                                         const floatX *weight, const floatX *bias, size_t N, int C) {
+    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (row >= N) { return; }
+    layernorm_row(out + row * C, mean + row, rstd + row, inp + row * C, weight, bias, C,
+                  threadIdx.x % WARP);
+}
+
+// twin of layernorm_forward; overwrites out, mean, rstd
+static void layernorm_forward_gpu(floatX *out, float *mean, float *rstd, const floatX *inp,
+                                  const floatX *weight, const floatX *bias, int B, int T, int C) {
+    size_t N = (size_t)B * T;
+    layernorm_forward_kernel<<<ceil_div(N, 8), 8 * WARP>>>(out, mean, rstd, inp, weight, bias, N, C);
+    launchCheck();
+}
+
+// residual = inp1 + inp2 (rounded to floatX first, because the backward's
+// layernorm reads the stored residual), then out = layernorm(residual)
+__global__ void residual_layernorm_forward_kernel(floatX *residual, floatX *out, float *mean,
+                                                  float *rstd, const floatX *inp1,
+                                                  const floatX *inp2, const floatX *weight,
+                                                  const floatX *bias, size_t N, int C) {
+    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (row >= N) { return; }
+    int lane = threadIdx.x % WARP;
+    floatX *r = residual + row * C;
+    for (int c = lane; c < C; c += WARP) { r[c] = to_x(to_f(inp1[row * C + c]) + to_f(inp2[row * C + c])); }
+    __syncwarp();  // the row is re-read by other lanes of the same warp
+    layernorm_row(out + row * C, mean + row, rstd + row, r, weight, bias, C, lane);
+}
+
+// twin of residual_forward followed by layernorm_forward, in one pass
+static void residual_layernorm_forward_gpu(floatX *residual, floatX *out, float *mean, float *rstd,
+                                           const floatX *inp1, const floatX *inp2,
+                                           const floatX *weight, const floatX *bias, int B, int T,
+                                           int C) {
+    size_t N = (size_t)B * T;
+    residual_layernorm_forward_kernel<<<ceil_div(N, 8), 8 * WARP>>>(residual, out, mean, rstd, inp1,
+                                                                    inp2, weight, bias, N, C);
+    launchCheck();
+}
+
+// dx += rstd * (g - mean_c(g) - n * mean_c(g * n)), n = (x - mean) * rstd,
+// g = weight * dout: the row part of layernorm_backward, one warp per row
+__global__ void layernorm_backward_kernel(floatX *dinp, const floatX *dout, const floatX *inp,
+                                          const floatX *weight, const float *mean,
+                                          const float *rstd, size_t N, int C) {
+    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (row >= N) { return; }
+    int lane = threadIdx.x % WARP;
+    const floatX *x = inp + row * C, *d = dout + row * C;
+    floatX *dx = dinp + row * C;
+    float mu = mean[row], rs = rstd[row];
+    float g_mean = 0.0f, gn_mean = 0.0f;
+    for (int c = lane; c < C; c += WARP) {
+        float n = (to_f(x[c]) - mu) * rs;
+        float g = to_f(weight[c]) * to_f(d[c]);
+        g_mean += g;
+        gn_mean += g * n;
+    }
+    g_mean = warp_sum(g_mean) / C;
+    gn_mean = warp_sum(gn_mean) / C;
+    for (int c = lane; c < C; c += WARP) {
+        float n = (to_f(x[c]) - mu) * rs;
+        float g = to_f(weight[c]) * to_f(d[c]);
+        dx[c] = to_x(to_f(dx[c]) + rs * (g - g_mean - n * gn_mean));
+    }
+}
+
+// Column sums over the N rows of dout (N, C), deterministic in two stages:
+// partial sums over COLSUM_ROWS rows each (one thread per column: reads are
+// coalesced), then the partials added in chunk order. With inp != NULL it
+// also sums dout * (inp - mean) * rstd: layernorm's dweight.
+__global__ void column_partials_kernel(float *part_w, float *part_b, const floatX *dout,
+                                       const floatX *inp, const float *mean, const float *rstd,
+                                       size_t N, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    size_t chunk = blockIdx.y;
+    if (c >= C) { return; }
+    size_t i0 = chunk * COLSUM_ROWS, i1 = i0 + COLSUM_ROWS < N ? i0 + COLSUM_ROWS : N;
+    float sb = 0.0f, sw = 0.0f;
+    for (size_t i = i0; i < i1; i++) {
+        float d = to_f(dout[i * C + c]);
+        sb += d;
+        if (inp != NULL) { sw += (to_f(inp[i * C + c]) - mean[i]) * rstd[i] * d; }
+    }
+    part_b[chunk * C + c] = sb;
+    if (inp != NULL) { part_w[chunk * C + c] = sw; }
+}
+
+__global__ void column_finish_kernel(float *dweight, float *dbias, const float *part_w,
+                                     const float *part_b, int chunks, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) { return; }
+    float sb = 0.0f, sw = 0.0f;
+    for (int k = 0; k < chunks; k++) {
+        sb += part_b[(size_t)k * C + c];
+        if (dweight != NULL) { sw += part_w[(size_t)k * C + c]; }
+    }
+    dbias[c] += sb;
+    if (dweight != NULL) { dweight[c] += sw; }
+}
+
+// dbias[c] += sum_i dout[i,c] (and dweight[c] += sum_i dout * n when inp is
+// given); scratch holds 2 * ceil(N / COLSUM_ROWS) * C floats
+static void column_sums_gpu(float *dweight, float *dbias, const floatX *dout, const floatX *inp,
+                            const float *mean, const float *rstd, size_t N, int C, float *scratch) {
+    int chunks = ceil_div(N, COLSUM_ROWS);
+    float *part_b = scratch, *part_w = scratch + (size_t)chunks * C;
+    dim3 grid(ceil_div(C, 256), chunks);
+    column_partials_kernel<<<grid, 256>>>(part_w, part_b, dout, inp, mean, rstd, N, C);
+    launchCheck();
+    column_finish_kernel<<<ceil_div(C, 256), 256>>>(inp != NULL ? dweight : NULL, dbias, part_w,
+                                                    part_b, chunks, C);
+    launchCheck();
+}
+
+// twin of layernorm_backward: dinp, dweight and dbias all += (dweight and
+// dbias in fp32)
+static void layernorm_backward_gpu(floatX *dinp, float *dweight, float *dbias, const floatX *dout,
+                                   const floatX *inp, const floatX *weight, const float *mean,
+                                   const float *rstd, int B, int T, int C, float *scratch) {
+    size_t N = (size_t)B * T;
+    layernorm_backward_kernel<<<ceil_div(N, 8), 8 * WARP>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+    launchCheck();
+    column_sums_gpu(dweight, dbias, dout, inp, mean, rstd, N, C, scratch);
+}
+
+// ----------------------------------------------------------------------------
+// GELU: twin of gelu_forward / gelu_backward (the same formulas: s = 0.5 (1 +
+// tanh u) = 1 / (1 + exp(-2u))). The matmuls fuse GELU into cuBLASLt's
+// epilogue; these run when cuBLASLt offers no algorithm with that epilogue.
+
+__device__ __forceinline__ float gelu_s(float x) {
+    float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+    return 1.0f / (1.0f + expf(-2.0f * u));
+}
+
+__global__ void gelu_forward_kernel(floatX *out, const floatX *inp, size_t N) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N) { return; }
+    float x = to_f(inp[i]);
+    out[i] = to_x(x * gelu_s(x));
+}
+
+// dinp = gelu'(inp) * dout: overwrites (dinp may be dout: in place)
+__global__ void gelu_backward_kernel(floatX *dinp, const floatX *inp, const floatX *dout, size_t N) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N) { return; }
+    float x = to_f(inp[i]);
+    float s = gelu_s(x);
+    float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
+    dinp[i] = to_x((s + 2.0f * x * s * (1.0f - s) * du) * to_f(dout[i]));
+}
+
+static void gelu_forward_gpu(floatX *out, const floatX *inp, size_t N) {
+    gelu_forward_kernel<<<ceil_div(N, 256), 256>>>(out, inp, N);
+    launchCheck();
+}
+
+// the activation gradients are scratch on the GPU, so this one overwrites
+static void gelu_backward_gpu(floatX *dinp, const floatX *inp, const floatX *dout, size_t N) {
+    gelu_backward_kernel<<<ceil_div(N, 256), 256>>>(dinp, inp, dout, N);
+    launchCheck();
+}
+
+// ----------------------------------------------------------------------------
+// matmul: twin of matmul_forward / matmul_backward, through cuBLASLt.
+// cuBLAS is column-major; a row-major (R, K) matrix is a column-major (K, R)
+// one, so every product below is written for the transposes:
+//   forward  out (N,OC) = inp (N,C) @ W^T      <=> out^T = W^T-as-stored(op T) @ inp^T
+//   backward dinp (N,C) = dout (N,OC) @ W       <=> dinp^T = W^T @ dout^T
+//            dW (OC,C) += dout^T @ inp          <=> dW^T  = inp^T @ dout
+// Epilogues: BIAS (out += bias), GELU_AUX_BIAS (out = gelu(x + bias), with the
+// pre-GELU x + bias kept as aux: fch), DGELU (dinp = gelu'(aux) * product).
+
+typedef struct {
+    cublasLtHandle_t lt;
+    void *workspace;  // CUBLAS_WORKSPACE_BYTES
+} Matmul;
+
+// the largest power of two up to 256 that divides the address
+static uint32_t ptr_alignment(const void *p) {
+    uintptr_t a = (uintptr_t)p;
+    uint32_t al = 256;
+    while (al > 1 && a % al != 0) { al /= 2; }
+    return al;
+}
+
+// D (m,n) = alpha * op(A) @ op(B) + beta * D (column-major), with an epilogue.
+// A and B are floatX; D is floatX or fp32 (d_type). Returns 0 when cuBLASLt has
+// no algorithm for the combination (the caller then runs its plain fallback).
+static int matmul_lt(Matmul *mm, void *d, cudaDataType d_type, int ldd, const floatX *a, int lda,
+                     int trans_a, const floatX *b, int ldb, int trans_b, int m, int n, int k,
+                     float beta, cublasLtEpilogue_t epilogue, const floatX *bias, floatX *aux,
+                     int ld_aux) {
+    cublasLtMatmulDesc_t op;
+    cublasCheck(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
+    cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
+    cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    if (bias != NULL) {
+        cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    }
+    if (aux != NULL) {
+        int64_t ld = ld_aux;
+        cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));
+        cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof(ld)));
+    }
+    cublasLtMatrixLayout_t la, lb, ld;
+    cublasCheck(cublasLtMatrixLayoutCreate(&la, CUDA_FLOATX, trans_a ? k : m, trans_a ? m : k, lda));
+    cublasCheck(cublasLtMatrixLayoutCreate(&lb, CUDA_FLOATX, trans_b ? n : k, trans_b ? k : n, ldb));
+    cublasCheck(cublasLtMatrixLayoutCreate(&ld, d_type, m, n, ldd));
+    cublasLtMatmulPreference_t pref;
+    cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
+    size_t ws = CUBLAS_WORKSPACE_BYTES;
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+    // the heuristic must only offer kernels that the real addresses allow
+    uint32_t al_a = ptr_alignment(a), al_b = ptr_alignment(b), al_d = ptr_alignment(d);
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof(al_a)));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof(al_b)));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_d, sizeof(al_d)));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof(al_d)));
+    cublasLtMatmulHeuristicResult_t heur;
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(mm->lt, op, la, lb, ld, ld, pref, 1, &heur, &found);
+    int ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
+    if (ok) {
+        float alpha = 1.0f;
+        cublasCheck(cublasLtMatmul(mm->lt, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heur.algo,
+                                   mm->workspace, CUBLAS_WORKSPACE_BYTES, 0));
+    }
+    cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
+    cublasCheck(cublasLtMatrixLayoutDestroy(la));
+    cublasCheck(cublasLtMatrixLayoutDestroy(lb));
+    cublasCheck(cublasLtMatrixLayoutDestroy(ld));
+    cublasCheck(cublasLtMatmulDescDestroy(op));
+    return ok;
+}
+
+// out[i,o] += bias[o] (the fallback of the BIAS epilogues), then GELU when
+// gelu_out != NULL: pre keeps x + bias, gelu_out gets gelu of it
+__global__ void add_bias_kernel(floatX *out, const floatX *bias, size_t N, int OC) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N * OC) { return; }
+    out[i] = to_x(to_f(out[i]) + to_f(bias[i % OC]));
+}
+
+// twin of matmul_forward: out (B,T,OC) = inp (B,T,C) @ weight^T (OC,C) + bias;
+// with gelu_out != NULL also gelu_out = gelu(out) (fused in the epilogue).
+// Overwrites out (and gelu_out).
+static void matmul_forward_gpu(Matmul *mm, floatX *out, floatX *gelu_out, const floatX *inp,
+                               const floatX *weight, const floatX *bias, int B, int T, int C, int OC) {
+    int N = B * T;
+    if (C % 8 != 0 || OC % 8 != 0) {
+        die("matmul_forward_gpu: C=%d and OC=%d must be multiples of 8 (cuBLASLt alignment)", C, OC);
+    }
+    if (gelu_out != NULL) {
+        // D = gelu(x + bias) -> gelu_out, aux = x + bias -> out
+        if (matmul_lt(mm, gelu_out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f,
+                      CUBLASLT_EPILOGUE_GELU_AUX_BIAS, bias, out, OC)) {
+            return;
+        }
+    } else if (matmul_lt(mm, out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f,
+                         bias != NULL ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT, bias,
+                         NULL, 0)) {
+        return;
+    }
+    // fallback: the plain product, then our own bias and GELU kernels
+    if (!matmul_lt(mm, out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f,
+                   CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, 0)) {
+        die("matmul_forward_gpu: cuBLASLt has no algorithm for (%d x %d) @ (%d x %d)", N, C, C, OC);
+    }
+    if (bias != NULL) {
+        add_bias_kernel<<<ceil_div((size_t)N * OC, 256), 256>>>(out, bias, (size_t)N, OC);
+        launchCheck();
+    }
+    if (gelu_out != NULL) { gelu_forward_gpu(gelu_out, out, (size_t)N * OC); }
+}
+
+// twin of matmul_backward:
+//   dinp = dout @ weight          (overwrites: activation gradients are scratch
+//                                  here; with gelu_inp != NULL the GELU's
+//                                  backward is fused: dinp = gelu'(gelu_inp) * (dout @ weight))
+//   dweight += dout^T @ inp       (fp32, accumulated by cuBLASLt with beta = 1)
+//   dbias += column sums of dout  (fp32, deterministic; dbias may be NULL)
+static void matmul_backward_gpu(Matmul *mm, floatX *dinp, float *dweight, float *dbias,
+                                const floatX *dout, const floatX *inp, const floatX *weight,
+                                const floatX *gelu_inp, int B, int T, int C, int OC, float *scratch) {
+    int N = B * T;
+    int fused = gelu_inp != NULL &&
+                matmul_lt(mm, dinp, CUDA_FLOATX, C, weight, C, 0, dout, OC, 0, C, N, OC, 0.0f,
+                          CUBLASLT_EPILOGUE_DGELU, NULL, (floatX *)gelu_inp, C);
+    if (!fused) {
+        if (!matmul_lt(mm, dinp, CUDA_FLOATX, C, weight, C, 0, dout, OC, 0, C, N, OC, 0.0f,
+                       CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, 0)) {
+            die("matmul_backward_gpu: cuBLASLt has no algorithm for dinp (%d x %d)", N, C);
+        }
+        if (gelu_inp != NULL) { gelu_backward_gpu(dinp, gelu_inp, dinp, (size_t)N * C); }
+    }
+    if (!matmul_lt(mm, dweight, CUDA_R_32F, C, inp, C, 0, dout, OC, 1, C, OC, N, 1.0f,
+                   CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, 0)) {
+        die("matmul_backward_gpu: cuBLASLt has no algorithm for dweight (%d x %d)", OC, C);
+    }
+    if (dbias != NULL) { column_sums_gpu(NULL, dbias, dout, NULL, NULL, NULL, (size_t)N, OC, scratch); }
+}
+
+// ----------------------------------------------------------------------------
+// attention: twin of attention_forward / attention_backward, in the
+// flash-attention style. The CPU stores att (B,NH,T,T); here the T x T matrix
+// lives only tile by tile in shared memory:
+//   forward: per (b, h, tile of ATT_BLK query rows) walk the key tiles up to
+//     the diagonal; S = q k^T * scale, online softmax (running row max m and
+//     sum l; when the max grows, the running output and sum are rescaled by
+//     exp(m_old - m_new)), O += P V. At the end O /= l, and the row's
+//     log-sum-exp lse = m + log l is saved: att[t,t2] = exp(S - lse) later.
+//   backward (per (b,h,t), as on the CPU, with D_t = dout_t . out_t, which is
+//     the CPU's dot = sum_t2 att[t2] datt[t2]):
+//       P = exp(S - lse), dP = dout v^T, dS = P (dP - D) * scale,
+//       dv = P^T dout, dk = dS^T q, dq = dS k.
+//     dk, dv are sums over query rows and dq over key rows; no atomics: one
+//     kernel per key tile (owns its dk, dv), one per query tile (owns dq).
+// Tile products: bf16 on tensor cores (WMMA 16x16x16, fp32 accumulate); the
+// FP32 build uses plain fp32 FMAs for the same products.
+// A warp owns 16 rows of every tile it writes; a block is ATT_BLK/16 warps.
+// Head dims pad to HSP (64 or 128) with zeros in shared memory: zeros add
+// nothing to the dot products and the padded outputs are never stored.
+
+// shared-memory tile strides (elements): padded so that rows start in
+// different banks; multiples of 8 (16 bytes) as WMMA needs
+template <int HSP> struct AttLd { static const int x = HSP + 8; };
+
+// out[r][c] = sum_k a[r][k] * b[c][k] for the warp's 16 rows r0.., all BLK columns
+template <int BLK, int HSP>
+__device__ void tile_abt(float *out, int ldo, const floatX *a, const floatX *b, int ld, int r0, int lane) {
+#ifdef ENABLE_FP32
+    for (int e = lane; e < 16 * BLK; e += WARP) {
+        int r = r0 + e / BLK, c = e % BLK;
+        float s = 0.0f;
+        for (int k = 0; k < HSP; k++) { s += a[r * ld + k] * b[c * ld + k]; }
+        out[r * ldo + c] = s;
+    }
+#else
+    using namespace nvcuda;
+    (void)lane;
+    for (int c0 = 0; c0 < BLK; c0 += 16) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.0f);
+        for (int k0 = 0; k0 < HSP; k0 += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+            wmma::load_matrix_sync(fa, a + r0 * ld + k0, ld);
+            wmma::load_matrix_sync(fb, b + c0 * ld + k0, ld);  // b^T, read as column-major
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(out + r0 * ldo + c0, acc, ldo, wmma::mem_row_major);
+    }
+#endif
+}
+
+// out[r][d] += sum_c a[r][c] * b[c][d] for the warp's 16 rows r0..; a is (BLK x BLK), b (BLK x HSP)
+template <int BLK, int HSP>
+__device__ void tile_ab_acc(float *out, int ldo, const floatX *a, int lda, const floatX *b, int ldb,
+                            int r0, int lane) {
+#ifdef ENABLE_FP32
+    for (int e = lane; e < 16 * HSP; e += WARP) {
+        int r = r0 + e / HSP, d = e % HSP;
+        float s = out[r * ldo + d];
+        for (int c = 0; c < BLK; c++) { s += a[r * lda + c] * b[c * ldb + d]; }
+        out[r * ldo + d] = s;
+    }
+#else
+    using namespace nvcuda;
+    (void)lane;
+    for (int d0 = 0; d0 < HSP; d0 += 16) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::load_matrix_sync(acc, out + r0 * ldo + d0, ldo, wmma::mem_row_major);
+        for (int c0 = 0; c0 < BLK; c0 += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+            wmma::load_matrix_sync(fa, a + r0 * lda + c0, lda);
+            wmma::load_matrix_sync(fb, b + c0 * ldb + d0, ldb);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(out + r0 * ldo + d0, acc, ldo, wmma::mem_row_major);
+    }
+#endif
+}
+
+// out[c][d] += sum_r a[r][c] * b[r][d] for the warp's 16 rows c0.. of out;
+// a is (BLK x BLK) read transposed, b (BLK x HSP)
+template <int BLK, int HSP>
+__device__ void tile_atb_acc(float *out, int ldo, const floatX *a, int lda, const floatX *b, int ldb,
+                             int c0, int lane) {
+#ifdef ENABLE_FP32
+    for (int e = lane; e < 16 * HSP; e += WARP) {
+        int c = c0 + e / HSP, d = e % HSP;
+        float s = out[c * ldo + d];
+        for (int r = 0; r < BLK; r++) { s += a[r * lda + c] * b[r * ldb + d]; }
+        out[c * ldo + d] = s;
+    }
+#else
+    using namespace nvcuda;
+    (void)lane;
+    for (int d0 = 0; d0 < HSP; d0 += 16) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::load_matrix_sync(acc, out + c0 * ldo + d0, ldo, wmma::mem_row_major);
+        for (int r0 = 0; r0 < BLK; r0 += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::col_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+            wmma::load_matrix_sync(fa, a + r0 * lda + c0, lda);  // a^T, read as column-major
+            wmma::load_matrix_sync(fb, b + r0 * ldb + d0, ldb);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(out + c0 * ldo + d0, acc, ldo, wmma::mem_row_major);
+    }
+#endif
+}
+
+// copies rows [t0, t0+BLK) of one head's q, k or v (part 0, 1, 2 of qkv
+// (B,T,3C)) into a shared tile, zeros beyond T and beyond hs
+template <int BLK, int HSP>
+__device__ void load_head_tile(floatX *tile, const floatX *qkv, int part, int b, int h, int t0,
+                               int T, int C, int hs) {
+    const int ld = AttLd<HSP>::x;
+    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
+        int r = e / HSP, d = e % HSP, t = t0 + r;
+        floatX v = to_x(0.0f);
+        if (t < T && d < hs) { v = qkv[((size_t)b * T + t) * 3 * C + (size_t)part * C + (size_t)h * hs + d]; }
+        tile[r * ld + d] = v;
+    }
+}
+
+// the same for a (B,T,C) tensor (out or dout) with heads side by side
+template <int BLK, int HSP>
+__device__ void load_btc_tile(floatX *tile, const floatX *x, int b, int h, int t0, int T, int C, int hs) {
+    const int ld = AttLd<HSP>::x;
+    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
+        int r = e / HSP, d = e % HSP, t = t0 + r;
+        floatX v = to_x(0.0f);
+        if (t < T && d < hs) { v = x[((size_t)b * T + t) * C + (size_t)h * hs + d]; }
+        tile[r * ld + d] = v;
+    }
+}
+
+// shared memory carving: byte offsets rounded up to 128 (WMMA needs 32)
+__host__ __device__ constexpr size_t att_round(size_t x) { return (x + 127) / 128 * 128; }
+
+template <int BLK, int HSP> struct AttFwdSmem {
+    static const int ldx = AttLd<HSP>::x, lds = BLK + 4, ldp = BLK + 8, ldo = HSP + 4;
+    static constexpr size_t q = 0;
+    static constexpr size_t k = q + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t v = k + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t s = v + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t p = s + att_round(sizeof(float) * BLK * lds);
+    static constexpr size_t o = p + att_round(sizeof(floatX) * BLK * ldp);
+    static constexpr size_t bytes = o + att_round(sizeof(float) * BLK * ldo);
+};
+
+// one block per (query tile, b*NH + h); writes out (B,T,C) and lse (B,NH,T)
+template <int BLK, int HSP>
+__global__ void __launch_bounds__(BLK * 2)
+attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH) {
+    typedef AttFwdSmem<BLK, HSP> S;
+    extern __shared__ __align__(128) unsigned char smem[];
+    floatX *sq = (floatX *)(smem + S::q), *sk = (floatX *)(smem + S::k), *sv = (floatX *)(smem + S::v);
+    float *ss = (float *)(smem + S::s), *so = (float *)(smem + S::o);
+    floatX *sp = (floatX *)(smem + S::p);
+    int qt = blockIdx.x, bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    int hs = C / NH, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    float scale = 1.0f / sqrtf((float)hs);
+    int r0 = warp * 16;                  // the warp's 16 rows
+    int row = r0 + lane / 2, half = lane % 2;  // two lanes per row, half the columns each
+    int t = qt * BLK + row;              // the query position of this lane's row
+    load_head_tile<BLK, HSP>(sq, qkv, 0, b, h, qt * BLK, T, C, hs);
+    for (int e = threadIdx.x; e < BLK * S::ldo; e += blockDim.x) { so[e] = 0.0f; }
+    float m = 0.0f, l = 0.0f;  // running max and sum of this row (valid after tile 0)
+    for (int kt = 0; kt <= qt; kt++) {
+        __syncthreads();  // the previous tile's k, v are no longer read
+        load_head_tile<BLK, HSP>(sk, qkv, 1, b, h, kt * BLK, T, C, hs);
+        load_head_tile<BLK, HSP>(sv, qkv, 2, b, h, kt * BLK, T, C, hs);
+        __syncthreads();
+        tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);
+        __syncwarp();
+        // online softmax over this tile's columns t2 <= t (the causal mask)
+        int c0 = half * (BLK / 2);
+        float tmax = 0.0f;
+        int any = 0;
+        for (int c = c0; c < c0 + BLK / 2; c++) {
+            int t2 = kt * BLK + c;
+            if (t2 <= t) {
+                float s = ss[row * S::lds + c] * scale;
+                tmax = any ? fmaxf(tmax, s) : s;
+                any = 1;
+            }
+        }
+        // combine the two halves; a half may have no valid column (any = 0)
+        float omax = __shfl_xor_sync(0xffffffffu, tmax, 1);
+        int oany = __shfl_xor_sync(0xffffffffu, any, 1);
+        if (!any) { tmax = omax; } else if (oany) { tmax = fmaxf(tmax, omax); }
+        int row_valid = any || oany;  // false only for rows beyond T in the last tile
+        float m_new = kt == 0 ? tmax : fmaxf(m, tmax);
+        float corr = kt == 0 ? 0.0f : expf(m - m_new);  // tile 0: nothing to rescale yet
+        float psum = 0.0f;
+        for (int c = c0; c < c0 + BLK / 2; c++) {
+            int t2 = kt * BLK + c;
+            float p = 0.0f;
+            if (t2 <= t && row_valid) { p = expf(ss[row * S::lds + c] * scale - m_new); }
+            psum += p;
+            sp[row * S::ldp + c] = to_x(p);
+        }
+        psum += __shfl_xor_sync(0xffffffffu, psum, 1);
+        if (row_valid) {
+            l = l * corr + psum;
+            m = m_new;
+        }
+        for (int d = half * (HSP / 2); d < (half + 1) * (HSP / 2); d++) { so[row * S::ldo + d] *= corr; }
+        __syncwarp();
+        tile_ab_acc<BLK, HSP>(so, S::ldo, sp, S::ldp, sv, S::ldx, r0, lane);
+        __syncwarp();
+    }
+    if (t < T) {
+        float inv = 1.0f / l;  // l >= 1: the max term is exp(0)
+        floatX *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
+        for (int d = half; d < hs; d += 2) { o[d] = to_x(so[row * S::ldo + d] * inv); }
+        if (half == 0) { lse[((size_t)b * NH + h) * T + t] = m + logf(l); }
+    }
+}
+
+// D[b,h,t] = dout[b,t,h,:] . out[b,t,h,:]; one warp per (b,t,h)
+__global__ void attention_dot_kernel(float *D, const floatX *dout, const floatX *out, int B, int T,
+                                     int C, int NH) {
+    size_t w = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (w >= (size_t)B * T * NH) { return; }
+    int lane = threadIdx.x % WARP, hs = C / NH;
+    int h = (int)(w % NH);
+    size_t bt = w / NH;
+    int t = (int)(bt % T), b = (int)(bt / T);
+    const floatX *d = dout + bt * C + (size_t)h * hs, *o = out + bt * C + (size_t)h * hs;
+    float s = 0.0f;
+    for (int i = lane; i < hs; i += WARP) { s += to_f(d[i]) * to_f(o[i]); }
+    s = warp_sum(s);
+    if (lane == 0) { D[((size_t)b * NH + h) * T + t] = s; }
+}
+
+template <int BLK, int HSP> struct AttBwdSmem {
+    static const int ldx = AttLd<HSP>::x, lds = BLK + 4, ldp = BLK + 8, lda = HSP + 4;
+    static constexpr size_t q = 0;   // q (dkv kernel) or k (dq kernel)
+    static constexpr size_t k = q + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t v = k + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t dout = v + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t s = dout + att_round(sizeof(floatX) * BLK * ldx);  // S, then dP
+    static constexpr size_t p = s + att_round(sizeof(float) * BLK * lds);       // P, then dS
+    static constexpr size_t acc1 = p + att_round(sizeof(floatX) * BLK * ldp);   // dk or dq
+    static constexpr size_t acc2 = acc1 + att_round(sizeof(float) * BLK * lda); // dv
+    static constexpr size_t lse = acc2 + att_round(sizeof(float) * BLK * lda);
+    static constexpr size_t dd = lse + att_round(sizeof(float) * BLK);
+    static constexpr size_t bytes = dd + att_round(sizeof(float) * BLK);
+};
+
+// P = exp(S * scale - lse) for the warp's rows (0 where masked or beyond T),
+// written to sp; S (fp32) in ss. Query row r is position tq0 + r, key column c
+// is position tk0 + c.
+template <int BLK>
+__device__ void att_probs(floatX *sp, int ldp, const float *ss, int lds, const float *slse, int r0,
+                          int lane, int tq0, int tk0, int T, float scale) {
+    for (int e = lane; e < 16 * BLK; e += WARP) {
+        int r = r0 + e / BLK, c = e % BLK;
+        int t = tq0 + r, t2 = tk0 + c;
+        float p = 0.0f;
+        if (t < T && t2 <= t) { p = expf(ss[r * lds + c] * scale - slse[r]); }
+        sp[r * ldp + c] = to_x(p);
+    }
+}
+
+// dS = P (dP - D) * scale in place of P, for the warp's rows; dP (fp32) in ss
+template <int BLK>
+__device__ void att_dscores(floatX *sp, int ldp, const float *ss, int lds, const float *sD, int r0,
+                            int lane, float scale) {
+    for (int e = lane; e < 16 * BLK; e += WARP) {
+        int r = r0 + e / BLK, c = e % BLK;
+        float p = to_f(sp[r * ldp + c]);
+        sp[r * ldp + c] = to_x(p * (ss[r * lds + c] - sD[r]) * scale);
+    }
+}
+
+// dk and dv of one key tile: one block per (key tile, b*NH + h), walking the
+// query tiles from the diagonal to the end. Overwrites its rows of dqkv's k
+// and v parts.
+template <int BLK, int HSP>
+__global__ void __launch_bounds__(BLK * 2)
+attention_backward_dkv_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                              const float *D, int B, int T, int C, int NH) {
+    typedef AttBwdSmem<BLK, HSP> S;
+    extern __shared__ __align__(128) unsigned char smem[];
+    floatX *sq = (floatX *)(smem + S::q), *sk = (floatX *)(smem + S::k), *sv = (floatX *)(smem + S::v);
+    floatX *sdo = (floatX *)(smem + S::dout), *sp = (floatX *)(smem + S::p);
+    float *ss = (float *)(smem + S::s), *sdk = (float *)(smem + S::acc1), *sdv = (float *)(smem + S::acc2);
+    float *slse = (float *)(smem + S::lse), *sD = (float *)(smem + S::dd);
+    int kt = blockIdx.x, bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    int hs = C / NH, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, r0 = warp * 16;
+    float scale = 1.0f / sqrtf((float)hs);
+    int nt = (T + BLK - 1) / BLK;
+    load_head_tile<BLK, HSP>(sk, qkv, 1, b, h, kt * BLK, T, C, hs);
+    load_head_tile<BLK, HSP>(sv, qkv, 2, b, h, kt * BLK, T, C, hs);
+    for (int e = threadIdx.x; e < BLK * S::lda; e += blockDim.x) { sdk[e] = 0.0f; sdv[e] = 0.0f; }
+    for (int qt = kt; qt < nt; qt++) {
+        __syncthreads();  // the previous query tile is no longer read
+        load_head_tile<BLK, HSP>(sq, qkv, 0, b, h, qt * BLK, T, C, hs);
+        load_btc_tile<BLK, HSP>(sdo, dout, b, h, qt * BLK, T, C, hs);
+        for (int r = threadIdx.x; r < BLK; r += blockDim.x) {
+            int t = qt * BLK + r;
+            slse[r] = t < T ? lse[((size_t)b * NH + h) * T + t] : 0.0f;
+            sD[r] = t < T ? D[((size_t)b * NH + h) * T + t] : 0.0f;
+        }
+        __syncthreads();
+        // rows of S, P, dP, dS are query rows; each warp computes 16 of them
+        tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);       // S = q k^T
+        __syncwarp();
+        att_probs<BLK>(sp, S::ldp, ss, S::lds, slse, r0, lane, qt * BLK, kt * BLK, T, scale);
+        __syncwarp();
+        tile_abt<BLK, HSP>(ss, S::lds, sdo, sv, S::ldx, r0, lane);      // dP = dout v^T
+        __syncthreads();  // dv reads every row of P
+        tile_atb_acc<BLK, HSP>(sdv, S::lda, sp, S::ldp, sdo, S::ldx, r0, lane);  // dv += P^T dout
+        __syncthreads();  // P is overwritten by dS next
+        att_dscores<BLK>(sp, S::ldp, ss, S::lds, sD, r0, lane, scale);
+        __syncthreads();  // dk reads every row of dS
+        tile_atb_acc<BLK, HSP>(sdk, S::lda, sp, S::ldp, sq, S::ldx, r0, lane);   // dk += dS^T q
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
+        int r = e / HSP, d = e % HSP, t = kt * BLK + r;
+        if (t < T && d < hs) {
+            floatX *row = dqkv + ((size_t)b * T + t) * 3 * C + (size_t)h * hs + d;
+            row[C] = to_x(sdk[r * S::lda + d]);
+            row[2 * C] = to_x(sdv[r * S::lda + d]);
+        }
+    }
+}
+
+// dq of one query tile: one block per (query tile, b*NH + h), walking the key
+// tiles up to the diagonal. Overwrites its rows of dqkv's q part.
+template <int BLK, int HSP>
+__global__ void __launch_bounds__(BLK * 2)
+attention_backward_dq_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                             const float *D, int B, int T, int C, int NH) {
+    typedef AttBwdSmem<BLK, HSP> S;
+    extern __shared__ __align__(128) unsigned char smem[];
+    floatX *sq = (floatX *)(smem + S::q), *sk = (floatX *)(smem + S::k), *sv = (floatX *)(smem + S::v);
+    floatX *sdo = (floatX *)(smem + S::dout), *sp = (floatX *)(smem + S::p);
+    float *ss = (float *)(smem + S::s), *sdq = (float *)(smem + S::acc1);
+    float *slse = (float *)(smem + S::lse), *sD = (float *)(smem + S::dd);
+    int qt = blockIdx.x, bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    int hs = C / NH, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, r0 = warp * 16;
+    float scale = 1.0f / sqrtf((float)hs);
+    load_head_tile<BLK, HSP>(sq, qkv, 0, b, h, qt * BLK, T, C, hs);
+    load_btc_tile<BLK, HSP>(sdo, dout, b, h, qt * BLK, T, C, hs);
+    for (int r = threadIdx.x; r < BLK; r += blockDim.x) {
+        int t = qt * BLK + r;
+        slse[r] = t < T ? lse[((size_t)b * NH + h) * T + t] : 0.0f;
+        sD[r] = t < T ? D[((size_t)b * NH + h) * T + t] : 0.0f;
+    }
+    for (int e = threadIdx.x; e < BLK * S::lda; e += blockDim.x) { sdq[e] = 0.0f; }
+    for (int kt = 0; kt <= qt; kt++) {
+        __syncthreads();
+        load_head_tile<BLK, HSP>(sk, qkv, 1, b, h, kt * BLK, T, C, hs);
+        load_head_tile<BLK, HSP>(sv, qkv, 2, b, h, kt * BLK, T, C, hs);
+        __syncthreads();
+        // every row of S, P, dP, dS and dq is the warp's own: no block syncs inside
+        tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);       // S = q k^T
+        __syncwarp();
+        att_probs<BLK>(sp, S::ldp, ss, S::lds, slse, r0, lane, qt * BLK, kt * BLK, T, scale);
+        __syncwarp();
+        tile_abt<BLK, HSP>(ss, S::lds, sdo, sv, S::ldx, r0, lane);      // dP = dout v^T
+        __syncwarp();
+        att_dscores<BLK>(sp, S::ldp, ss, S::lds, sD, r0, lane, scale);
+        __syncwarp();
+        tile_ab_acc<BLK, HSP>(sdq, S::lda, sp, S::ldp, sk, S::ldx, r0, lane);  // dq += dS k
+        __syncwarp();
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
+        int r = e / HSP, d = e % HSP, t = qt * BLK + r;
+        if (t < T && d < hs) {
+            dqkv[((size_t)b * T + t) * 3 * C + (size_t)h * hs + d] = to_x(sdq[r * S::lda + d]);
+        }
+    }
+}
+
+// Tile sizes: 64 x 64 tiles (4 warps) where shared memory allows, 32 x 32
+// (2 warps) for the FP32 build and for head sizes above 64, so every variant
+// fits in the 99 KiB per block of sm_86/sm_89 as well as sm_80/sm_90.
+#ifdef ENABLE_FP32
+#define ATT_BLK_64 32
+#else
+#define ATT_BLK_64 64
+#endif
+#define ATT_BLK_128 32
+
+template <int BLK, int HSP>
+static void attention_launch(floatX *out, float *lse, floatX *dqkv, const floatX *dout,
+                             const floatX *qkv, float *D, int B, int T, int C, int NH, int backward) {
+    int nt = (T + BLK - 1) / BLK;
+    dim3 grid(nt, B * NH);
+    if (!backward) {
+        size_t sm = AttFwdSmem<BLK, HSP>::bytes;
+        cudaCheck(cudaFuncSetAttribute(attention_forward_kernel<BLK, HSP>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+        attention_forward_kernel<BLK, HSP><<<grid, BLK * 2, sm>>>(out, lse, qkv, B, T, C, NH);
+        launchCheck();
+        return;
+    }
+    size_t sm = AttBwdSmem<BLK, HSP>::bytes;
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dkv_kernel<BLK, HSP>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_kernel<BLK, HSP>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+    attention_backward_dkv_kernel<BLK, HSP><<<grid, BLK * 2, sm>>>(dqkv, dout, qkv, lse, D, B, T, C, NH);
+    launchCheck();
+    attention_backward_dq_kernel<BLK, HSP><<<grid, BLK * 2, sm>>>(dqkv, dout, qkv, lse, D, B, T, C, NH);
+    launchCheck();
+}
+
+static void attention_check(int C, int NH) {
+    int hs = C / NH;
+    if (hs > ATT_MAX_HS) {
+        die("attention: head size C/NH = %d is above the %d the GPU kernels support", hs, ATT_MAX_HS);
+    }
+}
+
+// twin of attention_forward: out (B,T,C) and lse (B,NH,T) (in place of att);
+// overwrites both
+static void attention_forward_gpu(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH) {
+    attention_check(C, NH);
+    if (C / NH <= 64) {
+        attention_launch<ATT_BLK_64, 64>(out, lse, NULL, NULL, qkv, NULL, B, T, C, NH, 0);
+    } else {
+        attention_launch<ATT_BLK_128, 128>(out, lse, NULL, NULL, qkv, NULL, B, T, C, NH, 0);
+    }
+}
+
+// twin of attention_backward: dinp (B,T,3C) from dout (B,T,C), the forward's
+// inp (qkv), out and lse; D is scratch (B,NH,T). Overwrites dinp (scratch).
+static void attention_backward_gpu(floatX *dinp, float *D, const floatX *dout, const floatX *inp,
+                                   const floatX *out, const float *lse, int B, int T, int C, int NH) {
+    attention_check(C, NH);
+    size_t warps = (size_t)B * T * NH;
+    attention_dot_kernel<<<ceil_div(warps, 8), 8 * WARP>>>(D, dout, out, B, T, C, NH);
+    launchCheck();
+    if (C / NH <= 64) {
+        attention_launch<ATT_BLK_64, 64>(NULL, (float *)lse, dinp, dout, inp, D, B, T, C, NH, 1);
+    } else {
+        attention_launch<ATT_BLK_128, 128>(NULL, (float *)lse, dinp, dout, inp, D, B, T, C, NH, 1);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// fused classifier: twin of softmax_crossentropy_forward followed by
+// softmax_crossentropy_backward. One block per row (b,t): one read of the row
+// for its max and sum (online: when a larger value arrives, the running sum
+// is rescaled by exp(old max - new max)), then loss = log(sum) + max -
+// l[target], and (when dloss != 0 is wanted) a second read that overwrites
+// the logits with dlogits = (softmax - onehot(target)) * dloss. The
+// probabilities are never stored. Loops run to V; the padding gets 0.
+
+#define CLASSIFIER_THREADS 1024
+
+// merges (m2, s2) into (m, s): sums of exp(x - m) over two sets
+__device__ __forceinline__ void softmax_merge(float *m, float *s, int *n, float m2, float s2, int n2) {
+    if (n2 == 0) { return; }
+    if (*n == 0) { *m = m2; *s = s2; *n = n2; return; }
+    float mx = fmaxf(*m, m2);
+    *s = *s * expf(*m - mx) + s2 * expf(m2 - mx);
+    *m = mx;
+    *n += n2;
+}
+
+__global__ void __launch_bounds__(CLASSIFIER_THREADS)
+classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss, int write_grad,
+                  int V, int Vp) {
+    __shared__ float sm_m[CLASSIFIER_THREADS / WARP], sm_s[CLASSIFIER_THREADS / WARP];
+    __shared__ int sm_n[CLASSIFIER_THREADS / WARP];
+    size_t i = blockIdx.x;
+    floatX *l = logits + i * Vp;
+    float m = 0.0f, s = 0.0f;
+    int n = 0;  // how many values this thread has seen (m is valid when n > 0)
+    for (int v = threadIdx.x; v < V; v += blockDim.x) { softmax_merge(&m, &s, &n, to_f(l[v]), 1.0f, 1); }
+    // warp, then block: fixed shuffle and index orders (deterministic)
+    for (int o = WARP / 2; o > 0; o /= 2) {
+        float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        int n2 = __shfl_xor_sync(0xffffffffu, n, o);
+        softmax_merge(&m, &s, &n, m2, s2, n2);
+    }
+    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, nwarps = blockDim.x / WARP;
+    if (lane == 0) { sm_m[warp] = m; sm_s[warp] = s; sm_n[warp] = n; }
+    __syncthreads();
+    m = sm_m[0]; s = sm_s[0]; n = sm_n[0];
+    for (int w = 1; w < nwarps; w++) { softmax_merge(&m, &s, &n, sm_m[w], sm_s[w], sm_n[w]); }
+    int target = targets[i];
+    float lt = to_f(l[target]);
+    __syncthreads();  // every thread has read l[target] before it may be overwritten
+    if (threadIdx.x == 0) { losses[i] = logf(s) + m - lt; }
+    if (!write_grad) { return; }
+    float inv = 1.0f / s;
+    for (int v = threadIdx.x; v < Vp; v += blockDim.x) {
+        float g = 0.0f;
+        if (v < V) { g = (expf(to_f(l[v]) - m) * inv - (v == target ? 1.0f : 0.0f)) * dloss; }
+        l[v] = to_x(g);
+    }
+}
+
+// losses (B,T) from logits (B,T,Vp) and targets; with write_grad the logits
+// are overwritten by dlogits for a loss scaled by dloss per token
+static void classifier_gpu(floatX *logits, float *losses, const int *targets, float dloss,
+                           int write_grad, int B, int T, int V, int Vp) {
+    classifier_kernel<<<B * T, CLASSIFIER_THREADS>>>(logits, losses, targets, dloss, write_grad, V, Vp);
+    launchCheck();
+}
+
+// ----------------------------------------------------------------------------
+// optimizer: twins of gpt2_grad_norm and gpt2_update
+
+// partial[ch] = sum of g^2 over chunk ch of NORM_CHUNK gradients, in double
+// (the same chunks as the CPU; the host adds the partials in order)
+__global__ void grad_norm_kernel(double *partial, const float *g, size_t n) {
+    __shared__ double sm[32];
+    size_t ch = blockIdx.x, start = ch * NORM_CHUNK;
+    size_t end = start + NORM_CHUNK < n ? start + NORM_CHUNK : n;
+    double s = 0.0;
+    for (size_t i = start + threadIdx.x; i < end; i += blockDim.x) { s += (double)g[i] * g[i]; }
+    s = warp_sum_d(s);
+    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (lane == 0) { sm[warp] = s; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0.0;
+        for (int w = 0; w < (int)(blockDim.x / WARP); w++) { t += sm[w]; }
+        partial[ch] = t;
+    }
+}
+
+// per-tensor facts for the one AdamW launch: where each tensor ends in the
+// flat parameter array and whether it decays (spec_decays, the CPU's rule)
+typedef struct {
+    size_t end[NUM_PARAMETER_TENSORS];
+    int decays[NUM_PARAMETER_TENSORS];
+} AdamWTable;
+
+// elements [lo, lo + n) of the flat arrays (m and v hold only those, from
+// index 0); the formulas of gpt2_update
+__global__ void adamw_kernel(float *params, floatX *params_x, const float *grads, float *m, float *v,
+                             size_t lo, size_t n, AdamWTable tab, float lr, float beta1,
+                             float beta2, float eps, float weight_decay, float grad_scale,
+                             float bc1, float bc2) {
+    size_t i = lo + (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= lo + n) { return; }
+    int k = 0;
+    while (k < NUM_PARAMETER_TENSORS - 1 && i >= tab.end[k]) { k++; }
+    float wd = tab.decays[k] ? weight_decay : 0.0f;
+    float grad = grads[i] * grad_scale;
+    size_t j = i - lo;
+    float mi = beta1 * m[j] + (1.0f - beta1) * grad;
+    float vi = beta2 * v[j] + (1.0f - beta2) * grad * grad;
+    m[j] = mi;
+    v[j] = vi;
+    float mhat = mi / bc1;
+    float vhat = vi / bc2;
+    float p = params[i];
+    p -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p);
+    params[i] = p;
+    if (params_x != NULL) { params_x[i] = to_x(p); }
+}
+
+__global__ void float_to_x_kernel(floatX *out, const float *in, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) { out[i] = to_x(in[i]); }
+}
+
+__global__ void x_to_float_kernel(float *out, const floatX *in, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) { out[i] = to_f(in[i]); }
+}
+
+// ----------------------------------------------------------------------------
+// the model on the GPU: train.c's parameter table carves every parameter
+// group (the same offsets as the CPU's, so a flat copy moves a whole group
+// between host and device), and a table of the GPU's activations (train.c's
+// activation table minus what the fusions remove) carves the activations.
+
+// the floatX copy of the parameters, pointed by the same table as
+// ParameterTensors (same field order, so train.c's offsets apply)
+typedef struct {
+    floatX *wte, *wpe, *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb;
+    floatX *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb, *lnfw, *lnfb;
+} ParameterTensorsX;
+static_assert(sizeof(ParameterTensorsX) == sizeof(ParameterTensors), "same fields as ParameterTensors");
+
+static void point_tensors_x(ParameterTensorsX *t, const TensorSpec *specs, floatX *memory) {
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        floatX **field = (floatX **)((char *)t + specs[i].offset);
+        *field = memory + specs[i].start;
+    }
+}
+
+// one layer's floatX weights (twin of layer_params)
+typedef struct {
+    const floatX *ln1w, *ln1b, *qkvw, *qkvb, *attprojw, *attprojb;
+    const floatX *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
+} LayerParamsX;
+
+static LayerParamsX layer_params_x(const ParameterTensorsX *p, const GPT2Config *cfg, int l) {
+    size_t C = cfg->channels;
+    LayerParamsX lp;
+    lp.ln1w = p->ln1w + l * C;
+    lp.ln1b = p->ln1b + l * C;
+    lp.qkvw = p->qkvw + l * 3 * C * C;
+    lp.qkvb = p->qkvb + l * 3 * C;
+    lp.attprojw = p->attprojw + l * C * C;
+    lp.attprojb = p->attprojb + l * C;
+    lp.ln2w = p->ln2w + l * C;
+    lp.ln2b = p->ln2b + l * C;
+    lp.fcw = p->fcw + l * 4 * C * C;
+    lp.fcb = p->fcb + l * 4 * C;
+    lp.fcprojw = p->fcprojw + l * C * 4 * C;
+    lp.fcprojb = p->fcprojb + l * C;
+    return lp;
+}
+
+// the GPU's activations. Saved for the backward (per layer, packed at the
+// current B x T like train.c's layer_acts), then scratch that one backward
+// reuses from layer to layer.
+typedef struct {
+    floatX *encoded;    // (B, T, C)
+    floatX *ln1;        // (L, B, T, C)
+    float *ln1_mean;    // (L, B, T)
+    float *ln1_rstd;    // (L, B, T)
+    floatX *qkv;        // (L, B, T, 3*C)
+    floatX *atty;       // (L, B, T, C)
+    float *att_lse;     // (L, B, NH, T) log-sum-exp of each attention row (replaces att)
+    floatX *residual2;  // (L, B, T, C)
+    floatX *ln2;        // (L, B, T, C)
+    float *ln2_mean;    // (L, B, T)
+    float *ln2_rstd;    // (L, B, T)
+    floatX *fch;        // (L, B, T, 4*C) before GELU
+    floatX *fch_gelu;   // (L, B, T, 4*C)
+    floatX *residual3;  // (L, B, T, C)
+    floatX *lnf;        // (B, T, C)
+    float *lnf_mean;    // (B, T)
+    float *lnf_rstd;    // (B, T)
+    floatX *logits;     // (B, T, Vp); dlogits after a loss with gradient
+    float *losses;      // (B, T)
+    // scratch
+    floatX *btc;        // (B, T, C) attproj / fcproj before the residual; d of a C-wide input
+    floatX *dresidual;  // (B, T, C) gradient of the residual stream, layer to layer
+    floatX *dqkv;       // (B, T, 3*C)
+    floatX *dfch;       // (B, T, 4*C)
+    float *att_D;       // (B, NH, T) dout . out per attention row
+    float *colsum;      // (2, ceil(B*T / COLSUM_ROWS), 4*C) partial column sums
+    int *inputs;        // (B, T)
+    int *targets;       // (B, T)
+} GpuActs;
+
+typedef struct {
+    const char *name;
+    size_t offset;  // offsetof() the pointer in GpuActs
+    size_t numel;
+    size_t elem;    // bytes per element
+} GpuTensor;
+
+#define NUM_GPU_ACTS 27
+static void gpu_act_table(GpuTensor *t, const GPT2Config *cfg, int B_, int T_) {
+    size_t B = B_, T = T_, C = cfg->channels, L = cfg->num_layers, NH = cfg->num_heads;
+    size_t Vp = cfg->padded_vocab_size, BT = B * T, X = sizeof(floatX), F = sizeof(float);
+    size_t chunks = (BT + COLSUM_ROWS - 1) / COLSUM_ROWS;
+    GpuTensor table[NUM_GPU_ACTS] = {
+        {"encoded",   offsetof(GpuActs, encoded),   BT * C,          X},
+        {"ln1",       offsetof(GpuActs, ln1),       L * BT * C,      X},
+        {"ln1_mean",  offsetof(GpuActs, ln1_mean),  L * BT,          F},
+        {"ln1_rstd",  offsetof(GpuActs, ln1_rstd),  L * BT,          F},
+        {"qkv",       offsetof(GpuActs, qkv),       L * BT * 3 * C,  X},
+        {"atty",      offsetof(GpuActs, atty),      L * BT * C,      X},
+        {"att_lse",   offsetof(GpuActs, att_lse),   L * B * NH * T,  F},
+        {"residual2", offsetof(GpuActs, residual2), L * BT * C,      X},
+        {"ln2",       offsetof(GpuActs, ln2),       L * BT * C,      X},
+        {"ln2_mean",  offsetof(GpuActs, ln2_mean),  L * BT,          F},
+        {"ln2_rstd",  offsetof(GpuActs, ln2_rstd),  L * BT,          F},
+        {"fch",       offsetof(GpuActs, fch),       L * BT * 4 * C,  X},
+        {"fch_gelu",  offsetof(GpuActs, fch_gelu),  L * BT * 4 * C,  X},
+        {"residual3", offsetof(GpuActs, residual3), L * BT * C,      X},
+        {"lnf",       offsetof(GpuActs, lnf),       BT * C,          X},
+        {"lnf_mean",  offsetof(GpuActs, lnf_mean),  BT,              F},
+        {"lnf_rstd",  offsetof(GpuActs, lnf_rstd),  BT,              F},
+        {"logits",    offsetof(GpuActs, logits),    BT * Vp,         X},
+        {"losses",    offsetof(GpuActs, losses),    BT,              F},
+        {"btc",       offsetof(GpuActs, btc),       BT * C,          X},
+        {"dresidual", offsetof(GpuActs, dresidual), BT * C,          X},
+        {"dqkv",      offsetof(GpuActs, dqkv),      BT * 3 * C,      X},
+        {"dfch",      offsetof(GpuActs, dfch),      BT * 4 * C,      X},
+        {"att_D",     offsetof(GpuActs, att_D),     B * NH * T,      F},
+        {"colsum",    offsetof(GpuActs, colsum),    2 * chunks * 4 * C, F},
+        {"inputs",    offsetof(GpuActs, inputs),    BT,              sizeof(int)},
+        {"targets",   offsetof(GpuActs, targets),   BT,              sizeof(int)},
+    };
+    memcpy(t, table, sizeof(table));
+}
+
+// the first scratch entry of the table: everything before it is saved for the backward
+#define GPU_FIRST_SCRATCH 19
+
+// bytes of tensors [i0, i1) of the table, each start aligned to ALLOC_ALIGN
+static size_t gpu_table_bytes(const GpuTensor *t, int i0, int i1) {
+    size_t total = 0;
+    for (int i = i0; i < i1; i++) {
+        total = (total + ALLOC_ALIGN - 1) / ALLOC_ALIGN * ALLOC_ALIGN;
+        total += t[i].numel * t[i].elem;
+    }
+    return total;
+}
+
+// points tensors [0, n) of the table into one allocation
+static void gpu_table_point(void *structp, const GpuTensor *t, int n, char *memory) {
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        at = (at + ALLOC_ALIGN - 1) / ALLOC_ALIGN * ALLOC_ALIGN;
+        *(void **)((char *)structp + t[i].offset) = memory + at;
+        at += t[i].numel * t[i].elem;
+    }
+}
+
+typedef struct {
+    GPT2Config config;
+    TensorSpec param_specs[NUM_PARAMETER_TENSORS];
+    size_t num_parameters;     // as on the CPU
+    size_t opt_start, opt_end; // the parameters this rank updates: all, or its ZeRO-1 shard
+    // device, one allocation per group, train.c's layout
+    float *params;             // (num_parameters) fp32 master weights
+    floatX *params_x;          // (num_parameters) the compute copy (bf16); == params in the FP32 build
+    float *grads;              // (num_parameters) fp32 gradients
+    float *m, *v;              // (opt_end - opt_start) AdamW moments of this rank's parameters
+    ParameterTensorsX px;      // into params_x
+    ParameterTensors g;        // into grads
+    double *norm_partials;     // device (chunks)
+    double *norm_host;         // host (chunks)
+    // activations
+    int B_max, T_max, B, T;
+    GpuActs a;
+    void *acts_memory;
+    size_t act_bytes, scratch_bytes;
+    TokenBuckets buckets;
+    int *inputs_host;          // (B_max, T_max) the last forward's tokens
+    float *losses_host;        // (B_max, T_max)
+    Matmul mm;
+    size_t bytes_allocated;    // every cudaMalloc above, for the bill
+    // data parallel: this process's rank among nranks
+    int rank, nranks;
+#ifdef USE_MPI
+    ncclComm_t nccl;
+#endif
+} GPT2GPU;
+
+static void *gpu_alloc(GPT2GPU *g, size_t bytes) {
+    void *p = NULL;
+    cudaError_t err = cudaMalloc(&p, bytes);
+    if (err != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        cudaMemGetInfo(&free_b, &total_b);
+        die("out of GPU memory: %zu bytes asked, %zu of %zu free (%s); try a smaller -b",
+            bytes, free_b, total_b, cudaGetErrorString(err));
+    }
+    g->bytes_allocated += bytes;
+    return p;
+}
+
+// allocates parameters (zero), gradients, moments and activations for
+// batches of up to B x T; this rank (of nranks) updates parameters
+// [opt_start, opt_end) (train.c's shard boundaries with ZeRO-1, else all)
+static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int rank, int nranks,
+                           size_t opt_start, size_t opt_end) {
+    memset(g, 0, sizeof(*g));
+    check_config(cfg, "model");
+    if (T > cfg->max_seq_len) {
+        die("sequence length T=%d is longer than the model's maxT=%d", T, cfg->max_seq_len);
+    }
+    if (cfg->channels % 8 != 0) { die("the GPU trainer needs C (%d) to be a multiple of 8", cfg->channels); }
+    attention_check(cfg->channels, cfg->num_heads);
+    g->config = *cfg;
+    g->rank = rank;
+    g->nranks = nranks;
+    parameter_specs(g->param_specs, cfg);
+    size_t np = layout_specs(g->param_specs, NUM_PARAMETER_TENSORS);
+    if (opt_start >= opt_end || opt_end > np) {
+        die("gpu_model_init: bad optimizer range [%zu, %zu) of %zu", opt_start, opt_end, np);
+    }
+    g->num_parameters = np;
+    g->opt_start = opt_start;
+    g->opt_end = opt_end;
+    size_t nm = opt_end - opt_start;
+    g->params = (float *)gpu_alloc(g, np * sizeof(float));
+    g->grads = (float *)gpu_alloc(g, np * sizeof(float));
+    g->m = (float *)gpu_alloc(g, nm * sizeof(float));
+    g->v = (float *)gpu_alloc(g, nm * sizeof(float));
+#ifdef ENABLE_FP32
+    g->params_x = g->params;
+#else
+    g->params_x = (floatX *)gpu_alloc(g, np * sizeof(floatX));
+#endif
+    cudaCheck(cudaMemset(g->params, 0, np * sizeof(float)));
+    cudaCheck(cudaMemset(g->grads, 0, np * sizeof(float)));
+    cudaCheck(cudaMemset(g->m, 0, nm * sizeof(float)));
+    cudaCheck(cudaMemset(g->v, 0, nm * sizeof(float)));
+    cudaCheck(cudaMemset(g->params_x, 0, np * sizeof(floatX)));
+    point_tensors_x(&g->px, g->param_specs, g->params_x);
+    point_tensors(&g->g, g->param_specs, NUM_PARAMETER_TENSORS, g->grads);
+    size_t chunks = (np + NORM_CHUNK - 1) / NORM_CHUNK;
+    g->norm_partials = (double *)gpu_alloc(g, chunks * sizeof(double));
+    g->norm_host = (double *)mallocCheck(chunks * sizeof(double));
+    // activations and scratch: one allocation, carved by the table
+    GpuTensor table[NUM_GPU_ACTS];
+    gpu_act_table(table, cfg, B, T);
+    g->act_bytes = gpu_table_bytes(table, 0, GPU_FIRST_SCRATCH);
+    size_t total = gpu_table_bytes(table, 0, NUM_GPU_ACTS);
+    g->scratch_bytes = total - g->act_bytes;
+    g->acts_memory = gpu_alloc(g, total);
+    gpu_table_point(&g->a, table, NUM_GPU_ACTS, (char *)g->acts_memory);
+    g->B_max = B;
+    g->T_max = T;
+    size_t BT = (size_t)B * T;
+    TokenBuckets *tb = &g->buckets;
+    tb->ids = (int *)mallocCheck(BT * sizeof(int));
+    tb->starts = (int *)mallocCheck((BT + 1) * sizeof(int));
+    tb->positions = (int *)mallocCheck(BT * sizeof(int));
+    tb->count = (int *)mallocCheck((size_t)cfg->vocab_size * sizeof(int));
+    tb->d_ids = (int *)gpu_alloc(g, BT * sizeof(int));
+    tb->d_starts = (int *)gpu_alloc(g, (BT + 1) * sizeof(int));
+    tb->d_positions = (int *)gpu_alloc(g, BT * sizeof(int));
+    g->inputs_host = (int *)mallocCheck(BT * sizeof(int));
+    g->losses_host = (float *)mallocCheck(BT * sizeof(float));
+    cublasCheck(cublasLtCreate(&g->mm.lt));
+    g->mm.workspace = gpu_alloc(g, CUBLAS_WORKSPACE_BYTES);
+}
+
+static void gpu_model_free(GPT2GPU *g) {
+    cudaCheck(cudaFree(g->params));
+    cudaCheck(cudaFree(g->grads));
+    cudaCheck(cudaFree(g->m));
+    cudaCheck(cudaFree(g->v));
+#ifndef ENABLE_FP32
+    cudaCheck(cudaFree(g->params_x));
+#endif
+    cudaCheck(cudaFree(g->norm_partials));
+    cudaCheck(cudaFree(g->acts_memory));
+    cudaCheck(cudaFree(g->buckets.d_ids));
+    cudaCheck(cudaFree(g->buckets.d_starts));
+    cudaCheck(cudaFree(g->buckets.d_positions));
+    cudaCheck(cudaFree(g->mm.workspace));
+    cublasCheck(cublasLtDestroy(g->mm.lt));
+    free(g->norm_host);
+    free(g->buckets.ids);
+    free(g->buckets.starts);
+    free(g->buckets.positions);
+    free(g->buckets.count);
+    free(g->inputs_host);
+    free(g->losses_host);
+    memset(g, 0, sizeof(*g));
+}
+
+// the floatX compute copy from the fp32 master weights
+static void gpu_refresh_params_x(GPT2GPU *g) {
+#ifndef ENABLE_FP32
+    float_to_x_kernel<<<ceil_div(g->num_parameters, 256), 256>>>(g->params_x, g->params, g->num_parameters);
+    launchCheck();
+#else
+    (void)g;
+#endif
+}
+
+// host -> device: the parameters (num_parameters floats, train.c's layout)
+// and this rank's AdamW moments (opt_end - opt_start floats each)
+static void gpu_upload(GPT2GPU *g, const float *params, const float *m, const float *v) {
+    size_t nm = (g->opt_end - g->opt_start) * sizeof(float);
+    cudaCheck(cudaMemcpy(g->params, params, g->num_parameters * sizeof(float), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(g->m, m, nm, cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(g->v, v, nm, cudaMemcpyHostToDevice));
+    gpu_refresh_params_x(g);
+}
+
+// device -> host: the same three (any may be NULL)
+static void gpu_download(GPT2GPU *g, float *params, float *m, float *v) {
+    size_t nm = (g->opt_end - g->opt_start) * sizeof(float);
+    if (params != NULL) {
+        cudaCheck(cudaMemcpy(params, g->params, g->num_parameters * sizeof(float), cudaMemcpyDeviceToHost));
+    }
+    if (m != NULL) { cudaCheck(cudaMemcpy(m, g->m, nm, cudaMemcpyDeviceToHost)); }
+    if (v != NULL) { cudaCheck(cudaMemcpy(v, g->v, nm, cudaMemcpyDeviceToHost)); }
+}
+
+// the pointers of one layer into the GPU activations at shape B x T (twin of layer_acts)
+typedef struct {
+    floatX *ln1, *qkv, *atty, *residual2, *ln2, *fch, *fch_gelu, *residual3;
+    float *ln1_mean, *ln1_rstd, *att_lse, *ln2_mean, *ln2_rstd;
+} LayerActsX;
+
+static LayerActsX layer_acts_x(const GpuActs *a, const GPT2Config *cfg, int l, int B, int T) {
+    size_t BT = (size_t)B * T, C = cfg->channels, NH = cfg->num_heads;
+    LayerActsX la;
+    la.ln1 = a->ln1 + l * BT * C;
+    la.ln1_mean = a->ln1_mean + l * BT;
+    la.ln1_rstd = a->ln1_rstd + l * BT;
+    la.qkv = a->qkv + l * BT * 3 * C;
+    la.atty = a->atty + l * BT * C;
+    la.att_lse = a->att_lse + l * BT * NH;
+    la.residual2 = a->residual2 + l * BT * C;
+    la.ln2 = a->ln2 + l * BT * C;
+    la.ln2_mean = a->ln2_mean + l * BT;
+    la.ln2_rstd = a->ln2_rstd + l * BT;
+    la.fch = a->fch + l * BT * 4 * C;
+    la.fch_gelu = a->fch_gelu + l * BT * 4 * C;
+    la.residual3 = a->residual3 + l * BT * C;
+    return la;
+}
+
+// twin of gpt2_forward: logits (B, T, Vp) in g->a.logits for inputs (B, T)
+// (host memory). Any B <= B_max, T <= T_max.
+static void gpu_forward(GPT2GPU *g, const int *inputs, int B, int T) {
+    const GPT2Config *cfg = &g->config;
+    if (B > g->B_max || T > g->T_max || B < 1 || T < 1) {
+        die("gpu_forward: batch %dx%d does not fit the activations (%dx%d)", B, T, g->B_max, g->T_max);
+    }
+    int C = cfg->channels, NH = cfg->num_heads, L = cfg->num_layers, Vp = cfg->padded_vocab_size;
+    size_t BT = (size_t)B * T;
+    check_tokens(inputs, BT, cfg->vocab_size, "inputs");
+    memcpy(g->inputs_host, inputs, BT * sizeof(int));
+    cudaCheck(cudaMemcpy(g->a.inputs, inputs, BT * sizeof(int), cudaMemcpyHostToDevice));
+    g->B = B;
+    g->T = T;
+    const ParameterTensorsX *p = &g->px;
+    GpuActs *a = &g->a;
+    encoder_forward_gpu(a->encoded, a->inputs, p->wte, p->wpe, B, T, C);
+    LayerActsX first = layer_acts_x(a, cfg, 0, B, T);
+    layernorm_forward_gpu(first.ln1, first.ln1_mean, first.ln1_rstd, a->encoded, p->ln1w, p->ln1b, B, T, C);
+    for (int l = 0; l < L; l++) {
+        LayerParamsX lp = layer_params_x(p, cfg, l);
+        LayerActsX la = layer_acts_x(a, cfg, l, B, T);
+        const floatX *residual = l == 0 ? a->encoded : layer_acts_x(a, cfg, l - 1, B, T).residual3;
+        // ln1 was made by the previous layer's fused residual + layernorm (or above for l = 0)
+        matmul_forward_gpu(&g->mm, la.qkv, NULL, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
+        attention_forward_gpu(la.atty, la.att_lse, la.qkv, B, T, C, NH);
+        matmul_forward_gpu(&g->mm, a->btc, NULL, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
+        residual_layernorm_forward_gpu(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, residual,
+                                       a->btc, lp.ln2w, lp.ln2b, B, T, C);
+        matmul_forward_gpu(&g->mm, la.fch, la.fch_gelu, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+        matmul_forward_gpu(&g->mm, a->btc, NULL, la.fch_gelu, lp.fcprojw, lp.fcprojb, B, T, 4 * C, C);
+        // residual3 and the next layernorm: the next layer's ln1, or lnf after the last
+        if (l + 1 < L) {
+            LayerActsX nx = layer_acts_x(a, cfg, l + 1, B, T);
+            LayerParamsX np = layer_params_x(p, cfg, l + 1);
+            residual_layernorm_forward_gpu(la.residual3, nx.ln1, nx.ln1_mean, nx.ln1_rstd, la.residual2,
+                                           a->btc, np.ln1w, np.ln1b, B, T, C);
+        } else {
+            residual_layernorm_forward_gpu(la.residual3, a->lnf, a->lnf_mean, a->lnf_rstd, la.residual2,
+                                           a->btc, p->lnfw, p->lnfb, B, T, C);
+        }
+    }
+    // the LM head is the token embedding (padding rows of wte are 0)
+    matmul_forward_gpu(&g->mm, a->logits, NULL, a->lnf, p->wte, NULL, B, T, C, Vp);
+}
+
+// twin of gpt2_loss (and the start of gpt2_backward): the mean cross-entropy
+// of the last forward against targets (host). With want_grad the logits are
+// replaced by dlogits for a loss of dloss * (sum of per-token losses).
+static float gpu_loss(GPT2GPU *g, const int *targets, int want_grad, float dloss) {
+    const GPT2Config *cfg = &g->config;
+    size_t BT = (size_t)g->B * g->T;
+    check_tokens(targets, BT, cfg->vocab_size, "targets");
+    cudaCheck(cudaMemcpy(g->a.targets, targets, BT * sizeof(int), cudaMemcpyHostToDevice));
+    classifier_gpu(g->a.logits, g->a.losses, g->a.targets, dloss, want_grad, g->B, g->T,
+                   cfg->vocab_size, cfg->padded_vocab_size);
+    cudaCheck(cudaMemcpy(g->losses_host, g->a.losses, BT * sizeof(float), cudaMemcpyDeviceToHost));
+    double sum = 0.0;  // in order, in double, as on the CPU
+    for (size_t i = 0; i < BT; i++) { sum += g->losses_host[i]; }
+    return (float)(sum / (double)BT);
+}
+
+// twin of gpt2_zero_grad
+static void gpu_zero_grad(GPT2GPU *g) {
+    cudaCheck(cudaMemset(g->grads, 0, g->num_parameters * sizeof(float)));
+}
+
+// twin of gpt2_backward, after gpu_loss(want_grad = 1): adds into the
+// parameter gradients. The residual stream's gradient passes unchanged
+// through each residual_forward (residual_backward), so one buffer,
+// dresidual, carries it from the top of the network to the encoder, and
+// each layernorm backward adds its branch into it.
+static void gpu_backward(GPT2GPU *g) {
+    const GPT2Config *cfg = &g->config;
+    int B = g->B, T = g->T;
+    int C = cfg->channels, NH = cfg->num_heads, L = cfg->num_layers, Vp = cfg->padded_vocab_size;
+    const ParameterTensorsX *p = &g->px;
+    ParameterTensors *gr = &g->g;
+    GpuActs *a = &g->a;
+    float *cs = a->colsum;
+    cudaCheck(cudaMemset(a->dresidual, 0, (size_t)B * T * C * sizeof(floatX)));
+    // logits = lnf @ wte^T (a->logits now holds dlogits)
+    matmul_backward_gpu(&g->mm, a->btc, gr->wte, NULL, a->logits, a->lnf, p->wte, NULL, B, T, C, Vp, cs);
+    const floatX *last = layer_acts_x(a, cfg, L - 1, B, T).residual3;
+    layernorm_backward_gpu(a->dresidual, gr->lnfw, gr->lnfb, a->btc, last, p->lnfw, a->lnf_mean,
+                           a->lnf_rstd, B, T, C, cs);
+    for (int l = L - 1; l >= 0; l--) {
+        LayerParamsX lp = layer_params_x(p, cfg, l);
+        LayerParams gp = layer_params(gr, cfg, l);
+        LayerActsX la = layer_acts_x(a, cfg, l, B, T);
+        const floatX *residual = l == 0 ? a->encoded : layer_acts_x(a, cfg, l - 1, B, T).residual3;
+        // the MLP half: d fcproj = d residual3 = dresidual; GELU's backward fused into dinp
+        matmul_backward_gpu(&g->mm, a->dfch, gp.fcprojw, gp.fcprojb, a->dresidual, la.fch_gelu,
+                            lp.fcprojw, la.fch, B, T, 4 * C, C, cs);
+        matmul_backward_gpu(&g->mm, a->btc, gp.fcw, gp.fcb, a->dfch, la.ln2, lp.fcw, NULL, B, T, C, 4 * C, cs);
+        layernorm_backward_gpu(a->dresidual, gp.ln2w, gp.ln2b, a->btc, la.residual2, lp.ln2w,
+                               la.ln2_mean, la.ln2_rstd, B, T, C, cs);
+        // the attention half: d attproj = d residual2 = dresidual
+        matmul_backward_gpu(&g->mm, a->btc, gp.attprojw, gp.attprojb, a->dresidual, la.atty,
+                            lp.attprojw, NULL, B, T, C, C, cs);
+        attention_backward_gpu(a->dqkv, a->att_D, a->btc, la.qkv, la.atty, la.att_lse, B, T, C, NH);
+        matmul_backward_gpu(&g->mm, a->btc, gp.qkvw, gp.qkvb, a->dqkv, la.ln1, lp.qkvw, NULL, B, T, C, 3 * C, cs);
+        layernorm_backward_gpu(a->dresidual, gp.ln1w, gp.ln1b, a->btc, residual, lp.ln1w,
+                               la.ln1_mean, la.ln1_rstd, B, T, C, cs);
+    }
+    token_buckets_build(&g->buckets, g->inputs_host, (size_t)B * T, cfg->vocab_size);
+    encoder_backward_gpu(gr->wte, gr->wpe, a->dresidual, &g->buckets, B, T, C);
+}
+
+// twin of gpt2_grad_sumsq over this rank's [opt_start, opt_end): the same
+// NORM_CHUNK chunks summed in double, the partial sums added in order on the
+// host (the run loop adds the ranks' sums with ZeRO-1)
+static double gpu_grad_sumsq(GPT2GPU *g) {
+    size_t n = g->opt_end - g->opt_start;
+    size_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+    grad_norm_kernel<<<(unsigned)chunks, 256>>>(g->norm_partials, g->grads + g->opt_start, n);
+    launchCheck();
+    cudaCheck(cudaMemcpy(g->norm_host, g->norm_partials, chunks * sizeof(double), cudaMemcpyDeviceToHost));
+    double total = 0.0;
+    for (size_t ch = 0; ch < chunks; ch++) { total += g->norm_host[ch]; }
+    return total;
+}
+
+#ifdef USE_MPI
+static void gpu_all_gather_params(GPT2GPU *g);
+#endif
+
+// twin of gpt2_update: one launch over [opt_start, opt_end); with ZeRO-1
+// every rank then receives the others' updated shards
+static void gpu_update(GPT2GPU *g, const AdamWArgs *args) {
+    AdamWTable tab;
+    for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
+        tab.end[k] = g->param_specs[k].start + spec_numel(&g->param_specs[k]);
+        tab.decays[k] = spec_decays(&g->param_specs[k]);
+    }
+    float bc1 = (float)(1.0 - pow(args->beta1, args->t));
+    float bc2 = (float)(1.0 - pow(args->beta2, args->t));
+    size_t lo = g->opt_start, n = g->opt_end - g->opt_start;
+#ifdef ENABLE_FP32
+    floatX *px = NULL;  // params_x is params itself
+#else
+    floatX *px = g->params_x;
+#endif
+    adamw_kernel<<<ceil_div(n, 256), 256>>>(g->params, px, g->grads, g->m, g->v, lo, n, tab, args->lr,
+                                            args->beta1, args->beta2, args->eps, args->weight_decay,
+                                            args->grad_scale, bc1, bc2);
+    launchCheck();
+#ifdef USE_MPI
+    if (n < g->num_parameters) { gpu_all_gather_params(g); }
+#endif
+}
+
+// the logits of position t of sequence b of the last forward, first V of
+// them as floats into out (host): what the sampler reads
+static void gpu_logits_row(GPT2GPU *g, int b, int t, float *out) {
+    const GPT2Config *cfg = &g->config;
+    size_t row = ((size_t)b * g->T + t) * cfg->padded_vocab_size;
+    int V = cfg->vocab_size;
+#ifdef ENABLE_FP32
+    cudaCheck(cudaMemcpy(out, g->a.logits + row, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost));
+#else
+    // widen on the device into the (now free) scratch, then copy
+    float *tmp = g->a.colsum;
+    size_t room = (g->scratch_bytes) / sizeof(float);
+    if ((size_t)V > room / 2) { die("gpu_logits_row: scratch too small for V=%d", V); }
+    x_to_float_kernel<<<ceil_div((size_t)V, 256), 256>>>(tmp, g->a.logits + row, (size_t)V);
+    launchCheck();
+    cudaCheck(cudaMemcpy(out, tmp, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost));
+#endif
+}
+
+// ----------------------------------------------------------------------------
+// data parallel over NCCL: one process per GPU, MPI starts them and carries
+// NCCL's id. Gradients are summed over the ranks (the loss scale already
+// divides by the global batch), with an all-reduce, or with ZeRO-1 reduced
+// onto the rank that owns each shard; after the update each owner broadcasts
+// its shard of the parameters. The shards are train.c's (shard_start), which
+// need not be equal, so ZeRO-1 uses one grouped ncclReduce / ncclBroadcast per
+// rank rather than ncclReduceScatter / ncclAllGather (equal counts only).
+
+#ifdef USE_MPI
+// the rank among the processes on this machine: which GPU to take
+static int mpi_local_rank(void) {
+    MPI_Comm local;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+    int r = 0;
+    MPI_Comm_rank(local, &r);
+    MPI_Comm_free(&local);
+    return r;
+}
+
+// after gpu_model_init: one NCCL communicator over MPI_COMM_WORLD
+static void gpu_nccl_init(GPT2GPU *g) {
+    ncclUniqueId id;
+    if (g->rank == 0) { nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId"); }
+    MPI_Bcast(&id, (int)sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
+    nccl_check(ncclCommInitRank(&g->nccl, g->nranks, id, g->rank), "ncclCommInitRank");
+}
+
+static void gpu_nccl_free(GPT2GPU *g) {
+    nccl_check(ncclCommDestroy(g->nccl), "ncclCommDestroy");
+}
+
+static void gpu_all_gather_params(GPT2GPU *g) {
+    size_t n = g->num_parameters;
+    nccl_check(ncclGroupStart(), "ncclGroupStart");
+    for (int r = 0; r < g->nranks; r++) {
+        size_t lo = shard_start(n, r), cnt = shard_start(n, r + 1) - lo;
+        nccl_check(ncclBroadcast(g->params + lo, g->params + lo, cnt, ncclFloat, r, g->nccl, 0),
+                   "ncclBroadcast(params)");
+    }
+    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+    gpu_refresh_params_x(g);
+}
+#endif
+
+// sums the gradients over the ranks: all of them, or with ZeRO-1 (zero != 0)
+// each shard onto its owner. A no-op for one process.
+static void gpu_reduce_grads(GPT2GPU *g, int zero) {
+#ifdef USE_MPI
+    if (g->nranks == 1) { return; }
+    if (!zero) {
+        nccl_check(ncclAllReduce(g->grads, g->grads, g->num_parameters, ncclFloat, ncclSum, g->nccl, 0),
+                   "ncclAllReduce");
+        return;
+    }
+    size_t n = g->num_parameters;
+    nccl_check(ncclGroupStart(), "ncclGroupStart");
+    for (int r = 0; r < g->nranks; r++) {
+        size_t lo = shard_start(n, r), cnt = shard_start(n, r + 1) - lo;
+        nccl_check(ncclReduce(g->grads + lo, g->grads + lo, cnt, ncclFloat, ncclSum, r, g->nccl, 0),
+                   "ncclReduce");
+    }
+    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+#else
+    (void)g;
+    (void)zero;
+#endif
+}
+
+// ----------------------------------------------------------------------------
+// the CUDA backend of train.c's run loop: the host model (run->model) keeps
+// the config, the fp32 parameters and this rank's AdamW moments for the
+// checkpoints; everything a step touches lives on the GPU.
+
+typedef struct {
+    GPT2GPU model;
+    float *logits_host;  // (Vp) what next_logits returns
+    GpuPeak peak;
+    int device;
+} CudaState;
+
+static CudaState *cuda_state(Run *run) { return (CudaState *)run->device; }
+
+// the GPU's bill: what was really allocated on the device
+static void gpu_print_bill(const GPT2GPU *g, const GpuPeak *peak, const cudaDeviceProp *prop) {
+    size_t np = g->num_parameters, nm = g->opt_end - g->opt_start;
+    size_t free_b = 0, total_b = 0;
+    cudaCheck(cudaMemGetInfo(&free_b, &total_b));
+    char title[64];
+    snprintf(title, sizeof(title), "the GPU bill (B=%d, T=%d)", g->B_max, g->T_max);
+    printf("+------------------------------+------------------+----------------+\n");
+    printf("| %-28s | %16s | %14s |\n", title, "bytes", FLOATX_NAME);
+    printf("+------------------------------+------------------+----------------+\n");
+    print_bytes_row("parameters (fp32 master)", np * sizeof(float));
+#ifndef ENABLE_FP32
+    print_bytes_row("parameters (bf16 copy)", np * sizeof(floatX));
+#endif
+    print_bytes_row("gradients (fp32)", np * sizeof(float));
+    print_bytes_row("AdamW moments (m, v)", 2 * nm * sizeof(float));
+    print_bytes_row("activations (saved)", g->act_bytes);
+    print_bytes_row("scratch (backward, tokens)", g->scratch_bytes);
+    print_bytes_row("cuBLASLt workspace", CUBLAS_WORKSPACE_BYTES);
+    print_bytes_row("total allocated", g->bytes_allocated);
+    print_bytes_row("device memory still free", free_b);
+    printf("+------------------------------+------------------+----------------+\n");
+    printf("GPU %d: %s, %d SMs, sm_%d%d, %.1f GiB; peak %s: bf16 %.1f, fp32 %.1f TFLOP/s, %.0f GB/s\n",
+           g->rank, prop->name, prop->multiProcessorCount, prop->major, prop->minor,
+           (double)total_b / (1 << 30), peak->from_table ? peak->name : "estimated from SMs and clock",
+           peak->tflops_bf16, peak->tflops_fp32, peak->bandwidth_gbs);
+}
+
+static void cuda_setup(Run *run) {
+    CudaState *st = (CudaState *)callocCheck(1, sizeof(CudaState));
+    run->device = st;
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        die("no CUDA GPU found (cudaGetDeviceCount: %d); use ./train for the CPU", ndev);
+    }
+    st->device = 0;
+#ifdef USE_MPI
+    st->device = mpi_local_rank();
+    if (st->device >= ndev) {
+        die("rank %d: local rank %d has no GPU (%d on this machine): start one process per GPU",
+            g_comm.rank, st->device, ndev);
+    }
+#endif
+    cudaCheck(cudaSetDevice(st->device));
+    GPT2 *m = &run->model;
+    GPT2GPU *g = &st->model;
+    gpu_model_init(g, &m->config, run->B_local, run->cfg.T, g_comm.rank, g_comm.nranks, m->opt_start,
+                   m->opt_end);
+#ifdef USE_MPI
+    if (g_comm.nranks > 1) { gpu_nccl_init(g); }
+#endif
+    gpu_upload(g, m->params_memory, m->m_memory, m->v_memory);
+    st->logits_host = (float *)callocCheck((size_t)m->config.padded_vocab_size, sizeof(float));
+    st->peak = gpu_peak(st->device);
+#ifdef ENABLE_FP32
+    run->peak_flops = st->peak.tflops_fp32 * 1e12;
+#else
+    run->peak_flops = st->peak.tflops_bf16 * 1e12;
+#endif
+    if (g_comm.rank == 0) {
+        cudaDeviceProp prop;
+        cudaCheck(cudaGetDeviceProperties(&prop, st->device));
+        gpu_print_bill(g, &st->peak, &prop);
+    }
+}
+
+static void cuda_zero_grad(Run *run) {
+    gpu_zero_grad(&cuda_state(run)->model);
+}
+
+static float cuda_micro_step(Run *run, const int *inputs, const int *targets, int B, int T,
+                             float loss_scale) {
+    GPT2GPU *g = &cuda_state(run)->model;
+    gpu_forward(g, inputs, B, T);
+    float loss = gpu_loss(g, targets, 1, loss_scale);
+    gpu_backward(g);
+    return loss;
+}
+
+static void cuda_reduce_grads(Run *run) {
+    gpu_reduce_grads(&cuda_state(run)->model, run->zero);
+}
+
+static double cuda_grad_sumsq(Run *run) {
+    return gpu_grad_sumsq(&cuda_state(run)->model);
+}
+
+static void cuda_update(Run *run, const AdamWArgs *args) {
+    gpu_update(&cuda_state(run)->model, args);
+}
+
+static float cuda_eval_loss(Run *run, const int *inputs, const int *targets, int B, int T) {
+    GPT2GPU *g = &cuda_state(run)->model;
+    gpu_forward(g, inputs, B, T);
+    return gpu_loss(g, targets, 0, 0.0f);
+}
+
+static const float *cuda_next_logits(Run *run, const int *tokens, int len) {
+    CudaState *st = cuda_state(run);
+    gpu_forward(&st->model, tokens, 1, len);
+    gpu_logits_row(&st->model, 0, len - 1, st->logits_host);  // the first V; the padding stays 0
+    return st->logits_host;
+}
+
+static void cuda_to_host(Run *run) {
+    GPT2 *m = &run->model;
+    gpu_download(&cuda_state(run)->model, m->params_memory, m->m_memory, m->v_memory);
+}
+
+static void cuda_from_host(Run *run) {
+    GPT2 *m = &run->model;
+    gpu_upload(&cuda_state(run)->model, m->params_memory, m->m_memory, m->v_memory);
+}
+
+static void cuda_release(Run *run) {
+    CudaState *st = cuda_state(run);
+    if (st == NULL) { return; }
+#ifdef USE_MPI
+    if (g_comm.nranks > 1) { gpu_nccl_free(&st->model); }
+#endif
+    gpu_model_free(&st->model);
+    free(st->logits_host);
+    free(st);
+    run->device = NULL;
+}
+
+static const Backend cuda_backend = {
+    "cuda " FLOATX_NAME, cuda_setup, cuda_zero_grad, cuda_micro_step, cuda_reduce_grads,
+    cuda_grad_sumsq, cuda_update, cuda_eval_loss, cuda_next_logits, cuda_to_host, cuda_from_host,
+    cuda_release,
+};
+
+#ifndef TRAIN_GPU_NO_MAIN
+int main(int argc, char **argv) {
+    return train_main(argc, argv, &cuda_backend);
+}
+#endif
