@@ -1,0 +1,236 @@
+/*
+test_gpu.cu: the GPU trainer (train.cu) against the CPU reference (train.c)
+in one process. For each shape: the same random parameters and batch on both,
+then the logits, the loss and each of the 16 parameter gradients compared
+with per-tensor tolerances; then 5 AdamW steps on the same batch, comparing
+the losses and gradient norms; and (first shape) that two GPU runs give the
+same bits. Prints `OK|FAIL name maxabs maxrel` per tensor and an overall line;
+exits 1 on any failure. Without a GPU it prints SKIPPED and exits 0.
+
+    make test_gpu && ./test/test_gpu              # bf16 build
+    make test_gpu PRECISION=FP32 && ./test/test_gpu
+
+maxrel is max |gpu - cpu| over the tensor divided by max |cpu| over the
+tensor: an error measured against the tensor's scale, so that elements near
+zero (where a relative error means nothing) do not decide.
+*/
+#define TRAIN_GPU_NO_MAIN
+#include "../train.cu"
+
+// Tolerances, as a fraction of the tensor's max |cpu|.
+// FP32 build: the same math in fp32; only the order of the sums differs
+// (cuBLAS, the attention's tiles, warp trees), which moves results by a few
+// ulps of the terms summed. Backward products go through twelve layers of
+// such sums, hence a little more room than the forward.
+// bf16 build: bf16 keeps 8 significant bits, so one rounding is off by up to
+// u = 2^-8 = 0.39% of the value. Activations are rounded at every layer
+// boundary (and weights once), and the errors of the L layers add up, so the
+// forward gets 8u (3.1%) and gradients, which are products of the rounded
+// activations and the rounded upstream gradients, 16u (6.3%).
+#ifdef ENABLE_FP32
+#define TOL_LOGITS 1e-5
+#define TOL_LOSS 1e-5
+#define TOL_GRAD 3e-5
+#define TOL_STEP 1e-4  // AdamW turns tiny gradient differences into full-size steps
+#else
+#define BF16_U (1.0 / 256.0)
+#define TOL_LOGITS (8 * BF16_U)
+#define TOL_LOSS (2 * BF16_U)
+#define TOL_GRAD (16 * BF16_U)
+#define TOL_STEP (4 * BF16_U)
+#endif
+#define ADAM_STEPS 5
+
+typedef struct {
+    const char *name;
+    int L, NH, C, V, maxT, B, T;
+} TestShape;
+
+typedef struct {
+    int checks, failures;
+} Tally;
+
+// compares n values; prints one line; returns 1 when within tol * max|ref|
+static int compare(Tally *tally, const char *shape, const char *name, const float *gpu,
+                   const float *cpu, size_t n, double tol) {
+    double maxabs = 0.0, maxref = 0.0;
+    int finite = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(gpu[i])) { finite = 0; }
+        double d = fabs((double)gpu[i] - (double)cpu[i]);
+        if (d > maxabs) { maxabs = d; }
+        if (fabs((double)cpu[i]) > maxref) { maxref = fabs((double)cpu[i]); }
+    }
+    double maxrel = maxref > 0.0 ? maxabs / maxref : maxabs;
+    int ok = finite && maxrel <= tol;
+    printf("%-4s %-6s %-22s maxabs %.3e maxrel %.3e (tol %.1e)%s\n", ok ? "OK" : "FAIL", shape, name,
+           maxabs, maxrel, tol, finite ? "" : " non-finite values");
+    tally->checks++;
+    tally->failures += !ok;
+    return ok;
+}
+
+// the same small perturbation of every parameter on top of GPT-2's
+// initialisation, so that biases and gains are not 0 and 1 (which would
+// hide a bias or gain applied wrongly); the padding rows of wte stay 0
+static void perturb(GPT2 *m, Rng *rng) {
+    size_t V = m->config.vocab_size, C = m->config.channels;
+    for (size_t i = 0; i < m->num_parameters; i++) {
+        if (m->params_memory + i >= m->params.wte + V * C && m->params_memory + i < m->params.wpe) { continue; }
+        m->params_memory[i] += 0.02f * rng_normal(rng);
+    }
+}
+
+// the GPU's logits (B*T*Vp floatX) as floats on the host
+static void gpu_logits_host(GPT2GPU *g, float *out, size_t n) {
+    float *tmp = NULL;
+    cudaCheck(cudaMalloc(&tmp, n * sizeof(float)));
+    x_to_float_kernel<<<ceil_div(n, 256), 256>>>(tmp, g->a.logits, n);
+    launchCheck();
+    cudaCheck(cudaMemcpy(out, tmp, n * sizeof(float), cudaMemcpyDeviceToHost));
+    cudaCheck(cudaFree(tmp));
+}
+
+// forward, loss and backward on the GPU from zeroed gradients; returns the loss
+static float gpu_step_grads(GPT2GPU *g, const int *inputs, const int *targets, int B, int T) {
+    gpu_zero_grad(g);
+    gpu_forward(g, inputs, B, T);
+    float loss = gpu_loss(g, targets, 1, 1.0f / ((float)B * T));
+    gpu_backward(g);
+    return loss;
+}
+
+static float cpu_step_grads(GPT2 *m, const int *inputs, const int *targets, int B, int T) {
+    gpt2_zero_grad(m);
+    gpt2_forward(m, inputs, B, T);
+    float loss = gpt2_loss(m, targets);
+    gpt2_backward(m, 1.0f / ((float)B * T));
+    return loss;
+}
+
+static void test_shape(Tally *tally, const TestShape *ts, int check_determinism) {
+    GPT2Config cfg;
+    cfg.max_seq_len = ts->maxT;
+    cfg.vocab_size = ts->V;
+    cfg.padded_vocab_size = pad_vocab(ts->V);
+    cfg.num_layers = ts->L;
+    cfg.num_heads = ts->NH;
+    cfg.channels = ts->C;
+    int B = ts->B, T = ts->T;
+    size_t BT = (size_t)B * T, Vp = cfg.padded_vocab_size;
+    printf("-- %s: L=%d NH=%d C=%d (hs %d) V=%d, B=%d T=%d\n", ts->name, ts->L, ts->NH, ts->C,
+           ts->C / ts->NH, ts->V, B, T);
+    Rng rng;
+    rng_seed(&rng, 1234);
+    GPT2 cpu;
+    gpt2_init(&cpu, &cfg);
+    gpt2_init_random(&cpu, &rng);
+    perturb(&cpu, &rng);
+    gpt2_alloc_activations(&cpu, B, T);
+    int *inputs = (int *)mallocCheck(BT * sizeof(int));
+    int *targets = (int *)mallocCheck(BT * sizeof(int));
+    for (size_t i = 0; i < BT; i++) {
+        inputs[i] = (int)rng_below(&rng, (size_t)ts->V);
+        targets[i] = (int)rng_below(&rng, (size_t)ts->V);
+    }
+    GPT2GPU g;
+    gpu_model_init(&g, &cfg, B, T, 0, 1, 0, cpu.num_parameters);
+    gpu_upload(&g, cpu.params_memory, cpu.m_memory, cpu.v_memory);
+
+    // forward: logits and loss
+    gpt2_forward(&cpu, inputs, B, T);
+    float cpu_loss = gpt2_loss(&cpu, targets);
+    gpt2_zero_grad(&cpu);
+    gpt2_backward(&cpu, 1.0f / (float)BT);
+    float *host = (float *)mallocCheck(BT * Vp * sizeof(float));
+    gpu_zero_grad(&g);
+    gpu_forward(&g, inputs, B, T);
+    gpu_logits_host(&g, host, BT * Vp);
+    compare(tally, ts->name, "logits", host, cpu.acts.logits, BT * Vp, TOL_LOGITS);
+    float gpu_loss_v = gpu_loss(&g, targets, 1, 1.0f / (float)BT);
+    compare(tally, ts->name, "loss", &gpu_loss_v, &cpu_loss, 1, TOL_LOSS);
+    gpu_backward(&g);
+
+    // backward: every parameter gradient
+    float *grads = (float *)mallocCheck(cpu.num_parameters * sizeof(float));
+    cudaCheck(cudaMemcpy(grads, g.grads, cpu.num_parameters * sizeof(float), cudaMemcpyDeviceToHost));
+    for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
+        const TensorSpec *s = &cpu.param_specs[k];
+        char name[64];
+        snprintf(name, sizeof(name), "d%s", s->name);
+        compare(tally, ts->name, name, grads + s->start, cpu.grads_memory + s->start, spec_numel(s), TOL_GRAD);
+    }
+
+    // determinism: a second GPU forward + backward gives the same bits
+    if (check_determinism) {
+        float again = gpu_step_grads(&g, inputs, targets, B, T);
+        float *grads2 = (float *)mallocCheck(cpu.num_parameters * sizeof(float));
+        cudaCheck(cudaMemcpy(grads2, g.grads, cpu.num_parameters * sizeof(float), cudaMemcpyDeviceToHost));
+        int same = again == gpu_loss_v &&
+                   memcmp(grads, grads2, cpu.num_parameters * sizeof(float)) == 0;
+        printf("%-4s %-6s %-22s two GPU runs give %s\n", same ? "OK" : "FAIL", ts->name,
+               "determinism", same ? "the same bits" : "different bits");
+        tally->checks++;
+        tally->failures += !same;
+        free(grads2);
+    }
+
+    // AdamW steps on the same batch: losses and gradient norms along the way
+    for (int step = 1; step <= ADAM_STEPS; step++) {
+        float lc = cpu_step_grads(&cpu, inputs, targets, B, T);
+        float lg = gpu_step_grads(&g, inputs, targets, B, T);
+        float nc = (float)sqrt(gpt2_grad_sumsq(&cpu, 0, cpu.num_parameters));
+        float ng = (float)sqrt(gpu_grad_sumsq(&g));
+        char name[64];
+        snprintf(name, sizeof(name), "step %d loss", step);
+        compare(tally, ts->name, name, &lg, &lc, 1, TOL_STEP);
+        snprintf(name, sizeof(name), "step %d grad norm", step);
+        compare(tally, ts->name, name, &ng, &nc, 1, TOL_GRAD);
+        AdamWArgs ac = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, clip_scale(nc, 1.0f), step};
+        AdamWArgs ag = ac;
+        ag.grad_scale = clip_scale(ng, 1.0f);
+        gpt2_update(&cpu, &ac);
+        gpu_update(&g, &ag);
+    }
+    // and the parameters after the steps
+    float *params = (float *)mallocCheck(cpu.num_parameters * sizeof(float));
+    gpu_download(&g, params, NULL, NULL);
+    compare(tally, ts->name, "params after AdamW", params, cpu.params_memory, cpu.num_parameters, TOL_STEP);
+
+    free(params);
+    free(grads);
+    free(host);
+    free(inputs);
+    free(targets);
+    gpu_model_free(&g);
+    gpt2_free(&cpu);
+}
+
+int main(void) {
+    (void)train_main;  // the program's entry and backend: not used by this test
+    (void)cuda_backend;
+    int ndev = 0;
+    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+        (void)cudaGetLastError();
+        printf("SKIPPED test_gpu (%s): no CUDA GPU on this machine\n", FLOATX_NAME);
+        return 0;
+    }
+    cudaCheck(cudaSetDevice(0));
+    cudaDeviceProp prop;
+    cudaCheck(cudaGetDeviceProperties(&prop, 0));
+    printf("test_gpu (%s) on %s\n", FLOATX_NAME, prop.name);
+    // T not a multiple of the attention tiles, head sizes 16 (padded to 64),
+    // 128 (the 32-row tiles), and GPT-2 124M's 64
+    static const TestShape shapes[] = {
+        {"tiny", 2, 4, 64, 100, 64, 2, 40},
+        {"hs128", 1, 2, 256, 200, 128, 1, 100},
+        {"124M", 12, 12, 768, 50257, 1024, 4, 64},
+    };
+    Tally tally = {0, 0};
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        test_shape(&tally, &shapes[i], i == 0);
+    }
+    printf("%s: %d of %d checks passed (%s)\n", tally.failures == 0 ? "OK" : "FAIL",
+           tally.checks - tally.failures, tally.checks, FLOATX_NAME);
+    return tally.failures == 0 ? 0 : 1;
+}
