@@ -58,11 +58,35 @@ fcprojw: rank >= 2) and 0 for every bias and LayerNorm parameter.
 lr_at(s), with W = warmup_steps, M = max_steps, min_lr = lr * final_lr_frac:
     s < W:  lr (s+1)/W
     else:   min_lr + 0.5 (1 + cos(pi (s-W)/(M-W))) (lr - min_lr)
+
+With --hf it writes instead the fixtures of ./import_hf (test/test_import_hf.sh):
+the same kind of model, saved the way Hugging Face saves GPT-2, as
+test/fixtures/hf_<name>.safetensors, and the logits PyTorch computes from
+those weights for a fixed batch as test/fixtures/hf_<name>.logits.bin:
+  f32:   L=2 NH=4 C=64 V=120 maxT=32, every tensor F32, names with the
+         "transformer." prefix, the attn.bias / attn.masked_bias buffers, and
+         lm_head.weight (a copy of wte, as an untied save would store it)
+  mixed: L=1 NH=2 C=32 V=64 maxT=16, no prefix, the tensors F16, BF16 and F32
+         in turn, data in the reverse order of the header's entries
+The safetensors files are written by hand (the format is small: a u64 length,
+JSON, raw little-endian data): Debian has no python3-safetensors. HF names
+and layouts: wte.weight (V,C) without the padding rows, wpe.weight,
+h.l.{ln_1,ln_2}.{weight,bias}, h.l.attn.c_attn.{weight (C,3C), bias},
+h.l.attn.c_proj.{weight (C,C), bias}, h.l.mlp.c_fc.{weight (C,4C), bias},
+h.l.mlp.c_proj.{weight (4C,C), bias}, ln_f.{weight,bias}: Conv1D stores its
+weight as (in, out), the transpose of nn.Linear's, and c_attn's columns are
+q, k, v. A tensor saved as F16 or BF16 is rounded to it in the model first,
+so PyTorch's fp32 logits are those of exactly the weights in the file.
+Logits file (little-endian): int32[256] header, zero except [0]=20261201
+magic [1]=1 version [2]=B [3]=T [4]=V [5]=NH; then the inputs int32 (B,T) and
+the logits float32 (B,T,V).
 """
 import argparse
 import hashlib
+import json
 import math
 import os
+import struct
 
 if __name__ == "__main__":
     # One thread everywhere, set before torch (and its BLAS) load: the float sums
@@ -307,10 +331,106 @@ def write_fixture(path):
     print(f"wrote {path}: {os.path.getsize(path)} bytes, sha256 {digest}")
 
 
+HF_LOGITS_MAGIC = 20261201
+
+
+def hf_tensors(model):
+    """[(HF name, view of our parameter)]: the Hugging Face GPT-2 layout of the
+    model. The views share storage with the parameters (Conv1D weights are the
+    transposes of ours; wte without its padding rows)."""
+    t = [("wte.weight", model.wte[: model.V]), ("wpe.weight", model.wpe)]
+    for l, b in enumerate(model.blocks):
+        h = f"h.{l}."
+        t += [
+            (h + "ln_1.weight", b.ln1.weight), (h + "ln_1.bias", b.ln1.bias),
+            (h + "attn.c_attn.weight", b.qkv.weight.t()), (h + "attn.c_attn.bias", b.qkv.bias),
+            (h + "attn.c_proj.weight", b.attproj.weight.t()), (h + "attn.c_proj.bias", b.attproj.bias),
+            (h + "ln_2.weight", b.ln2.weight), (h + "ln_2.bias", b.ln2.bias),
+            (h + "mlp.c_fc.weight", b.fc.weight.t()), (h + "mlp.c_fc.bias", b.fc.bias),
+            (h + "mlp.c_proj.weight", b.fcproj.weight.t()), (h + "mlp.c_proj.bias", b.fcproj.bias),
+        ]
+    return t + [("ln_f.weight", model.lnf.weight), ("ln_f.bias", model.lnf.bias)]
+
+
+def tensor_bytes(t, dtype):
+    """t's values, row-major little-endian, as safetensors dtype F32, F16 or BF16."""
+    t = t.detach().contiguous()
+    if dtype == "F32":
+        return t.numpy().astype("<f4").tobytes()
+    if dtype == "F16":
+        return t.numpy().astype("<f2").tobytes()
+    return t.to(torch.bfloat16).view(torch.int16).numpy().astype("<i2").tobytes()
+
+
+def write_safetensors(path, entries, reverse_data=False):
+    """entries: [(name, tensor, dtype)]. The header's data_offsets count from
+    the end of the JSON, which is padded with spaces to a multiple of 8."""
+    blobs = [tensor_bytes(t, dtype) for _, t, dtype in entries]
+    order = list(range(len(entries)))[::-1] if reverse_data else list(range(len(entries)))
+    offsets, at = {}, 0
+    for i in order:
+        offsets[i] = (at, at + len(blobs[i]))
+        at += len(blobs[i])
+    header = {"__metadata__": {"format": "pt"}}
+    for i, (name, t, dtype) in enumerate(entries):
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": list(offsets[i])}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs[i] for i in order))
+
+
+def write_hf_fixture(name, L, NH, C, V, maxT, B, dtypes, prefix, extras, reverse_data):
+    gen = torch.Generator().manual_seed(4242 + L * 100 + C)
+    model = GPT(L, NH, C, V, maxT)
+    init_params(model, gen, nontrivial_norms_and_biases=True)
+    tensors = hf_tensors(model)
+    entries = []
+    with torch.no_grad():
+        for i, (hf_name, view) in enumerate(tensors):
+            dtype = dtypes[i % len(dtypes)]
+            if dtype != "F32":  # the model computes with the weights as stored
+                view.copy_(view.to(torch.float16 if dtype == "F16" else torch.bfloat16).float())
+            entries.append((prefix + hf_name, view.clone(), dtype))
+    if extras:
+        mask = torch.tril(torch.ones(maxT, maxT)).view(1, 1, maxT, maxT)
+        for l in range(L):
+            entries.append((f"{prefix}h.{l}.attn.bias", mask, "F32"))
+            entries.append((f"{prefix}h.{l}.attn.masked_bias", torch.tensor(-1e4), "F32"))
+        entries.append(("lm_head.weight", model.wte[:V].detach().clone(), "F32"))
+    inputs = torch.randint(0, V, (B, maxT), generator=gen)
+    with torch.no_grad():
+        logits, _ = model(inputs)
+    base = f"test/fixtures/hf_{name}"
+    write_safetensors(base + ".safetensors", entries, reverse_data)
+    header = np.zeros(256, dtype="<i4")
+    header[:6] = [HF_LOGITS_MAGIC, 1, B, maxT, V, NH]
+    with open(base + ".logits.bin", "wb") as f:
+        f.write(header.tobytes())
+        f.write(inputs.numpy().astype("<i4").tobytes())
+        f.write(logits.numpy().astype("<f4").tobytes())
+    for suffix in (".safetensors", ".logits.bin"):
+        print(f"wrote {base}{suffix}: {os.path.getsize(base + suffix)} bytes")
+
+
+def write_hf_fixtures():
+    torch.set_num_threads(1)
+    write_hf_fixture("f32", L=2, NH=4, C=64, V=120, maxT=32, B=2, dtypes=["F32"],
+                     prefix="transformer.", extras=True, reverse_data=False)
+    write_hf_fixture("mixed", L=1, NH=2, C=32, V=64, maxT=16, B=2, dtypes=["F16", "BF16", "F32"],
+                     prefix="", extras=False, reverse_data=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description="Write the GPT-2 test fixture for train.c.")
     ap.add_argument("out", nargs="?", default="test/fixtures/gpt2_tiny.bin")
-    write_fixture(ap.parse_args().out)
+    ap.add_argument("--hf", action="store_true",
+                    help="write the Hugging Face safetensors fixtures of ./import_hf instead")
+    args = ap.parse_args()
+    if args.hf:
+        write_hf_fixtures()
+    else:
+        write_fixture(args.out)
 
 
 if __name__ == "__main__":
