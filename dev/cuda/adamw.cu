@@ -1,0 +1,179 @@
+/*
+dev/cuda/adamw.cu: one AdamW step over all parameters of GPT-2 124M
+    g = grad * grad_scale
+    m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g^2
+    p -= lr * (m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps) + wd * p)
+with weight decay wd only on the tensors of rank 2 or more (spec_decays).
+CPU twin: gpt2_update in train.c, on a model made by gpt2_init (the same
+parameter table gives the GPU versions their tensors and decay flags).
+Memory bound: 28 bytes per parameter (p, g, m, v read; p, m, v written);
+the yardstick is the measured copy bandwidth.
+
+Versions:
+  1. one launch per parameter tensor (16), one thread per element: the CPU's loop
+  2. one launch for all tensors: the kernel gets the table of tensor ends and
+     decay factors by value and finds each element's tensor (the tensors are
+     contiguous in one allocation), so small tensors no longer cost a launch each
+  3. as 2, four elements per thread with 128-bit loads and stores, in a
+     grid-stride loop sized to fill the GPU once (every tensor boundary is a
+     multiple of 4, checked)
+
+    make -C dev/cuda adamw && ./dev/cuda/adamw [version] [block size]
+*/
+#define TRAIN_NO_MAIN
+#pragma GCC diagnostic ignored "-Wunused-function"  // train.c's CLI goes unused here
+#include "../../train.c"
+#include "common.h"
+
+// the tensors, by value in the kernel's arguments
+typedef struct {
+    size_t end[NUM_PARAMETER_TENSORS];  // one past each tensor's last element
+    float wd[NUM_PARAMETER_TENSORS];    // its weight decay (0 for vectors)
+} TensorTable;
+
+typedef struct {
+    float lr, beta1, beta2, eps, grad_scale;
+    float bc1, bc2;  // the bias corrections 1 - beta^t, computed once on the host
+} AdamWConst;
+
+// one parameter, the same expressions in the same order as train.c
+__device__ __forceinline__ void adamw_one(float *p, float *m, float *v, float g, float wd, const AdamWConst &a) {
+    float grad = g * a.grad_scale;
+    float mi = a.beta1 * *m + (1.0f - a.beta1) * grad;
+    float vi = a.beta2 * *v + (1.0f - a.beta2) * grad * grad;
+    *m = mi;
+    *v = vi;
+    float mhat = mi / a.bc1, vhat = vi / a.bc2;
+    *p -= a.lr * (mhat / (sqrtf(vhat) + a.eps) + wd * *p);
+}
+
+// ----------------------------------------------------------------------------
+// kernels
+
+__global__ void adamw_kernel1(float *p, const float *g, float *m, float *v, size_t n, float wd, AdamWConst a) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) { adamw_one(&p[i], &m[i], &v[i], g[i], wd, a); }
+}
+
+__global__ void adamw_kernel2(float *p, const float *g, float *m, float *v, size_t n, TensorTable tt, AdamWConst a) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) { return; }
+    int k = 0;
+    while (i >= tt.end[k]) { k++; }  // 16 tensors: a short scan, the same for a whole warp mostly
+    adamw_one(&p[i], &m[i], &v[i], g[i], tt.wd[k], a);
+}
+
+__global__ void adamw_kernel3(float4 *p, const float4 *g, float4 *m, float4 *v, size_t n4, TensorTable tt,
+                              AdamWConst a) {
+    int k = 0;  // indices only grow along the grid-stride loop, so the tensor index does too
+    for (size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x; j < n4; j += (size_t)gridDim.x * blockDim.x) {
+        while (4 * j >= tt.end[k]) { k++; }
+        float4 pj = p[j], gj = g[j], mj = m[j], vj = v[j];
+        const float wd = tt.wd[k];
+        adamw_one(&pj.x, &mj.x, &vj.x, gj.x, wd, a);
+        adamw_one(&pj.y, &mj.y, &vj.y, gj.y, wd, a);
+        adamw_one(&pj.z, &mj.z, &vj.z, gj.z, wd, a);
+        adamw_one(&pj.w, &mj.w, &vj.w, gj.w, wd, a);
+        p[j] = pj; m[j] = mj; v[j] = vj;
+    }
+}
+
+// ----------------------------------------------------------------------------
+// launcher: the flat arrays of the model's layout, its tensor specs, the step
+
+static void adamw_update(int version, int block_size, float *p, const float *g, float *m, float *v,
+                         const TensorSpec *specs, const AdamWArgs *args, int num_sms) {
+    AdamWConst a;
+    a.lr = args->lr; a.beta1 = args->beta1; a.beta2 = args->beta2; a.eps = args->eps;
+    a.grad_scale = args->grad_scale;
+    a.bc1 = (float)(1.0 - pow(args->beta1, args->t));
+    a.bc2 = (float)(1.0 - pow(args->beta2, args->t));
+    TensorTable tt;
+    for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
+        tt.end[k] = specs[k].start + spec_numel(&specs[k]);
+        tt.wd[k] = spec_decays(&specs[k]) ? args->weight_decay : 0.0f;
+    }
+    const size_t n = tt.end[NUM_PARAMETER_TENSORS - 1];
+    switch (version) {
+        case 1:
+            for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
+                size_t s = specs[k].start, nk = spec_numel(&specs[k]);
+                adamw_kernel1<<<ceil_div(nk, block_size), block_size>>>(p + s, g + s, m + s, v + s, nk, tt.wd[k], a);
+                cudaCheck(cudaGetLastError());
+            }
+            break;
+        case 2:
+            adamw_kernel2<<<ceil_div(n, block_size), block_size>>>(p, g, m, v, n, tt, a);
+            break;
+        case 3: {
+            for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
+                if (tt.end[k] % 4 != 0) { die("adamw v3 needs every tensor boundary at a multiple of 4"); }
+            }
+            unsigned int grid = std::min(ceil_div(n / 4, block_size), (unsigned int)num_sms * (2048u / block_size));
+            adamw_kernel3<<<grid, block_size>>>((float4 *)p, (const float4 *)g, (float4 *)m, (float4 *)v, n / 4, tt, a);
+            break;
+        }
+        default: die("adamw: no version %d", version);
+    }
+    cudaCheck(cudaGetLastError());
+}
+
+// ----------------------------------------------------------------------------
+
+int main(int argc, char **argv) {
+    Lab lab;
+    lab_init(&lab, argc, argv, "adamw");
+    GPT2Config cfg;
+    if (!config_from_preset(&cfg, "d12", 50257)) { die("no d12 preset in train.c"); }
+    GPT2 model;
+    gpt2_init(&model, &cfg);  // the CPU twin's model: parameter table and buffers
+    const size_t n = model.num_parameters;
+    Rng rng;
+    rng_seed(&rng, 1);
+    for (size_t i = 0; i < n; i++) {
+        model.params_memory[i] = INIT_STD * rng_normal(&rng);
+        model.grads_memory[i] = rng_normal(&rng);
+        model.m_memory[i] = 0.1f * rng_normal(&rng);  // a run in progress: nonzero moments
+        float s = 0.3f * rng_normal(&rng);
+        model.v_memory[i] = s * s;
+    }
+    AdamWArgs args;
+    memset(&args, 0, sizeof(args));
+    args.lr = 3e-4f; args.beta1 = 0.9f; args.beta2 = 0.95f; args.eps = 1e-8f;
+    args.weight_decay = 0.1f; args.grad_scale = 0.7f; args.t = 5;
+    float *d_p0 = to_device(model.params_memory, n), *d_g = to_device(model.grads_memory, n);
+    float *d_m0 = to_device(model.m_memory, n), *d_v0 = to_device(model.v_memory, n);
+    float *d_p = device_alloc<float>(n), *d_m = device_alloc<float>(n), *d_v = device_alloc<float>(n);
+    gpt2_update(&model, &args);  // the CPU twin, in place on the model
+
+    static const char *names[] = {"", "launch per tensor", "one launch", "one launch, float4"};
+    const int block_sizes[] = {64, 128, 256, 512, 1024};
+    const double bytes = 7.0 * n * 4;
+    for (int ver = 1; ver <= 3; ver++) {
+        for (int bs : block_sizes) {
+            if (!lab_wants(&lab, ver, bs)) { continue; }
+            cudaCheck(cudaMemcpy(d_p, d_p0, n * 4, cudaMemcpyDeviceToDevice));
+            cudaCheck(cudaMemcpy(d_m, d_m0, n * 4, cudaMemcpyDeviceToDevice));
+            cudaCheck(cudaMemcpy(d_v, d_v0, n * 4, cudaMemcpyDeviceToDevice));
+            adamw_update(ver, bs, d_p, d_g, d_m, d_v, model.param_specs, &args, lab.prop.multiProcessorCount);
+            char what[64];
+            // the same float expressions; only FMA contraction may differ (1-2 ulp)
+            snprintf(what, sizeof(what), "v%d bs %d params", ver, bs);
+            validate(what, d_p, model.params_memory, n, 1e-7, 1e-5);
+            snprintf(what, sizeof(what), "v%d bs %d m", ver, bs);
+            validate(what, d_m, model.m_memory, n, 1e-7, 1e-5);
+            snprintf(what, sizeof(what), "v%d bs %d v", ver, bs);
+            validate(what, d_v, model.v_memory, n, 1e-9, 1e-5);
+            float ms = lab_time(&lab, [&] {
+                adamw_update(ver, bs, d_p, d_g, d_m, d_v, model.param_specs, &args, lab.prop.multiProcessorCount);
+            });
+            lab_report(&lab, "fp32", ver, names[ver], bs, ms, bytes, PEAK_BANDWIDTH, 0);
+        }
+    }
+    lab_summary(&lab);
+    cudaCheck(cudaFree(d_p0)); cudaCheck(cudaFree(d_g)); cudaCheck(cudaFree(d_m0)); cudaCheck(cudaFree(d_v0));
+    cudaCheck(cudaFree(d_p)); cudaCheck(cudaFree(d_m)); cudaCheck(cudaFree(d_v));
+    gpt2_free(&model);
+    lab_free(&lab);
+    return 0;
+}

@@ -1,0 +1,200 @@
+/*
+dev/cuda/fused_classifier.cu: logits -> softmax -> cross-entropy loss -> dlogits, in one pass
+    losses[i] = log(sum_v exp(l_v - max)) + max - l[target]
+    dlogits[i,v] = (softmax(l)_v - [v == target]) * dloss   for v < V,  0 in the padding
+The probabilities are never stored: the kernel writes the gradient directly,
+and may write it over the logits (dlogits == logits), as a trainer does.
+CPU twin: softmax_crossentropy_forward then softmax_crossentropy_backward
+(into zeros) in train.c, with dlosses = 1 / (B*T) (the mean loss).
+Memory bound; the yardstick is the measured copy bandwidth; bytes counted: the
+logits read once and the gradient written once.
+
+Versions:
+  1. one thread per row, three passes (max, sum, write): the CPU loops;
+     uncoalesced, and only B*T threads
+  2. one block per row: each thread keeps an online (max, sum) over its
+     strided elements (the sum rescaled by exp(old max - new max) when the max
+     grows), the block merges them; a second pass writes the gradient
+     (coalesced; the row is read twice, the second time mostly from L2)
+  3. as 2 with 128-bit loads and stores (Vp % 4 == 0; the padding columns of
+     the last float4 are masked)
+
+    make -C dev/cuda fused_classifier && ./dev/cuda/fused_classifier [version] [block size]
+*/
+#define TRAIN_NO_MAIN
+#pragma GCC diagnostic ignored "-Wunused-function"  // train.c's CLI goes unused here
+#include "../../train.c"
+#include "common.h"
+
+// ----------------------------------------------------------------------------
+// kernels. dlogits, logits (N, Vp); losses, targets (N)
+
+__global__ void fused_classifier_kernel1(float *dlogits, float *losses, const float *logits, const int *targets,
+                                         float dloss, int N, int V, int Vp) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N) { return; }
+    const float *l = logits + (size_t)i * Vp;
+    float m = l[0];
+    for (int v = 1; v < V; v++) { m = fmaxf(m, l[v]); }
+    float sum = 0.0f;
+    for (int v = 0; v < V; v++) { sum += expf(l[v] - m); }
+    const int target = targets[i];
+    losses[i] = logf(sum) + m - l[target];  // read before the row may be overwritten
+    float *dl = dlogits + (size_t)i * Vp;
+    for (int v = 0; v < Vp; v++) {
+        dl[v] = v < V ? (expf(l[v] - m) / sum - (v == target ? 1.0f : 0.0f)) * dloss : 0.0f;
+    }
+}
+
+// merges the threads' online (max, sum) pairs: M = max m_j, L = sum l_j e^(m_j - M)
+__device__ void block_merge_softmax(float *M, float *L, float m, float l, float *scratch) {
+    const int lane = threadIdx.x % WARP_SIZE, warp = threadIdx.x / WARP_SIZE, warps = blockDim.x / WARP_SIZE;
+    float wm = warp_max(m);
+    if (lane == 0) { scratch[warp] = wm; }
+    __syncthreads();
+    float bm = scratch[lane < warps ? lane : 0];
+    bm = warp_max(bm);
+    __syncthreads();  // scratch is reused by block_sum
+    *M = bm;
+    *L = block_sum(l * expf(m - bm), scratch);
+}
+
+// one block per row; blockDim.x <= V, so every thread starts from a real logit
+__global__ void fused_classifier_kernel2(float *dlogits, float *losses, const float *logits, const int *targets,
+                                         float dloss, int N, int V, int Vp) {
+    __shared__ float scratch[WARP_SIZE];
+    const size_t i = blockIdx.x;
+    const float *l = logits + i * Vp;
+    float m = l[threadIdx.x], s = 1.0f;  // this thread's first element starts the running pair
+    for (int v = threadIdx.x + blockDim.x; v < V; v += blockDim.x) {
+        float x = l[v];
+        if (x > m) { s = s * expf(m - x) + 1.0f; m = x; }
+        else { s += expf(x - m); }
+    }
+    float M, L;
+    block_merge_softmax(&M, &L, m, s, scratch);
+    const int target = targets[i];
+    const float lt = l[target];
+    __syncthreads();  // every thread has read l[target] before any writes (in place)
+    if (threadIdx.x == 0) { losses[i] = logf(L) + M - lt; }
+    float *dl = dlogits + i * Vp;
+    const float inv = 1.0f / L;
+    for (int v = threadIdx.x; v < Vp; v += blockDim.x) {
+        dl[v] = v < V ? (expf(l[v] - M) * inv - (v == target ? 1.0f : 0.0f)) * dloss : 0.0f;
+    }
+}
+
+// the gradient of one logit (column v of the row)
+__device__ __forceinline__ float dlogit(float x, int v, int V, int target, float M, float inv, float dloss) {
+    return v < V ? (expf(x - M) * inv - (v == target ? 1.0f : 0.0f)) * dloss : 0.0f;
+}
+
+__global__ void fused_classifier_kernel3(float *dlogits, float *losses, const float *logits, const int *targets,
+                                         float dloss, int N, int V, int Vp) {
+    __shared__ float scratch[WARP_SIZE];
+    const size_t i = blockIdx.x;
+    const float4 *l4 = (const float4 *)(logits + i * Vp);  // Vp % 4 == 0: rows stay 16-byte aligned
+    const int V4 = V / 4, Vp4 = Vp / 4;                     // float4s wholly inside V
+    // the running pair starts at (a real logit, 0): m only seeds the max (blockDim.x <= V),
+    // every element is counted once below, by the thread whose stride reaches it
+    float m = logits[i * Vp + threadIdx.x], s = 0.0f;
+    for (int j = threadIdx.x; j < V4; j += blockDim.x) {
+        float4 x = l4[j];
+        float xm = fmaxf(fmaxf(x.x, x.y), fmaxf(x.z, x.w));
+        float mn = fmaxf(m, xm);
+        s = s * expf(m - mn) + expf(x.x - mn) + expf(x.y - mn) + expf(x.z - mn) + expf(x.w - mn);
+        m = mn;
+    }
+    for (int v = 4 * V4 + threadIdx.x; v < V; v += blockDim.x) {  // the last V % 4 logits
+        float x = logits[i * Vp + v], mn = fmaxf(m, x);
+        s = s * expf(m - mn) + expf(x - mn);
+        m = mn;
+    }
+    float M, L;
+    block_merge_softmax(&M, &L, m, s, scratch);
+    const int target = targets[i];
+    const float lt = logits[i * Vp + target];
+    __syncthreads();  // every thread has read its inputs' last value before any writes (in place)
+    if (threadIdx.x == 0) { losses[i] = logf(L) + M - lt; }
+    float4 *d4 = (float4 *)(dlogits + i * Vp);
+    const float inv = 1.0f / L;
+    for (int j = threadIdx.x; j < Vp4; j += blockDim.x) {
+        float4 x = l4[j];
+        int v = 4 * j;
+        d4[j] = make_float4(dlogit(x.x, v, V, target, M, inv, dloss), dlogit(x.y, v + 1, V, target, M, inv, dloss),
+                            dlogit(x.z, v + 2, V, target, M, inv, dloss), dlogit(x.w, v + 3, V, target, M, inv, dloss));
+    }
+}
+
+// ----------------------------------------------------------------------------
+// launcher
+
+static void fused_classifier(int version, int block_size, float *dlogits, float *losses, const float *logits,
+                             const int *targets, float dloss, int N, int V, int Vp) {
+    if (version >= 2 && block_size > V) { die("fused_classifier v%d needs a block size <= V", version); }
+    switch (version) {
+        case 1:
+            fused_classifier_kernel1<<<ceil_div(N, block_size), block_size>>>(dlogits, losses, logits, targets,
+                                                                              dloss, N, V, Vp);
+            break;
+        case 2:
+            fused_classifier_kernel2<<<N, block_size>>>(dlogits, losses, logits, targets, dloss, N, V, Vp);
+            break;
+        case 3:
+            if (Vp % 4 != 0) { die("fused_classifier v3 needs Vp %% 4 == 0, got %d", Vp); }
+            fused_classifier_kernel3<<<N, block_size>>>(dlogits, losses, logits, targets, dloss, N, V, Vp);
+            break;
+        default: die("fused_classifier: no version %d", version);
+    }
+    cudaCheck(cudaGetLastError());
+}
+
+// ----------------------------------------------------------------------------
+
+int main(int argc, char **argv) {
+    Lab lab;
+    lab_init(&lab, argc, argv, "fused_classifier");
+    const int B = 4, T = 1024, V = 50257, Vp = pad_vocab(V), N = B * T;
+    const size_t nl = (size_t)N * Vp;
+    float *logits = make_random(nl, 2.0f, 1);
+    int *targets = make_random_ints(N, V, 2);
+    const float dloss = 1.0f / (float)N;
+    float *losses_ref = (float *)mallocCheck((size_t)N * 4), *probs = (float *)mallocCheck(nl * 4);
+    float *dlogits_ref = (float *)callocCheck(nl, 4), *dlosses = (float *)mallocCheck((size_t)N * 4);
+    for (int i = 0; i < N; i++) { dlosses[i] = dloss; }
+    softmax_crossentropy_forward(losses_ref, probs, logits, targets, B, T, V, Vp);  // the CPU twin
+    softmax_crossentropy_backward(dlogits_ref, dlosses, probs, targets, B, T, V, Vp);
+    free(probs);
+
+    float *d_logits = to_device(logits, nl), *d_dlogits = device_alloc<float>(nl);
+    float *d_losses = device_alloc<float>(N);
+    int *d_targets = to_device(targets, N);
+    static const char *names[] = {"", "thread per row", "block per row", "block per row, float4"};
+    const int block_sizes[] = {64, 128, 256, 512, 1024};
+    const double bytes = 2.0 * nl * 4 + (double)N * 8;
+    for (int v = 1; v <= 3; v++) {
+        for (int bs : block_sizes) {
+            if (!lab_wants(&lab, v, bs)) { continue; }
+            char what[64];
+            cudaCheck(cudaMemset(d_dlogits, 0xff, nl * 4));  // NaNs: every element must be written
+            fused_classifier(v, bs, d_dlogits, d_losses, d_logits, d_targets, dloss, N, V, Vp);
+            // sums of V exponentials in another order, expf against exp_fast: float rounding
+            snprintf(what, sizeof(what), "v%d bs %d losses", v, bs);
+            validate(what, d_losses, losses_ref, N, 1e-4, 1e-5);
+            snprintf(what, sizeof(what), "v%d bs %d dlogits", v, bs);
+            validate(what, d_dlogits, dlogits_ref, nl, 1e-6 * dloss, 1e-4);
+            float ms = lab_time(&lab, [&] {
+                fused_classifier(v, bs, d_dlogits, d_losses, d_logits, d_targets, dloss, N, V, Vp);
+            });
+            lab_report(&lab, "fp32", v, names[v], bs, ms, bytes, PEAK_BANDWIDTH, 0);
+        }
+    }
+    // in place, as the trainer runs it: the gradient over the logits (best version)
+    fused_classifier(3, 1024, d_logits, d_losses, d_logits, d_targets, dloss, N, V, Vp);
+    validate("v3 bs 1024 in place dlogits", d_logits, dlogits_ref, nl, 1e-6 * dloss, 1e-4);
+    lab_summary(&lab);
+    cudaCheck(cudaFree(d_logits)); cudaCheck(cudaFree(d_dlogits)); cudaCheck(cudaFree(d_losses)); cudaCheck(cudaFree(d_targets));
+    free(logits); free(targets); free(losses_ref); free(dlogits_ref); free(dlosses);
+    lab_free(&lab);
+    return 0;
+}

@@ -1,0 +1,136 @@
+/*
+dev/cuda/gelu.cu: GELU (tanh approximation) forward and backward
+    out = x s,  s = 1 / (1 + exp(-2u)) = 0.5 (1 + tanh u),  u = sqrt(2/pi) (x + 0.044715 x^3)
+    dinp += dout (s + 2 x s (1 - s) du/dx)
+CPU twins: gelu_forward and gelu_backward in train.c. Elementwise and memory
+bound; the yardstick is the measured copy bandwidth.
+
+Versions (each for the forward and the backward):
+  1. one thread per element
+  2. four elements per thread through 128-bit loads and stores (N % 4 == 0):
+     a quarter of the memory instructions for the same bytes
+
+    make -C dev/cuda gelu && ./dev/cuda/gelu [version] [block size]
+*/
+#define TRAIN_NO_MAIN
+#pragma GCC diagnostic ignored "-Wunused-function"  // train.c's CLI goes unused here
+#include "../../train.c"
+#include "common.h"
+
+// ----------------------------------------------------------------------------
+// the math, one element, the same expressions as train.c
+
+__device__ __forceinline__ float gelu_value(float x) {
+    float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+    return x / (1.0f + expf(-2.0f * u));
+}
+
+__device__ __forceinline__ float gelu_grad(float x) {
+    float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+    float s = 1.0f / (1.0f + expf(-2.0f * u));
+    float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
+    return s + 2.0f * x * s * (1.0f - s) * du;
+}
+
+// ----------------------------------------------------------------------------
+// kernels
+
+__global__ void gelu_forward_kernel1(float *out, const float *inp, size_t N) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < N) { out[i] = gelu_value(inp[i]); }
+}
+
+__global__ void gelu_forward_kernel2(float4 *out, const float4 *inp, size_t N4) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N4) { return; }
+    float4 x = inp[i];
+    out[i] = make_float4(gelu_value(x.x), gelu_value(x.y), gelu_value(x.z), gelu_value(x.w));
+}
+
+__global__ void gelu_backward_kernel1(float *dinp, const float *inp, const float *dout, size_t N) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < N) { dinp[i] += gelu_grad(inp[i]) * dout[i]; }
+}
+
+__global__ void gelu_backward_kernel2(float4 *dinp, const float4 *inp, const float4 *dout, size_t N4) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N4) { return; }
+    float4 x = inp[i], d = dout[i], g = dinp[i];
+    g.x += gelu_grad(x.x) * d.x;
+    g.y += gelu_grad(x.y) * d.y;
+    g.z += gelu_grad(x.z) * d.z;
+    g.w += gelu_grad(x.w) * d.w;
+    dinp[i] = g;
+}
+
+// ----------------------------------------------------------------------------
+// launchers: the CPU twins' argument order after the version and block size
+
+static void check_vec4(int version, size_t N) {
+    if (version == 2 && N % 4 != 0) { die("gelu v2 needs N %% 4 == 0, got %zu", N); }
+}
+
+static void gelu_forward(int version, int block_size, float *out, const float *inp, size_t N) {
+    check_vec4(version, N);
+    switch (version) {
+        case 1: gelu_forward_kernel1<<<ceil_div(N, block_size), block_size>>>(out, inp, N); break;
+        case 2: gelu_forward_kernel2<<<ceil_div(N / 4, block_size), block_size>>>((float4 *)out, (const float4 *)inp, N / 4); break;
+        default: die("gelu_forward: no version %d", version);
+    }
+    cudaCheck(cudaGetLastError());
+}
+
+static void gelu_backward(int version, int block_size, float *dinp, const float *inp, const float *dout, size_t N) {
+    check_vec4(version, N);
+    switch (version) {
+        case 1: gelu_backward_kernel1<<<ceil_div(N, block_size), block_size>>>(dinp, inp, dout, N); break;
+        case 2:
+            gelu_backward_kernel2<<<ceil_div(N / 4, block_size), block_size>>>((float4 *)dinp, (const float4 *)inp,
+                                                                             (const float4 *)dout, N / 4);
+            break;
+        default: die("gelu_backward: no version %d", version);
+    }
+    cudaCheck(cudaGetLastError());
+}
+
+// ----------------------------------------------------------------------------
+
+int main(int argc, char **argv) {
+    Lab lab;
+    lab_init(&lab, argc, argv, "gelu");
+    const size_t N = (size_t)8 * 1024 * 4 * 768;  // the MLP's hidden layer of GPT-2 124M, B = 8, T = 1024
+    float *inp = make_random(N, 2.0f, 1), *dout = make_random(N, 1.0f, 2), *dinp0 = make_random(N, 1.0f, 3);
+    float *out_ref = (float *)mallocCheck(N * 4), *dinp_ref = (float *)mallocCheck(N * 4);
+    memcpy(dinp_ref, dinp0, N * 4);
+    gelu_forward(out_ref, inp, N);  // the CPU twins
+    gelu_backward(dinp_ref, inp, dout, N);
+
+    float *d_inp = to_device(inp, N), *d_dout = to_device(dout, N), *d_dinp = to_device(dinp0, N);
+    float *d_out = device_alloc<float>(N);
+    static const char *names[] = {"", "thread per element", "float4"};
+    const int block_sizes[] = {64, 128, 256, 512, 1024};
+    for (int v = 1; v <= 2; v++) {
+        for (int bs : block_sizes) {
+            if (!lab_wants(&lab, v, bs)) { continue; }
+            char what[64];
+            // expf here against train.c's exp_fast (< 1e-7 relative): float rounding only
+            cudaCheck(cudaMemset(d_out, 0, N * 4));
+            gelu_forward(v, bs, d_out, d_inp, N);
+            snprintf(what, sizeof(what), "v%d bs %d forward out", v, bs);
+            validate(what, d_out, out_ref, N, 1e-6, 1e-5);
+            reset_device(d_dinp, dinp0, N);
+            gelu_backward(v, bs, d_dinp, d_inp, d_dout, N);
+            snprintf(what, sizeof(what), "v%d bs %d backward dinp", v, bs);
+            validate(what, d_dinp, dinp_ref, N, 1e-6, 1e-5);
+            float ms = lab_time(&lab, [&] { gelu_forward(v, bs, d_out, d_inp, N); });
+            lab_report(&lab, "forward", v, names[v], bs, ms, 2.0 * N * 4, PEAK_BANDWIDTH, 0);  // read inp, write out
+            ms = lab_time(&lab, [&] { gelu_backward(v, bs, d_dinp, d_inp, d_dout, N); });
+            lab_report(&lab, "backward", v, names[v], bs, ms, 4.0 * N * 4, PEAK_BANDWIDTH, 0);  // inp, dout, dinp r+w
+        }
+    }
+    lab_summary(&lab);
+    cudaCheck(cudaFree(d_inp)); cudaCheck(cudaFree(d_dout)); cudaCheck(cudaFree(d_dinp)); cudaCheck(cudaFree(d_out));
+    free(inp); free(dout); free(dinp0); free(out_ref); free(dinp_ref);
+    lab_free(&lab);
+    return 0;
+}
