@@ -128,15 +128,11 @@ int main(int argc, char **argv) {
     GPT2 model;
     gpt2_init(&model, &cfg);  // the CPU twin's model: parameter table and buffers
     const size_t n = model.num_parameters;
-    Rng rng;
-    rng_seed(&rng, 1);
-    for (size_t i = 0; i < n; i++) {
-        model.params_memory[i] = INIT_STD * rng_normal(&rng);
-        model.grads_memory[i] = rng_normal(&rng);
-        model.m_memory[i] = 0.1f * rng_normal(&rng);  // a run in progress: nonzero moments
-        float s = 0.3f * rng_normal(&rng);
-        model.v_memory[i] = s * s;
-    }
+    fill_random(model.params_memory, n, INIT_STD, 1);
+    fill_random(model.grads_memory, n, 1.0f, 2);
+    fill_random(model.m_memory, n, 0.1f, 3);  // a run in progress: nonzero moments
+    fill_random(model.v_memory, n, 0.3f, 4);
+    for (size_t i = 0; i < n; i++) { model.v_memory[i] *= model.v_memory[i]; }  // v >= 0
     AdamWArgs args;
     memset(&args, 0, sizeof(args));
     args.lr = 3e-4f; args.beta1 = 0.9f; args.beta2 = 0.95f; args.eps = 1e-8f;

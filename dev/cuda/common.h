@@ -15,7 +15,8 @@
 //                                       L2 flush buffer, measure the copy bandwidth
 //   lab_wants(&lab, v, bs)              is version v at block size bs selected?
 //                                       (bs 0: a library's own launch, always)
-//   make_random / make_random_ints      host inputs from train.c's seeded Rng
+//   fill_random / make_random / make_random_ints
+//                                       host inputs from train.c's seeded Rng
 //   to_device / to_device_bf16 / ...    device copies
 //   validate(&lab, name, d_x, ref, n, atol, rtol)
 //                                       |x - ref| <= atol + rtol * |ref| for every
@@ -151,12 +152,26 @@ static inline void lab_free(Lab *lab) {
 // ----------------------------------------------------------------------------
 // inputs
 
-// n floats, normal(0, scale), from train.c's Rng seeded with `seed`
+#define LAB_RANDOM_CHUNK ((size_t)1 << 16)
+
+// x[0:n] = normal(0, scale) draws from train.c's Rng, one stream per chunk of
+// 65536 (seeded from seed and the chunk's index), so threads can fill chunks
+// in parallel and the values do not depend on the thread count
+static inline void fill_random(float *x, size_t n, float scale, uint64_t seed) {
+    const size_t chunks = (n + LAB_RANDOM_CHUNK - 1) / LAB_RANDOM_CHUNK;
+    #pragma omp parallel for
+    for (size_t ch = 0; ch < chunks; ch++) {
+        Rng rng;
+        rng_seed(&rng, seed * 1000003u + ch);
+        size_t end = std::min(n, (ch + 1) * LAB_RANDOM_CHUNK);
+        for (size_t i = ch * LAB_RANDOM_CHUNK; i < end; i++) { x[i] = scale * rng_normal(&rng); }
+    }
+}
+
+// n floats, normal(0, scale) (see fill_random)
 static inline float *make_random(size_t n, float scale, uint64_t seed) {
-    Rng rng;
-    rng_seed(&rng, seed);
     float *x = (float *)mallocCheck(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) { x[i] = scale * rng_normal(&rng); }
+    fill_random(x, n, scale, seed);
     return x;
 }
 

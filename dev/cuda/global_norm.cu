@@ -107,9 +107,7 @@ int main(int argc, char **argv) {
     GPT2 model;
     gpt2_init(&model, &cfg);  // the CPU twin's model
     const size_t n = model.num_parameters;
-    Rng rng;
-    rng_seed(&rng, 1);
-    for (size_t i = 0; i < n; i++) { model.grads_memory[i] = 1e-2f * rng_normal(&rng); }
+    fill_random(model.grads_memory, n, 1e-2f, 1);
     float ref = (float)gpt2_grad_sumsq(&model, 0, n);  // the CPU twin
 
     const int num_sms = lab.prop.multiProcessorCount;
