@@ -676,7 +676,10 @@ attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, int B, int 
         __syncthreads();
         tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);
         __syncwarp();
-        // online softmax over this tile's columns t2 <= t (the causal mask)
+        // online softmax over this tile's columns t2 <= t (the causal mask).
+        // Every row has at least one such column in every tile it visits
+        // (all of them below the diagonal, column 0 on it), though one half
+        // of a row may have none.
         int c0 = half * (BLK / 2);
         float tmax = 0.0f;
         int any = 0;
@@ -688,26 +691,23 @@ attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, int B, int 
                 any = 1;
             }
         }
-        // combine the two halves; a half may have no valid column (any = 0)
+        // combine the two halves (a half with no valid column, any = 0, takes the other's)
         float omax = __shfl_xor_sync(0xffffffffu, tmax, 1);
         int oany = __shfl_xor_sync(0xffffffffu, any, 1);
         if (!any) { tmax = omax; } else if (oany) { tmax = fmaxf(tmax, omax); }
-        int row_valid = any || oany;  // false only for rows beyond T in the last tile
         float m_new = kt == 0 ? tmax : fmaxf(m, tmax);
         float corr = kt == 0 ? 0.0f : expf(m - m_new);  // tile 0: nothing to rescale yet
         float psum = 0.0f;
         for (int c = c0; c < c0 + BLK / 2; c++) {
             int t2 = kt * BLK + c;
             float p = 0.0f;
-            if (t2 <= t && row_valid) { p = expf(ss[row * S::lds + c] * scale - m_new); }
+            if (t2 <= t) { p = expf(ss[row * S::lds + c] * scale - m_new); }
             psum += p;
             sp[row * S::ldp + c] = to_x(p);
         }
         psum += __shfl_xor_sync(0xffffffffu, psum, 1);
-        if (row_valid) {
-            l = l * corr + psum;
-            m = m_new;
-        }
+        l = l * corr + psum;
+        m = m_new;
         for (int d = half * (HSP / 2); d < (half + 1) * (HSP / 2); d++) { so[row * S::ldo + d] *= corr; }
         __syncwarp();
         tile_ab_acc<BLK, HSP>(so, S::ldo, sp, S::ldp, sv, S::ldx, r0, lane);
@@ -969,6 +969,20 @@ __device__ __forceinline__ void softmax_merge(float *m, float *s, int *n, float 
     *n += n2;
 }
 
+// adds one value x: a single exp, of whichever of x and the max is smaller
+__device__ __forceinline__ void softmax_add(float *m, float *s, int *n, float x) {
+    if (*n == 0) {
+        *m = x;
+        *s = 1.0f;
+    } else if (x > *m) {
+        *s = *s * expf(*m - x) + 1.0f;
+        *m = x;
+    } else {
+        *s += expf(x - *m);
+    }
+    (*n)++;
+}
+
 __global__ void __launch_bounds__(CLASSIFIER_THREADS)
 classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss, int write_grad,
                   int V, int Vp) {
@@ -978,7 +992,7 @@ classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss
     floatX *l = logits + i * Vp;
     float m = 0.0f, s = 0.0f;
     int n = 0;  // how many values this thread has seen (m is valid when n > 0)
-    for (int v = threadIdx.x; v < V; v += blockDim.x) { softmax_merge(&m, &s, &n, to_f(l[v]), 1.0f, 1); }
+    for (int v = threadIdx.x; v < V; v += blockDim.x) { softmax_add(&m, &s, &n, to_f(l[v])); }
     // warp, then block: fixed shuffle and index orders (deterministic)
     for (int o = WARP / 2; o > 0; o /= 2) {
         float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
@@ -1243,6 +1257,7 @@ typedef struct {
     TokenBuckets buckets;
     int *inputs_host;          // (B_max, T_max) the last forward's tokens
     float *losses_host;        // (B_max, T_max)
+    float *logits_row;         // device (Vp): one row of logits widened to fp32, for the sampler
     Matmul mm;
     size_t bytes_allocated;    // every cudaMalloc above, for the bill
     // data parallel: this process's rank among nranks
@@ -1329,6 +1344,7 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     tb->d_positions = (int *)gpu_alloc(g, BT * sizeof(int));
     g->inputs_host = (int *)mallocCheck(BT * sizeof(int));
     g->losses_host = (float *)mallocCheck(BT * sizeof(float));
+    g->logits_row = (float *)gpu_alloc(g, (size_t)cfg->padded_vocab_size * sizeof(float));
     cublasCheck(cublasLtCreate(&g->mm.lt));
     g->mm.workspace = gpu_alloc(g, CUBLAS_WORKSPACE_BYTES);
 }
@@ -1347,6 +1363,7 @@ static void gpu_model_free(GPT2GPU *g) {
     cudaCheck(cudaFree(g->buckets.d_starts));
     cudaCheck(cudaFree(g->buckets.d_positions));
     cudaCheck(cudaFree(g->mm.workspace));
+    cudaCheck(cudaFree(g->logits_row));
     cublasCheck(cublasLtDestroy(g->mm.lt));
     free(g->norm_host);
     free(g->buckets.ids);
@@ -1571,17 +1588,9 @@ static void gpu_logits_row(GPT2GPU *g, int b, int t, float *out) {
     const GPT2Config *cfg = &g->config;
     size_t row = ((size_t)b * g->T + t) * cfg->padded_vocab_size;
     int V = cfg->vocab_size;
-#ifdef ENABLE_FP32
-    cudaCheck(cudaMemcpy(out, g->a.logits + row, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost));
-#else
-    // widen on the device into the (now free) scratch, then copy
-    float *tmp = g->a.colsum;
-    size_t room = (g->scratch_bytes) / sizeof(float);
-    if ((size_t)V > room / 2) { die("gpu_logits_row: scratch too small for V=%d", V); }
-    x_to_float_kernel<<<ceil_div((size_t)V, 256), 256>>>(tmp, g->a.logits + row, (size_t)V);
+    x_to_float_kernel<<<ceil_div((size_t)V, 256), 256>>>(g->logits_row, g->a.logits + row, (size_t)V);
     launchCheck();
-    cudaCheck(cudaMemcpy(out, tmp, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost));
-#endif
+    cudaCheck(cudaMemcpy(out, g->logits_row, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost));
 }
 
 // ----------------------------------------------------------------------------
