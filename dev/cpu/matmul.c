@@ -1,22 +1,39 @@
 /*
-dev/cpu/matmul.c: the matmuls of train.c against their plain loops.
+dev/cpu/matmul.c: the three products of a linear layer, versions side by side.
+    forward   out = inp @ weight^T + bias          out (N, OC), inp (N, C), weight (OC, C)
+    backward  dinp += dout @ weight,  dweight += dout^T @ inp,  dbias += sum_i dout
 
-Versions of each of the three products of a linear layer:
-  1. the plain loop: the definition, and the reference every version is checked against
-  2. train.c's kernel (register tile + packed panel, see matmul_accumulate)
-Each version is validated with |x - ref| <= atol + rtol*|ref| (exit 1 on a
-mismatch), then timed: min and median of several repeats, in GFLOP/s.
+Versions:
+  1. the plain loops: the definitions, one output at a time (the forward's dot
+     product is a float reduction, which the compiler may not reorder, so it
+     runs one lane wide); the reference every other version is checked against
+  2. train.c's matmul_forward / matmul_backward: one strided C += A @ B kernel
+     with a register tile of vectors and packed panels of B (see
+     matmul_accumulate in train.c)
+  3. row axpy: the loops reordered so that the innermost one runs along a
+     contiguous row of the output (out[i,:] += inp[i,c] * weight^T[c,:]), which
+     the compiler vectorises, and threads over rows (each thread owns its rows of
+     out, dinp and dweight). The forward transposes weight first (timed with it).
+     Simple and parallel, but every k step reloads the output row: the middle
+     ground between 1 and 2.
+Each version is checked with |x - ref| <= atol + rtol*|ref| against version 1
+(exit 1 on a mismatch), then timed: min and median of the repeats, GFLOP/s,
+and the % of the machine's SGEMM peak when PEAK_GFLOPS is set (dev/cpu/bench.sh
+measures it in the same run with OpenBLAS).
 
-    gcc -O3 -march=native -fopenmp -D_GNU_SOURCE dev/cpu/matmul.c -o dev/cpu/matmul -lm
-    OMP_NUM_THREADS=1 dev/cpu/matmul [B*T] [C] [OC] [repeats]
+    make dev/cpu/matmul && OMP_NUM_THREADS=2 dev/cpu/matmul [N] [C] [OC] [repeats]
+(repeats 0: the checks only, no timing)
 */
 #define TRAIN_NO_MAIN
-#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-function"  // train.c's CLI goes unused here
 #include "../../train.c"
+#include "lab.h"
 
+// ----------------------------------------------------------------------------
 // 1. the plain loops
-static void matmul_forward_plain(float *out, const float *inp, const float *weight,
-                                 const float *bias, int N, int C, int OC) {
+
+static void matmul_forward_plain(float *out, const float *inp, const float *weight, const float *bias,
+                                 int N, int C, int OC) {
     for (int i = 0; i < N; i++) {
         for (int o = 0; o < OC; o++) {
             float s = bias != NULL ? bias[o] : 0.0f;
@@ -40,70 +57,126 @@ static void matmul_backward_plain(float *dinp, float *dweight, float *dbias, con
     }
 }
 
-static int check(const char *name, const float *x, const float *ref, size_t n) {
-    const double atol = 1e-3, rtol = 1e-3;  // float sums of up to ~50k terms, in two orders
-    double worst = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)x[i] - ref[i]);
-        if (!(d <= atol + rtol * fabs((double)ref[i]))) {
-            printf("FAIL %s: element %zu is %g, expected %g\n", name, i, x[i], ref[i]);
-            return 0;
-        }
-        if (d > worst) { worst = d; }
+// ----------------------------------------------------------------------------
+// 3. row axpy. wt: scratch of C*OC floats for weight^T
+
+static void matmul_forward_axpy(float *out, float *wt, const float *inp, const float *weight, const float *bias,
+                                int N, int C, int OC) {
+    #pragma omp parallel for  // threads own rows c of wt
+    for (int c = 0; c < C; c++) {
+        for (int o = 0; o < OC; o++) { wt[(size_t)c * OC + o] = weight[(size_t)o * C + c]; }
     }
-    printf("OK   %-28s maxabs %.2e\n", name, worst);
-    return 1;
+    #pragma omp parallel for  // threads own rows i of out
+    for (int i = 0; i < N; i++) {
+        float *y = out + (size_t)i * OC;
+        for (int o = 0; o < OC; o++) { y[o] = bias != NULL ? bias[o] : 0.0f; }
+        for (int c = 0; c < C; c++) {
+            const float a = inp[(size_t)i * C + c];
+            const float *w = wt + (size_t)c * OC;
+            for (int o = 0; o < OC; o++) { y[o] += a * w[o]; }
+        }
+    }
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+static void matmul_backward_axpy(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const float *weight, int N, int C, int OC) {
+    #pragma omp parallel for  // threads own rows i of dinp
+    for (int i = 0; i < N; i++) {
+        float *dx = dinp + (size_t)i * C;
+        for (int o = 0; o < OC; o++) {
+            const float d = dout[(size_t)i * OC + o];
+            const float *w = weight + (size_t)o * C;
+            for (int c = 0; c < C; c++) { dx[c] += d * w[c]; }
+        }
+    }
+    #pragma omp parallel for  // threads own rows o of dweight, and dbias[o]
+    for (int o = 0; o < OC; o++) {
+        float *dw = dweight + (size_t)o * C;
+        float db = 0.0f;
+        for (int i = 0; i < N; i++) {
+            const float d = dout[(size_t)i * OC + o];
+            const float *x = inp + (size_t)i * C;
+            for (int c = 0; c < C; c++) { dw[c] += d * x[c]; }
+            db += d;
+        }
+        dbias[o] += db;
+    }
 }
+
+// ----------------------------------------------------------------------------
+// the operands of one run, and the calls the timer makes
+
+typedef struct {
+    int N, C, OC, version;
+    float *inp, *w, *bias, *dout, *out, *wt, *dinp, *dw, *db;
+} MatmulRun;
+
+static void run_forward(void *ctx) {
+    MatmulRun *r = (MatmulRun *)ctx;
+    switch (r->version) {
+        case 1: matmul_forward_plain(r->out, r->inp, r->w, r->bias, r->N, r->C, r->OC); break;
+        case 2: matmul_forward(r->out, r->inp, r->w, r->bias, 1, r->N, r->C, r->OC); break;
+        default: matmul_forward_axpy(r->out, r->wt, r->inp, r->w, r->bias, r->N, r->C, r->OC); break;
+    }
+}
+
+static void run_backward(void *ctx) {
+    MatmulRun *r = (MatmulRun *)ctx;
+    switch (r->version) {
+        case 1: matmul_backward_plain(r->dinp, r->dw, r->db, r->dout, r->inp, r->w, r->N, r->C, r->OC); break;
+        case 2: matmul_backward(r->dinp, r->dw, r->db, r->dout, r->inp, r->w, 1, r->N, r->C, r->OC); break;
+        default: matmul_backward_axpy(r->dinp, r->dw, r->db, r->dout, r->inp, r->w, r->N, r->C, r->OC); break;
+    }
+}
+
+static const char *names[] = {"", "plain loops", "train.c", "row axpy"};
 
 int main(int argc, char **argv) {
-    int N = argc > 1 ? atoi(argv[1]) : 256, C = argc > 2 ? atoi(argv[2]) : 768;
-    int OC = argc > 3 ? atoi(argv[3]) : 3072, reps = argc > 4 ? atoi(argv[4]) : 5;
-    if (N < 1 || C < 1 || OC < 1 || reps < 1) { die("usage: matmul [N] [C] [OC] [repeats]"); }
-    Rng rng;
-    rng_seed(&rng, 1);
-    size_t ni = (size_t)N * C, nw = (size_t)OC * C, no = (size_t)N * OC;
-    float *inp = (float *)mallocCheck(ni * 4), *w = (float *)mallocCheck(nw * 4);
-    float *bias = (float *)mallocCheck(OC * 4), *dout = (float *)mallocCheck(no * 4);
-    float *out = (float *)mallocCheck(no * 4), *ref = (float *)mallocCheck(no * 4);
-    float *dinp = (float *)callocCheck(ni, 4), *dinp_ref = (float *)callocCheck(ni, 4);
-    float *dw = (float *)callocCheck(nw, 4), *dw_ref = (float *)callocCheck(nw, 4);
-    float *db = (float *)callocCheck(OC, 4), *db_ref = (float *)callocCheck(OC, 4);
-    for (size_t i = 0; i < ni; i++) { inp[i] = rng_normal(&rng); }
-    for (size_t i = 0; i < nw; i++) { w[i] = 0.02f * rng_normal(&rng); }
-    for (int i = 0; i < OC; i++) { bias[i] = rng_normal(&rng); }
-    for (size_t i = 0; i < no; i++) { dout[i] = rng_normal(&rng); }
-    printf("matmul N=%d C=%d OC=%d, %d threads\n", N, C, OC, num_threads());
-    matmul_forward_plain(ref, inp, w, bias, N, C, OC);
-    matmul_forward(out, inp, w, bias, 1, N, C, OC);
-    int ok = check("forward: train.c", out, ref, no);
-    matmul_backward_plain(dinp_ref, dw_ref, db_ref, dout, inp, w, N, C, OC);
-    matmul_backward(dinp, dw, db, dout, inp, w, 1, N, C, OC);
-    ok &= check("backward dinp: train.c", dinp, dinp_ref, ni);
-    ok &= check("backward dweight: train.c", dw, dw_ref, nw);
-    ok &= check("backward dbias: train.c", db, db_ref, OC);
-    if (!ok) { return 1; }
-    double flops = 2.0 * N * C * OC;
-    double *t = (double *)mallocCheck(reps * sizeof(double));
-    for (int version = 1; version <= 2; version++) {
-        for (int pass = 0; pass < 2; pass++) {  // forward, then backward
-            for (int r = 0; r < reps; r++) {
-                double t0 = now_seconds();
-                if (pass == 0 && version == 1) { matmul_forward_plain(out, inp, w, bias, N, C, OC); }
-                if (pass == 0 && version == 2) { matmul_forward(out, inp, w, bias, 1, N, C, OC); }
-                if (pass == 1 && version == 1) { matmul_backward_plain(dinp, dw, db, dout, inp, w, N, C, OC); }
-                if (pass == 1 && version == 2) { matmul_backward(dinp, dw, db, dout, inp, w, 1, N, C, OC); }
-                t[r] = now_seconds() - t0;
-            }
-            qsort(t, reps, sizeof(double), cmp_double);
-            double f = pass == 0 ? flops : 2 * flops;
-            printf("version %d %-9s min %8.2f ms  median %8.2f ms  %7.1f GFLOP/s (at min)\n", version,
-                   pass == 0 ? "forward" : "backward", 1e3 * t[0], 1e3 * t[reps / 2], f / t[0] / 1e9);
-        }
+    int dims[4] = {256, 768, 3072, 5};  // N = B*T, C, OC (GPT-2 124M's MLP), repeats
+    lab_args(argc, argv, dims, 4, "matmul [N] [C] [OC] [repeats]");
+    const int N = dims[0], C = dims[1], OC = dims[2], reps = dims[3];
+    const size_t ni = (size_t)N * C, nw = (size_t)OC * C, no = (size_t)N * OC;
+    MatmulRun r = {N, C, OC, 1, lab_random(ni, 1.0f, 1), lab_random(nw, 0.02f, 2), lab_random(OC, 1.0f, 3),
+                   lab_random(no, 1.0f, 4), (float *)mallocCheck(no * 4), (float *)mallocCheck(nw * 4),
+                   (float *)callocCheck(ni, 4), (float *)callocCheck(nw, 4), (float *)callocCheck(OC, 4)};
+    printf("matmul N=%d C=%d OC=%d, %d threads, %d repeats\n", N, C, OC, num_threads(), reps);
+    // references: version 1
+    float *out_ref = (float *)mallocCheck(no * 4), *dinp_ref = (float *)callocCheck(ni, 4);
+    float *dw_ref = (float *)callocCheck(nw, 4), *db_ref = (float *)callocCheck(OC, 4);
+    matmul_forward_plain(out_ref, r.inp, r.w, r.bias, N, C, OC);
+    matmul_backward_plain(dinp_ref, dw_ref, db_ref, r.dout, r.inp, r.w, N, C, OC);
+    // float sums of up to max(C, OC, N) terms, in other orders: 1e-3 is ~100x their error here
+    const double atol = 1e-3, rtol = 1e-3;
+    int ok = 1;
+    for (int v = 2; v <= 3; v++) {
+        char what[64];
+        r.version = v;
+        run_forward(&r);
+        snprintf(what, sizeof(what), "forward out: v%d %s", v, names[v]);
+        ok &= lab_check(what, r.out, out_ref, no, atol, rtol);
+        memset(r.dinp, 0, ni * 4);
+        memset(r.dw, 0, nw * 4);
+        memset(r.db, 0, (size_t)OC * 4);
+        run_backward(&r);
+        snprintf(what, sizeof(what), "backward dinp: v%d %s", v, names[v]);
+        ok &= lab_check(what, r.dinp, dinp_ref, ni, atol, rtol);
+        snprintf(what, sizeof(what), "backward dweight: v%d %s", v, names[v]);
+        ok &= lab_check(what, r.dw, dw_ref, nw, atol, rtol);
+        snprintf(what, sizeof(what), "backward dbias: v%d %s", v, names[v]);
+        ok &= lab_check(what, r.db, db_ref, OC, atol, rtol);
     }
+    if (!ok) { return 1; }
+    if (reps == 0) { return 0; }  // checks only (make test)
+    const double flops = 2.0 * N * C * OC;
+    for (int v = 1; v <= 3; v++) {
+        double tmin, tmed;
+        r.version = v;
+        lab_time(run_forward, &r, reps, &tmin, &tmed);
+        lab_report("forward", v, names[v], flops, 0.0, tmin, tmed);
+        lab_time(run_backward, &r, reps, &tmin, &tmed);
+        lab_report("backward", v, names[v], 2.0 * flops, 0.0, tmin, tmed);
+    }
+    free(r.inp); free(r.w); free(r.bias); free(r.dout); free(r.out); free(r.wt); free(r.dinp); free(r.dw);
+    free(r.db); free(out_ref); free(dinp_ref); free(dw_ref); free(db_ref);
     return 0;
 }
