@@ -171,6 +171,12 @@ static void encoder_backward_gpu(float *dwte, float *dwpe, const floatX *dout, c
 // layernorm: twin of layernorm_forward / layernorm_backward, and the fused
 // residual_forward + layernorm_forward. One warp per row (b,t).
 
+// one output of layernorm_forward from the row's statistics (shared with the
+// recomputation in the backward, so both round the same way)
+__device__ __forceinline__ floatX layernorm_out(floatX x, float mean, float rstd, floatX w, floatX b) {
+    return to_x((to_f(x) - mean) * rstd * to_f(w) + to_f(b));
+}
+
 // the body of layernorm_forward for one row x, by one warp: the same two
 // passes as the CPU (mean, then the variance around it: no cancellation)
 __device__ void layernorm_row(floatX *out, float *mean, float *rstd, const floatX *x,
@@ -182,9 +188,7 @@ __device__ void layernorm_row(floatX *out, float *mean, float *rstd, const float
     for (int c = lane; c < C; c += WARP) { float d = to_f(x[c]) - m; v += d * d; }
     v = warp_sum(v) / C;
     float s = 1.0f / sqrtf(v + LAYERNORM_EPS);
-    for (int c = lane; c < C; c += WARP) {
-        out[c] = to_x((to_f(x[c]) - m) * s * to_f(weight[c]) + to_f(bias[c]));
-    }
+    for (int c = lane; c < C; c += WARP) { out[c] = layernorm_out(x[c], m, s, weight[c], bias[c]); }
     if (lane == 0) {
         *mean = m;
         *rstd = s;
@@ -204,6 +208,27 @@ static void layernorm_forward_gpu(floatX *out, float *mean, float *rstd, const f
                                   const floatX *weight, const floatX *bias, int B, int T, int C) {
     size_t N = (size_t)B * T;
     layernorm_forward_kernel<<<ceil_div(N, 8), 8 * WARP>>>(out, mean, rstd, inp, weight, bias, N, C);
+    launchCheck();
+}
+
+// --recompute: out = layernorm(inp) again from the saved mean and rstd (the
+// backward's copy of what the forward computed and did not keep); one thread
+// per element
+__global__ void layernorm_recompute_kernel(floatX *out, const floatX *inp, const float *mean,
+                                           const float *rstd, const floatX *weight,
+                                           const floatX *bias, size_t N, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N * C) { return; }
+    size_t row = i / C;
+    int c = (int)(i % C);
+    out[i] = layernorm_out(inp[i], mean[row], rstd[row], weight[c], bias[c]);
+}
+
+static void layernorm_recompute_gpu(floatX *out, const floatX *inp, const float *mean,
+                                    const float *rstd, const floatX *weight, const floatX *bias,
+                                    int B, int T, int C) {
+    size_t N = (size_t)B * T;
+    layernorm_recompute_kernel<<<ceil_div(N * C, 256), 256>>>(out, inp, mean, rstd, weight, bias, N, C);
     launchCheck();
 }
 
@@ -1176,24 +1201,26 @@ typedef struct {
 } GpuTensor;
 
 #define NUM_GPU_ACTS 27
-static void gpu_act_table(GpuTensor *t, const GPT2Config *cfg, int B_, int T_) {
+// with recompute, ln1, ln2 and fch_gelu keep one layer, recomputed in the backward
+static void gpu_act_table(GpuTensor *t, const GPT2Config *cfg, int B_, int T_, int recompute) {
     size_t B = B_, T = T_, C = cfg->channels, L = cfg->num_layers, NH = cfg->num_heads;
+    size_t Lr = recompute ? 1 : L;
     size_t Vp = cfg->padded_vocab_size, BT = B * T, X = sizeof(floatX), F = sizeof(float);
     size_t chunks = (BT + COLSUM_ROWS - 1) / COLSUM_ROWS;
     GpuTensor table[NUM_GPU_ACTS] = {
         {"encoded",   offsetof(GpuActs, encoded),   BT * C,          X},
-        {"ln1",       offsetof(GpuActs, ln1),       L * BT * C,      X},
+        {"ln1",       offsetof(GpuActs, ln1),       Lr * BT * C,     X},
         {"ln1_mean",  offsetof(GpuActs, ln1_mean),  L * BT,          F},
         {"ln1_rstd",  offsetof(GpuActs, ln1_rstd),  L * BT,          F},
         {"qkv",       offsetof(GpuActs, qkv),       L * BT * 3 * C,  X},
         {"atty",      offsetof(GpuActs, atty),      L * BT * C,      X},
         {"att_lse",   offsetof(GpuActs, att_lse),   L * B * NH * T,  F},
         {"residual2", offsetof(GpuActs, residual2), L * BT * C,      X},
-        {"ln2",       offsetof(GpuActs, ln2),       L * BT * C,      X},
+        {"ln2",       offsetof(GpuActs, ln2),       Lr * BT * C,     X},
         {"ln2_mean",  offsetof(GpuActs, ln2_mean),  L * BT,          F},
         {"ln2_rstd",  offsetof(GpuActs, ln2_rstd),  L * BT,          F},
         {"fch",       offsetof(GpuActs, fch),       L * BT * 4 * C,  X},
-        {"fch_gelu",  offsetof(GpuActs, fch_gelu),  L * BT * 4 * C,  X},
+        {"fch_gelu",  offsetof(GpuActs, fch_gelu),  Lr * BT * 4 * C, X},
         {"residual3", offsetof(GpuActs, residual3), L * BT * C,      X},
         {"lnf",       offsetof(GpuActs, lnf),       BT * C,          X},
         {"lnf_mean",  offsetof(GpuActs, lnf_mean),  BT,              F},
@@ -1262,6 +1289,7 @@ typedef struct {
     size_t bytes_allocated;    // every cudaMalloc above, for the bill
     // data parallel: this process's rank among nranks
     int rank, nranks;
+    int recompute;             // ln1, ln2, fch_gelu are recomputed in the backward
 #ifdef USE_MPI
     ncclComm_t nccl;
 #endif
@@ -1282,9 +1310,10 @@ static void *gpu_alloc(GPT2GPU *g, size_t bytes) {
 
 // allocates parameters (zero), gradients, moments and activations for
 // batches of up to B x T; this rank (of nranks) updates parameters
-// [opt_start, opt_end) (train.c's shard boundaries with ZeRO-1, else all)
+// [opt_start, opt_end) (train.c's shard boundaries with ZeRO-1, else all);
+// recompute: keep less, recompute GELU and layernorm outputs in the backward
 static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int rank, int nranks,
-                           size_t opt_start, size_t opt_end) {
+                           size_t opt_start, size_t opt_end, int recompute) {
     memset(g, 0, sizeof(*g));
     check_config(cfg, "model");
     if (T > cfg->max_seq_len) {
@@ -1295,6 +1324,7 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     g->config = *cfg;
     g->rank = rank;
     g->nranks = nranks;
+    g->recompute = recompute;
     parameter_specs(g->param_specs, cfg);
     size_t np = layout_specs(g->param_specs, NUM_PARAMETER_TENSORS);
     if (opt_start >= opt_end || opt_end > np) {
@@ -1325,7 +1355,7 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     g->norm_host = (double *)mallocCheck(chunks * sizeof(double));
     // activations and scratch: one allocation, carved by the table
     GpuTensor table[NUM_GPU_ACTS];
-    gpu_act_table(table, cfg, B, T);
+    gpu_act_table(table, cfg, B, T, recompute);
     g->act_bytes = gpu_table_bytes(table, 0, GPU_FIRST_SCRATCH);
     size_t total = gpu_table_bytes(table, 0, NUM_GPU_ACTS);
     g->scratch_bytes = total - g->act_bytes;
@@ -1411,21 +1441,24 @@ typedef struct {
     float *ln1_mean, *ln1_rstd, *att_lse, *ln2_mean, *ln2_rstd;
 } LayerActsX;
 
-static LayerActsX layer_acts_x(const GpuActs *a, const GPT2Config *cfg, int l, int B, int T) {
-    size_t BT = (size_t)B * T, C = cfg->channels, NH = cfg->num_heads;
+// (with recompute, ln1, ln2 and fch_gelu are one buffer shared by the layers)
+static LayerActsX layer_acts_x(const GPT2GPU *g, int l, int B, int T) {
+    const GpuActs *a = &g->a;
+    size_t BT = (size_t)B * T, C = g->config.channels, NH = g->config.num_heads;
+    size_t lr = g->recompute ? 0 : l;
     LayerActsX la;
-    la.ln1 = a->ln1 + l * BT * C;
+    la.ln1 = a->ln1 + lr * BT * C;
     la.ln1_mean = a->ln1_mean + l * BT;
     la.ln1_rstd = a->ln1_rstd + l * BT;
     la.qkv = a->qkv + l * BT * 3 * C;
     la.atty = a->atty + l * BT * C;
     la.att_lse = a->att_lse + l * BT * NH;
     la.residual2 = a->residual2 + l * BT * C;
-    la.ln2 = a->ln2 + l * BT * C;
+    la.ln2 = a->ln2 + lr * BT * C;
     la.ln2_mean = a->ln2_mean + l * BT;
     la.ln2_rstd = a->ln2_rstd + l * BT;
     la.fch = a->fch + l * BT * 4 * C;
-    la.fch_gelu = a->fch_gelu + l * BT * 4 * C;
+    la.fch_gelu = a->fch_gelu + lr * BT * 4 * C;
     la.residual3 = a->residual3 + l * BT * C;
     return la;
 }
@@ -1447,23 +1480,28 @@ static void gpu_forward(GPT2GPU *g, const int *inputs, int B, int T) {
     const ParameterTensorsX *p = &g->px;
     GpuActs *a = &g->a;
     encoder_forward_gpu(a->encoded, a->inputs, p->wte, p->wpe, B, T, C);
-    LayerActsX first = layer_acts_x(a, cfg, 0, B, T);
+    LayerActsX first = layer_acts_x(g, 0, B, T);
     layernorm_forward_gpu(first.ln1, first.ln1_mean, first.ln1_rstd, a->encoded, p->ln1w, p->ln1b, B, T, C);
     for (int l = 0; l < L; l++) {
         LayerParamsX lp = layer_params_x(p, cfg, l);
-        LayerActsX la = layer_acts_x(a, cfg, l, B, T);
-        const floatX *residual = l == 0 ? a->encoded : layer_acts_x(a, cfg, l - 1, B, T).residual3;
+        LayerActsX la = layer_acts_x(g, l, B, T);
+        const floatX *residual = l == 0 ? a->encoded : layer_acts_x(g, l - 1, B, T).residual3;
         // ln1 was made by the previous layer's fused residual + layernorm (or above for l = 0)
         matmul_forward_gpu(&g->mm, la.qkv, NULL, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
         attention_forward_gpu(la.atty, la.att_lse, la.qkv, B, T, C, NH);
         matmul_forward_gpu(&g->mm, a->btc, NULL, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
         residual_layernorm_forward_gpu(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, residual,
                                        a->btc, lp.ln2w, lp.ln2b, B, T, C);
-        matmul_forward_gpu(&g->mm, la.fch, la.fch_gelu, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+        if (g->recompute) {  // the GELU the backward will recompute, by the same kernel
+            matmul_forward_gpu(&g->mm, la.fch, NULL, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+            gelu_forward_gpu(la.fch_gelu, la.fch, BT * 4 * C);
+        } else {
+            matmul_forward_gpu(&g->mm, la.fch, la.fch_gelu, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+        }
         matmul_forward_gpu(&g->mm, a->btc, NULL, la.fch_gelu, lp.fcprojw, lp.fcprojb, B, T, 4 * C, C);
         // residual3 and the next layernorm: the next layer's ln1, or lnf after the last
         if (l + 1 < L) {
-            LayerActsX nx = layer_acts_x(a, cfg, l + 1, B, T);
+            LayerActsX nx = layer_acts_x(g, l + 1, B, T);
             LayerParamsX np = layer_params_x(p, cfg, l + 1);
             residual_layernorm_forward_gpu(la.residual3, nx.ln1, nx.ln1_mean, nx.ln1_rstd, la.residual2,
                                            a->btc, np.ln1w, np.ln1b, B, T, C);
@@ -1506,6 +1544,7 @@ static void gpu_backward(GPT2GPU *g) {
     const GPT2Config *cfg = &g->config;
     int B = g->B, T = g->T;
     int C = cfg->channels, NH = cfg->num_heads, L = cfg->num_layers, Vp = cfg->padded_vocab_size;
+    size_t BT = (size_t)B * T;
     const ParameterTensorsX *p = &g->px;
     ParameterTensors *gr = &g->g;
     GpuActs *a = &g->a;
@@ -1513,14 +1552,19 @@ static void gpu_backward(GPT2GPU *g) {
     cudaCheck(cudaMemset(a->dresidual, 0, (size_t)B * T * C * sizeof(floatX)));
     // logits = lnf @ wte^T (a->logits now holds dlogits)
     matmul_backward_gpu(&g->mm, a->btc, gr->wte, NULL, a->logits, a->lnf, p->wte, NULL, B, T, C, Vp, cs);
-    const floatX *last = layer_acts_x(a, cfg, L - 1, B, T).residual3;
+    const floatX *last = layer_acts_x(g, L - 1, B, T).residual3;
     layernorm_backward_gpu(a->dresidual, gr->lnfw, gr->lnfb, a->btc, last, p->lnfw, a->lnf_mean,
                            a->lnf_rstd, B, T, C, cs);
     for (int l = L - 1; l >= 0; l--) {
         LayerParamsX lp = layer_params_x(p, cfg, l);
         LayerParams gp = layer_params(gr, cfg, l);
-        LayerActsX la = layer_acts_x(a, cfg, l, B, T);
-        const floatX *residual = l == 0 ? a->encoded : layer_acts_x(a, cfg, l - 1, B, T).residual3;
+        LayerActsX la = layer_acts_x(g, l, B, T);
+        const floatX *residual = l == 0 ? a->encoded : layer_acts_x(g, l - 1, B, T).residual3;
+        if (g->recompute) {  // what this layer's backward reads and the forward did not keep
+            gelu_forward_gpu(la.fch_gelu, la.fch, BT * 4 * C);
+            layernorm_recompute_gpu(la.ln2, la.residual2, la.ln2_mean, la.ln2_rstd, lp.ln2w, lp.ln2b, B, T, C);
+            layernorm_recompute_gpu(la.ln1, residual, la.ln1_mean, la.ln1_rstd, lp.ln1w, lp.ln1b, B, T, C);
+        }
         // the MLP half: d fcproj = d residual3 = dresidual; GELU's backward fused into dinp
         matmul_backward_gpu(&g->mm, a->dfch, gp.fcprojw, gp.fcprojb, a->dresidual, la.fch_gelu,
                             lp.fcprojw, la.fch, B, T, 4 * C, C, cs);
@@ -1682,7 +1726,8 @@ static void gpu_print_bill(const GPT2GPU *g, const GpuPeak *peak, const cudaDevi
     size_t free_b = 0, total_b = 0;
     cudaCheck(cudaMemGetInfo(&free_b, &total_b));
     char title[64];
-    snprintf(title, sizeof(title), "the GPU bill (B=%d, T=%d)", g->B_max, g->T_max);
+    snprintf(title, sizeof(title), "the GPU bill (B=%d, T=%d)%s", g->B_max, g->T_max,
+             g->recompute ? " recompute" : "");
     printf("+------------------------------+------------------+----------------+\n");
     printf("| %-28s | %16s | %14s |\n", title, "bytes", FLOATX_NAME);
     printf("+------------------------------+------------------+----------------+\n");
@@ -1723,7 +1768,7 @@ static void cuda_setup(Run *run) {
     GPT2 *m = &run->model;
     GPT2GPU *g = &st->model;
     gpu_model_init(g, &m->config, run->B_local, run->cfg.T, g_comm.rank, g_comm.nranks, m->opt_start,
-                   m->opt_end);
+                   m->opt_end, run->cfg.recompute);
 #ifdef USE_MPI
     if (g_comm.nranks > 1) { gpu_nccl_init(g); }
 #endif

@@ -44,6 +44,7 @@ zero (where a relative error means nothing) do not decide.
 typedef struct {
     const char *name;
     int L, NH, C, V, maxT, B, T;
+    int recompute;  // the GPU recomputes GELU and layernorm outputs in the backward
 } TestShape;
 
 typedef struct {
@@ -118,8 +119,8 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
     cfg.channels = ts->C;
     int B = ts->B, T = ts->T;
     size_t BT = (size_t)B * T, Vp = cfg.padded_vocab_size;
-    printf("-- %s: L=%d NH=%d C=%d (hs %d) V=%d, B=%d T=%d\n", ts->name, ts->L, ts->NH, ts->C,
-           ts->C / ts->NH, ts->V, B, T);
+    printf("-- %s: L=%d NH=%d C=%d (hs %d) V=%d, B=%d T=%d%s\n", ts->name, ts->L, ts->NH, ts->C,
+           ts->C / ts->NH, ts->V, B, T, ts->recompute ? ", recompute" : "");
     Rng rng;
     rng_seed(&rng, 1234);
     GPT2 cpu;
@@ -134,7 +135,7 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
         targets[i] = (int)rng_below(&rng, (size_t)ts->V);
     }
     GPT2GPU g;
-    gpu_model_init(&g, &cfg, B, T, 0, 1, 0, cpu.num_parameters);
+    gpu_model_init(&g, &cfg, B, T, 0, 1, 0, cpu.num_parameters, ts->recompute);
     gpu_upload(&g, cpu.params_memory, cpu.m_memory, cpu.v_memory);
 
     // forward: logits and loss
@@ -220,11 +221,12 @@ int main(void) {
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
     printf("test_gpu (%s) on %s\n", FLOATX_NAME, prop.name);
     // T not a multiple of the attention tiles, head sizes 16 (padded to 64),
-    // 128 (the 32-row tiles), and GPT-2 124M's 64
+    // 128 (the 32-row tiles), and GPT-2 124M's 64; --recompute on the tiny shape
     static const TestShape shapes[] = {
-        {"tiny", 2, 4, 64, 100, 64, 2, 40},
-        {"hs128", 1, 2, 256, 200, 128, 1, 100},
-        {"124M", 12, 12, 768, 50257, 1024, 4, 64},
+        {"tiny", 2, 4, 64, 100, 64, 2, 40, 0},
+        {"tiny-r", 2, 4, 64, 100, 64, 2, 40, 1},
+        {"hs128", 1, 2, 256, 200, 128, 1, 100, 0},
+        {"124M", 12, 12, 768, 50257, 1024, 4, 64, 0},
     };
     Tally tally = {0, 0};
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
