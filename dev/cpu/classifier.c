@@ -65,6 +65,7 @@ static void classifier_fused(float *dlogits, float *losses, const float *logits,
         const float scale = dloss / sum;
         const int target = targets[i];
         losses[i] = logf(sum) + m - l[target];
+        #pragma omp simd  // dlogits and logits are different arrays
         for (int v = 0; v < V; v++) { dl[v] += exp_fast(l[v] - m) * scale; }
         dl[target] -= dloss;
     }
