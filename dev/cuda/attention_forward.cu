@@ -19,7 +19,8 @@ Versions:
   3. flash-attention style with tensor cores: bf16 q, k, v, fp32 accumulation,
      WMMA 16x16x16. A warp owns 16 queries; per tile of 64 keys it computes
      S = Q K^T (16 x 64) on tensor cores, does the online softmax on S in
-     shared memory (two lanes per row), writes P in bf16, and adds P V (16 x hs)
+     shared memory (two lanes per row, alternate columns: padded rows keep
+     the lanes off each other's banks), writes P in bf16, and adds P V (16 x hs)
      into its output rows, rescaled like version 2. hs = 64, T % 64 == 0;
      K and V fragments are loaded from global memory, and the warps of a block
      take neighbouring query tiles of one head, so they share them in L1.
@@ -37,9 +38,15 @@ Versions:
 #define FA_HS 64         // version 3: head size
 #define FA_BQ 16         // queries per warp
 #define FA_BK 64         // keys per tile
-// version 3, shared memory per warp: S and O (float, 16 x 64) and P (bf16, 16 x 64)
-#define FA_WARP_SMEM (2 * FA_BQ * FA_BK * 4 + FA_BQ * FA_BK * 2)
-static_assert(FA_BK == FA_HS, "version 3 keeps O (16 x hs) with the row length of S (16 x 64)");
+// version 3, shared memory per warp: S and O (float, 16 x 64) and P (bf16, 16 x 64).
+// Row strides padded (68 floats, 72 bf16; WMMA wants multiples of 4 and 8) and
+// each lane taking every other column: the 32 lanes of a warp then hit 16
+// different banks (2-way), where 64-float rows would put them all in one bank.
+#define FA_LDS 68
+#define FA_LDP 72
+#define FA_WARP_SMEM (2 * FA_BQ * FA_LDS * 4 + FA_BQ * FA_LDP * 2)
+static_assert(FA_BK == FA_HS, "version 3 keeps O (16 x hs) with the row layout of S (16 x 64)");
+static_assert(FA_WARP_SMEM % 32 == 0, "each warp's scratch must stay 32-byte aligned for WMMA");
 
 // ----------------------------------------------------------------------------
 // version 1
@@ -140,8 +147,8 @@ __global__ void attention_forward_kernel3(float *out, float *lse, const __nv_bfl
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     const int warps = blockDim.x / WARP_SIZE;
     float *S = (float *)(fa_smem + (size_t)warp * FA_WARP_SMEM);  // (16, 64) scores, then P V
-    float *O = S + FA_BQ * FA_BK;                                 // (16, 64) output rows
-    __nv_bfloat16 *P = (__nv_bfloat16 *)(O + FA_BQ * FA_BK);     // (16, 64) probabilities
+    float *O = S + FA_BQ * FA_LDS;                                // (16, 64) output rows
+    __nv_bfloat16 *P = (__nv_bfloat16 *)(O + FA_BQ * FA_LDS);    // (16, 64) probabilities
     const int b = blockIdx.y / NH, h = blockIdx.y % NH;
     const int q0 = (blockIdx.x * warps + warp) * FA_BQ;
     if (q0 >= T) { return; }  // the whole warp; no block-wide barriers below
@@ -155,9 +162,10 @@ __global__ void attention_forward_kernel3(float *out, float *lse, const __nv_bfl
     wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qf[FA_HS / 16];
     #pragma unroll
     for (int d = 0; d < FA_HS / 16; d++) { wmma::load_matrix_sync(qf[d], base + (size_t)q0 * C3 + d * 16, (unsigned)C3); }
-    for (int i = lane; i < FA_BQ * FA_BK; i += WARP_SIZE) { O[i] = 0.0f; }
+    for (int i = lane; i < FA_BQ * FA_LDS; i += WARP_SIZE) { O[i] = 0.0f; }
 
-    // lanes 2r and 2r+1 own row r (query q0 + r), columns half*32 .. half*32 + 31
+    // lanes 2r and 2r+1 own row r (query q0 + r); lane `half` takes the columns
+    // 2c + half, c = 0..31 (keys k0 + 2c + half, or output dimensions 2c + half)
     const int r = lane / 2, half = lane % 2, t = q0 + r;
     float m = 0.0f, l = 0.0f;  // set by the first tile (kt == 0)
     // tiles start at multiples of 64 <= q0 (q0 is a multiple of 16), so every
@@ -174,38 +182,38 @@ __global__ void attention_forward_kernel3(float *out, float *lse, const __nv_bfl
                 wmma::load_matrix_sync(kf, base + (size_t)(k0 + j * 16) * C3 + C + d * 16, (unsigned)C3);
                 wmma::mma_sync(sf, qf[d], kf, sf);
             }
-            wmma::store_matrix_sync(S + j * 16, sf, FA_BK, wmma::mem_row_major);
+            wmma::store_matrix_sync(S + j * 16, sf, FA_LDS, wmma::mem_row_major);
         }
         __syncwarp();
         // online softmax of this lane's 32 scores of row r
-        float *srow = S + r * FA_BK + half * 32;
+        float *srow = S + r * FA_LDS + half;  // column 2c + half at srow[2c]
         float tile_max = 0.0f;
         int have = 0;  // does this lane hold an unmasked key?
         for (int c = 0; c < 32; c++) {
-            int key = k0 + half * 32 + c;
-            float s = srow[c] * scale;
+            int key = k0 + 2 * c + half;
+            float s = srow[2 * c] * scale;
             if (key <= t) { tile_max = have ? fmaxf(tile_max, s) : s; have = 1; }
         }
         float other_max = __shfl_xor_sync(0xffffffffu, tile_max, 1);
         int other_have = __shfl_xor_sync(0xffffffffu, have, 1);
-        if (!have) { tile_max = other_max; }  // half 0 always has key k0 <= t
+        if (!have) { tile_max = other_max; }  // half 0 always has key k0 <= t (c = 0)
         else if (other_have) { tile_max = fmaxf(tile_max, other_max); }
         const int first = k0 == 0;
         const float m_new = first ? tile_max : fmaxf(m, tile_max);
         const float corr = first ? 0.0f : expf(m - m_new);
         float psum = 0.0f;
-        __nv_bfloat16 *prow = P + r * FA_BK + half * 32;
+        __nv_bfloat16 *prow = P + r * FA_LDP + half;
         for (int c = 0; c < 32; c++) {
-            int key = k0 + half * 32 + c;
-            float p = key <= t ? expf(srow[c] * scale - m_new) : 0.0f;
+            int key = k0 + 2 * c + half;
+            float p = key <= t ? expf(srow[2 * c] * scale - m_new) : 0.0f;
             psum += p;
-            prow[c] = __float2bfloat16(p);
+            prow[2 * c] = __float2bfloat16(p);
         }
         psum += __shfl_xor_sync(0xffffffffu, psum, 1);
         l = l * corr + psum;
         m = m_new;
-        float *orow = O + r * FA_BK + half * 32;
-        for (int c = 0; c < 32; c++) { orow[c] *= corr; }
+        float *orow = O + r * FA_LDS + half;
+        for (int c = 0; c < 32; c++) { orow[2 * c] *= corr; }
         __syncwarp();
         // S = P V (16 x 64): V[key][d] is row-major with ld C3
         #pragma unroll
@@ -216,19 +224,19 @@ __global__ void attention_forward_kernel3(float *out, float *lse, const __nv_bfl
             for (int j = 0; j < FA_BK / 16; j++) {
                 wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> pf;
                 wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> vf;
-                wmma::load_matrix_sync(pf, P + j * 16, FA_BK);
+                wmma::load_matrix_sync(pf, P + j * 16, FA_LDP);
                 wmma::load_matrix_sync(vf, base + (size_t)(k0 + j * 16) * C3 + 2 * (size_t)C + dn * 16, (unsigned)C3);
                 wmma::mma_sync(of, pf, vf, of);
             }
-            wmma::store_matrix_sync(S + dn * 16, of, FA_BK, wmma::mem_row_major);
+            wmma::store_matrix_sync(S + dn * 16, of, FA_LDS, wmma::mem_row_major);
         }
         __syncwarp();
-        for (int c = 0; c < 32; c++) { orow[c] += srow[c]; }
+        for (int c = 0; c < 32; c++) { orow[2 * c] += srow[2 * c]; }
         __syncwarp();  // S and P are rewritten by the next tile
     }
-    float *o = out + ((size_t)b * T + t) * C + (size_t)h * FA_HS + half * 32;
-    const float *orow = O + r * FA_BK + half * 32;
-    for (int c = 0; c < 32; c++) { o[c] = orow[c] / l; }
+    float *o = out + ((size_t)b * T + t) * C + (size_t)h * FA_HS + half;
+    const float *orow = O + r * FA_LDS + half;
+    for (int c = 0; c < 32; c++) { o[2 * c] = orow[2 * c] / l; }
     if (half == 0) { lse[((size_t)b * NH + h) * T + t] = m + logf(l); }
 }
 
