@@ -37,11 +37,14 @@ CFLAGS = $(CFLAGS_BASE) $(OPT) $(MARCH) -ffp-contract=fast $(OMP_FLAGS)
 # The sanitizer build of the tests: address + undefined behaviour, no recovery.
 SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS)
 
-.PHONY: all test test-train test-tokenizer test-mutations run bench clean
+.PHONY: all test test-train test-tokenizer test-import test-mutations run bench clean
 
 all: train tokenizer
 
-train: train.c
+# train.c includes tokenizer.c (the encoder for --prompt, the checked helpers)
+TRAIN_SRC = train.c tokenizer.c tokenizer_unicode.h
+
+train: $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 # ---- tokenizer ---------------------------------------------------------------
@@ -93,16 +96,16 @@ data: tokenizer
 # off there (they stay on for test_train).
 FIXTURE = test/fixtures/gpt2_tiny.bin
 
-test/test_train: test/test_train.c train.c
+test/test_train: test/test_train.c $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-test/test_train_asan: test/test_train.c train.c
+test/test_train_asan: test/test_train.c $(TRAIN_SRC)
 	$(CC) $(SAN_FLAGS) $< -o $@ $(LDLIBS)
 
-test/train_asan: train.c
+test/train_asan: $(TRAIN_SRC)
 	$(CC) $(SAN_FLAGS) $< -o $@ $(LDLIBS)
 
-dev/cpu/matmul: dev/cpu/matmul.c train.c
+dev/cpu/matmul: dev/cpu/matmul.c $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 test-train: test/test_train test/test_train_asan train test/train_asan dev/cpu/matmul
@@ -113,12 +116,29 @@ test-train: test/test_train test/test_train_asan train test/train_asan dev/cpu/m
 	bash test/test_cli.sh ./train
 	ASAN_OPTIONS=detect_leaks=0 bash test/test_cli.sh ./test/train_asan
 
+# ---- import of Hugging Face GPT-2 weights ----------------------------------------
+# import_hf: model.safetensors (gpt2 .. gpt2-xl; F32/F16/BF16) -> model file.
+# test-import: the imported fixtures' logits against PyTorch's (fixtures from
+# dev/reference.py --hf), then bad input through a sanitizer build.
+import_hf: import_hf.c $(TRAIN_SRC)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+test/test_import_hf: test/test_import_hf.c $(TRAIN_SRC)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+tmp/import_hf_asan: import_hf.c $(TRAIN_SRC)
+	@mkdir -p tmp
+	$(CC) $(SAN_FLAGS) $< -o $@ $(LDLIBS)
+
+test-import: import_hf test/test_import_hf tmp/import_hf_asan
+	bash test/test_import_hf.sh ./import_hf ./test/test_import_hf tmp/import_hf_asan
+
 # mutation check: breaks each backward (and AdamW) in a copy of train.c and
 # shows that test_train then fails; slow, so not part of `make test`
 test-mutations:
 	bash dev/mutation_check.sh
 
-test: test-train test-tokenizer
+test: test-train test-tokenizer test-import
 
 # ---- the quick start and the benchmark -------------------------------------------
 # run: data, then a small GPT-2 (d6 shape, GPT-2 vocabulary) trained for a few
@@ -134,4 +154,5 @@ bench: train
 
 clean:
 	rm -f train tokenizer test/test_train test/test_train_asan test/train_asan dev/cpu/matmul
+	rm -f import_hf test/test_import_hf
 	rm -rf tmp

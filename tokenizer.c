@@ -109,11 +109,15 @@ File formats (llm.c's; see data/README.md):
 // ----------------------------------------------------------------------------
 // Checked helpers: each reports what failed and where, and exits non-zero.
 
+#ifndef FAIL_PREFIX  // train.c, which includes this file, sets its own
+#define FAIL_PREFIX "tokenizer: error: "
+#endif
+
 __attribute__((noreturn, format(printf, 1, 2)))
 static void fail(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "tokenizer: error: ");
+    fprintf(stderr, FAIL_PREFIX);
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
@@ -203,7 +207,7 @@ typedef struct {
 static AtomicFile atomic_open(const char *path) {
     AtomicFile a;
     size_t n = strlen(path) + 32;
-    a.tmp_path = mallocCheck(n);
+    a.tmp_path = (char *)mallocCheck(n);
     snprintf(a.tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
     a.path = path;
     a.f = fopenCheck(a.tmp_path, "wb");
@@ -434,7 +438,7 @@ static void strmap_init(StrMap *m, size_t cap) {
     memset(m, 0, sizeof(*m));
     m->cap = 16;
     while (m->cap < cap) { m->cap *= 2; }
-    m->slots = callocCheck(m->cap, sizeof(StrSlot));
+    m->slots = (StrSlot *)callocCheck(m->cap, sizeof(StrSlot));
 }
 
 static void strmap_free(StrMap *m) {
@@ -465,7 +469,7 @@ static void strmap_rehash(StrMap *m) {
     StrSlot *old = m->slots;
     size_t old_cap = m->cap;
     m->cap *= 2;
-    m->slots = callocCheck(m->cap, sizeof(StrSlot));
+    m->slots = (StrSlot *)callocCheck(m->cap, sizeof(StrSlot));
     size_t mask = m->cap - 1;
     for (size_t j = 0; j < old_cap; j++) {
         if (old[j].entry == 0) { continue; }
@@ -513,9 +517,9 @@ static inline size_t pair_slot(uint64_t key, size_t cap) {
 static void pairmap_init(PairMap *m, size_t cap) {
     m->cap = 16;
     while (m->cap < cap) { m->cap *= 2; }
-    m->keys = mallocCheck(m->cap * sizeof(uint64_t));
+    m->keys = (uint64_t *)mallocCheck(m->cap * sizeof(uint64_t));
     memset(m->keys, 0xFF, m->cap * sizeof(uint64_t));
-    m->vals = mallocCheck(m->cap * sizeof(uint32_t));
+    m->vals = (uint32_t *)mallocCheck(m->cap * sizeof(uint32_t));
     m->n = 0;
 }
 
@@ -607,7 +611,7 @@ static void tokenizer_load(Tokenizer *t, const char *path) {
         fail("'%s': end-of-text id %d out of range for a vocabulary of %zu", path, header[3], t->vocab_size);
     }
     t->eot = (uint32_t)header[3];
-    t->offset = mallocCheck((t->vocab_size + 1) * sizeof(size_t));
+    t->offset = (size_t *)mallocCheck((t->vocab_size + 1) * sizeof(size_t));
     size_t pos = sizeof(header), total = 0;
     for (size_t i = 0; i < t->vocab_size; i++) {
         if (pos >= b.size) {
@@ -625,7 +629,7 @@ static void tokenizer_load(Tokenizer *t, const char *path) {
         fail("'%s': %zu unexpected bytes after the last of %zu tokens", path, b.size - pos, t->vocab_size);
     }
     // Second pass: pack the token bytes.
-    t->bytes = mallocCheck(total);
+    t->bytes = (uint8_t *)mallocCheck(total);
     pos = sizeof(header);
     size_t off = 0;
     for (size_t i = 0; i < t->vocab_size; i++) {
@@ -672,7 +676,7 @@ static void tokenizer_build_encoder(Tokenizer *t) {
     char_classes_init(&t->classes);
     for (int b = 0; b < 256; b++) { t->byte_id[b] = NO_ID; }
     strmap_init(&t->vocab, 2 * t->vocab_size);
-    t->vocab_entry_id = mallocCheck(t->vocab_size * sizeof(uint32_t));
+    t->vocab_entry_id = (uint32_t *)mallocCheck(t->vocab_size * sizeof(uint32_t));
     for (size_t id = 0; id < t->vocab_size; id++) {
         if (id == t->eot) { continue; }
         const uint8_t *s = token_bytes(t, id);
@@ -935,7 +939,7 @@ enum { SEP_AS_EOT, SEP_STARTS_DOCUMENT };
 static void encode_split(Encoder *e, const uint8_t *s, size_t n, const char *sep, int mode, IdVec *out) {
     size_t seplen = strlen(sep), pos = 0;
     for (;;) {
-        const uint8_t *hit = memmem(s + pos, n - pos, sep, seplen);
+        const uint8_t *hit = (const uint8_t *)memmem(s + pos, n - pos, sep, seplen);
         size_t end = hit != NULL ? (size_t)(hit - s) : n;
         if (mode == SEP_STARTS_DOCUMENT && end > pos) { idvec_push(out, e->tok->eot); }
         encode_ordinary(e, s + pos, end - pos, out);
@@ -944,6 +948,12 @@ static void encode_split(Encoder *e, const uint8_t *s, size_t n, const char *sep
         pos = end + seplen;
     }
 }
+
+// Everything below is the ./tokenizer program: import, the commands, shards,
+// vocabulary training, the command line. train.c includes this file with
+// TOKENIZER_LIBRARY_ONLY defined and gets everything above: loading a
+// tokenizer file, the encoder, the token bytes for decoding.
+#ifndef TOKENIZER_LIBRARY_ONLY
 
 // ----------------------------------------------------------------------------
 // Import of GPT-2's encoder.json and vocab.bpe
@@ -1162,7 +1172,7 @@ static size_t check_vocab_bpe(const char *path, const int map[512], const Gpt2Vo
         pos = end + 1;
         line_no++;
         if (ll == 0 || (line_no == 1 && line[0] == '#')) { continue; }
-        const uint8_t *sp = memchr(line, ' ', ll);
+        const uint8_t *sp = (const uint8_t *)memchr(line, ' ', ll);
         size_t la = sp != NULL ? (size_t)(sp - line) : 0, lb = sp != NULL ? ll - la - 1 : 0;
         if (sp == NULL || memchr(sp + 1, ' ', lb) != NULL) {
             fail("'%s' line %zu: expected two tokens separated by one space", path, line_no);
@@ -1196,8 +1206,8 @@ static void cmd_import(const char *json_path, const char *bpe_path, const char *
     gpt2_unicode_to_byte(map);
     Gpt2Vocab v = read_encoder_json(json_path, map);
     size_t merges = check_vocab_bpe(bpe_path, map, &v);
-    uint8_t *bytes = mallocCheck(v.n * MAX_TOKEN_LEN);
-    size_t *offset = mallocCheck((v.n + 1) * sizeof(size_t));
+    uint8_t *bytes = (uint8_t *)mallocCheck(v.n * MAX_TOKEN_LEN);
+    size_t *offset = (size_t *)mallocCheck((v.n + 1) * sizeof(size_t));
     size_t off = 0;
     for (size_t i = 0; i < v.n; i++) {
         offset[i] = off;
@@ -1216,7 +1226,7 @@ static void cmd_import(const char *json_path, const char *bpe_path, const char *
 static void write_ids(const IdVec *v) {
     // Formats into a buffer by hand: printf per id would dominate the run time.
     size_t cap = 1 << 16, m = 0;
-    char *buf = mallocCheck(cap);
+    char *buf = (char *)mallocCheck(cap);
     for (size_t i = 0; i < v->n; i++) {
         if (m + 16 > cap) { fwriteCheck(buf, 1, m, stdout); m = 0; }
         char tmp[12];
@@ -1255,7 +1265,7 @@ static void cmd_decode(const char *tok_path, const char *path) {
     tokenizer_load(&t, tok_path);
     Buffer in = read_all(path);
     size_t cap = 1 << 16, m = 0, count = 0;
-    uint8_t *out = mallocCheck(cap);
+    uint8_t *out = (uint8_t *)mallocCheck(cap);
     for (size_t pos = 0;;) {
         while (pos < in.size && (in.data[pos] == ' ' || (in.data[pos] >= '\t' && in.data[pos] <= '\r'))) { pos++; }
         if (pos >= in.size) { break; }
@@ -1299,7 +1309,7 @@ static void cmd_bench(const char *tok_path, const char *path, long repeat) {
     tokenizer_load(&t, tok_path);
     tokenizer_build_encoder(&t);
     Buffer text = read_all(path);
-    double *sec = mallocCheck((size_t)repeat * sizeof(double));
+    double *sec = (double *)mallocCheck((size_t)repeat * sizeof(double));
     size_t n_tokens = 0;
     for (long r = 0; r < repeat; r++) {
         Encoder e;
@@ -1329,7 +1339,7 @@ static void write_shard(const char *path, const uint32_t *ids, size_t n) {
     header[0] = SHARD_MAGIC;
     header[1] = SHARD_VERSION;
     header[2] = (int32_t)n;
-    uint16_t *buf = mallocCheck(n * sizeof(uint16_t));
+    uint16_t *buf = (uint16_t *)mallocCheck(n * sizeof(uint16_t));
     for (size_t i = 0; i < n; i++) { buf[i] = (uint16_t)ids[i]; } // ids < 65536, checked
     AtomicFile a = atomic_open(path);
     fwriteCheck(header, sizeof(int32_t), HEADER_INTS, a.f);
@@ -1344,7 +1354,7 @@ static size_t write_split(const char *prefix, const char *split, const uint32_t 
     for (size_t start = 0; start < n; start += shard_tokens) {
         size_t count = n - start < shard_tokens ? n - start : shard_tokens;
         size_t plen = strlen(prefix) + strlen(split) + 32;
-        char *path = mallocCheck(plen);
+        char *path = (char *)mallocCheck(plen);
         snprintf(path, plen, "%s_%s_%03zu.bin", prefix, split, shards);
         write_shard(path, ids + start, count);
         printf("  %-40s %10zu tokens\n", path, count);
@@ -1562,8 +1572,8 @@ static void trainer_init(Trainer *tr, const CharClasses *cc, const Buffer *text,
         pos = end;
     }
     tr->n_words = pieces.n;
-    tr->words = callocCheck(tr->n_words, sizeof(TrainWord));
-    tr->sym = mallocCheck(pieces.arena_n * sizeof(uint32_t));
+    tr->words = (TrainWord *)callocCheck(tr->n_words, sizeof(TrainWord));
+    tr->sym = (uint32_t *)mallocCheck(pieces.arena_n * sizeof(uint32_t));
     for (size_t w = 0; w < tr->n_words; w++) {
         TrainWord *word = &tr->words[w];
         word->sym = tr->sym + pieces.key_off[w];
@@ -1667,7 +1677,7 @@ static void cmd_train(const char *text_path, long vocab, const char *out_path) {
     config_row("ties", "smaller left id, then smaller right id");
     config_rule();
     double t0 = now_seconds();
-    CharClasses *cc = mallocCheck(sizeof(CharClasses));
+    CharClasses *cc = (CharClasses *)mallocCheck(sizeof(CharClasses));
     char_classes_init(cc);
     Buffer text = read_all(text_path);
     Trainer tr;
@@ -1859,3 +1869,4 @@ int main(int argc, char **argv) {
     return EXIT_SUCCESS;
 }
 #endif
+#endif  // TOKENIZER_LIBRARY_ONLY

@@ -48,17 +48,28 @@ on load (magic, version, and the file size the header implies).
 #include <omp.h>
 #endif
 
-// ----------------------------------------------------------------------------
-// constants
+// The tokenizer (tokenizer.c: loading a tokenizer file, the BPE encoder, the
+// token bytes) and the checked helpers it starts with (fopenCheck, fwriteCheck,
+// fcloseCheck, mallocCheck, callocCheck, reallocCheck, atomic files,
+// now_seconds), included as they are: one copy of each in the repository.
+// Its errors print like ours; its commands and main are left out. Prompts
+// for --prompt are encoded with it.
+#define FAIL_PREFIX "error: "
+#define TOKENIZER_LIBRARY_ONLY
+#define TOKENIZER_NO_MAIN
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"  // parts train.c does not call
+#include "tokenizer.c"
+#pragma GCC diagnostic pop
 
-#define HEADER_INTS 256              // every file starts with 256 int32
+// ----------------------------------------------------------------------------
+// constants (HEADER_INTS and the tokenizer file's come with tokenizer.c)
+
 #define MODEL_MAGIC 20240326
 #define MODEL_VERSION_FP32 3
 #define MODEL_VERSION_BF16 5
 #define TOKENS_MAGIC 20240520
 #define TOKENS_VERSION 1
-#define TOKENIZER_MAGIC 20240328
-#define TOKENIZER_VERSION 2
 #define STATE_MAGIC 20261129         // our own: the training state for resume
 #define STATE_VERSION 1
 #define VOCAB_PAD 128                // Vp = V rounded up to a multiple of this
@@ -70,7 +81,8 @@ on load (magic, version, and the file size the header implies).
 #define PATH_MAX_LEN 4096
 
 // ----------------------------------------------------------------------------
-// checked helpers: every failure says where it happened and what to do
+// checked helpers (with tokenizer.c's): every failure says where it happened
+// and what to do
 
 static void die(const char *fmt, ...) {
     va_list args;
@@ -82,15 +94,6 @@ static void die(const char *fmt, ...) {
     exit(EXIT_FAILURE);
 }
 
-static FILE *fopen_check(const char *path, const char *mode, const char *file, int line) {
-    FILE *fp = fopen(path, mode);
-    if (fp == NULL) {
-        die("cannot open '%s' (mode %s): %s [%s:%d]", path, mode, strerror(errno), file, line);
-    }
-    return fp;
-}
-#define fopenCheck(path, mode) fopen_check(path, mode, __FILE__, __LINE__)
-
 static void fread_check(void *ptr, size_t size, size_t count, FILE *fp, const char *file, int line) {
     size_t got = fread(ptr, size, count, fp);
     if (got != count) {
@@ -100,43 +103,12 @@ static void fread_check(void *ptr, size_t size, size_t count, FILE *fp, const ch
 }
 #define freadCheck(ptr, size, count, fp) fread_check(ptr, size, count, fp, __FILE__, __LINE__)
 
-static void fwrite_check(const void *ptr, size_t size, size_t count, FILE *fp, const char *file, int line) {
-    if (fwrite(ptr, size, count, fp) != count) {
-        die("write failed (%s): disk full? [%s:%d]", strerror(errno), file, line);
-    }
-}
-#define fwriteCheck(ptr, size, count, fp) fwrite_check(ptr, size, count, fp, __FILE__, __LINE__)
-
 static void fseek_check(FILE *fp, int64_t offset, int whence, const char *file, int line) {
     if (fseeko(fp, (off_t)offset, whence) != 0) {
         die("seek to %lld failed: %s [%s:%d]", (long long)offset, strerror(errno), file, line);
     }
 }
 #define fseekCheck(fp, offset, whence) fseek_check(fp, offset, whence, __FILE__, __LINE__)
-
-static void fclose_check(FILE *fp, const char *file, int line) {
-    if (fclose(fp) != 0) { die("close failed: %s [%s:%d]", strerror(errno), file, line); }
-}
-#define fcloseCheck(fp) fclose_check(fp, __FILE__, __LINE__)
-
-static void *malloc_check(size_t size, const char *file, int line) {
-    void *ptr = malloc(size > 0 ? size : 1);
-    if (ptr == NULL) {
-        die("out of memory allocating %zu bytes (%.2f GiB) [%s:%d]; try a smaller B, T or model",
-            size, (double)size / (1 << 30), file, line);
-    }
-    return ptr;
-}
-#define mallocCheck(size) malloc_check(size, __FILE__, __LINE__)
-
-static void *calloc_check(size_t count, size_t size, const char *file, int line) {
-    void *ptr = calloc(count > 0 ? count : 1, size);
-    if (ptr == NULL) {
-        die("out of memory allocating %zu x %zu bytes [%s:%d]", count, size, file, line);
-    }
-    return ptr;
-}
-#define callocCheck(count, size) calloc_check(count, size, __FILE__, __LINE__)
 
 // size of a file in bytes, or -1 when it cannot be opened
 static int64_t file_size(const char *path) {
@@ -162,24 +134,6 @@ static void read_header(int *header, const char *path, int magic, const char *wh
     }
 }
 
-// Atomic file writes: write to PATH.tmp, flush, fsync, then rename over PATH,
-// so a crash leaves either the old file or the whole new one, never a half.
-static FILE *atomic_open(const char *path, char *tmp_path) {
-    int n = snprintf(tmp_path, PATH_MAX_LEN, "%s.tmp", path);
-    if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", path); }
-    return fopenCheck(tmp_path, "wb");
-}
-
-static void atomic_commit(FILE *fp, const char *tmp_path, const char *path) {
-    if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) {
-        die("cannot flush '%s': %s", tmp_path, strerror(errno));
-    }
-    fcloseCheck(fp);
-    if (rename(tmp_path, path) != 0) {
-        die("cannot rename '%s' to '%s': %s", tmp_path, path, strerror(errno));
-    }
-}
-
 // mkdir -p: creates dir and any missing parents
 static void make_dirs(const char *dir) {
     char path[PATH_MAX_LEN];
@@ -196,12 +150,6 @@ static void make_dirs(const char *dir) {
             if (saved == '\0') { break; }
         }
     }
-}
-
-static double now_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int num_threads(void) {
@@ -504,6 +452,24 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
     #pragma omp parallel for
     for (size_t i = 0; i < N; i++) {
         for (int o = 0; o < OC; o++) { out[i * OC + o] = bias != NULL ? bias[o] : 0.0f; }
+    }
+    if (N < MATMUL_MR) {
+        // fewer rows than one register tile (generating: one position): the
+        // tile would be mostly empty and packing B would copy all of weight,
+        // so one dot product per output instead, reading each row of weight
+        // once, contiguously. Threads own outputs o.
+        #pragma omp parallel for
+        for (int o = 0; o < OC; o++) {
+            const float *w = weight + (size_t)o * C;
+            for (size_t i = 0; i < N; i++) {
+                const float *x = inp + i * C;
+                float s = 0.0f;
+                #pragma omp simd reduction(+ : s)
+                for (int c = 0; c < C; c++) { s += x[c] * w[c]; }
+                out[i * OC + o] += s;
+            }
+        }
+        return;
     }
     // A = inp (N, C); B[c,o] = weight[o,c]: weight read transposed
     matmul_accumulate(out, inp, (size_t)C, 1, weight, 1, (size_t)C, (int)N, OC, C);
@@ -1526,11 +1492,10 @@ static void gpt2_save(const GPT2 *model, const char *path) {
     header[0] = MODEL_MAGIC;
     header[1] = MODEL_VERSION_FP32;
     config_to_header(header, &model->config);
-    char tmp[PATH_MAX_LEN];
-    FILE *fp = atomic_open(path, tmp);
-    fwriteCheck(header, sizeof(int), HEADER_INTS, fp);
-    fwriteCheck(model->params_memory, sizeof(float), model->num_parameters, fp);
-    atomic_commit(fp, tmp, path);
+    AtomicFile out = atomic_open(path);  // PATH.tmp.PID, fsync, rename: never half a file
+    fwriteCheck(header, sizeof(int), HEADER_INTS, out.f);
+    fwriteCheck(model->params_memory, sizeof(float), model->num_parameters, out.f);
+    atomic_commit(&out);
 }
 
 // ----------------------------------------------------------------------------
@@ -1705,75 +1670,50 @@ static void loader_free(DataLoader *dl) {
 }
 
 // ----------------------------------------------------------------------------
-// tokenizer file (llm.c's format, decode only: ./tokenizer encodes):
-// header, then per token id a uint8 length and that many bytes
-
-typedef struct {
-    int vocab_size;
-    int eot_token;          // <|endoftext|>
-    uint32_t *offsets;      // (V+1) token i is bytes[offsets[i] .. offsets[i+1])
-    unsigned char *bytes;
-} Tokenizer;
-
-static void tokenizer_init(Tokenizer *tok, const char *path) {
-    int header[HEADER_INTS];
-    read_header(header, path, TOKENIZER_MAGIC, "tokenizer file");
-    if (header[1] != TOKENIZER_VERSION) {
-        die("tokenizer file '%s' has version %d, expected %d", path, header[1], TOKENIZER_VERSION);
-    }
-    int V = header[2];
-    if (V <= 0 || V > (1 << 24) || header[3] < 0 || header[3] >= V) {
-        die("tokenizer file '%s': bad vocabulary size %d or end-of-text id %d", path, V, header[3]);
-    }
-    size_t size = (size_t)file_size(path) - HEADER_INTS * sizeof(int);
-    unsigned char *raw = (unsigned char *)mallocCheck(size);
-    FILE *fp = fopenCheck(path, "rb");
-    fseekCheck(fp, HEADER_INTS * sizeof(int), SEEK_SET);
-    freadCheck(raw, 1, size, fp);
-    fcloseCheck(fp);
-    tok->vocab_size = V;
-    tok->eot_token = header[3];
-    tok->offsets = (uint32_t *)mallocCheck(((size_t)V + 1) * sizeof(uint32_t));
-    tok->bytes = (unsigned char *)mallocCheck(size);
-    size_t in = 0, out = 0;
-    for (int i = 0; i < V; i++) {
-        if (in >= size || raw[in] == 0 || in + 1 + raw[in] > size) {
-            die("tokenizer file '%s' is truncated or corrupt at token %d of %d", path, i, V);
-        }
-        size_t len = raw[in];
-        tok->offsets[i] = (uint32_t)out;
-        memcpy(tok->bytes + out, raw + in + 1, len);
-        out += len;
-        in += 1 + len;
-    }
-    tok->offsets[V] = (uint32_t)out;
-    if (in != size) {
-        die("tokenizer file '%s' has %zu bytes after its %d tokens: corrupt", path, size - in, V);
-    }
-    free(raw);
-}
+// the tokenizer: tokenizer.c (included at the top) loads the file
+// (tokenizer_load) and encodes prompts; decoding writes each token's bytes
 
 // writes the bytes of token id to fp (or "<id>" for an id the vocabulary lacks)
-static void tokenizer_write(const Tokenizer *tok, int id, FILE *fp) {
-    if (tok == NULL || id < 0 || id >= tok->vocab_size) {
+static void tokenizer_print(const Tokenizer *tok, int id, FILE *fp) {
+    if (tok == NULL || id < 0 || (size_t)id >= tok->vocab_size) {
         fprintf(fp, "<%d>", id);
         return;
     }
-    fwrite(tok->bytes + tok->offsets[id], 1, tok->offsets[id + 1] - tok->offsets[id], fp);
-}
-
-static void tokenizer_free(Tokenizer *tok) {
-    free(tok->offsets);
-    free(tok->bytes);
-    memset(tok, 0, sizeof(*tok));
+    fwriteCheck(token_bytes(tok, (size_t)id), 1, token_len(tok, (size_t)id), fp);
 }
 
 // ----------------------------------------------------------------------------
 // sampling
 
-static int compare_desc(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x < y) - (x > y);
+// the k-th largest of x[0..n), 1 <= k <= n, by quickselect (Hoare's
+// partition around a middle pivot, then only the side that holds it): O(n) on
+// average where sorting all V logits for every sampled token was O(V log V).
+// Reorders x.
+static float kth_largest(float *x, int n, int k) {
+    int lo = 0, hi = n - 1, want = k - 1;  // want: the index in descending order
+    while (lo < hi) {
+        float pivot = x[lo + (hi - lo) / 2];
+        int i = lo, j = hi;
+        while (i <= j) {  // afterwards x[lo..j] >= pivot >= x[i..hi], x[j+1..i-1] == pivot
+            while (x[i] > pivot) { i++; }
+            while (x[j] < pivot) { j--; }
+            if (i <= j) {
+                float t = x[i];
+                x[i] = x[j];
+                x[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (want <= j) {
+            hi = j;
+        } else if (want >= i) {
+            lo = i;
+        } else {
+            return x[want];
+        }
+    }
+    return x[want];
 }
 
 // draws a token from the first V logits: temperature 0 is greedy, otherwise
@@ -1788,8 +1728,7 @@ static int sample_token(const float *logits, int V, float temperature, int top_k
     float cutoff = logits[best];
     if (use_top_k) {
         memcpy(scratch, logits, (size_t)V * sizeof(float));
-        qsort(scratch, V, sizeof(float), compare_desc);
-        cutoff = scratch[top_k - 1];  // ties with the k-th largest are kept too
+        cutoff = kth_largest(scratch, V, top_k);  // ties with the k-th largest are kept too
     }
     double sum = 0.0;
     for (int v = 0; v < V; v++) {
@@ -1805,6 +1744,85 @@ static int sample_token(const float *logits, int V, float temperature, int top_k
         }
     }
     return best;  // rounding left coin at the very top: the most likely token
+}
+
+// ----------------------------------------------------------------------------
+// generation: continue a sequence token by token (./train --prompt)
+//
+// With the KV cache, each new token runs one position through the model
+// (gpt2_forward_cached). The context is at most maxT tokens, because the
+// model has maxT position embeddings. When a new token would make it longer,
+// it slides: the newest maxT/2 tokens become the whole context and are run
+// again from position 0 (their cached keys and values were computed at other
+// positions, so they cannot be reused): one prefill of maxT/2 positions every
+// maxT/2 tokens, at most 2 positions per token on average. Without the cache
+// (use_cache 0, the reference) every token reruns gpt2_forward over the same
+// context: both give the same logits, and the same tokens for a given seed.
+
+#define PREFILL_ROWS 64  // positions per gpt2_forward_cached call while prefilling
+
+typedef struct {
+    int max_new;          // tokens to append
+    float temperature;    // 0 = greedy
+    int top_k;            // sample from the k most likely (0 = all)
+    int use_cache;        // 0: rerun the whole context for each token
+} GenerateArgs;
+
+// the index where the context of a sequence of n tokens starts, given the
+// start so far: the context slides by maxT/2 tokens when it exceeds maxT
+static int context_start(int start, int n, int maxT) {
+    int keep = maxT / 2 > 0 ? maxT / 2 : 1;
+    return n - start > maxT ? n - keep : start;
+}
+
+// Appends args->max_new tokens to tokens[0..n) (which has room for them),
+// sampled with rng and printed to out (decoded with tok, or as ids) as they
+// come. 1 <= n <= maxT. Without the cache, model needs activations for 1 x
+// maxT. Returns the number of positions run through the model.
+static size_t generate(GPT2 *model, const Tokenizer *tok, int *tokens, int n,
+                       const GenerateArgs *args, Rng *rng, FILE *out) {
+    const GPT2Config *cfg = &model->config;
+    int maxT = cfg->max_seq_len, V = cfg->vocab_size;
+    size_t Vp = cfg->padded_vocab_size, computed = 0;
+    if (n < 1 || n > maxT) { die("generate: %d tokens of context, expected 1..%d", n, maxT); }
+    float *scratch = (float *)mallocCheck((size_t)V * sizeof(float));
+    KVCache cache;
+    if (args->use_cache) { kv_cache_init(&cache, cfg, PREFILL_ROWS < maxT ? PREFILL_ROWS : maxT); }
+    int start = 0;   // the context is tokens[start..n)
+    int cached = 0;  // its first `cached` tokens are in the KV cache
+    for (int i = 0; i < args->max_new; i++) {
+        int new_start = context_start(start, n, maxT);
+        if (new_start != start) {
+            start = new_start;
+            cached = 0;
+        }
+        int len = n - start;
+        const float *logits;
+        if (args->use_cache) {
+            int rows = 0;
+            while (cached < len) {
+                rows = len - cached < cache.max_rows ? len - cached : cache.max_rows;
+                gpt2_forward_cached(model, &cache, tokens + start + cached, cached, cached + rows);
+                cached += rows;
+            }
+            logits = cache.t.logits + (size_t)(rows - 1) * Vp;
+        } else {
+            gpt2_forward(model, tokens + start, 1, len);
+            logits = model->acts.logits + (size_t)(len - 1) * Vp;
+            computed += (size_t)len;
+        }
+        tokens[n] = sample_token(logits, V, args->temperature, args->top_k, scratch, rng);
+        tokenizer_print(tok, tokens[n], out);
+        if (tok == NULL) { fputc(' ', out); }
+        fflush(out);
+        n++;
+    }
+    if (args->use_cache) {
+        computed = cache.positions_computed;
+        kv_cache_free(&cache);
+    }
+    free(scratch);
+    return computed;
 }
 
 // ----------------------------------------------------------------------------
@@ -1839,6 +1857,8 @@ typedef struct {
     int top_k;
     int dry_run;
     int zero;                    // --zero: ZeRO-1 over MPI ranks
+    const char *prompt;          // --prompt: continue this text, no training (NULL: train)
+    int kv_cache;                // --kv-cache: 0 = generate without the KV cache
     const struct Backend *backend;  // NULL: the CPU (train.cu sets its own)
 } RunConfig;
 
@@ -1852,7 +1872,7 @@ typedef struct {
     const char *help;
 } Flag;
 
-#define NUM_FLAGS 31
+#define NUM_FLAGS 33
 // the one table of flags: parsing, range checks and -h all come from it
 static void flag_table(Flag *flags, RunConfig *c) {
     Flag table[NUM_FLAGS] = {
@@ -1886,6 +1906,8 @@ static void flag_table(Flag *flags, RunConfig *c) {
         {"--top-k", FLAG_INT, &c->top_k, 0, 1 << 24, "sample from the k most likely (0 = all)"},
         {"--zero", FLAG_INT, &c->zero, 0, 1, "1 = ZeRO-1: shard AdamW state over MPI ranks"},
         {"--dry-run", FLAG_SWITCH, &c->dry_run, 0, 1, "print the configuration and the bill, then exit"},
+        {"--prompt", FLAG_STRING, &c->prompt, 0, 0, "generate: continue this text by -g tokens (no training)"},
+        {"--kv-cache", FLAG_INT, &c->kv_cache, 0, 1, "generate with the KV cache (0 = rerun the context per token)"},
         {"-h", FLAG_SWITCH, NULL, 0, 1, "this help (also --help)"},
     };
     memcpy(flags, table, sizeof(table));
@@ -1923,6 +1945,8 @@ static void run_config_defaults(RunConfig *c) {
     c->top_k = 0;
     c->dry_run = 0;
     c->zero = 0;
+    c->prompt = NULL;
+    c->kv_cache = 1;
     c->backend = NULL;
 }
 
@@ -1938,7 +1962,10 @@ static void print_usage(FILE *fp) {
         switch (f->type) {
             case FLAG_INT: snprintf(def, sizeof(def), "%d", *(int *)f->value); break;
             case FLAG_FLOAT: snprintf(def, sizeof(def), "%g", *(float *)f->value); break;
-            case FLAG_STRING: snprintf(def, sizeof(def), "\"%s\"", *(const char **)f->value); break;
+            case FLAG_STRING:
+                if (*(const char **)f->value == NULL) { snprintf(def, sizeof(def), "none"); break; }
+                snprintf(def, sizeof(def), "\"%s\"", *(const char **)f->value);
+                break;
             case FLAG_SWITCH: snprintf(def, sizeof(def), "off"); break;
         }
         fprintf(fp, "  %-14s %-52s default %s\n", f->name, f->help, def);
@@ -2319,13 +2346,12 @@ static void state_save(const Run *run, const char *path, const float *m_full, co
     uint64_t words[6] = {run->rng.state, run->train.pos.epoch, run->train.pos.shard_pos,
                          run->train.pos.batch_pos, (uint64_t)m->num_parameters,
                          (uint64_t)run->cfg.seed};
-    char tmp[PATH_MAX_LEN];
-    FILE *fp = atomic_open(path, tmp);
-    fwriteCheck(header, sizeof(int), HEADER_INTS, fp);
-    fwriteCheck(words, sizeof(uint64_t), 6, fp);
-    fwriteCheck(m_full, sizeof(float), m->num_parameters, fp);
-    fwriteCheck(v_full, sizeof(float), m->num_parameters, fp);
-    atomic_commit(fp, tmp, path);
+    AtomicFile out = atomic_open(path);
+    fwriteCheck(header, sizeof(int), HEADER_INTS, out.f);
+    fwriteCheck(words, sizeof(uint64_t), 6, out.f);
+    fwriteCheck(m_full, sizeof(float), m->num_parameters, out.f);
+    fwriteCheck(v_full, sizeof(float), m->num_parameters, out.f);
+    atomic_commit(&out);
 }
 
 // reads a state file; every rank keeps its shard of m and v
@@ -2426,7 +2452,7 @@ static void run_checkpoint(Run *run) {
 // the model's shape for -e: read from a model file's header, or a preset with
 // V from the tokenizer file (when there is one) or --vocab
 static void resolve_model_config(GPT2Config *cfg, const RunConfig *c, const Tokenizer *tok) {
-    int V = tok != NULL ? tok->vocab_size : c->vocab;
+    int V = tok != NULL ? (int)tok->vocab_size : c->vocab;
     if (config_from_preset(cfg, c->model, V)) { return; }
     if (file_size(c->model) < 0) {
         die("-e '%s' is neither a model file nor a preset (d6, d12, d24, d36, d48)", c->model);
@@ -2485,7 +2511,7 @@ static void run_init(Run *run, const RunConfig *c) {
     run->B_local = c->B / g_comm.nranks;
     run->zero = c->zero && g_comm.nranks > 1;
     if (file_size(c->tokenizer) >= 0) {
-        tokenizer_init(&run->tokenizer, c->tokenizer);
+        tokenizer_load(&run->tokenizer, c->tokenizer);
         run->use_tokenizer = 1;
     } else if (c->gen_tokens > 0 && g_comm.rank == 0) {
         fprintf(stderr, "warning: tokenizer '%s' not found: samples print token ids, and a preset "
@@ -2514,8 +2540,8 @@ static void run_init(Run *run, const RunConfig *c) {
         }
     }
     GPT2Config *mc = &run->model.config;
-    if (run->use_tokenizer && run->tokenizer.vocab_size != mc->vocab_size && g_comm.rank == 0) {
-        fprintf(stderr, "warning: tokenizer has %d tokens, the model %d\n",
+    if (run->use_tokenizer && run->tokenizer.vocab_size != (size_t)mc->vocab_size && g_comm.rank == 0) {
+        fprintf(stderr, "warning: tokenizer has %zu tokens, the model %d\n",
                 run->tokenizer.vocab_size, mc->vocab_size);
     }
     if (run->zero) {
@@ -2645,13 +2671,13 @@ static void run_sample(Run *run) {
     int V = run->model.config.vocab_size;
     const Tokenizer *tok = run->use_tokenizer ? &run->tokenizer : NULL;
     int *tokens = run->gen_tokens;
-    tokens[0] = tok != NULL && tok->eot_token < V ? tok->eot_token : V - 1;
+    tokens[0] = tok != NULL && tok->eot < (uint32_t)V ? (int)tok->eot : V - 1;
     printf("sample at step %d:\n---\n", run->step);
     for (int i = 1; i <= c->gen_tokens; i++) {
         int len = i < c->T ? i : c->T;
         const float *logits = run->be->next_logits(run, tokens + i - len, len);
         tokens[i] = sample_token(logits, V, c->temperature, c->top_k, run->sample_scratch, &run->rng);
-        tokenizer_write(tok, tokens[i], stdout);
+        tokenizer_print(tok, tokens[i], stdout);
         if (tok == NULL) { putchar(' '); }
         fflush(stdout);
     }
@@ -2674,7 +2700,7 @@ static void format_duration(char *out, size_t size, double seconds) {
 static int dry_run(const RunConfig *c) {
     Tokenizer tok;
     int have_tok = file_size(c->tokenizer) >= 0;
-    if (have_tok) { tokenizer_init(&tok, c->tokenizer); }
+    if (have_tok) { tokenizer_load(&tok, c->tokenizer); }
     GPT2Config mc;
     resolve_model_config(&mc, c, have_tok ? &tok : NULL);
     check_config(&mc, c->model);
@@ -2685,6 +2711,67 @@ static int dry_run(const RunConfig *c) {
            mc.num_heads, mc.channels, mc.vocab_size, mc.padded_vocab_size, mc.max_seq_len);
     print_bill(&mc, c->B, c->T, (int)(total / BT), 1);
     if (have_tok) { tokenizer_free(&tok); }
+    return 0;
+}
+
+// --prompt: encodes the prompt with the tokenizer (a literal <|endoftext|> in
+// it is the end-of-text token), prints it and then -g tokens of the model
+// file's continuation as they come (--temperature, --top-k, --seed), and how
+// long that took. On the CPU, with the KV cache unless --kv-cache 0.
+static int generate_main(const RunConfig *c) {
+    if (c->prompt[0] == '\0') {
+        die("--prompt is empty: give the text to continue (\"<|endoftext|>\" starts a new document)");
+    }
+    GPT2Config preset;
+    if (config_from_preset(&preset, c->model, 1)) {
+        die("--prompt needs a trained model file for -e, not the preset '%s'", c->model);
+    }
+    if (file_size(c->model) < 0) { die("-e '%s': no such model file", c->model); }
+    if (file_size(c->tokenizer) < 0) {
+        die("--prompt needs a tokenizer file to encode the prompt: '%s' not found (give it with -k)",
+            c->tokenizer);
+    }
+    Tokenizer tok;
+    tokenizer_load(&tok, c->tokenizer);
+    tokenizer_build_encoder(&tok);
+    GPT2 model;
+    gpt2_load(&model, c->model);
+    const GPT2Config *mc = &model.config;
+    if (tok.vocab_size > (size_t)mc->vocab_size) {
+        die("the tokenizer '%s' has %zu tokens, the model '%s' only V=%d: they do not belong together",
+            c->tokenizer, tok.vocab_size, c->model, mc->vocab_size);
+    }
+    Encoder enc;
+    encoder_init(&enc, &tok);
+    IdVec ids = {NULL, 0, 0};
+    encode_split(&enc, (const uint8_t *)c->prompt, strlen(c->prompt), EOT_STRING, SEP_AS_EOT, &ids);
+    encoder_free(&enc);
+    if (ids.n > (size_t)mc->max_seq_len) {
+        die("the prompt is %zu tokens, longer than the model's context of maxT=%d tokens: shorten it",
+            ids.n, mc->max_seq_len);
+    }
+    int n = (int)ids.n;
+    int *tokens = (int *)mallocCheck(((size_t)n + (size_t)c->gen_tokens) * sizeof(int));
+    for (int i = 0; i < n; i++) { tokens[i] = (int)ids.ids[i]; }
+    free(ids.ids);
+    if (!c->kv_cache) { gpt2_alloc_activations(&model, 1, mc->max_seq_len); }
+    Rng rng;
+    rng_seed(&rng, (uint64_t)c->seed);
+    GenerateArgs args = {c->gen_tokens, c->temperature, c->top_k, c->kv_cache};
+    printf("generate: %s (L=%d C=%d maxT=%d), prompt of %d tokens + %d, temperature %g, top-k %d, "
+           "seed %d\n---\n", c->model, mc->num_layers, mc->channels, mc->max_seq_len, n,
+           c->gen_tokens, c->temperature, c->top_k, c->seed);
+    for (int i = 0; i < n; i++) { tokenizer_print(&tok, tokens[i], stdout); }
+    fflush(stdout);
+    double t0 = now_seconds();
+    size_t computed = generate(&model, &tok, tokens, n, &args, &rng, stdout);
+    double dt = now_seconds() - t0;
+    printf("\n---\n%d tokens in %.2f s (%.1f tokens/s), %zu positions computed (%s)\n",
+           c->gen_tokens, dt, dt > 0 ? c->gen_tokens / dt : 0.0, computed,
+           c->kv_cache ? "KV cache" : "--kv-cache 0: the whole context per token");
+    free(tokens);
+    gpt2_free(&model);
+    tokenizer_free(&tok);
     return 0;
 }
 
@@ -2701,6 +2788,11 @@ static int train_main(int argc, char **argv, const Backend *backend) {
     c.backend = backend;
     if (c.dry_run) {
         if (g_comm.rank == 0) { dry_run(&c); }
+        comm_finish();
+        return 0;
+    }
+    if (c.prompt != NULL) {
+        if (g_comm.rank == 0) { generate_main(&c); }
         comm_finish();
         return 0;
     }

@@ -106,6 +106,34 @@ if "$TRAIN" "${COMMON[@]}" -x 4 -v 2 -m 2 -g 8 -n 2 -o "$TMP/run" > "$TMP/run.ou
     && [ "$(grep -c trl "$TMP/run/main.log")" = 4 ] && ! ls "$TMP/run" | grep -q tmp; then
     ok "run: 4 step lines, val, sample, log, checkpoints at 2 and 4"
 else bad "run end to end"; tail -20 "$TMP/run.out"; fi
+# ---- --prompt: generation with the KV cache against the full recompute
+# a byte-level tokenizer file (ids 0..255 the bytes, 256 <|endoftext|>) for the
+# model of V=300 and maxT=32; 40 new tokens after 10 of prompt cross maxT, so
+# the context slides (keeps the newest 16 and prefills them again)
+perl -e 'open(my $f,">:raw",$ARGV[0]) or die; print $f pack("l<256",20240328,2,257,256,(0)x252);
+         print $f pack("CC",1,$_) for 0..255; print $f pack("C",13),"<|endoftext|>"; close $f' "$TMP/bytes_tok.bin"
+GEN=(-e "$TMP/model.bin" -k "$TMP/bytes_tok.bin" --prompt "To be, or " -g 40)
+text() { sed -n '/^---$/,/^---$/p' "$1"; }
+positions() { grep -oE '[0-9]+ positions computed' "$1" | cut -d' ' -f1; }
+if "$TRAIN" "${GEN[@]}" --top-k 1 > "$TMP/g_cache.out" 2>&1 \
+    && "$TRAIN" "${GEN[@]}" --top-k 1 > "$TMP/g_cache2.out" 2>&1 \
+    && "$TRAIN" "${GEN[@]}" --top-k 1 --kv-cache 0 > "$TMP/g_full.out" 2>&1 \
+    && [ "$(text "$TMP/g_cache.out" | wc -c)" -gt 20 ] \
+    && diff <(text "$TMP/g_cache.out") <(text "$TMP/g_cache2.out") > /dev/null \
+    && diff <(text "$TMP/g_cache.out") <(text "$TMP/g_full.out") > /dev/null; then
+    ok "--prompt --top-k 1: deterministic, KV cache = full recompute past maxT ($(positions "$TMP/g_cache.out") vs $(positions "$TMP/g_full.out") positions)"
+else bad "--prompt greedy: cache vs full recompute"; cat "$TMP/g_cache.out" "$TMP/g_full.out" | head -20; fi
+if "$TRAIN" "${GEN[@]}" --temperature 0.8 --top-k 50 --seed 7 > "$TMP/s_cache.out" 2>&1 \
+    && "$TRAIN" "${GEN[@]}" --temperature 0.8 --top-k 50 --seed 7 --kv-cache 0 > "$TMP/s_full.out" 2>&1 \
+    && diff <(text "$TMP/s_cache.out") <(text "$TMP/s_full.out") > /dev/null \
+    && ! diff <(text "$TMP/s_cache.out") <(text "$TMP/g_cache.out") > /dev/null; then
+    ok "--prompt sampling: same seed, same text with and without the cache"
+else bad "--prompt sampling with a seed"; cat "$TMP/s_cache.out" "$TMP/s_full.out" | head -20; fi
+expect_error "--prompt empty" "is empty" -- "$TRAIN" "${GEN[@]}" --prompt ""
+expect_error "--prompt longer than maxT" "longer than the model's context" -- "$TRAIN" "${GEN[@]}" --prompt "$(printf 'x%.0s' $(seq 40))"
+expect_error "--prompt without a tokenizer" "needs a tokenizer file" -- "$TRAIN" "${GEN[@]}" -k "$TMP/none"
+expect_error "--prompt with a preset" "not the preset" -- "$TRAIN" "${GEN[@]}" -e d6
+
 # the saved model loads again as a model file
 "$TRAIN" "${COMMON[@]}" -e "$TMP/run/model_00000004.bin" -x 1 -v 0 -g 0 > /dev/null 2>&1 \
     && ok "a checkpointed model file loads with -e" || bad "checkpoint loads with -e"

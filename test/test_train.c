@@ -462,6 +462,25 @@ static void test_sampling(TestLog *log) {
     got = (double)lowest / draws;
     snprintf(detail, sizeof(detail), "P(token 4) %.4f, expected %.4f", got, want);
     expect_true(log, "sampling: plain softmax", fabs(got - want) < 0.005, detail);
+    // top-k's cutoff: kth_largest against a full sort, every k, on arrays
+    // with many repeated values (the partition's equal-to-pivot case)
+    enum { KTH_N = 97 };
+    float x[KTH_N], sorted[KTH_N], work[KTH_N];
+    int kth_ok = 1;
+    for (int trial = 0; trial < 20; trial++) {
+        for (int i = 0; i < KTH_N; i++) { x[i] = (float)(int)(rng_below(&rng, trial % 2 ? 8 : 1000)) - 4.0f; }
+        memcpy(sorted, x, sizeof(x));
+        for (int i = 1; i < KTH_N; i++) {  // insertion sort, descending
+            for (int j = i; j > 0 && sorted[j - 1] < sorted[j]; j--) {
+                float t = sorted[j]; sorted[j] = sorted[j - 1]; sorted[j - 1] = t;
+            }
+        }
+        for (int k = 1; k <= KTH_N; k++) {
+            memcpy(work, x, sizeof(x));
+            if (kth_largest(work, KTH_N, k) != sorted[k - 1]) { kth_ok = 0; }
+        }
+    }
+    expect_true(log, "sampling: top-k cutoff (quickselect)", kth_ok, "= a full sort, 20 arrays, every k");
 }
 
 // the KV cache: gpt2_forward_cached over a sequence of maxT tokens (a prompt
