@@ -106,6 +106,21 @@ if "$TRAIN" "${COMMON[@]}" -x 4 -v 2 -m 2 -g 8 -n 2 -o "$TMP/run" > "$TMP/run.ou
     && [ "$(grep -c trl "$TMP/run/main.log")" = 4 ] && ! ls "$TMP/run" | grep -q tmp; then
     ok "run: 4 step lines, val, sample, log, checkpoints at 2 and 4"
 else bad "run end to end"; tail -20 "$TMP/run.out"; fi
+# the saved model loads again as a model file
+"$TRAIN" "${COMMON[@]}" -e "$TMP/run/model_00000004.bin" -x 1 -v 0 -g 0 > /dev/null 2>&1 \
+    && ok "a checkpointed model file loads with -e" || bad "checkpoint loads with -e"
+
+# ---- resume through the command line: the log lines of steps 4..6 of a run
+# that stopped at 3 and resumed equal those of a run that never stopped
+strip() { grep -E '^(step|val)' "$1" | sed 's/| ms .*//'; }
+"$TRAIN" "${COMMON[@]}" -x 6 -v 3 -g 0 -c 0.1 --shuffle 1 -d 64 -o "$TMP/straight" > "$TMP/a.out" 2>&1
+"$TRAIN" "${COMMON[@]}" -x 3 -v 3 -g 0 -c 0.1 --shuffle 1 -d 64 -o "$TMP/resumed" > "$TMP/b1.out" 2>&1
+"$TRAIN" "${COMMON[@]}" -x 6 -v 3 -g 0 -c 0.1 --shuffle 1 -d 64 -o "$TMP/resumed" -y 1 > "$TMP/b2.out" 2>&1
+if grep -q "resume: from" "$TMP/b2.out" && [ -n "$(strip "$TMP/a.out")" ] \
+    && diff <(strip "$TMP/a.out" | grep -E '^step [4-6]/') <(strip "$TMP/b2.out" | grep -E '^step [4-6]/') > /dev/null; then
+    ok "resume via -y 1: steps 4-6 identical to the straight run"
+else bad "resume via -y 1"; diff <(strip "$TMP/a.out") <(strip "$TMP/b2.out") | head; fi
+
 # ---- --prompt: generation with the KV cache against the full recompute
 # a byte-level tokenizer file (ids 0..255 the bytes, 256 <|endoftext|>) for the
 # model of V=300 and maxT=32; 40 new tokens after 10 of prompt cross maxT, so
@@ -133,21 +148,6 @@ expect_error "--prompt empty" "is empty" -- "$TRAIN" "${GEN[@]}" --prompt ""
 expect_error "--prompt longer than maxT" "longer than the model's context" -- "$TRAIN" "${GEN[@]}" --prompt "$(printf 'x%.0s' $(seq 40))"
 expect_error "--prompt without a tokenizer" "needs a tokenizer file" -- "$TRAIN" "${GEN[@]}" -k "$TMP/none"
 expect_error "--prompt with a preset" "not the preset" -- "$TRAIN" "${GEN[@]}" -e d6
-
-# the saved model loads again as a model file
-"$TRAIN" "${COMMON[@]}" -e "$TMP/run/model_00000004.bin" -x 1 -v 0 -g 0 > /dev/null 2>&1 \
-    && ok "a checkpointed model file loads with -e" || bad "checkpoint loads with -e"
-
-# ---- resume through the command line: the log lines of steps 4..6 of a run
-# that stopped at 3 and resumed equal those of a run that never stopped
-strip() { grep -E '^(step|val)' "$1" | sed 's/| ms .*//'; }
-"$TRAIN" "${COMMON[@]}" -x 6 -v 3 -g 0 -c 0.1 --shuffle 1 -d 64 -o "$TMP/straight" > "$TMP/a.out" 2>&1
-"$TRAIN" "${COMMON[@]}" -x 3 -v 3 -g 0 -c 0.1 --shuffle 1 -d 64 -o "$TMP/resumed" > "$TMP/b1.out" 2>&1
-"$TRAIN" "${COMMON[@]}" -x 6 -v 3 -g 0 -c 0.1 --shuffle 1 -d 64 -o "$TMP/resumed" -y 1 > "$TMP/b2.out" 2>&1
-if grep -q "resume: from" "$TMP/b2.out" && [ -n "$(strip "$TMP/a.out")" ] \
-    && diff <(strip "$TMP/a.out" | grep -E '^step [4-6]/') <(strip "$TMP/b2.out" | grep -E '^step [4-6]/') > /dev/null; then
-    ok "resume via -y 1: steps 4-6 identical to the straight run"
-else bad "resume via -y 1"; diff <(strip "$TMP/a.out") <(strip "$TMP/b2.out") | head; fi
 
 echo "$([ $fail = 0 ] && echo PASS || echo FAIL): $pass of $((pass + fail)) CLI checks passed"
 [ $fail = 0 ]
