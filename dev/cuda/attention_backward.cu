@@ -399,6 +399,28 @@ static void attention_backward(int version, int block_size, float *dinp, const f
 
 // ----------------------------------------------------------------------------
 
+// the CPU side of one set of inputs: the forward's saved tensors from train.c's
+// forward (and the lse reference), then the CPU twin's gradient
+typedef struct {
+    float *out, *att, *lse, *dinp_ref;
+} AttRef;
+
+static AttRef attention_reference(const float *inp, const float *dout, const float *dinp0, int B, int T, int C, int NH) {
+    const size_t ni = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    AttRef r;
+    r.out = (float *)mallocCheck(no * 4);
+    r.att = (float *)mallocCheck(na * 4);
+    r.lse = (float *)mallocCheck((size_t)B * NH * T * 4);
+    r.dinp_ref = (float *)mallocCheck(ni * 4);
+    attention_forward(r.out, r.att, inp, B, T, C, NH);
+    attention_lse_reference(r.lse, inp, B, T, C, NH);
+    float *datt = (float *)callocCheck(na, 4);
+    memcpy(r.dinp_ref, dinp0, ni * 4);
+    attention_backward(r.dinp_ref, datt, dout, inp, r.att, B, T, C, NH);  // the CPU twin
+    free(datt);
+    return r;
+}
+
 int main(int argc, char **argv) {
     Lab lab;
     lab_init(&lab, argc, argv, "attention_backward");
@@ -407,55 +429,68 @@ int main(int argc, char **argv) {
     const size_t nl = (size_t)B * NH * T;
     float *inp = make_random(ni, 1.0f, 1), *dout = make_random(no, 1.0f, 2);
     float *dinp0 = make_random(ni, 0.1f, 3);  // added into
-    // the forward's saved tensors, from train.c's forward and the lse reference
-    float *out = (float *)mallocCheck(no * 4), *att = (float *)mallocCheck(na * 4);
-    float *lse = (float *)mallocCheck(nl * 4);
-    attention_forward(out, att, inp, B, T, C, NH);
-    attention_lse_reference(lse, inp, B, T, C, NH);
-    float *dinp_ref = (float *)mallocCheck(ni * 4), *datt = (float *)callocCheck(na, 4);
-    memcpy(dinp_ref, dinp0, ni * 4);
-    attention_backward(dinp_ref, datt, dout, inp, att, B, T, C, NH);  // the CPU twin
-    free(datt);
+    // versions 1 and 2: fp32 inputs
+    AttRef ref = attention_reference(inp, dout, dinp0, B, T, C, NH);
+    // version 3 reads bf16 q, k, v and dout: its reference is the CPU twin on the
+    // same rounded inputs, so the check sees the kernel's own rounding (P and dS
+    // in bf16) and not the inputs' (which alone moves dinp by ~5% of its rms)
+    float *inp_r = make_rounded_bf16(inp, ni), *dout_r = make_rounded_bf16(dout, no);
+    AttRef ref16 = attention_reference(inp_r, dout_r, dinp0, B, T, C, NH);
 
     float *d_inp = to_device(inp, ni), *d_dout = to_device(dout, no), *d_dinp = to_device(dinp0, ni);
-    AttBwdExtra x;
-    x.att = to_device(att, na);
+    float *d_dout_r = to_device(dout_r, no);
+    AttBwdExtra x;  // versions 1 and 2
+    x.att = to_device(ref.att, na);
     x.datt = device_alloc<float>(na);
-    x.out = to_device(out, no);
-    x.lse = to_device(lse, nl);
+    x.out = to_device(ref.out, no);
+    x.lse = to_device(ref.lse, nl);
     x.D = device_alloc<float>(nl);
-    x.inp16 = to_device_bf16(inp, ni);
-    x.dout16 = to_device_bf16(dout, no);
+    x.inp16 = NULL;
+    x.dout16 = NULL;
+    AttBwdExtra x16 = x;  // version 3: the rounded inputs' forward
+    x16.att = NULL;
+    x16.datt = NULL;
+    x16.out = to_device(ref16.out, no);
+    x16.lse = to_device(ref16.lse, nl);
+    x16.inp16 = to_device_bf16(inp_r, ni);
+    x16.dout16 = to_device_bf16(dout_r, no);
     static const char *names[] = {"", "naive T x T", "fused fp32", "flash wmma bf16"};
     static const int sizes1[] = {64, 128, 256, 512, 1024, 0}, sizes3[] = {32, 64, 128, 256, 0};
     const double flops = 8.0 * B * NH * ((double)T * (T + 1) / 2) * (C / NH);
-    const double r = rms(dinp_ref, ni);
+    const double r16 = rms(ref16.dinp_ref, ni);
     for (int v = 1; v <= 3; v++) {
         const int *sizes = v == 3 ? sizes3 : sizes1;
+        const AttBwdExtra *xv = v == 3 ? &x16 : &x;
+        const float *d_dout_v = v == 3 ? d_dout_r : d_dout;
         for (int i = 0; sizes[i] != 0; i++) {
             const int bs = sizes[i];
             if (!lab_wants(&lab, v, bs)) { continue; }
             reset_device(d_dinp, dinp0, ni);
-            attention_backward(v, bs, d_dinp, d_dout, d_inp, &x, B, T, C, NH);
+            attention_backward(v, bs, d_dinp, d_dout_v, d_inp, xv, B, T, C, NH);
             char what[64];
             snprintf(what, sizeof(what), "v%d bs %d dinp", v, bs);
             if (v == 3) {
-                // bf16 q, k, v, dout, P and dS: each ~0.4% off, in sums of many terms
-                validate(what, d_dinp, dinp_ref, ni, 3e-2 * r, 2e-2);
+                // P and dS in bf16 (~0.4% per term) in sums that cancel (each row
+                // of dS sums to 0): in a numpy model of this kernel (one head,
+                // T = 1024) the worst element used 0.4 of this tolerance
+                validate(what, d_dinp, ref16.dinp_ref, ni, 5e-2 * r16, 2e-2);
             } else {
                 // float sums of up to T terms in another order (and p recomputed from lse)
-                validate(what, d_dinp, dinp_ref, ni, 1e-4, 1e-3);
+                validate(what, d_dinp, ref.dinp_ref, ni, 1e-4, 1e-3);
             }
-            float ms = lab_time(&lab, [&] { attention_backward(v, bs, d_dinp, d_dout, d_inp, &x, B, T, C, NH); });
+            float ms = lab_time(&lab, [&] { attention_backward(v, bs, d_dinp, d_dout_v, d_inp, xv, B, T, C, NH); });
             lab_report(&lab, v == 3 ? "bf16" : "fp32", v, names[v], bs, ms, flops, v == 3 ? PEAK_BF16 : PEAK_FP32, 0);
         }
     }
     lab_summary(&lab);
-    cudaCheck(cudaFree(d_inp)); cudaCheck(cudaFree(d_dout)); cudaCheck(cudaFree(d_dinp));
+    cudaCheck(cudaFree(d_inp)); cudaCheck(cudaFree(d_dout)); cudaCheck(cudaFree(d_dinp)); cudaCheck(cudaFree(d_dout_r));
     cudaCheck(cudaFree((void *)x.att)); cudaCheck(cudaFree(x.datt)); cudaCheck(cudaFree((void *)x.out));
     cudaCheck(cudaFree((void *)x.lse)); cudaCheck(cudaFree(x.D));
-    cudaCheck(cudaFree((void *)x.inp16)); cudaCheck(cudaFree((void *)x.dout16));
-    free(inp); free(dout); free(dinp0); free(out); free(att); free(lse); free(dinp_ref);
+    cudaCheck(cudaFree((void *)x16.out)); cudaCheck(cudaFree((void *)x16.lse));
+    cudaCheck(cudaFree((void *)x16.inp16)); cudaCheck(cudaFree((void *)x16.dout16));
+    AttRef *refs[] = {&ref, &ref16};
+    for (AttRef *rf : refs) { free(rf->out); free(rf->att); free(rf->lse); free(rf->dinp_ref); }
+    free(inp); free(dout); free(dinp0); free(inp_r); free(dout_r);
     lab_free(&lab);
     return 0;
 }

@@ -18,6 +18,7 @@
 //   fill_random / make_random / make_random_ints
 //                                       host inputs from train.c's seeded Rng
 //   to_device / to_device_bf16 / ...    device copies
+//   make_rounded_bf16                   inputs rounded to bf16, for a bf16 version's reference
 //   validate(&lab, name, d_x, ref, n, atol, rtol)
 //                                       |x - ref| <= atol + rtol * |ref| for every
 //                                       element; prints the worst error, and exits 1
@@ -205,6 +206,15 @@ static inline __nv_bfloat16 *to_device_bf16(const float *h, size_t n) {
     __nv_bfloat16 *d = to_device(tmp, n);
     free(tmp);
     return d;
+}
+
+// x rounded to the nearest bf16 (ties to even) and back: inputs as a bf16 kernel
+// sees them, for a CPU reference that leaves out the rounding of the inputs
+static inline float *make_rounded_bf16(const float *x, size_t n) {
+    float *y = (float *)mallocCheck(n * sizeof(float));
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) { y[i] = __bfloat162float(__float2bfloat16(x[i])); }
+    return y;
 }
 
 // dst (device) = src (host): resets an output that a backward adds into
