@@ -12,6 +12,7 @@ Build and run:
     ./train -e d6 -b 4 -t 64 -x 100 -o out       # a small GPT-2 from scratch
     ./train -e model.bin -i 'shards/train_*.bin' # continue from a model file
     ./train -e d48 -b 8 -t 1024 --dry-run        # what would it cost?
+    ./train -e model.bin -k tok.bin --prompt Hi  # continue a text (KV cache), no training
 
 Dimension letters used in every comment and shape:
     B  batch size                 T   time (sequence length)
