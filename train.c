@@ -1860,6 +1860,7 @@ typedef struct {
     int zero;                    // --zero: ZeRO-1 over MPI ranks
     const char *prompt;          // --prompt: continue this text, no training (NULL: train)
     int kv_cache;                // --kv-cache: 0 = generate without the KV cache
+    int recompute;               // --recompute: ./train_gpu recomputes GELU and layernorm outputs
     const struct Backend *backend;  // NULL: the CPU (train.cu sets its own)
 } RunConfig;
 
@@ -1873,7 +1874,7 @@ typedef struct {
     const char *help;
 } Flag;
 
-#define NUM_FLAGS 33
+#define NUM_FLAGS 34
 // the one table of flags: parsing, range checks and -h all come from it
 static void flag_table(Flag *flags, RunConfig *c) {
     Flag table[NUM_FLAGS] = {
@@ -1909,6 +1910,7 @@ static void flag_table(Flag *flags, RunConfig *c) {
         {"--dry-run", FLAG_SWITCH, &c->dry_run, 0, 1, "print the configuration and the bill, then exit"},
         {"--prompt", FLAG_STRING, &c->prompt, 0, 0, "generate: continue this text by -g tokens (no training)"},
         {"--kv-cache", FLAG_INT, &c->kv_cache, 0, 1, "generate with the KV cache (0 = rerun the context per token)"},
+        {"--recompute", FLAG_INT, &c->recompute, 0, 1, "train_gpu: 1 = recompute GELU and layernorm in the backward (less memory)"},
         {"-h", FLAG_SWITCH, NULL, 0, 1, "this help (also --help)"},
     };
     memcpy(flags, table, sizeof(table));
@@ -1948,6 +1950,7 @@ static void run_config_defaults(RunConfig *c) {
     c->zero = 0;
     c->prompt = NULL;
     c->kv_cache = 1;
+    c->recompute = 0;
     c->backend = NULL;
 }
 
@@ -2259,6 +2262,8 @@ struct Run {
     float *sample_scratch; // (V)
     int *gen_tokens;       // (gen_tokens + 1)
     FILE *log;             // -o DIR/main.log on rank 0, or NULL
+    double peak_flops;     // the backend's peak FLOP/s per rank, set by its setup for the
+                           // MFU column (train.cu: from gpu_peak); 0: no MFU column
 };
 
 static void cpu_setup(Run *run) {
@@ -2685,6 +2690,31 @@ static void run_sample(Run *run) {
     printf("\n---\n");
 }
 
+// with more than one rank: checks that every rank holds the same parameters
+// (a hash of their bits) and says so; a mismatch is an error
+static void check_ranks_agree(Run *run) {
+    if (g_comm.nranks == 1) { return; }
+    run->be->to_host(run);
+    const unsigned char *bytes = (const unsigned char *)run->model.params_memory;
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a
+    for (size_t i = 0; i < run->model.num_parameters * sizeof(float); i++) {
+        hash = (hash ^ bytes[i]) * 1099511628211ull;
+    }
+    uint64_t lo = hash, hi = hash;
+#ifdef USE_MPI
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+#endif
+    if (lo != hi) {
+        die("rank %d: the ranks' parameters differ (hashes %016llx to %016llx)", g_comm.rank,
+            (unsigned long long)lo, (unsigned long long)hi);
+    }
+    if (g_comm.rank == 0) {
+        printf("ranks: all %d hold the same parameters (hash %016llx)\n", g_comm.nranks,
+               (unsigned long long)hash);
+    }
+}
+
 // "1h02m", "3m05s", "42s"
 static void format_duration(char *out, size_t size, double seconds) {
     long s = seconds > 0 ? (long)(seconds + 0.5) : 0;
@@ -2816,9 +2846,16 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         double per_step = (now_seconds() - loop_start) / (run.step - first_step);
         char eta[32];
         format_duration(eta, sizeof(eta), per_step * (run.max_steps - run.step));
+        // MFU: the model's FLOPs per step over what the ranks' peak allows in that time
+        char mfu[32] = "";
+        if (run.peak_flops > 0.0) {
+            double flops = compute_bill(&run.model.config, c.B, c.T, run.grad_accum, 1).flops_per_step;
+            snprintf(mfu, sizeof(mfu), " | mfu %.1f%%",
+                     100.0 * flops / (r.ms / 1000.0) / (run.peak_flops * g_comm.nranks));
+        }
         if (g_comm.rank == 0) {
-            printf("step %d/%d | loss %.6f | lr %.2e | norm %.4f | ms %.1f | tok/s %.0f | eta %s\n",
-                   run.step, run.max_steps, r.loss, r.lr, r.norm, r.ms, tok_s, eta);
+            printf("step %d/%d | loss %.6f | lr %.2e | norm %.4f | ms %.1f | tok/s %.0f%s | eta %s\n",
+                   run.step, run.max_steps, r.loss, r.lr, r.norm, r.ms, tok_s, mfu, eta);
             fflush(stdout);
         }
         if (run.log != NULL) {
@@ -2833,6 +2870,7 @@ static int train_main(int argc, char **argv, const Backend *backend) {
     // the end: val loss, checkpoint, then a sample (after the checkpoint, so
     // the saved RNG is the one a resumed run would sample with at this step)
     if (c.val_every > 0) { run_validate(&run); }
+    check_ranks_agree(&run);
     run_checkpoint(&run);
     run_sample(&run);
     run_free(&run);
