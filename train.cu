@@ -982,7 +982,9 @@ static void attention_backward_gpu(floatX *dinp, float *D, const floatX *dout, c
 // the logits with dlogits = (softmax - onehot(target)) * dloss. The
 // probabilities are never stored. Loops run to V; the padding gets 0.
 
+#ifndef CLASSIFIER_THREADS  // any multiple of 32 up to 1024 (dev/cuda_emu uses fewer)
 #define CLASSIFIER_THREADS 1024
+#endif
 
 // merges (m2, s2) into (m, s): sums of exp(x - m) over two sets
 __device__ __forceinline__ void softmax_merge(float *m, float *s, int *n, float m2, float s2, int n2) {

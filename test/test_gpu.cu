@@ -40,6 +40,7 @@ zero (where a relative error means nothing) do not decide.
 #define TOL_STEP (4 * BF16_U)
 #endif
 #define ADAM_STEPS 5
+#define ADAM_LR 1e-3f
 
 typedef struct {
     const char *name;
@@ -187,16 +188,24 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
         compare(tally, ts->name, name, &lg, &lc, 1, TOL_STEP);
         snprintf(name, sizeof(name), "step %d grad norm", step);
         compare(tally, ts->name, name, &ng, &nc, 1, TOL_GRAD);
-        AdamWArgs ac = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, clip_scale(nc, 1.0f), step};
+        AdamWArgs ac = {ADAM_LR, 0.9f, 0.95f, 1e-8f, 0.1f, clip_scale(nc, 1.0f), step};
         AdamWArgs ag = ac;
         ag.grad_scale = clip_scale(ng, 1.0f);
         gpt2_update(&cpu, &ac);
         gpu_update(&g, &ag);
     }
-    // and the parameters after the steps
+    // and the parameters after the steps. An AdamW step moves a parameter by
+    // about lr at most (|m^ / sqrt(v^)| <= 1 for a steady gradient), so where
+    // a gradient is nearly 0 and the two sides' roundings give it opposite
+    // signs, the parameters part by up to 2 lr per step: that is the bound,
+    // as a fraction of the largest parameter. The losses above are the check
+    // that the steps agree.
     float *params = (float *)mallocCheck(cpu.num_parameters * sizeof(float));
     gpu_download(&g, params, NULL, NULL);
-    compare(tally, ts->name, "params after AdamW", params, cpu.params_memory, cpu.num_parameters, TOL_STEP);
+    double maxp = 0.0;
+    for (size_t i = 0; i < cpu.num_parameters; i++) { maxp = fmax(maxp, fabs((double)cpu.params_memory[i])); }
+    compare(tally, ts->name, "params after AdamW", params, cpu.params_memory, cpu.num_parameters,
+            2.0 * ADAM_LR * ADAM_STEPS / maxp);
 
     free(params);
     free(grads);
@@ -226,7 +235,9 @@ int main(void) {
         {"tiny", 2, 4, 64, 100, 64, 2, 40, 0},
         {"tiny-r", 2, 4, 64, 100, 64, 2, 40, 1},
         {"hs128", 1, 2, 256, 200, 128, 1, 100, 0},
+#ifndef TEST_GPU_NO_124M  // the CPU emulation (dev/cuda_emu) leaves out the large shape
         {"124M", 12, 12, 768, 50257, 1024, 4, 64, 0},
+#endif
     };
     Tally tally = {0, 0};
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {

@@ -2,8 +2,8 @@
 // (their source, extracted by extract.awk) under g++ and check them against
 // train.c's CPU twins on a machine without a GPU (dev/cuda_emu/run.sh).
 //
-// A launch runs its blocks one after another; each block's threads are real
-// std::threads, so __syncthreads (a block barrier), __syncwarp (a warp
+// A launch runs its blocks one after another on real std::threads (one per
+// CUDA thread of a block), so __syncthreads (a block barrier), __syncwarp (a warp
 // barrier) and __shfl_xor_sync (an exchange through a per-warp array between
 // two barriers) behave as on the GPU, and a missing barrier shows up as a
 // race. Dynamic shared memory is one buffer per block, filled with garbage;
@@ -61,32 +61,36 @@ static V __shfl_xor_sync(unsigned mask, V v, int o) {
     return r;
 }
 
-// runs f() as every thread of a gx x gy grid of blocks of `threads` threads
+// runs f() as every thread of a gx x gy grid of blocks of `threads` threads:
+// one std::thread per CUDA thread of a block, each running the blocks in
+// turn, with a block barrier between blocks (blocks run one at a time, so
+// static __shared__ arrays and the dynamic shared buffer are theirs alone)
 template <typename F>
 static void emu_launch(int gx, int gy, int threads, size_t smem_bytes, F f) {
-    for (int by = 0; by < gy; by++) {
-        for (int bx = 0; bx < gx; bx++) {
-            EmuBlock blk;
-            blk.block = std::make_unique<std::barrier<>>(threads);
-            for (int w = 0; w < (threads + 31) / 32; w++) {
-                blk.warps.push_back(std::make_unique<std::barrier<>>(threads - 32 * w < 32 ? threads - 32 * w : 32));
-            }
-            blk.exchange.resize(threads);
-            std::vector<unsigned char> smem(smem_bytes + 1, 0xCD);  // garbage, as on the GPU
-            std::vector<std::thread> ts;
-            for (int t = 0; t < threads; t++) {
-                ts.emplace_back([&, t] {
-                    threadIdx = {t, 0, 0};
-                    blockIdx = {bx, by, 0};
-                    blockDim = {threads, 1, 1};
-                    g_block = &blk;
-                    g_smem = smem.data();
-                    f();
-                });
-            }
-            for (std::thread &th : ts) { th.join(); }
-        }
+    EmuBlock blk;
+    blk.block = std::make_unique<std::barrier<>>(threads);
+    for (int w = 0; w < (threads + 31) / 32; w++) {
+        blk.warps.push_back(std::make_unique<std::barrier<>>(threads - 32 * w < 32 ? threads - 32 * w : 32));
     }
+    blk.exchange.resize(threads);
+    std::vector<unsigned char> smem(smem_bytes + 1, 0xCD);  // garbage, as on the GPU
+    std::vector<std::thread> ts;
+    for (int t = 0; t < threads; t++) {
+        ts.emplace_back([&, t] {
+            threadIdx = {t, 0, 0};
+            blockDim = {threads, 1, 1};
+            g_block = &blk;
+            g_smem = smem.data();
+            for (int by = 0; by < gy; by++) {
+                for (int bx = 0; bx < gx; bx++) {
+                    blockIdx = {bx, by, 0};
+                    f();
+                    blk.block->arrive_and_wait();
+                }
+            }
+        });
+    }
+    for (std::thread &th : ts) { th.join(); }
 }
 
 namespace nvcuda {
@@ -144,9 +148,11 @@ static void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, T> 
 }  // namespace wmma
 }  // namespace nvcuda
 
+#ifndef EMU_RUNTIME
 // host-side calls in the extracted code that only move data (the emulated
 // "device" memory is host memory)
 #define cudaCheck(x) (void)0
 #define cudaMemcpy(...) 0
 #define cudaGetLastError() 0
+#endif
 #endif
