@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# dev/cuda_emu/run_program.sh (make check-cuda-emu-program): the emulated
+# ./train_gpu program (FP32 build, see run.sh) against ./train on the same
+# tiny run: a d6 model with V=300 on random tokens, B=2 T=32. Checks that
+#   1. the step lines' loss, lr and norm, the val losses and the sample equal
+#      ./train's (printed precision), and a checkpoint is written
+#   2. a ./train checkpoint resumed by the emulated ./train_gpu gives ./train's
+#      next step (the files move between CPU and GPU)
+#   3. with mpirun (when installed; NCCL calls done by MPI, include/nccl.h):
+#      2 ranks, and 2 ranks with ZeRO-1, give the 1-process losses, and the
+#      two write identical checkpoints
+# Slow (matmuls by their definition, an OS thread per CUDA thread): about 10
+# minutes on 2 cores. Exit status: non-zero on any failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=tmp/cuda_emu/program
+rm -rf "$out"
+mkdir -p "$out"
+fails=0
+ok() { echo "OK   $*"; }
+bad() { echo "FAIL $*"; fails=$((fails + 1)); }
+make -s train > /dev/null || { echo "run_program: make train failed"; exit 1; }
+flags=(-std=c++20 -O2 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-function -Wno-unused-parameter
+       -DCLASSIFIER_THREADS=64 -DENABLE_FP32 -I dev/cuda_emu/include -I .)
+perl dev/cuda_emu/to_cpu.pl < train.cu > "$out/train_cpu.cpp"
+cp dev/cuda_emu/matmul_lt_emu.inc "$out/"
+g++ "${flags[@]}" "$out/train_cpu.cpp" -o "$out/train_gpu" -lm -pthread || exit 1
+perl -e 'my $n = $ARGV[0]; srand(5); print pack("l<3", 20240520, 1, $n), pack("l<253", (0) x 253);
+         print pack("S<*", map { int(rand(300)) } 1 .. $n);' 4000 > "$out/tokens.bin"
+args=(-e d6 --vocab 300 -b 2 -t 32 -i "$out/tokens.bin" -k /nonexistent)
+# the deterministic part of a log: step lines without the timings, val losses, sample
+digest() { grep -E '^(step|val loss|<)' "$1" | sed -E 's/ \| ms .*//'; }
+
+# 1. the same run on both
+./train "${args[@]}" -x 3 -j "$out/tokens.bin" -v 2 -m 1 -g 5 -o "$out/cpu" > "$out/cpu.log" 2>&1
+"$out/train_gpu" "${args[@]}" -x 3 -j "$out/tokens.bin" -v 2 -m 1 -g 5 -o "$out/gpu" > "$out/gpu.log" 2>&1
+if [ -n "$(digest "$out/cpu.log")" ] && diff <(digest "$out/cpu.log") <(digest "$out/gpu.log"); then
+    ok "train_gpu (emulated) = train: losses, norms, val losses, sample"
+else
+    bad "train_gpu (emulated) and train differ (logs in $out)"
+fi
+grep -q "| mfu " "$out/gpu.log" && ok "the step line has mfu" || bad "no mfu in the step line"
+[ -f "$out/gpu/model_00000003.bin" ] && [ -f "$out/gpu/state_00000003.bin" ] && ok "checkpoint written" \
+    || bad "no checkpoint"
+
+# 2. a CPU checkpoint resumed on the GPU backend
+cp -r "$out/cpu" "$out/mix"
+./train "${args[@]}" -x 4 -v 0 -g 0 -o "$out/cpu" -y 1 > "$out/cpu_resume.log" 2>&1
+"$out/train_gpu" "${args[@]}" -x 4 -v 0 -g 0 -o "$out/mix" -y 1 > "$out/mix_resume.log" 2>&1
+if [ -n "$(digest "$out/cpu_resume.log")" ] && diff <(digest "$out/cpu_resume.log") <(digest "$out/mix_resume.log"); then
+    ok "a ./train checkpoint resumed by train_gpu continues as ./train does"
+else
+    bad "resume across backends differs"
+fi
+
+# 3. data parallel over (emulated) NCCL
+if command -v mpirun > /dev/null && command -v mpicc > /dev/null; then
+    g++ "${flags[@]}" -DUSE_MPI -DOMPI_SKIP_MPICXX $(mpicc --showme:compile) "$out/train_cpu.cpp" \
+        -o "$out/train_gpu_mpi" -lm -pthread $(mpicc --showme:link) || exit 1
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
+    run=(-x 2 -v 0 -g 0)
+    "$out/train_gpu_mpi" "${args[@]}" "${run[@]}" -o "$out/r1" > "$out/r1.log" 2>&1
+    mpirun -np 2 --oversubscribe "$out/train_gpu_mpi" "${args[@]}" "${run[@]}" -o "$out/r2" > "$out/r2.log" 2>&1
+    mpirun -np 2 --oversubscribe "$out/train_gpu_mpi" "${args[@]}" "${run[@]}" --zero 1 -o "$out/r2z" > "$out/r2z.log" 2>&1
+    if [ -n "$(digest "$out/r1.log")" ] && diff <(digest "$out/r1.log") <(digest "$out/r2.log") &&
+       diff <(digest "$out/r1.log") <(digest "$out/r2z.log"); then
+        ok "2 ranks, and 2 ranks with ZeRO-1, give the 1-rank losses"
+    else
+        bad "2 ranks differ from 1 (logs in $out)"
+    fi
+    grep -q "ranks: all 2 hold the same parameters" "$out/r2z.log" && ok "ZeRO-1 ranks agree" || bad "ZeRO-1 ranks disagree"
+    cmp -s "$out/r2/state_00000002.bin" "$out/r2z/state_00000002.bin" &&
+        cmp -s "$out/r2/model_00000002.bin" "$out/r2z/model_00000002.bin" &&
+        ok "all-reduce and ZeRO-1 write identical checkpoints" || bad "ZeRO-1 checkpoint differs"
+else
+    echo "SKIPPED the NCCL part: mpirun/mpicc not found"
+fi
+echo "check-cuda-emu-program: $([ "$fails" -eq 0 ] && echo OK || echo FAIL) ($fails failure(s))"
+[ "$fails" -eq 0 ]
