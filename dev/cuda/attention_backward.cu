@@ -35,7 +35,7 @@ Versions:
 #define ATT2_MAX_DIMS 4  // version 2: head dimensions per lane, hs <= 128
 #define FB_HS 64         // version 3: head size
 // version 3, shared memory per warp: S, dP (float 16 x 16), P, dS (bf16 16 x 16)
-#define FB_WARP_SMEM (2 * 256 * 4 + 2 * 256 * 2)
+#define FB_WARP_SMEM (2 * 256 * sizeof(float) + 2 * 256 * sizeof(__nv_bfloat16))
 
 // ----------------------------------------------------------------------------
 // version 1. att, datt (B,NH,T,T); dinp, inp (B,T,3C); dout (B,T,C)
@@ -424,7 +424,7 @@ static AttRef attention_reference(const float *inp, const float *dout, const flo
 int main(int argc, char **argv) {
     Lab lab;
     lab_init(&lab, argc, argv, "attention_backward");
-    const int B = 4, T = 1024, C = 768, NH = 12;
+    const int B = LAB_SHAPE(4, 1), T = LAB_SHAPE(1024, 128), C = LAB_SHAPE(768, 128), NH = LAB_SHAPE(12, 2);
     const size_t ni = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
     const size_t nl = (size_t)B * NH * T;
     float *inp = make_random(ni, 1.0f, 1), *dout = make_random(no, 1.0f, 2);

@@ -44,7 +44,7 @@ Versions:
 // different banks (2-way), where 64-float rows would put them all in one bank.
 #define FA_LDS 68
 #define FA_LDP 72
-#define FA_WARP_SMEM (2 * FA_BQ * FA_LDS * 4 + FA_BQ * FA_LDP * 2)
+#define FA_WARP_SMEM (2 * FA_BQ * FA_LDS * sizeof(float) + FA_BQ * FA_LDP * sizeof(__nv_bfloat16))
 static_assert(FA_BK == FA_HS, "version 3 keeps O (16 x hs) with the row layout of S (16 x 64)");
 static_assert(FA_WARP_SMEM % 32 == 0, "each warp's scratch must stay 32-byte aligned for WMMA");
 
@@ -279,7 +279,7 @@ static void attention_forward(int version, int block_size, float *out, float *at
 int main(int argc, char **argv) {
     Lab lab;
     lab_init(&lab, argc, argv, "attention_forward");
-    const int B = 4, T = 1024, C = 768, NH = 12;
+    const int B = LAB_SHAPE(4, 1), T = LAB_SHAPE(1024, 128), C = LAB_SHAPE(768, 128), NH = LAB_SHAPE(12, 2);
     const size_t ni = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
     const size_t nl = (size_t)B * NH * T;
     float *inp = make_random(ni, 1.0f, 1);

@@ -41,6 +41,14 @@
 #include <vector>
 #include "../../cuda_common.h"
 
+// LAB_EMU: built for the CPU emulation (dev/cuda/emu/run.sh): small shapes,
+// every check, no timing. LAB_SHAPE(normal, emulated) picks a dimension.
+#ifdef LAB_EMU
+#define LAB_SHAPE(normal, emulated) (emulated)
+#else
+#define LAB_SHAPE(normal, emulated) (normal)
+#endif
+
 #define LAB_DEFAULT_REPEATS 10
 #define LAB_MAX_RESULTS 256
 #define LAB_COPY_BYTES ((size_t)256 << 20)  // the copy yardstick: 256 MiB each way
@@ -85,6 +93,7 @@ static inline int lab_parse_int(const char *s, const char *what, int lo, int hi)
     return (int)v;
 }
 
+#ifndef LAB_EMU
 // the achievable DRAM bandwidth of this device, measured: a 256 MiB
 // device-to-device copy, best of 5, counting the bytes read and written
 static inline double lab_copy_bandwidth(Lab *lab) {
@@ -106,6 +115,7 @@ static inline double lab_copy_bandwidth(Lab *lab) {
     cudaCheck(cudaFree(b));
     return 2.0 * (double)LAB_COPY_BYTES / (best * 1e-3) / 1e9;
 }
+#endif
 
 static inline void lab_init(Lab *lab, int argc, char **argv, const char *op) {
     memset(lab, 0, sizeof(*lab));
@@ -122,6 +132,9 @@ static inline void lab_init(Lab *lab, int argc, char **argv, const char *op) {
     int device = 0;
     cudaCheck(cudaSetDevice(device));
     cudaCheck(cudaGetDeviceProperties(&lab->prop, device));
+#ifdef LAB_EMU
+    printf("%s under the CPU emulation: every check, small shapes, no timing\n", op);
+#else
     lab->peak = gpu_peak(device);
     cudaCheck(cudaEventCreate(&lab->start));
     cudaCheck(cudaEventCreate(&lab->stop));
@@ -137,6 +150,7 @@ static inline void lab_init(Lab *lab, int argc, char **argv, const char *op) {
            lab->peak.from_table ? lab->peak.name : "estimated, not in the table",
            lab->peak.tflops_bf16, lab->peak.tflops_tf32, lab->peak.tflops_fp32,
            lab->peak.bandwidth_gbs, lab->copy_gbs);
+#endif
 }
 
 static inline int lab_wants(const Lab *lab, int version, int block_size) {
@@ -145,9 +159,13 @@ static inline int lab_wants(const Lab *lab, int version, int block_size) {
 }
 
 static inline void lab_free(Lab *lab) {
+#ifdef LAB_EMU
+    (void)lab;
+#else
     cudaCheck(cudaFree(lab->flush));
     cudaCheck(cudaEventDestroy(lab->start));
     cudaCheck(cudaEventDestroy(lab->stop));
+#endif
 }
 
 // ----------------------------------------------------------------------------
@@ -234,7 +252,9 @@ static inline double rms(const float *x, size_t n) {
 // validation
 
 static inline float lab_to_float(float x) { return x; }
+#ifndef LAB_EMU  // there __nv_bfloat16 is float
 static inline float lab_to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+#endif
 
 // every element of d_x (device, n) against ref (host): |x - ref| <= atol + rtol*|ref|.
 // Prints OK|FAIL, the worst absolute error and the worst fraction of the
@@ -294,6 +314,11 @@ static inline void validate(const char *what, const T *d_x, const float *ref, si
 // flushed; only launch() lies between the two events
 template <typename F>
 static inline float lab_time(Lab *lab, F launch) {
+#ifdef LAB_EMU
+    (void)lab;
+    launch();  // one more call (outputs that are added into keep working), no timing
+    return 0.0f;
+#else
     std::vector<float> ms((size_t)lab->repeats);
     launch();  // warm-up: first-launch costs (module load, cuBLAS heuristics)
     cudaCheck(cudaDeviceSynchronize());
@@ -307,6 +332,7 @@ static inline float lab_time(Lab *lab, F launch) {
     }
     std::sort(ms.begin(), ms.end());
     return ms[ms.size() / 2];
+#endif
 }
 
 static inline double lab_peak(const Lab *lab, PeakKind kind) {
@@ -335,6 +361,10 @@ static inline const char *lab_peak_name(PeakKind kind) {
 static inline void lab_report(Lab *lab, const char *group, int version, const char *name,
                               int block_size, float ms, double amount, PeakKind kind,
                               int yardstick) {
+    if (ms <= 0.0f) {  // the CPU emulation: checked, not timed
+        printf("  v%-2d %-22s bs %4d  checked\n", version, name, block_size);
+        return;
+    }
     double value = kind == PEAK_BANDWIDTH ? amount / (ms * 1e-3) / 1e9 : amount / (ms * 1e-3) / 1e12;
     double pct = 100.0 * value / lab_peak(lab, kind);
     printf("  v%-2d %-22s bs %4d  %9.4f ms  %8.1f %s  %5.1f%% of %s peak%s\n", version, name,
@@ -352,6 +382,7 @@ static inline void lab_report(Lab *lab, const char *group, int version, const ch
 // bandwidth (our GB/s / copy GB/s). Format, for run_all.sh:
 //   SUMMARY|op|group|vN name (bs B)|ms|pct of peak|vs yardstick|yardstick
 static inline void lab_summary(Lab *lab) {
+    if (lab->num_results == 0) { return; }
     printf("\nsummary (median of %d repeats, L2 flushed before each)\n", lab->repeats);
     for (int i = 0; i < lab->num_results; i++) {
         const char *g = lab->results[i].group;

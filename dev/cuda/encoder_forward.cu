@@ -83,7 +83,7 @@ static void encoder_forward(int version, int block_size, float *out, const int *
 int main(int argc, char **argv) {
     Lab lab;
     lab_init(&lab, argc, argv, "encoder_forward");
-    const int B = 8, T = 1024, C = 768, V = 50257;
+    const int B = LAB_SHAPE(8, 2), T = LAB_SHAPE(1024, 16), C = LAB_SHAPE(768, 64), V = LAB_SHAPE(50257, 100);
     const size_t N = (size_t)B * T * C;
     float *wte = make_random((size_t)V * C, 1.0f, 1), *wpe = make_random((size_t)T * C, 1.0f, 2);
     int *inp = make_random_ints((size_t)B * T, V, 3);

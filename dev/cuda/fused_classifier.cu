@@ -154,7 +154,7 @@ static void fused_classifier(int version, int block_size, float *dlogits, float 
 int main(int argc, char **argv) {
     Lab lab;
     lab_init(&lab, argc, argv, "fused_classifier");
-    const int B = 4, T = 1024, V = 50257, Vp = pad_vocab(V), N = B * T;
+    const int B = LAB_SHAPE(4, 1), T = LAB_SHAPE(1024, 4), V = LAB_SHAPE(50257, 1100), Vp = pad_vocab(V), N = B * T;
     const size_t nl = (size_t)N * Vp;
     float *logits = make_random(nl, 2.0f, 1);
     int *targets = make_random_ints(N, V, 2);

@@ -98,7 +98,7 @@ static void gelu_backward(int version, int block_size, float *dinp, const float 
 int main(int argc, char **argv) {
     Lab lab;
     lab_init(&lab, argc, argv, "gelu");
-    const size_t N = (size_t)8 * 1024 * 4 * 768;  // the MLP's hidden layer of GPT-2 124M, B = 8, T = 1024
+    const size_t N = LAB_SHAPE((size_t)8 * 1024 * 4 * 768, 1000);  // the MLP's hidden layer of GPT-2 124M, B = 8, T = 1024
     float *inp = make_random(N, 2.0f, 1), *dout = make_random(N, 1.0f, 2), *dinp0 = make_random(N, 1.0f, 3);
     float *out_ref = (float *)mallocCheck(N * 4), *dinp_ref = (float *)mallocCheck(N * 4);
     memcpy(dinp_ref, dinp0, N * 4);

@@ -204,7 +204,7 @@ static void layernorm_backward(int version, int block_size, float *dinp, float *
 int main(int argc, char **argv) {
     Lab lab;
     lab_init(&lab, argc, argv, "layernorm_backward");
-    const int B = 8, T = 1024, C = 768, N = B * T;
+    const int B = LAB_SHAPE(8, 2), T = LAB_SHAPE(1024, 8), C = LAB_SHAPE(768, 200), N = B * T;
     const size_t NC = (size_t)N * C;
     float *inp = make_random(NC, 1.0f, 1), *dout = make_random(NC, 1.0f, 2);
     float *weight = make_random(C, 1.0f, 3), *bias = make_random(C, 1.0f, 4);

@@ -144,7 +144,7 @@ static void residual_layernorm_forward(int version, int block_size, float *resid
 int main(int argc, char **argv) {
     Lab lab;
     lab_init(&lab, argc, argv, "layernorm_forward");
-    const int B = 8, T = 1024, C = 768, N = B * T;
+    const int B = LAB_SHAPE(8, 2), T = LAB_SHAPE(1024, 8), C = LAB_SHAPE(768, 200), N = B * T;
     const size_t NC = (size_t)N * C;
     float *inp1 = make_random(NC, 1.0f, 1), *inp2 = make_random(NC, 1.0f, 2);
     for (size_t i = 0; i < NC; i++) { inp1[i] += 0.5f; }  // a mean away from 0, as real rows have

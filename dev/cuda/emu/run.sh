@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# dev/cuda/emu/run.sh: the kernel lab's GPU versions run on the CPU, no GPU and no
+# nvcc needed (g++ with C++20), under the CUDA emulation of dev/cuda_emu (one OS
+# thread per CUDA thread, real barriers and shuffles, WMMA by its documented
+# layouts, bf16 = float), with small shapes (LAB_EMU): every version of every
+# op, at every block size, is checked against train.c's CPU twin.
+#
+#   bash dev/cuda/emu/run.sh [op ...]        (default: all; binaries in tmp/lab_emu)
+#
+# What it shows: indexing, tiling, masking, barriers, the reductions and the
+# formulas of each kernel. What it cannot: bf16 rounding (dev/cuda/models.py
+# models it), real tensor cores, cuBLASLt (versions 5 and 6 of the matmuls are
+# left out), timing. Exit status: non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(cd ../.. && pwd)
+[ -f "$root/dev/cuda_emu/emu.h" ] || { echo "needs dev/cuda_emu (the CUDA emulation)" >&2; exit 1; }
+out="$root/tmp/lab_emu"
+mkdir -p "$out"
+CXX=${CXX:-g++}
+ops=${*:-"encoder_forward encoder_backward layernorm_forward layernorm_backward matmul_forward matmul_backward
+          attention_forward attention_backward gelu fused_classifier adamw global_norm"}
+failed=""
+for op in $ops; do
+    # kernel<<<grid, block[, smem]>>>(args); -> lab_emu_launch(grid, block, smem, [&] { kernel(args); });
+    # and the dynamic shared memory becomes the emulator's buffer
+    perl -0pe '
+        sub split_top { my ($s) = @_; my @o; my $d = 0; my $c = "";
+            for my $ch (split //, $s) { $d++ if $ch eq "("; $d-- if $ch eq ")";
+                if ($ch eq "," && $d == 0) { push @o, $c; $c = ""; next } $c .= $ch }
+            push @o, $c; return @o }
+        s{([A-Za-z_]\w*(?:<[^<>;]*>)?)<<<(.*?)>>>\((.*?)\);}{
+            my ($k, $cfg, $args) = ($1, $2, $3); my @c = split_top($cfg);
+            "lab_emu_launch($c[0], $c[1], " . (@c > 2 ? $c[2] : "0") . ", [&] { $k($args); });" }gse;
+        s{extern __shared__ (?:__align__\(\d+\) )?((?:unsigned )?\w+) (\w+)\[\];}{$1 *$2 = ($1 *)g_smem;}g;
+    ' "$op.cu" > "$out/$op.cpp"
+    cp common.h matmul_kernels.cuh attention_common.cuh "$out/"
+    if ! "$CXX" -std=c++20 -O1 -DLAB_EMU -D_GNU_SOURCE -fopenmp -w \
+            -I "$root/dev/cuda_emu/include" -I "$out" -include "$root/dev/cuda/emu/lab_emu.h" \
+            "$out/$op.cpp" -o "$out/$op" -lm -pthread 2> "$out/$op.build.txt"; then
+        echo "BUILD FAILED $op:"; head -20 "$out/$op.build.txt"; failed="$failed $op"; continue
+    fi
+    if "$out/$op" > "$out/$op.txt" 2>&1; then
+        echo "OK   $op: $(grep -c '^OK' "$out/$op.txt") checks"
+    else
+        echo "FAIL $op:"; grep -v '^OK\|checked$' "$out/$op.txt" | tail -8; failed="$failed $op"
+    fi
+done
+[ -z "$failed" ] || { echo "failed:$failed"; exit 1; }
+echo "lab emulation: OK"
