@@ -7,8 +7,13 @@ Build and run:
     make train_gpu PRECISION=FP32      # all fp32: for exact comparisons with ./train
     make train_gpu MPI=1               # + NCCL over MPI: mpirun -np 8 ./train_gpu ...
     ./train_gpu -e d12 -b 16 -t 1024 -i 'data/.../train_*.bin' -o out/gpu
+    ./train_gpu ... --recompute 1      # recompute layernorm and GELU outputs: less memory
 Flags, files, log lines and checkpoints are ./train's: a run can move between
-the CPU and the GPU.
+the CPU and the GPU. The step line adds MFU against cuda_common.h's peak table.
+
+Checked against train.c: test/test_gpu on a GPU (make test_gpu); without one,
+dev/cuda_emu runs this file's kernels and the whole trainer on the CPU under
+a small CUDA emulation (make check-cuda-emu, make check-cuda-emu-program).
 
 How this file is built on train.c: train.c is #included with TRAIN_NO_MAIN
 (it compiles as C++), so the config, the parameter table, file I/O, the data
