@@ -40,7 +40,7 @@ for op in $ops; do
             "$out/$op.cpp" -o "$out/$op" -lm -pthread 2> "$out/$op.build.txt"; then
         echo "BUILD FAILED $op:"; head -20 "$out/$op.build.txt"; failed="$failed $op"; continue
     fi
-    if "$out/$op" > "$out/$op.txt" 2>&1; then
+    if stdbuf -oL "$out/$op" > "$out/$op.txt" 2>&1; then  # line-buffered: the log shows progress
         echo "OK   $op: $(grep -c '^OK' "$out/$op.txt") checks"
     else
         echo "FAIL $op:"; grep -v '^OK\|checked$' "$out/$op.txt" | tail -8; failed="$failed $op"
