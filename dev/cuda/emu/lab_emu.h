@@ -9,7 +9,7 @@
 #include <atomic>
 #include <math.h>
 
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
 
 static thread_local EmuDim3 gridDim;
 

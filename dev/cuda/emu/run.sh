@@ -21,9 +21,9 @@ CXX=${CXX:-g++}
 ops=${*:-"encoder_forward encoder_backward layernorm_forward layernorm_backward matmul_forward matmul_backward
           attention_forward attention_backward gelu fused_classifier adamw global_norm"}
 failed=""
-for op in $ops; do
-    # kernel<<<grid, block[, smem]>>>(args); -> lab_emu_launch(grid, block, smem, [&] { kernel(args); });
-    # and the dynamic shared memory becomes the emulator's buffer
+# kernel<<<grid, block[, smem]>>>(args); -> lab_emu_launch(grid, block, smem, [&] { kernel(args); });
+# and the dynamic shared memory becomes the emulator's buffer
+rewrite() {
     perl -0pe '
         sub split_top { my ($s) = @_; my @o; my $d = 0; my $c = "";
             for my $ch (split //, $s) { $d++ if $ch eq "("; $d-- if $ch eq ")";
@@ -33,8 +33,12 @@ for op in $ops; do
             my ($k, $cfg, $args) = ($1, $2, $3); my @c = split_top($cfg);
             "lab_emu_launch($c[0], $c[1], " . (@c > 2 ? $c[2] : "0") . ", [&] { $k($args); });" }gse;
         s{extern __shared__ (?:__align__\(\d+\) )?((?:unsigned )?\w+) (\w+)\[\];}{$1 *$2 = ($1 *)g_smem;}g;
-    ' "$op.cu" > "$out/$op.cpp"
-    cp common.h matmul_kernels.cuh attention_common.cuh "$out/"
+    ' "$1" > "$2"
+}
+cp common.h "$out/"
+for h in matmul_kernels.cuh attention_common.cuh; do rewrite "$h" "$out/$h"; done
+for op in $ops; do
+    rewrite "$op.cu" "$out/$op.cpp"
     if ! "$CXX" -std=c++20 -O1 -DLAB_EMU -D_GNU_SOURCE -fopenmp -w \
             -I "$root/dev/cuda_emu/include" -I "$out" -include "$root/dev/cuda/emu/lab_emu.h" \
             "$out/$op.cpp" -o "$out/$op" -lm -pthread 2> "$out/$op.build.txt"; then
