@@ -499,6 +499,39 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
     }
 }
 
+// One query's attention over n keys and values: the core of both attention
+// forwards. k and v step by `stride` floats from key/value 0 to n-1.
+//   a[t2] = softmax_t2(q . k_t2 * scale),  o = sum_t2 a[t2] v_t2
+// o (hs) and a (n); overwrites both.
+static void attention_row(float *o, float *a, const float *q, const float *k, const float *v,
+                          size_t stride, int n, int hs, float scale) {
+    // scores, and their max (started from the first score)
+    float maxval = 0.0f;
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *kt = k + (size_t)t2 * stride;
+        float s = 0.0f;
+        #pragma omp simd reduction(+ : s)
+        for (int i = 0; i < hs; i++) { s += q[i] * kt[i]; }
+        s *= scale;
+        a[t2] = s;
+        if (t2 == 0 || s > maxval) { maxval = s; }
+    }
+    // softmax: subtract the max so exp never overflows
+    float sum = 0.0f;
+    for (int t2 = 0; t2 < n; t2++) {
+        a[t2] = exp_fast(a[t2] - maxval);
+        sum += a[t2];
+    }
+    float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
+    for (int t2 = 0; t2 < n; t2++) { a[t2] *= inv; }
+    // weighted sum of the values
+    for (int i = 0; i < hs; i++) { o[i] = 0.0f; }
+    for (int t2 = 0; t2 < n; t2++) {
+        const float *vt = v + (size_t)t2 * stride;
+        for (int i = 0; i < hs; i++) { o[i] += a[t2] * vt[i]; }
+    }
+}
+
 // Causal multi-head self-attention. inp (B,T,3C) holds q, k, v side by side,
 // head h in channels [h*hs, (h+1)*hs) of each. For every (b,t,h):
 //   att[t2] = softmax_{t2<=t}(q_t . k_t2 / sqrt(hs)),  att[t2 > t] = 0
@@ -512,35 +545,11 @@ static void attention_forward(float *out, float *att, const float *inp, int B, i
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
             for (int h = 0; h < NH; h++) {
-                const float *q = inp + ((size_t)b * T + t) * C3 + (size_t)h * hs;
+                const float *seq = inp + (size_t)b * T * C3 + (size_t)h * hs;
                 float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                // scores, and their max (started from the first score, t2 = 0)
-                float maxval = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = inp + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float s = 0.0f;
-                    #pragma omp simd reduction(+ : s)
-                    for (int i = 0; i < hs; i++) { s += q[i] * k[i]; }
-                    s *= scale;
-                    a[t2] = s;
-                    if (t2 == 0 || s > maxval) { maxval = s; }
-                }
-                // softmax: subtract the max so exp never overflows
-                float sum = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) {
-                    a[t2] = exp_fast(a[t2] - maxval);
-                    sum += a[t2];
-                }
-                float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
-                for (int t2 = 0; t2 <= t; t2++) { a[t2] *= inv; }
+                attention_row(out + ((size_t)b * T + t) * C + (size_t)h * hs, a, seq + t * C3,
+                              seq + C, seq + 2 * (size_t)C, C3, t + 1, hs, scale);
                 for (int t2 = t + 1; t2 < T; t2++) { a[t2] = 0.0f; }
-                // weighted sum of the values
-                float *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
-                for (int i = 0; i < hs; i++) { o[i] = 0.0f; }
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = inp + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    for (int i = 0; i < hs; i++) { o[i] += a[t2] * v[i]; }
-                }
             }
         }
     }
@@ -618,32 +627,9 @@ static void attention_forward_cached(float *out, float *att, float *kcache, floa
     #pragma omp parallel for collapse(2)
     for (int t = 0; t < n; t++) {
         for (int h = 0; h < NH; h++) {
-            const int p = pos0 + t;
-            const float *q = qkv + t * C3 + (size_t)h * hs;
-            float *a = att + ((size_t)t * NH + h) * P;
-            float maxval = 0.0f;
-            for (int t2 = 0; t2 <= p; t2++) {
-                const float *k = kcache + (size_t)t2 * C + (size_t)h * hs;
-                float s = 0.0f;
-                #pragma omp simd reduction(+ : s)
-                for (int i = 0; i < hs; i++) { s += q[i] * k[i]; }
-                s *= scale;
-                a[t2] = s;
-                if (t2 == 0 || s > maxval) { maxval = s; }
-            }
-            float sum = 0.0f;
-            for (int t2 = 0; t2 <= p; t2++) {
-                a[t2] = exp_fast(a[t2] - maxval);
-                sum += a[t2];
-            }
-            float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
-            for (int t2 = 0; t2 <= p; t2++) { a[t2] *= inv; }
-            float *o = out + (size_t)t * C + (size_t)h * hs;
-            for (int i = 0; i < hs; i++) { o[i] = 0.0f; }
-            for (int t2 = 0; t2 <= p; t2++) {
-                const float *v = vcache + (size_t)t2 * C + (size_t)h * hs;
-                for (int i = 0; i < hs; i++) { o[i] += a[t2] * v[i]; }
-            }
+            attention_row(out + (size_t)t * C + (size_t)h * hs, att + ((size_t)t * NH + h) * P,
+                          qkv + t * C3 + (size_t)h * hs, kcache + (size_t)h * hs,
+                          vcache + (size_t)h * hs, (size_t)C, pos0 + t + 1, hs, scale);
         }
     }
 }
