@@ -848,6 +848,65 @@ static size_t bpe_large(const Tokenizer *t, BpeScratch *w, const uint8_t *s, siz
 }
 
 // ----------------------------------------------------------------------------
+// Progress of a long encode: one line on stderr with %, MB/s and ETA (never on
+// stdout, which may carry the ids). On a terminal the line is rewritten in
+// place (at most PROGRESS_TTY_SECONDS apart) for inputs of PROGRESS_TTY_BYTES
+// or more; otherwise a new line every PROGRESS_LOG_SECONDS, and only for inputs
+// of PROGRESS_LOG_BYTES or more (logs of big jobs), so small runs and tests
+// print nothing. The encoder looks at the clock once per PROGRESS_STEP_BYTES.
+#ifndef PROGRESS_TTY_BYTES  // overridable with -D to test the progress line
+#define PROGRESS_TTY_BYTES (16u << 20)
+#endif
+#ifndef PROGRESS_LOG_BYTES
+#define PROGRESS_LOG_BYTES (256u << 20)
+#endif
+#define PROGRESS_TTY_SECONDS 0.25
+#define PROGRESS_LOG_SECONDS 10.0
+#define PROGRESS_STEP_BYTES (1u << 20)
+
+typedef struct {
+    const uint8_t *base;    // start of the whole text
+    const uint8_t *next_at; // look at the clock when the encoder gets here
+    size_t total;           // bytes of the whole text
+    double t0, last;        // start, last line printed
+    int tty;                // stderr is a terminal
+    const char *what;       // what is being done, e.g. "tokenizer: encoding"
+} Progress;
+
+// Returns 1 when a progress line is worth showing for this input.
+static int progress_init(Progress *p, const char *what, const uint8_t *text, size_t n) {
+    memset(p, 0, sizeof(*p));
+    p->tty = isatty(STDERR_FILENO);
+    if (n < (p->tty ? PROGRESS_TTY_BYTES : PROGRESS_LOG_BYTES)) { return 0; }
+    p->base = text;
+    p->next_at = text + PROGRESS_STEP_BYTES;
+    p->total = n;
+    p->t0 = p->last = now_seconds();
+    p->what = what;
+    return 1;
+}
+
+static void progress_print(const Progress *p, size_t done, double now, int final) {
+    double dt = now - p->t0, mb = (double)done / 1e6;
+    double rate = dt > 0 ? mb / dt : 0.0;
+    long eta = rate > 0 ? (long)(((double)(p->total - done) / 1e6) / rate + 0.5) : 0;
+    fprintf(stderr, "%s%s: %5.1f%% | %.0f/%.0f MB | %.1f MB/s | %s %ld:%02ld:%02ld%s",
+            p->tty ? "\r" : "", p->what, 100.0 * (double)done / (double)p->total, mb,
+            (double)p->total / 1e6, rate, final ? "took" : "ETA", (final ? (long)dt : eta) / 3600,
+            (final ? (long)dt : eta) / 60 % 60, (final ? (long)dt : eta) % 60,
+            p->tty && !final ? "   " : "\n");
+}
+
+// Called by the encoder at p->next_at: prints when enough time has passed.
+static void progress_update(Progress *p, const uint8_t *at) {
+    p->next_at = at + PROGRESS_STEP_BYTES;
+    double now = now_seconds();
+    if (now - p->last < (p->tty ? PROGRESS_TTY_SECONDS : PROGRESS_LOG_SECONDS)) { return; }
+    p->last = now;
+    progress_print(p, (size_t)(at - p->base), now, 0);
+}
+
+// ----------------------------------------------------------------------------
 // Encoder: pre-tokenise, then merge each piece, with a cache of pieces
 
 // Text repeats its words, so the tokens of each distinct piece are computed
@@ -860,6 +919,7 @@ typedef struct {
     size_t cache_entries_cap;
     IdVec cache_ids;
     BpeScratch scratch;
+    Progress *progress;    // NULL: no progress line
 } Encoder;
 
 static void encoder_init(Encoder *e, const Tokenizer *t) {
@@ -926,6 +986,7 @@ static void encode_ordinary(Encoder *e, const uint8_t *s, size_t n, IdVec *out) 
         size_t end = pretoken_end(cc, s, n, pos);
         encode_piece(e, s + pos, end - pos, out);
         pos = end;
+        if (e->progress != NULL && s + pos >= e->progress->next_at) { progress_update(e->progress, s + pos); }
     }
 }
 
@@ -1247,12 +1308,15 @@ static void cmd_encode(const char *tok_path, const char *path, int special) {
     Buffer text = read_all(path);
     Encoder e;
     encoder_init(&e, &t);
+    Progress prog;
+    if (progress_init(&prog, "tokenizer: encoding", text.data, text.size)) { e.progress = &prog; }
     IdVec ids = {NULL, 0, 0};
     if (special) {
         encode_split(&e, text.data, text.size, EOT_STRING, SEP_AS_EOT, &ids);
     } else {
         encode_ordinary(&e, text.data, text.size, &ids);
     }
+    if (e.progress != NULL) { progress_print(&prog, text.size, now_seconds(), 1); }
     write_ids(&ids);
     if (fflush(stdout) != 0) { fail("cannot write to stdout: %s", strerror(errno)); }
     free(ids.ids); free(text.data);
@@ -1401,6 +1465,8 @@ static void cmd_shard(const char *tok_path, const char *text_path, const char *p
     Buffer text = read_all(text_path);
     Encoder e;
     encoder_init(&e, &t);
+    Progress prog;
+    if (progress_init(&prog, "tokenizer: encoding", text.data, text.size)) { e.progress = &prog; }
     IdVec ids = {NULL, 0, 0};
     double t0 = now_seconds();
     if (cfg->doc_sep != NULL) {
@@ -1409,6 +1475,7 @@ static void cmd_shard(const char *tok_path, const char *text_path, const char *p
         encode_ordinary(&e, text.data, text.size, &ids);
     }
     double dt = now_seconds() - t0;
+    if (e.progress != NULL) { progress_print(&prog, text.size, now_seconds(), 1); }
     if (ids.n == 0) { fail("'%s' gives no tokens (empty text?)", text_path); }
     size_t n_val = (size_t)(cfg->val_fraction * (double)ids.n + 0.5);
     if (cfg->val_fraction > 0 && n_val == 0) { n_val = 1; }

@@ -17,12 +17,17 @@
 #          data/gpt2/ from an earlier download (verified)
 #          else downloaded from openaipublic (verified)
 # Options (environment): TOKENIZER (default ./tokenizer), VAL (default 0.1),
-# OUT_PREFIX (default data/tinyshakespeare/gpt2).
+# OUT_PREFIX (default data/tinyshakespeare/gpt2; with DATA=dir/NAME.txt,
+# data/NAME/gpt2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TOKENIZER=${TOKENIZER:-./tokenizer}
 VAL=${VAL:-0.1}
+if [ -n "${DATA:-}" ]; then
+    name=$(basename "$DATA"); name=${name%.*}
+    OUT_PREFIX=${OUT_PREFIX:-data/${name:-text}/gpt2}
+fi
 OUT_PREFIX=${OUT_PREFIX:-data/tinyshakespeare/gpt2}
 SHARED=../shared/data
 
