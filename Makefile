@@ -133,7 +133,9 @@ test-train: test/test_train test/test_train_asan train test/train_asan dev/cpu/m
 # peak measured in the same run (dev/cpu/bench.sh; THREADS, default 2).
 # cuda-lab: every dev/cuda/<op>.cu (nvcc; no GPU needed to build); run them on a
 # GPU with bash dev/cuda/run_all.sh.
-.PHONY: test-cpu-lab bench-cpu cuda-lab
+# cuda-lab-emu: every version of every op run on the CPU under dev/cuda_emu's
+# emulation, checked against train.c (g++; slow, minutes; not part of make test).
+.PHONY: test-cpu-lab bench-cpu cuda-lab cuda-lab-emu
 CPU_LAB = dev/cpu/matmul dev/cpu/attention dev/cpu/classifier
 THREADS ?= 2
 dev/cpu/matmul: dev/cpu/lab.h
@@ -153,6 +155,9 @@ bench-cpu: $(CPU_LAB)
 
 cuda-lab:
 	$(MAKE) -C dev/cuda
+
+cuda-lab-emu:
+	bash dev/cuda/emu/run.sh
 
 # ---- import of Hugging Face GPT-2 weights ----------------------------------------
 # import_hf: model.safetensors (gpt2 .. gpt2-xl; F32/F16/BF16) -> model file.
@@ -176,7 +181,16 @@ test-import: import_hf test/test_import_hf tmp/import_hf_asan
 test-mutations:
 	bash dev/mutation_check.sh
 
-test: test-train test-tokenizer test-import test-plot test-mpi test-cpu-lab
+test: test-train test-tokenizer test-import test-plot test-mpi test-cpu-lab test-cuda
+
+# test-cuda: the GPU trainer without a GPU. With nvcc: every .cu compiled
+# (check-cuda), and test_gpu built for sm_80 and run (on a GPU it compares
+# with train.c; without one it says SKIPPED). Always: train.cu's kernels and
+# the whole GPU trainer run on the CPU under dev/cuda_emu (check-cuda-emu).
+.PHONY: test-cuda
+test-cuda: check-cuda-emu
+	@if [ -x "$(NVCC)" ]; then $(MAKE) check-cuda && $(MAKE) test_gpu GPU_ARCH=$(or $(GPU_ARCH),sm_80); \
+	else echo "SKIPPED check-cuda: nvcc not found (CUDA in /usr/local/cuda, or NVCC=path)"; fi
 
 # test-mpi: 2 MPI ranks against 1 process with the whole batch, ZeRO-1,
 # resume (test/test_mpi.sh); skipped when mpicc/mpirun are not installed
@@ -219,7 +233,7 @@ bench: train
 #       (dev/plot_loss.c, plain C, no gnuplot); LOG=... SVG=... to choose.
 # recipe: data/recipe_shakespeare.sh, the README's results table: d6 from
 #       scratch on tinyshakespeare, GPT-2's and a learned vocabulary, each
-#       beside an add-k bigram baseline (dev/bigram.c). Long: ~10-20 min a row.
+#       beside an add-k bigram baseline (dev/bigram.c). Long: see README, Results.
 .PHONY: plot recipe
 LOG ?= out/run/main.log
 SVG ?= $(dir $(LOG))loss.svg
@@ -266,13 +280,17 @@ test-quickstart:
 #   SKIPPED and passes without a GPU); the same PRECISION flag.
 # check-cuda: what CI runs without a GPU: every .cu (train.cu, test_gpu.cu and
 #   the dev/cuda lab) compiled in FP32 and BF16 for sm_80, all warnings errors.
-# check-cuda-emu: train.cu's kernels run on the CPU under a small CUDA emulation
-#   (dev/cuda_emu: std::threads as CUDA threads, real barriers and shuffles),
-#   each against its train.c twin, WMMA and scalar tile code; g++ only, ~30 s.
+# check-cuda-emu: train.cu on the CPU under a small CUDA emulation (dev/cuda_emu:
+#   std::threads as CUDA threads, real barriers and shuffles, cuBLASLt's
+#   matmuls by their definition): each kernel against its train.c twin, then
+#   test_gpu's checks of the whole trainer; g++ only, about 2.5 min on 2 cores.
+# check-cuda-emu-program: the emulated ./train_gpu program against ./train
+#   (same losses, resume of a CPU checkpoint, 2 MPI ranks and ZeRO-1 over
+#   NCCL done by MPI); about 10 min on 2 cores.
 # gpu-check: on a GPU machine: builds, test_gpu in both precisions, the lab's
 #   checks, then GPT-2 124M tokens/s and MFU (dev/gpu_check.sh; results also
 #   in $OUT/gpu-check.txt when OUT is set, else tmp/gpu-check.txt).
-.PHONY: test_gpu check-cuda check-cuda-emu gpu-check
+.PHONY: test_gpu check-cuda check-cuda-emu check-cuda-emu-program gpu-check
 NVCC ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
 PRECISION ?= BF16
 ifeq ($(filter FP32 BF16,$(PRECISION)),)
@@ -291,7 +309,8 @@ NVCC_PREC = $(if $(filter FP32,$(PRECISION)),-DENABLE_FP32)
 # MPI=1: OpenMPI's include and link flags from mpicc (the C API: its C++
 # bindings are skipped, they do not build warning-free), and NCCL (from the
 # CUDA install)
-NVCC_MPI = $(if $(filter 1,$(MPI)),-DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(shell mpicc --showme:compile))
+NVCC_MPI_ON = -DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(shell mpicc --showme:compile)
+NVCC_MPI = $(if $(filter 1,$(MPI)),$(NVCC_MPI_ON))
 NVCC_MPI_LIBS = $(if $(filter 1,$(MPI)),$(shell mpicc --showme:link) -lnccl)
 NVCC_LIBS = -lcublasLt -lcublas -lgomp
 GPU_SRC = train.cu cuda_common.h $(TRAIN_SRC)
@@ -317,11 +336,17 @@ check-cuda:
 	$(NVCC) $(NVCC_BASE) -arch=sm_80 -DENABLE_FP32 -c train.cu -o tmp/check-cuda/train_fp32.o
 	$(NVCC) $(NVCC_BASE) -arch=sm_80 -c test/test_gpu.cu -o tmp/check-cuda/test_gpu_bf16.o
 	$(NVCC) $(NVCC_BASE) -arch=sm_80 -DENABLE_FP32 -c test/test_gpu.cu -o tmp/check-cuda/test_gpu_fp32.o
+	@if command -v mpicc > /dev/null; then echo "train.cu with MPI + NCCL:"; \
+	  $(NVCC) $(NVCC_BASE) -arch=sm_80 $(NVCC_MPI_ON) -c train.cu -o tmp/check-cuda/train_nccl.o; \
+	else echo "check-cuda: mpicc not found, the NCCL path is not compiled"; fi
 	@if [ -f dev/cuda/Makefile ]; then $(MAKE) -C dev/cuda GPU_ARCH=sm_80; fi
 	@echo "check-cuda: OK (train.cu and test_gpu.cu, FP32 and BF16, sm_80, no warnings)"
 
 check-cuda-emu:
 	bash dev/cuda_emu/run.sh
+
+check-cuda-emu-program:
+	bash dev/cuda_emu/run_program.sh
 
 gpu-check:
 	bash dev/gpu_check.sh
