@@ -2821,15 +2821,17 @@ static int train_main(int argc, char **argv, const Backend *backend) {
                    run.zero ? g_comm.nranks : 1);
     }
     size_t tokens_per_step = (size_t)c.B * c.T * run.grad_accum;
-    double loop_start = now_seconds();
+    double step_ms_sum = 0.0;  // this session's steps, for the ETA
     int first_step = run.step;
     while (run.step < run.max_steps) {
         if (c.val_every > 0 && run.step % c.val_every == 0) { run_validate(&run); }
         if (c.sample_every > 0 && run.step > 0 && run.step % c.sample_every == 0) { run_sample(&run); }
         StepResult r = run_step(&run);
         double tok_s = tokens_per_step / (r.ms / 1000.0);
-        // the time left at this session's mean pace, evaluations included
-        double per_step = (now_seconds() - loop_start) / (run.step - first_step);
+        // the time left at this session's mean step time (evaluations and
+        // checkpoints not counted)
+        step_ms_sum += r.ms;
+        double per_step = step_ms_sum / 1000.0 / (run.step - first_step);
         char eta[32];
         format_duration(eta, sizeof(eta), per_step * (run.max_steps - run.step));
         // MFU: the model's FLOPs per step over what the ranks' peak allows in that time
