@@ -51,7 +51,7 @@ tmp/train.flags: FORCE
 .PHONY: FORCE
 
 # train.c includes tokenizer.c (the encoder for --prompt, the checked helpers)
-TRAIN_SRC = train.c tokenizer.c tokenizer_unicode.h
+TRAIN_SRC = train.c util.h tokenizer.h tokenizer_unicode.h train_files.h train_flags.h train_bill.h train_mpi.h train_generate.h
 
 train: $(TRAIN_SRC) tmp/train.flags
 	$(TRAIN_CC) $(TRAIN_FLAGS) $< -o $@ $(LDLIBS)
@@ -66,7 +66,7 @@ train: $(TRAIN_SRC) tmp/train.flags
 # side by side, one thread each (needs: cd dev/tiktoken && npm install).
 # data: GPT-2's vocabulary and tinyshakespeare as GPT-2 token shards (data/prepare.sh).
 .PHONY: bench-tokenizer data
-TOKENIZER_SRC = tokenizer.c tokenizer_unicode.h
+TOKENIZER_SRC = tokenizer.c tokenizer.h util.h tokenizer_unicode.h
 TOKENIZER_TEST_BINS = tmp/tokenizer_asan tmp/tokenizer_asan_heap tmp/tokenizer_testgen tmp/tokenizer_train_check
 
 tokenizer: $(TOKENIZER_SRC)

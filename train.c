@@ -1,18 +1,45 @@
 /*
-train.c: the whole of GPT-2 training on the CPU, in one C file.
+train.c: the whole of GPT-2 training on the CPU, in C with OpenMP.
 
 The model, every layer's forward and backward pass (side by side), AdamW,
-the learning-rate schedule, gradient clipping and accumulation, the data
-loader, validation, sampling, checkpoints that resume bit for bit, and the
-command line. Parallel with OpenMP where the compiler has it.
+the learning-rate schedule, gradient clipping and accumulation, and the
+training loop, read top to bottom. What is not about how training works
+(checked I/O, file formats, flags, the bill, MPI, text generation) sits in
+companion headers that this file includes, so it still builds with one
+command.
 
 Build and run:
-    make train
+    make train                 (or: cc -O3 -march=native -fopenmp train.c -lm -o train)
     ./train -h                                   # every flag and its default
     ./train -e d6 -b 4 -t 64 -x 100 -o out       # a small GPT-2 from scratch
     ./train -e model.bin -i 'shards/train_*.bin' # continue from a model file
     ./train -e d48 -b 8 -t 1024 --dry-run        # what would it cost?
     ./train -e model.bin -k tok.bin --prompt Hi  # continue a text (KV cache), no training
+
+Map of this file, in reading order:
+    1. constants                 the model's numbers (layernorm epsilon, GELU, init)
+    2. layers                    encoder, layernorm, matmul, attention, GELU,
+                                 residual, softmax + cross-entropy: each forward
+                                 beside its backward, in the order the model uses them
+    3. the model                 config and presets, ONE table per tensor group
+                                 (parameters, activations) giving sizes, pointers,
+                                 init and weight decay; build, forward, loss
+    4. backward and AdamW        zero_grad, backward (the forward in reverse),
+                                 gradient norm and clipping, the AdamW update
+    5. the training run          the backend table (train.cu plugs in its GPU
+                                 one), the CPU backend, the learning-rate schedule,
+                                 checkpoints, one step, validation, sampling,
+                                 train_main and main
+Sections 1-4 are the model, in one stretch. Before section 5 it includes:
+    util.h            (at the top) the error function, checked file and memory
+                      helpers, atomic writes, the RNG, the clock
+    tokenizer.h       the tokenizer: decoding samples, encoding --prompt
+    train_mpi.h       data parallelism over MPI ranks (all-reduce, ZeRO-1)
+    train_files.h     model files, the token-shard loader, training-state files
+    train_flags.h     every flag once: RunConfig, defaults, parsing, -h
+    train_bill.h      memory and FLOPs of a run, --dry-run
+    train_generate.h  sampling, the KV cache, --prompt
+doc/tour.md follows one training step through sections 2-4.
 
 Dimension letters used in every comment and shape:
     B  batch size                 T   time (sequence length)
@@ -21,138 +48,26 @@ Dimension letters used in every comment and shape:
     V  vocabulary size            Vp  V padded up to a multiple of 128
     OC output channels of a matmul
 A shape written (B, T, C) is row-major: the last letter varies fastest.
-
-File formats (llm.c compatible, see data/README.md): model files, token
-shards and tokenizer files start with a header of 256 int32 that is checked
-on load (magic, version, and the file size the header implies).
 */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE  // POSIX and glibc: fseeko (64-bit offsets), strdup, glob, mkdtemp, M_PI
-#endif
-#include <errno.h>
+#include "util.h"
 #include <glob.h>
 #include <limits.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-#ifdef USE_MPI
-#include <mpi.h>
-#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-// The tokenizer (tokenizer.c: loading a tokenizer file, the BPE encoder, the
-// token bytes) and the checked helpers it starts with (fopenCheck, fwriteCheck,
-// fcloseCheck, mallocCheck, callocCheck, reallocCheck, atomic files,
-// now_seconds), included as they are: one copy of each in the repository.
-// Its errors print like ours; its commands and main are left out. Prompts
-// for --prompt are encoded with it.
-#define FAIL_PREFIX "error: "
-#define TOKENIZER_LIBRARY_ONLY
-#define TOKENIZER_NO_MAIN
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"  // parts train.c does not call
-#include "tokenizer.c"
-#pragma GCC diagnostic pop
-
 // ----------------------------------------------------------------------------
-// constants (HEADER_INTS and the tokenizer file's come with tokenizer.c)
+// 1. constants (the file formats' magic numbers are util.h's)
 
-#define MODEL_MAGIC 20240326
-#define MODEL_VERSION_FP32 3
-#define MODEL_VERSION_BF16 5
-#define TOKENS_MAGIC 20240520
-#define TOKENS_VERSION 1
-#define STATE_MAGIC 20261129         // our own: the training state for resume
-#define STATE_VERSION 1
 #define VOCAB_PAD 128                // Vp = V rounded up to a multiple of this
 #define LAYERNORM_EPS 1e-5f
 #define GELU_SCALE 0.7978845608028654f  // sqrt(2 / pi), tanh approximation
 #define GELU_CUBIC 0.044715f
 #define INIT_STD 0.02f               // GPT-2's initialisation
 #define NORM_CHUNK 65536             // elements per partial sum of the grad norm
-#define PATH_MAX_LEN 4096
 
-// ----------------------------------------------------------------------------
-// checked helpers (with tokenizer.c's): every failure says where it happened
-// and what to do
-
-static void die(const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    fprintf(stderr, "error: ");
-    vfprintf(stderr, fmt, args);
-    fprintf(stderr, "\n");
-    va_end(args);
-    exit(EXIT_FAILURE);
-}
-
-static void fread_check(void *ptr, size_t size, size_t count, FILE *fp, const char *file, int line) {
-    size_t got = fread(ptr, size, count, fp);
-    if (got != count) {
-        die("short read: wanted %zu items of %zu bytes, got %zu (%s) [%s:%d]", count, size, got,
-            feof(fp) ? "file truncated?" : strerror(errno), file, line);
-    }
-}
-#define freadCheck(ptr, size, count, fp) fread_check(ptr, size, count, fp, __FILE__, __LINE__)
-
-static void fseek_check(FILE *fp, int64_t offset, int whence, const char *file, int line) {
-    if (fseeko(fp, (off_t)offset, whence) != 0) {
-        die("seek to %lld failed: %s [%s:%d]", (long long)offset, strerror(errno), file, line);
-    }
-}
-#define fseekCheck(fp, offset, whence) fseek_check(fp, offset, whence, __FILE__, __LINE__)
-
-// size of a file in bytes, or -1 when it cannot be opened
-static int64_t file_size(const char *path) {
-    struct stat st;
-    if (stat(path, &st) != 0) { return -1; }
-    return (int64_t)st.st_size;
-}
-
-// Reads the 256-int32 header of a file and checks its magic and size:
-// fails with a message naming the file when it is missing, short or foreign.
-static void read_header(int *header, const char *path, int magic, const char *what) {
-    int64_t size = file_size(path);
-    if (size < 0) { die("cannot open %s '%s': %s", what, path, strerror(errno)); }
-    if (size < (int64_t)(HEADER_INTS * sizeof(int))) {
-        die("%s '%s' is %lld bytes, shorter than its %zu-byte header: truncated or not a %s",
-            what, path, (long long)size, HEADER_INTS * sizeof(int), what);
-    }
-    FILE *fp = fopenCheck(path, "rb");
-    freadCheck(header, sizeof(int), HEADER_INTS, fp);
-    fcloseCheck(fp);
-    if (header[0] != magic) {
-        die("'%s' is not a %s: magic number %d, expected %d", path, what, header[0], magic);
-    }
-}
-
-// mkdir -p: creates dir and any missing parents
-static void make_dirs(const char *dir) {
-    char path[PATH_MAX_LEN];
-    int n = snprintf(path, sizeof(path), "%s", dir);
-    if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", dir); }
-    for (char *p = path + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-                die("cannot create directory '%s': %s", path, strerror(errno));
-            }
-            *p = saved;
-            if (saved == '\0') { break; }
-        }
-    }
-}
-
+// threads that OpenMP's parallel loops use (1 without OpenMP)
 static int num_threads(void) {
 #ifdef _OPENMP
     return omp_get_max_threads();
@@ -162,50 +77,7 @@ static int num_threads(void) {
 }
 
 // ----------------------------------------------------------------------------
-// random numbers: xorshift* (64-bit state in a struct, so runs are seeded and
-// the state can be saved in a checkpoint)
-
-typedef struct {
-    uint64_t state;
-} Rng;
-
-static void rng_seed(Rng *rng, uint64_t seed) {
-    // splitmix64 of the seed, so that nearby seeds give unrelated streams and
-    // the state is never zero (xorshift would stay at zero forever)
-    uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z = z ^ (z >> 31);
-    rng->state = z != 0 ? z : 0x2545F4914F6CDD1DULL;
-}
-
-static uint32_t rng_u32(Rng *rng) {
-    rng->state ^= rng->state >> 12;
-    rng->state ^= rng->state << 25;
-    rng->state ^= rng->state >> 27;
-    return (uint32_t)((rng->state * 0x2545F4914F6CDD1DULL) >> 32);
-}
-
-// uniform in [0, 1), 24 random bits
-static float rng_uniform(Rng *rng) {
-    return (float)(rng_u32(rng) >> 8) / 16777216.0f;
-}
-
-// standard normal by Box-Muller (uses two uniforms per draw; simple, exact enough)
-static float rng_normal(Rng *rng) {
-    float u1 = rng_uniform(rng);
-    float u2 = rng_uniform(rng);
-    float r = sqrtf(-2.0f * logf(1.0f - u1));  // 1 - u1 is in (0, 1]: no log(0)
-    return r * cosf(2.0f * (float)M_PI * u2);
-}
-
-// uniform integer in [0, n), for shuffling
-static size_t rng_below(Rng *rng, size_t n) {
-    uint64_t r = ((uint64_t)rng_u32(rng) << 32) | rng_u32(rng);
-    return (size_t)(r % n);
-}
-
-// ----------------------------------------------------------------------------
+// 2. layers. First a helper they share:
 // e^x for the softmaxes and GELU, in plain float arithmetic that the compiler
 // vectorises (glibc's expf is one function call per element, and the
 // softmax of the classifier alone takes B*T*V of them per step).
@@ -237,7 +109,7 @@ static inline float exp_fast(float x) {
 }
 
 // ----------------------------------------------------------------------------
-// layers: forward and backward side by side, in the order the model uses them.
+// the layers: forward and backward side by side, in the order the model uses them.
 // Every forward overwrites its outputs; every backward adds (+=) into its
 // gradients.
 
@@ -721,7 +593,7 @@ static void softmax_crossentropy_backward(float *dlogits, const float *dlosses, 
 }
 
 // ----------------------------------------------------------------------------
-// the model: configuration, and ONE table per group of tensors that gives
+// 3. the model: configuration, and ONE table per group of tensors that gives
 // each tensor its name, shape and role, from which the sizes, the pointers,
 // the initialisation and the weight decay are all derived
 
@@ -1174,115 +1046,8 @@ static float gpt2_loss(GPT2 *model, const int *targets) {
     return (float)(sum / (double)BT);
 }
 
-// Inference with a KV cache. Generating token by token, gpt2_forward would
-// rerun every earlier position for each new token; but a position's keys and
-// values depend only on the tokens up to it, so each layer keeps them, and a
-// new token runs only its own row through the layers (one position's worth
-// of matmuls) plus attention over the cached rows. Its tensors, for R rows
-// per call and the model's maxT, come from one table like the activations.
-#define NUM_CACHE_TENSORS 13
-typedef struct {
-    float *k;         // (L, maxT, C) keys of every cached position, per layer
-    float *v;         // (L, maxT, C) values
-    float *x;         // (R, C) residual stream of the rows being computed
-    float *ln;        // (R, C) layernorm output (ln1, ln2, then lnf)
-    float *mean;      // (R)
-    float *rstd;      // (R)
-    float *qkv;       // (R, 3*C)
-    float *atty;      // (R, C)
-    float *proj;      // (R, C) a projection's output, before the residual add
-    float *fch;       // (R, 4*C)
-    float *fch_gelu;  // (R, 4*C)
-    float *att;       // (R, NH, maxT) attention weights (scratch)
-    float *logits;    // (R, Vp) logits of the rows of the last call
-} CacheTensors;
-
-static void cache_specs(TensorSpec *specs, const GPT2Config *cfg, int R_) {
-    size_t R = R_, C = cfg->channels, L = cfg->num_layers, NH = cfg->num_heads;
-    size_t maxT = cfg->max_seq_len, Vp = cfg->padded_vocab_size;
-    TensorSpec table[NUM_CACHE_TENSORS] = {
-        {"k",        offsetof(CacheTensors, k),        3, {L, maxT, C}, 1, INIT_NONE, 0},
-        {"v",        offsetof(CacheTensors, v),        3, {L, maxT, C}, 1, INIT_NONE, 0},
-        {"x",        offsetof(CacheTensors, x),        2, {R, C},       0, INIT_NONE, 0},
-        {"ln",       offsetof(CacheTensors, ln),       2, {R, C},       0, INIT_NONE, 0},
-        {"mean",     offsetof(CacheTensors, mean),     1, {R},          0, INIT_NONE, 0},
-        {"rstd",     offsetof(CacheTensors, rstd),     1, {R},          0, INIT_NONE, 0},
-        {"qkv",      offsetof(CacheTensors, qkv),      2, {R, 3 * C},   0, INIT_NONE, 0},
-        {"atty",     offsetof(CacheTensors, atty),     2, {R, C},       0, INIT_NONE, 0},
-        {"proj",     offsetof(CacheTensors, proj),     2, {R, C},       0, INIT_NONE, 0},
-        {"fch",      offsetof(CacheTensors, fch),      2, {R, 4 * C},   0, INIT_NONE, 0},
-        {"fch_gelu", offsetof(CacheTensors, fch_gelu), 2, {R, 4 * C},   0, INIT_NONE, 0},
-        {"att",      offsetof(CacheTensors, att),      3, {R, NH, maxT}, 0, INIT_NONE, 0},
-        {"logits",   offsetof(CacheTensors, logits),   2, {R, Vp},      0, INIT_NONE, 0},
-    };
-    memcpy(specs, table, sizeof(table));
-}
-
-typedef struct {
-    CacheTensors t;
-    float *memory;
-    int max_rows;               // R: the most positions one call computes
-    int len;                    // positions cached: rows 0..len-1 of k and v are valid
-    size_t positions_computed;  // positions run through the layers, over all calls
-} KVCache;
-
-// an empty cache for a model, computing up to max_rows positions per call
-static void kv_cache_init(KVCache *cache, const GPT2Config *cfg, int max_rows) {
-    memset(cache, 0, sizeof(*cache));
-    TensorSpec specs[NUM_CACHE_TENSORS];
-    cache_specs(specs, cfg, max_rows);
-    size_t n = layout_specs(specs, NUM_CACHE_TENSORS);
-    cache->memory = (float *)callocCheck(n, sizeof(float));
-    point_tensors(&cache->t, specs, NUM_CACHE_TENSORS, cache->memory);
-    cache->max_rows = max_rows;
-}
-
-static void kv_cache_free(KVCache *cache) {
-    free(cache->memory);
-    memset(cache, 0, sizeof(*cache));
-}
-
-// Runs positions pos_from..pos_to-1 of one sequence (tokens holds their
-// pos_to - pos_from tokens) through the model, each layer on these rows
-// only, attention also reading the cached keys and values of positions
-// 0..pos_from-1. pos_from <= cache->len: a smaller pos_from forgets the cached
-// positions from there on (0 starts a new sequence). The logits of the new
-// rows go to cache->t.logits (n, Vp): gpt2_forward's rows pos_from..pos_to-1
-// for tokens 0..pos_to-1, up to the order of float sums.
-static void gpt2_forward_cached(GPT2 *model, KVCache *cache, const int *tokens, int pos_from,
-                                int pos_to) {
-    const GPT2Config *cfg = &model->config;
-    int n = pos_to - pos_from;
-    if (pos_from < 0 || pos_from > cache->len || n < 1 || n > cache->max_rows ||
-        pos_to > cfg->max_seq_len) {
-        die("gpt2_forward_cached: positions [%d, %d) do not fit a cache of %d positions (maxT=%d, "
-            "at most %d per call)", pos_from, pos_to, cache->len, cfg->max_seq_len, cache->max_rows);
-    }
-    check_tokens(tokens, (size_t)n, cfg->vocab_size, "inputs");
-    int C = cfg->channels, NH = cfg->num_heads, L = cfg->num_layers, Vp = cfg->padded_vocab_size;
-    size_t layer_kv = (size_t)cfg->max_seq_len * C, nC = (size_t)n * C;
-    const ParameterTensors *p = &model->params;
-    CacheTensors *c = &cache->t;
-    encoder_forward(c->x, tokens, p->wte, p->wpe + (size_t)pos_from * C, 1, n, C);
-    for (int l = 0; l < L; l++) {
-        LayerParams lp = layer_params(p, cfg, l);
-        layernorm_forward(c->ln, c->mean, c->rstd, c->x, lp.ln1w, lp.ln1b, 1, n, C);
-        matmul_forward(c->qkv, c->ln, lp.qkvw, lp.qkvb, 1, n, C, 3 * C);
-        attention_forward_cached(c->atty, c->att, c->k + l * layer_kv, c->v + l * layer_kv, c->qkv,
-                                 pos_from, n, C, NH);
-        matmul_forward(c->proj, c->atty, lp.attprojw, lp.attprojb, 1, n, C, C);
-        residual_forward(c->x, c->x, c->proj, nC);
-        layernorm_forward(c->ln, c->mean, c->rstd, c->x, lp.ln2w, lp.ln2b, 1, n, C);
-        matmul_forward(c->fch, c->ln, lp.fcw, lp.fcb, 1, n, C, 4 * C);
-        gelu_forward(c->fch_gelu, c->fch, 4 * nC);
-        matmul_forward(c->proj, c->fch_gelu, lp.fcprojw, lp.fcprojb, 1, n, 4 * C, C);
-        residual_forward(c->x, c->x, c->proj, nC);
-    }
-    layernorm_forward(c->ln, c->mean, c->rstd, c->x, p->lnfw, p->lnfb, 1, n, C);
-    matmul_forward(c->logits, c->ln, p->wte, NULL, 1, n, C, Vp);
-    cache->len = pos_to;
-    cache->positions_computed += (size_t)n;
-}
+// ----------------------------------------------------------------------------
+// 4. backward and AdamW
 
 // zeroes the parameter gradients (the only place they are zeroed)
 static void gpt2_zero_grad(GPT2 *model) {
@@ -1402,802 +1167,26 @@ static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
     }
 }
 
-// ----------------------------------------------------------------------------
-// model files (llm.c's format): header, then every parameter in table order
-
-static void config_to_header(int *header, const GPT2Config *c) {
-    header[2] = c->max_seq_len;
-    header[3] = c->vocab_size;
-    header[4] = c->num_layers;
-    header[5] = c->num_heads;
-    header[6] = c->channels;
-    header[7] = c->padded_vocab_size;
-}
-
-// the inverse of config_to_header, checked (source names the file in messages)
-static void config_from_header(GPT2Config *c, const int *header, const char *source) {
-    c->max_seq_len = header[2];
-    c->vocab_size = header[3];
-    c->num_layers = header[4];
-    c->num_heads = header[5];
-    c->channels = header[6];
-    c->padded_vocab_size = header[7];
-    check_config(c, source);
-}
-
-// reads and checks a model file's header: magic, version, shape, and that the
-// file holds exactly the parameters the header implies. Returns the version.
-static int read_model_header(GPT2Config *cfg, const char *path) {
-    int header[HEADER_INTS];
-    read_header(header, path, MODEL_MAGIC, "model file");
-    int version = header[1];
-    if (version != MODEL_VERSION_FP32 && version != MODEL_VERSION_BF16) {
-        die("model file '%s' has version %d; this trainer reads %d (fp32) and %d (bf16)", path,
-            version, MODEL_VERSION_FP32, MODEL_VERSION_BF16);
-    }
-    config_from_header(cfg, header, path);
-    size_t bytes_per = version == MODEL_VERSION_FP32 ? 4 : 2;
-    int64_t want = (int64_t)(HEADER_INTS * sizeof(int) + count_parameters(cfg) * bytes_per);
-    int64_t got = file_size(path);
-    if (got != want) {
-        die("model file '%s' is %lld bytes but its header (L=%d C=%d V=%d) implies %lld: "
-            "truncated or corrupt", path, (long long)got, cfg->num_layers, cfg->channels,
-            cfg->vocab_size, (long long)want);
-    }
-    return version;
-}
-
-// builds the model from a model file (fp32, or bf16 widened to fp32)
-static void gpt2_load(GPT2 *model, const char *path) {
-    GPT2Config cfg;
-    int version = read_model_header(&cfg, path);
-    gpt2_init(model, &cfg);
-    FILE *fp = fopenCheck(path, "rb");
-    fseekCheck(fp, HEADER_INTS * sizeof(int), SEEK_SET);
-    if (version == MODEL_VERSION_FP32) {
-        freadCheck(model->params_memory, sizeof(float), model->num_parameters, fp);
-    } else {
-        // bf16 is the top half of an fp32: shift it back into place
-        const size_t chunk = 1 << 16;
-        uint16_t *buf = (uint16_t *)mallocCheck(chunk * sizeof(uint16_t));
-        for (size_t i = 0; i < model->num_parameters; i += chunk) {
-            size_t n = model->num_parameters - i < chunk ? model->num_parameters - i : chunk;
-            freadCheck(buf, sizeof(uint16_t), n, fp);
-            for (size_t j = 0; j < n; j++) {
-                uint32_t bits = (uint32_t)buf[j] << 16;
-                memcpy(&model->params_memory[i + j], &bits, sizeof(float));
-            }
-        }
-        free(buf);
-    }
-    fcloseCheck(fp);
-}
-
-// writes the model file atomically (fp32, version 3: llm.c reads it as is)
-static void gpt2_save(const GPT2 *model, const char *path) {
-    int header[HEADER_INTS] = {0};
-    header[0] = MODEL_MAGIC;
-    header[1] = MODEL_VERSION_FP32;
-    config_to_header(header, &model->config);
-    AtomicFile out = atomic_open(path);  // PATH.tmp.PID, fsync, rename: never half a file
-    fwriteCheck(header, sizeof(int), HEADER_INTS, out.f);
-    fwriteCheck(model->params_memory, sizeof(float), model->num_parameters, out.f);
-    atomic_commit(&out);
-}
 
 // ----------------------------------------------------------------------------
-// data loader: token shards (llm.c's format) matched by a glob pattern, read
-// one batch of B*T+1 tokens at a time (inputs are the first B*T, targets the
-// same shifted by one). Sequential by default; with shuffling, the order of the
-// shards and of the batches inside each shard is a permutation drawn from the
-// seed and the epoch, so a position (epoch, shard, batch) is all a checkpoint
-// needs to restore.
+// The model ends here. The companions below are not about how training works:
+// reading and writing files, the command line, the bill, MPI and generation.
 
-typedef struct {
-    uint64_t epoch;      // full passes over the data so far
-    uint64_t shard_pos;  // index into this epoch's shard order
-    uint64_t batch_pos;  // index into this shard's batch order: the next batch
-} LoaderPosition;
-
-typedef struct {
-    int B, T;
-    int vocab_size;             // token ids must be below this
-    int shuffle;
-    uint64_t seed;
-    size_t num_shards;
-    char **paths;               // (num_shards)
-    size_t *shard_batches;      // (num_shards) whole batches in each shard
-    size_t total_batches;
-    size_t *shard_order;        // (num_shards) this epoch's order of the shards
-    size_t *batch_order;        // (max batches in a shard) order of the current shard's batches
-    LoaderPosition pos;
-    FILE *fp;                   // the current shard
-    size_t fp_shard;            // which shard fp has open
-    uint16_t *buffer;           // (B*T+1)
-    int *inputs;                // (B, T)
-    int *targets;               // (B, T)
-} DataLoader;
-
-static void permutation(size_t *order, size_t n, int shuffle, uint64_t seed) {
-    for (size_t i = 0; i < n; i++) { order[i] = i; }
-    if (!shuffle) { return; }
-    Rng rng;
-    rng_seed(&rng, seed);
-    for (size_t i = n; i > 1; i--) {  // Fisher-Yates
-        size_t j = rng_below(&rng, i);
-        size_t tmp = order[i - 1];
-        order[i - 1] = order[j];
-        order[j] = tmp;
-    }
-}
-
-// puts the loader at a position: the shard order of its epoch, the batch
-// order of its shard, and that shard's file open
-static void loader_seek(DataLoader *dl, LoaderPosition pos) {
-    if (pos.shard_pos >= dl->num_shards) {
-        die("data loader position: shard %llu of %zu does not exist (was the checkpoint made "
-            "with other data?)", (unsigned long long)pos.shard_pos, dl->num_shards);
-    }
-    uint64_t epoch_seed = dl->seed * 0x100000001B3ULL + pos.epoch;
-    permutation(dl->shard_order, dl->num_shards, dl->shuffle, epoch_seed);
-    size_t shard = dl->shard_order[pos.shard_pos];
-    if (pos.batch_pos > dl->shard_batches[shard]) {
-        die("data loader position: batch %llu is past the end of shard '%s'",
-            (unsigned long long)pos.batch_pos, dl->paths[shard]);
-    }
-    permutation(dl->batch_order, dl->shard_batches[shard], dl->shuffle, epoch_seed * 31 + shard + 1);
-    if (dl->fp == NULL || dl->fp_shard != shard) {
-        if (dl->fp != NULL) { fcloseCheck(dl->fp); }
-        dl->fp = fopenCheck(dl->paths[shard], "rb");
-        dl->fp_shard = shard;
-    }
-    dl->pos = pos;
-}
-
-// opens every shard matching pattern, checks each one's header and size, and
-// that each holds at least one batch
-static void loader_init(DataLoader *dl, const char *pattern, int B, int T, int vocab_size,
-                        int shuffle, uint64_t seed) {
-    memset(dl, 0, sizeof(*dl));
-    dl->B = B;
-    dl->T = T;
-    dl->vocab_size = vocab_size;
-    dl->shuffle = shuffle;
-    dl->seed = seed;
-    glob_t g;
-    if (glob(pattern, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        die("no token shards match '%s' (run `make data`, or give -i / -j)", pattern);
-    }
-    dl->num_shards = g.gl_pathc;
-    dl->paths = (char **)mallocCheck(dl->num_shards * sizeof(char *));
-    dl->shard_batches = (size_t *)mallocCheck(dl->num_shards * sizeof(size_t));
-    size_t batch_tokens = (size_t)B * T, max_batches = 0;
-    for (size_t i = 0; i < dl->num_shards; i++) {
-        const char *path = g.gl_pathv[i];
-        dl->paths[i] = strdup(path);
-        if (dl->paths[i] == NULL) { die("out of memory"); }
-        int header[HEADER_INTS];
-        read_header(header, path, TOKENS_MAGIC, "token shard");
-        if (header[1] != TOKENS_VERSION) {
-            die("token shard '%s' has version %d, expected %d", path, header[1], TOKENS_VERSION);
-        }
-        if (header[2] < 0) { die("token shard '%s' has a negative token count", path); }
-        size_t ntok = (size_t)header[2];
-        int64_t want = (int64_t)(HEADER_INTS * sizeof(int) + ntok * sizeof(uint16_t));
-        if (file_size(path) != want) {
-            die("token shard '%s' is %lld bytes but its header says %zu tokens (%lld bytes): "
-                "truncated or corrupt", path, (long long)file_size(path), ntok, (long long)want);
-        }
-        if (ntok < batch_tokens + 1) {
-            die("token shard '%s' has %zu tokens, fewer than one batch needs (B*T+1 = %zu); "
-                "use a smaller -b or -t", path, ntok, batch_tokens + 1);
-        }
-        dl->shard_batches[i] = (ntok - 1) / batch_tokens;
-        dl->total_batches += dl->shard_batches[i];
-        if (dl->shard_batches[i] > max_batches) { max_batches = dl->shard_batches[i]; }
-    }
-    globfree(&g);
-    dl->shard_order = (size_t *)mallocCheck(dl->num_shards * sizeof(size_t));
-    dl->batch_order = (size_t *)mallocCheck(max_batches * sizeof(size_t));
-    dl->buffer = (uint16_t *)mallocCheck((batch_tokens + 1) * sizeof(uint16_t));
-    dl->inputs = (int *)mallocCheck(batch_tokens * sizeof(int));
-    dl->targets = (int *)mallocCheck(batch_tokens * sizeof(int));
-    LoaderPosition start = {0, 0, 0};
-    loader_seek(dl, start);
-}
-
-static void loader_reset(DataLoader *dl) {
-    LoaderPosition start = {0, 0, 0};
-    loader_seek(dl, start);
-}
-
-// reads the next batch into dl->inputs and dl->targets, moving on to the
-// next shard, and the next epoch, at the ends
-static void loader_next(DataLoader *dl) {
-    LoaderPosition pos = dl->pos;
-    if (pos.batch_pos >= dl->shard_batches[dl->shard_order[pos.shard_pos]]) {
-        pos.batch_pos = 0;
-        pos.shard_pos++;
-        if (pos.shard_pos == dl->num_shards) {
-            pos.shard_pos = 0;
-            pos.epoch++;
-        }
-        loader_seek(dl, pos);
-    }
-    size_t shard = dl->shard_order[dl->pos.shard_pos];
-    size_t batch = dl->batch_order[dl->pos.batch_pos];
-    size_t n = (size_t)dl->B * dl->T;
-    fseekCheck(dl->fp, (int64_t)(HEADER_INTS * sizeof(int) + batch * n * sizeof(uint16_t)), SEEK_SET);
-    freadCheck(dl->buffer, sizeof(uint16_t), n + 1, dl->fp);
-    for (size_t i = 0; i <= n; i++) {
-        if (dl->buffer[i] >= dl->vocab_size) {
-            die("token shard '%s': token id %d at position %zu is outside the model's "
-                "vocabulary [0, %d): the data was made with another tokenizer?", dl->paths[shard],
-                dl->buffer[i], batch * n + i, dl->vocab_size);
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        dl->inputs[i] = dl->buffer[i];
-        dl->targets[i] = dl->buffer[i + 1];
-    }
-    dl->pos.batch_pos++;
-}
-
-static void loader_free(DataLoader *dl) {
-    if (dl->fp != NULL) { fcloseCheck(dl->fp); }
-    for (size_t i = 0; i < dl->num_shards; i++) { free(dl->paths[i]); }
-    free(dl->paths);
-    free(dl->shard_batches);
-    free(dl->shard_order);
-    free(dl->batch_order);
-    free(dl->buffer);
-    free(dl->inputs);
-    free(dl->targets);
-    memset(dl, 0, sizeof(*dl));
-}
+// the tokenizer library (decoding samples, encoding --prompt); train.c does
+// not call all of it
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include "tokenizer.h"
+#pragma GCC diagnostic pop
+#include "train_mpi.h"
+#include "train_files.h"
+#include "train_flags.h"
+#include "train_bill.h"
+#include "train_generate.h"
 
 // ----------------------------------------------------------------------------
-// the tokenizer: tokenizer.c (included at the top) loads the file
-// (tokenizer_load) and encodes prompts; decoding writes each token's bytes
-
-// writes the bytes of token id to fp (or "<id>" for an id the vocabulary lacks)
-static void tokenizer_print(const Tokenizer *tok, int id, FILE *fp) {
-    if (tok == NULL || id < 0 || (size_t)id >= tok->vocab_size) {
-        fprintf(fp, "<%d>", id);
-        return;
-    }
-    fwriteCheck(token_bytes(tok, (size_t)id), 1, token_len(tok, (size_t)id), fp);
-}
-
-// ----------------------------------------------------------------------------
-// sampling
-
-// the k-th largest of x[0..n), 1 <= k <= n, by quickselect (Hoare's
-// partition around a middle pivot, then only the side that holds it): O(n) on
-// average where sorting all V logits for every sampled token was O(V log V).
-// Reorders x.
-static float kth_largest(float *x, int n, int k) {
-    int lo = 0, hi = n - 1, want = k - 1;  // want: the index in descending order
-    while (lo < hi) {
-        float pivot = x[lo + (hi - lo) / 2];
-        int i = lo, j = hi;
-        while (i <= j) {  // afterwards x[lo..j] >= pivot >= x[i..hi], x[j+1..i-1] == pivot
-            while (x[i] > pivot) { i++; }
-            while (x[j] < pivot) { j--; }
-            if (i <= j) {
-                float t = x[i];
-                x[i] = x[j];
-                x[j] = t;
-                i++;
-                j--;
-            }
-        }
-        if (want <= j) {
-            hi = j;
-        } else if (want >= i) {
-            lo = i;
-        } else {
-            return x[want];
-        }
-    }
-    return x[want];
-}
-
-// draws a token from the first V logits: temperature 0 is greedy, otherwise
-// softmax(logits / temperature) restricted to the top_k largest (0 = all).
-// scratch holds V floats.
-static int sample_token(const float *logits, int V, float temperature, int top_k, float *scratch,
-                        Rng *rng) {
-    int best = 0;
-    for (int v = 1; v < V; v++) { if (logits[v] > logits[best]) { best = v; } }
-    if (temperature == 0.0f) { return best; }
-    int use_top_k = top_k > 0 && top_k < V;
-    float cutoff = logits[best];
-    if (use_top_k) {
-        memcpy(scratch, logits, (size_t)V * sizeof(float));
-        cutoff = kth_largest(scratch, V, top_k);  // ties with the k-th largest are kept too
-    }
-    double sum = 0.0;
-    for (int v = 0; v < V; v++) {
-        if (!use_top_k || logits[v] >= cutoff) {
-            sum += exp((logits[v] - logits[best]) / temperature);
-        }
-    }
-    double coin = rng_uniform(rng) * sum, cdf = 0.0;
-    for (int v = 0; v < V; v++) {
-        if (!use_top_k || logits[v] >= cutoff) {
-            cdf += exp((logits[v] - logits[best]) / temperature);
-            if (coin < cdf) { return v; }
-        }
-    }
-    return best;  // rounding left coin at the very top: the most likely token
-}
-
-// ----------------------------------------------------------------------------
-// generation: continue a sequence token by token (./train --prompt)
+// 5. the training run
 //
-// With the KV cache, each new token runs one position through the model
-// (gpt2_forward_cached). The context is at most maxT tokens, because the
-// model has maxT position embeddings. When a new token would make it longer,
-// it slides: the newest maxT/2 tokens become the whole context and are run
-// again from position 0 (their cached keys and values were computed at other
-// positions, so they cannot be reused): one prefill of maxT/2 positions every
-// maxT/2 tokens, at most 2 positions per token on average. Without the cache
-// (use_cache 0, the reference) every token reruns gpt2_forward over the same
-// context: both give the same logits, and the same tokens for a given seed.
-
-#define PREFILL_ROWS 64  // positions per gpt2_forward_cached call while prefilling
-
-typedef struct {
-    int max_new;          // tokens to append
-    float temperature;    // 0 = greedy
-    int top_k;            // sample from the k most likely (0 = all)
-    int use_cache;        // 0: rerun the whole context for each token
-} GenerateArgs;
-
-// the index where the context of a sequence of n tokens starts, given the
-// start so far: the context slides by maxT/2 tokens when it exceeds maxT
-static int context_start(int start, int n, int maxT) {
-    int keep = maxT / 2 > 0 ? maxT / 2 : 1;
-    return n - start > maxT ? n - keep : start;
-}
-
-// Appends args->max_new tokens to tokens[0..n) (which has room for them),
-// sampled with rng and printed to out (decoded with tok, or as ids) as they
-// come. 1 <= n <= maxT. Without the cache, model needs activations for 1 x
-// maxT. Returns the number of positions run through the model.
-static size_t generate(GPT2 *model, const Tokenizer *tok, int *tokens, int n,
-                       const GenerateArgs *args, Rng *rng, FILE *out) {
-    const GPT2Config *cfg = &model->config;
-    int maxT = cfg->max_seq_len, V = cfg->vocab_size;
-    size_t Vp = cfg->padded_vocab_size, computed = 0;
-    if (n < 1 || n > maxT) { die("generate: %d tokens of context, expected 1..%d", n, maxT); }
-    float *scratch = (float *)mallocCheck((size_t)V * sizeof(float));
-    KVCache cache;
-    if (args->use_cache) { kv_cache_init(&cache, cfg, PREFILL_ROWS < maxT ? PREFILL_ROWS : maxT); }
-    int start = 0;   // the context is tokens[start..n)
-    int cached = 0;  // its first `cached` tokens are in the KV cache
-    for (int i = 0; i < args->max_new; i++) {
-        int new_start = context_start(start, n, maxT);
-        if (new_start != start) {
-            start = new_start;
-            cached = 0;
-        }
-        int len = n - start;
-        const float *logits;
-        if (args->use_cache) {
-            int rows = 0;
-            while (cached < len) {
-                rows = len - cached < cache.max_rows ? len - cached : cache.max_rows;
-                gpt2_forward_cached(model, &cache, tokens + start + cached, cached, cached + rows);
-                cached += rows;
-            }
-            logits = cache.t.logits + (size_t)(rows - 1) * Vp;
-        } else {
-            gpt2_forward(model, tokens + start, 1, len);
-            logits = model->acts.logits + (size_t)(len - 1) * Vp;
-            computed += (size_t)len;
-        }
-        tokens[n] = sample_token(logits, V, args->temperature, args->top_k, scratch, rng);
-        tokenizer_print(tok, tokens[n], out);
-        if (tok == NULL) { fputc(' ', out); }
-        fflush(out);
-        n++;
-    }
-    if (args->use_cache) {
-        computed = cache.positions_computed;
-        kv_cache_free(&cache);
-    }
-    free(scratch);
-    return computed;
-}
-
-// ----------------------------------------------------------------------------
-// the run: flags, the bill, the training loop, checkpoints
-
-typedef struct {
-    const char *train_pattern;   // -i
-    const char *val_pattern;     // -j
-    const char *model;           // -e: a model file, or a preset d6/d12/d24/d36/d48
-    const char *tokenizer;       // -k
-    const char *output_dir;      // -o
-    int B;                       // -b
-    int T;                       // -t
-    int total_batch;             // -d
-    float lr;                    // -l
-    int warmup;                  // -u
-    float final_lr_frac;         // -q
-    float weight_decay;          // -c
-    int max_steps;               // -x
-    int val_every;               // -v
-    int val_batches;             // -m
-    int sample_every;            // -s
-    int gen_tokens;              // -g
-    int ckpt_every;              // -n
-    int resume;                  // -y
-    float grad_clip;
-    float beta1, beta2, eps;
-    int seed;
-    int vocab;
-    int shuffle;
-    float temperature;
-    int top_k;
-    int dry_run;
-    int zero;                    // --zero: ZeRO-1 over MPI ranks
-    const char *prompt;          // --prompt: continue this text, no training (NULL: train)
-    int kv_cache;                // --kv-cache: 0 = generate without the KV cache
-    int recompute;               // --recompute: ./train_gpu recomputes GELU and layernorm outputs
-    const struct Backend *backend;  // NULL: the CPU (train.cu sets its own)
-} RunConfig;
-
-typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_STRING, FLAG_SWITCH } FlagType;
-
-typedef struct {
-    const char *name;
-    FlagType type;
-    void *value;
-    double min, max;  // inclusive range of a number
-    const char *help;
-} Flag;
-
-#define NUM_FLAGS 34
-// the one table of flags: parsing, range checks and -h all come from it
-static void flag_table(Flag *flags, RunConfig *c) {
-    Flag table[NUM_FLAGS] = {
-        {"-i", FLAG_STRING, &c->train_pattern, 0, 0, "train token shards (glob pattern)"},
-        {"-j", FLAG_STRING, &c->val_pattern, 0, 0, "val token shards (glob pattern)"},
-        {"-e", FLAG_STRING, &c->model, 0, 0, "model file, or a preset d6|d12|d24|d36|d48 from scratch"},
-        {"-k", FLAG_STRING, &c->tokenizer, 0, 0, "tokenizer file (decodes samples; V for presets)"},
-        {"-o", FLAG_STRING, &c->output_dir, 0, 0, "output dir for log and checkpoints (\"\" = none)"},
-        {"-b", FLAG_INT, &c->B, 1, 65536, "batch size B (sequences per micro-step)"},
-        {"-t", FLAG_INT, &c->T, 1, 1 << 20, "sequence length T"},
-        {"-d", FLAG_INT, &c->total_batch, 0, 2147483647.0, "tokens per step, a multiple of B*T (0 = B*T)"},
-        {"-l", FLAG_FLOAT, &c->lr, 0, 10, "learning rate"},
-        {"-u", FLAG_INT, &c->warmup, 0, 1e9, "warmup steps (linear, from lr/warmup)"},
-        {"-q", FLAG_FLOAT, &c->final_lr_frac, 0, 1, "final lr as a fraction of -l (cosine decay)"},
-        {"-c", FLAG_FLOAT, &c->weight_decay, 0, 10, "AdamW weight decay (matrices only)"},
-        {"-x", FLAG_INT, &c->max_steps, -1, 1e9, "steps to train (-1 = one epoch)"},
-        {"-v", FLAG_INT, &c->val_every, 0, 1e9, "val loss every N steps (0 = never)"},
-        {"-m", FLAG_INT, &c->val_batches, 1, 1e9, "val batches per evaluation"},
-        {"-s", FLAG_INT, &c->sample_every, 0, 1e9, "sample every N steps (0 = only at the end)"},
-        {"-g", FLAG_INT, &c->gen_tokens, 0, 1e6, "tokens per sample (0 = no sampling)"},
-        {"-n", FLAG_INT, &c->ckpt_every, 0, 1e9, "checkpoint every N steps (0 = only at the end)"},
-        {"-y", FLAG_INT, &c->resume, 0, 1, "1 = resume from the latest checkpoint in -o"},
-        {"--clip", FLAG_FLOAT, &c->grad_clip, 0, 1e9, "clip the global grad norm to this (0 = off)"},
-        {"--beta1", FLAG_FLOAT, &c->beta1, 0, 0.9999999, "AdamW beta1"},
-        {"--beta2", FLAG_FLOAT, &c->beta2, 0, 0.9999999, "AdamW beta2"},
-        {"--eps", FLAG_FLOAT, &c->eps, 1e-30, 1, "AdamW epsilon"},
-        {"--seed", FLAG_INT, &c->seed, 0, 2147483647.0, "random seed (init, shuffling, sampling)"},
-        {"--vocab", FLAG_INT, &c->vocab, 1, 65536, "V for a preset when no tokenizer file is found"},
-        {"--shuffle", FLAG_INT, &c->shuffle, 0, 1, "1 = shuffle shards and batches each epoch"},
-        {"--temperature", FLAG_FLOAT, &c->temperature, 0, 100, "sampling temperature (0 = greedy)"},
-        {"--top-k", FLAG_INT, &c->top_k, 0, 1 << 24, "sample from the k most likely (0 = all)"},
-        {"--zero", FLAG_INT, &c->zero, 0, 1, "1 = ZeRO-1: shard AdamW state over MPI ranks"},
-        {"--dry-run", FLAG_SWITCH, &c->dry_run, 0, 1, "print the configuration and the bill, then exit"},
-        {"--prompt", FLAG_STRING, &c->prompt, 0, 0, "generate: continue this text by -g tokens (no training)"},
-        {"--kv-cache", FLAG_INT, &c->kv_cache, 0, 1, "generate with the KV cache (0 = rerun the context per token)"},
-        {"--recompute", FLAG_INT, &c->recompute, 0, 1, "train_gpu: 1 = recompute GELU and layernorm in the backward (less memory)"},
-        {"-h", FLAG_SWITCH, NULL, 0, 1, "this help (also --help)"},
-    };
-    memcpy(flags, table, sizeof(table));
-}
-
-static void run_config_defaults(RunConfig *c) {
-    memset(c, 0, sizeof(*c));
-    c->train_pattern = "data/tinyshakespeare/gpt2_train_*.bin";
-    c->val_pattern = "data/tinyshakespeare/gpt2_val_*.bin";
-    c->model = "d6";
-    c->tokenizer = "data/gpt2/tokenizer.bin";
-    c->output_dir = "";
-    c->B = 4;
-    c->T = 64;
-    c->total_batch = 0;
-    c->lr = 3e-4f;
-    c->warmup = 0;
-    c->final_lr_frac = 1.0f;
-    c->weight_decay = 0.0f;
-    c->max_steps = -1;
-    c->val_every = 20;
-    c->val_batches = 20;
-    c->sample_every = 0;
-    c->gen_tokens = 64;
-    c->ckpt_every = 0;
-    c->resume = 0;
-    c->grad_clip = 1.0f;
-    c->beta1 = 0.9f;
-    c->beta2 = 0.95f;
-    c->eps = 1e-8f;
-    c->seed = 1337;
-    c->vocab = 50257;
-    c->shuffle = 0;
-    c->temperature = 1.0f;
-    c->top_k = 0;
-    c->dry_run = 0;
-    c->zero = 0;
-    c->prompt = NULL;
-    c->kv_cache = 1;
-    c->recompute = 0;
-    c->backend = NULL;
-}
-
-static void print_usage(FILE *fp) {
-    RunConfig defaults;
-    run_config_defaults(&defaults);
-    Flag flags[NUM_FLAGS];
-    flag_table(flags, &defaults);
-    fprintf(fp, "usage: ./train [flags]   (GPT-2 training on the CPU)\n\n");
-    for (int i = 0; i < NUM_FLAGS; i++) {
-        const Flag *f = &flags[i];
-        char def[64] = "";
-        switch (f->type) {
-            case FLAG_INT: snprintf(def, sizeof(def), "%d", *(int *)f->value); break;
-            case FLAG_FLOAT: snprintf(def, sizeof(def), "%g", *(float *)f->value); break;
-            case FLAG_STRING:
-                if (*(const char **)f->value == NULL) { snprintf(def, sizeof(def), "none"); break; }
-                snprintf(def, sizeof(def), "\"%s\"", *(const char **)f->value);
-                break;
-            case FLAG_SWITCH: snprintf(def, sizeof(def), "off"); break;
-        }
-        fprintf(fp, "  %-14s %-52s default %s\n", f->name, f->help, def);
-    }
-}
-
-// parses argv into c; 0 on success, 1 when -h was asked, and an error
-// message and exit(1) on an unknown flag or a bad value
-static int parse_args(RunConfig *c, int argc, char **argv) {
-    run_config_defaults(c);
-    Flag flags[NUM_FLAGS];
-    flag_table(flags, c);
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) { return 1; }
-        const Flag *f = NULL;
-        for (int k = 0; k < NUM_FLAGS; k++) {
-            if (strcmp(arg, flags[k].name) == 0) { f = &flags[k]; }
-        }
-        if (f == NULL) {
-            print_usage(stderr);
-            die("unknown flag '%s' (see the list above)", arg);
-        }
-        if (f->type == FLAG_SWITCH) {
-            *(int *)f->value = 1;
-            continue;
-        }
-        if (i + 1 >= argc) { die("flag %s needs a value", arg); }
-        const char *val = argv[++i];
-        char *end = NULL;
-        errno = 0;
-        if (f->type == FLAG_STRING) {
-            *(const char **)f->value = val;
-        } else if (f->type == FLAG_INT) {
-            long x = strtol(val, &end, 10);
-            if (end == val || *end != '\0' || errno != 0 || x < f->min || x > f->max) {
-                die("flag %s: '%s' is not an integer in [%.0f, %.0f]", arg, val, f->min, f->max);
-            }
-            *(int *)f->value = (int)x;
-        } else {
-            float x = strtof(val, &end);
-            if (end == val || *end != '\0' || errno != 0 || !isfinite(x) || x < f->min || x > f->max) {
-                die("flag %s: '%s' is not a number in [%g, %g]", arg, val, f->min, f->max);
-            }
-            *(float *)f->value = x;
-        }
-    }
-    return 0;
-}
-
-// the bill of a run: what the model needs in memory and compute
-typedef struct {
-    size_t num_parameters;
-    size_t param_bytes, grad_bytes, adam_bytes;  // adam: m and v
-    size_t act_bytes, act_grad_bytes;
-    size_t other_bytes;                          // token buffers, norm partial sums
-    size_t total_bytes;
-    double flops_per_token;  // forward + backward
-    double flops_per_step;
-} Bill;
-
-// FLOPs: every weight that multiplies an activation costs 2 FLOPs per token
-// forward and 4 backward (dinp and dweight): 6 per weight per token; that is
-// wte (the LM head) and the four projection matrices of each layer, not the
-// lookup tables, biases or gains. Attention adds q.k and att.v: 4*T*C per
-// layer per token forward, twice that backward, 12*L*C*T in all (over the
-// full T x T, the usual convention, though the causal mask skips half).
-// With ZeRO-1 over `shards` ranks, each keeps at most ceil(N / shards) moments.
-static Bill compute_bill(const GPT2Config *cfg, int B, int T, int grad_accum, int shards) {
-    Bill b;
-    size_t C = cfg->channels, L = cfg->num_layers;
-    b.num_parameters = count_parameters(cfg);
-    b.param_bytes = b.grad_bytes = b.num_parameters * sizeof(float);
-    b.adam_bytes = 2 * ((b.num_parameters + shards - 1) / shards) * sizeof(float);
-    b.act_bytes = b.act_grad_bytes = count_activations(cfg, B, T) * sizeof(float);
-    size_t chunks = (b.num_parameters + NORM_CHUNK - 1) / NORM_CHUNK;
-    b.other_bytes = chunks * sizeof(double) + 2 * (size_t)B * T * sizeof(int);
-    b.total_bytes = b.param_bytes + b.grad_bytes + b.adam_bytes + b.act_bytes + b.act_grad_bytes +
-                    b.other_bytes;
-    double matmul_weights = (double)cfg->padded_vocab_size * C + (double)L * 12 * C * C;
-    b.flops_per_token = 6.0 * matmul_weights + 12.0 * L * C * T;
-    b.flops_per_step = b.flops_per_token * B * T * grad_accum;
-    return b;
-}
-
-static void print_bytes_row(const char *what, size_t bytes) {
-    printf("| %-28s | %16zu | %10.2f MiB |\n", what, bytes, (double)bytes / (1 << 20));
-}
-
-static void print_bill(const GPT2Config *cfg, int B, int T, int grad_accum, int shards) {
-    Bill b = compute_bill(cfg, B, T, grad_accum, shards);
-    char title[64];
-    snprintf(title, sizeof(title), "the bill (B=%d, T=%d)", B, T);
-    printf("+------------------------------+------------------+----------------+\n");
-    printf("| %-28s | %16s | %14s |\n", title, "bytes", "");
-    printf("+------------------------------+------------------+----------------+\n");
-    printf("| %-28s | %16zu | %14s |\n", "parameters (count)", b.num_parameters, "");
-    print_bytes_row("parameters", b.param_bytes);
-    print_bytes_row("gradients", b.grad_bytes);
-    print_bytes_row("AdamW moments (m, v)", b.adam_bytes);
-    print_bytes_row("activations", b.act_bytes);
-    print_bytes_row("activation gradients", b.act_grad_bytes);
-    print_bytes_row("other (tokens, norm sums)", b.other_bytes);
-    print_bytes_row("total", b.total_bytes);
-    printf("| %-28s | %16.4g | %14s |\n", "FLOPs per token (fwd+bwd)", b.flops_per_token, "");
-    printf("| %-28s | %16.4g | %14s |\n", "FLOPs per step", b.flops_per_step, "");
-    printf("+------------------------------+------------------+----------------+\n");
-}
-
-// ----------------------------------------------------------------------------
-// data-parallel ranks: MPI when built with `make MPI=1` (-DUSE_MPI), otherwise
-// one rank and every collective below is the identity. Each rank computes
-// B / nranks sequences of every batch; the gradients are summed over ranks.
-// With ZeRO-1 (--zero 1) rank r keeps the AdamW moments of parameters
-// [shard_start(r), shard_start(r + 1)) only, and updates only those.
-
-typedef struct {
-    int rank;    // this process, 0-based
-    int nranks;  // processes in the run
-} Comm;
-
-static Comm g_comm = {0, 1};
-
-static void comm_init(int *argc, char ***argv) {
-#ifdef USE_MPI
-    int provided;
-    MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_comm.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_comm.nranks);
-#else
-    (void)argc;
-    (void)argv;
-#endif
-}
-
-static void comm_finish(void) {
-#ifdef USE_MPI
-    MPI_Finalize();
-#endif
-}
-
-// the first parameter of rank r's shard (r = nranks gives n)
-static size_t shard_start(size_t n, int r) {
-    return n * (size_t)r / (size_t)g_comm.nranks;
-}
-
-#ifdef USE_MPI
-static int mpi_count(size_t n) {
-    if (n > (size_t)INT_MAX) { die("MPI: %zu floats in one message is more than MPI's int count", n); }
-    return (int)n;
-}
-
-// the shards' counts, then their displacements (2 x nranks ints, to free),
-// for the v-collectives
-static int *shard_counts(size_t n) {
-    int R = g_comm.nranks;
-    int *counts = (int *)mallocCheck(2 * (size_t)R * sizeof(int));
-    for (int r = 0; r < R; r++) {
-        counts[r] = mpi_count(shard_start(n, r + 1) - shard_start(n, r));
-        counts[R + r] = mpi_count(shard_start(n, r));
-    }
-    return counts;
-}
-#endif
-
-static double comm_sum(double x) {
-#ifdef USE_MPI
-    if (g_comm.nranks > 1) { MPI_Allreduce(MPI_IN_PLACE, &x, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD); }
-#endif
-    return x;
-}
-
-static int comm_broadcast_int(int x) {
-#ifdef USE_MPI
-    if (g_comm.nranks > 1) { MPI_Bcast(&x, 1, MPI_INT, 0, MPI_COMM_WORLD); }
-#endif
-    return x;
-}
-
-static void comm_barrier(void) {
-#ifdef USE_MPI
-    if (g_comm.nranks > 1) { MPI_Barrier(MPI_COMM_WORLD); }
-#endif
-}
-
-// x (n floats) = the sum of every rank's x
-static void comm_all_reduce(float *x, size_t n) {
-#ifdef USE_MPI
-    if (g_comm.nranks > 1) {
-        MPI_Allreduce(MPI_IN_PLACE, x, mpi_count(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    }
-#else
-    (void)x;
-    (void)n;
-#endif
-}
-
-// ZeRO-1: this rank's shard of x = the sum of that shard over every rank
-// (the rest of x is left as scratch)
-static void comm_reduce_scatter(float *x, size_t n) {
-#ifdef USE_MPI
-    if (g_comm.nranks > 1) {
-        int *counts = shard_counts(n), *displs = counts + g_comm.nranks;
-        // in place, MPI leaves the result at the start of the buffer
-        MPI_Reduce_scatter(MPI_IN_PLACE, x, counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        memmove(x + displs[g_comm.rank], x, (size_t)counts[g_comm.rank] * sizeof(float));
-        free(counts);
-    }
-#else
-    (void)x;
-    (void)n;
-#endif
-}
-
-// ZeRO-1: every rank's shard of x, copied to every rank
-static void comm_all_gather(float *x, size_t n) {
-#ifdef USE_MPI
-    if (g_comm.nranks > 1) {
-        int *counts = shard_counts(n), *displs = counts + g_comm.nranks;
-        MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, x, counts, displs, MPI_FLOAT,
-                       MPI_COMM_WORLD);
-        free(counts);
-    }
-#else
-    (void)x;
-    (void)n;
-#endif
-}
-
-// ZeRO-1: full (n floats, rank 0 only) = every rank's shard (its own `mine`)
-static void comm_gather_shards(float *full, const float *mine, size_t n) {
-#ifdef USE_MPI
-    int *counts = shard_counts(n), *displs = counts + g_comm.nranks;
-    MPI_Gatherv(mine, counts[g_comm.rank], MPI_FLOAT, full, counts, displs, MPI_FLOAT, 0,
-                MPI_COMM_WORLD);
-    free(counts);
-#else
-    memcpy(full, mine, n * sizeof(float));
-#endif
-}
-
-// ----------------------------------------------------------------------------
 // the backend: what the run loop asks of the model. train.c has the CPU one
 // below; train.cu plugs in its CUDA one. run->model always holds the config
 // and, on the host, the parameters and this rank's AdamW moments (the CPU
@@ -2316,98 +1305,11 @@ static float learning_rate(const RunConfig *c, int step, int max_steps) {
     return min_lr + coeff * (c->lr - min_lr);
 }
 
-static void path_join(char *out, const char *dir, const char *fmt, int step) {
-    char name[256];
-    snprintf(name, sizeof(name), fmt, step);
-    int n = snprintf(out, PATH_MAX_LEN, "%s/%s", dir, name);
-    if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s/%s", dir, name); }
-}
-
-// the training state beside a model file: everything else a resumed run
-// needs. m and v are the full AdamW moments (num_parameters each).
-static void state_save(const Run *run, const char *path, const float *m_full, const float *v_full) {
-    const GPT2 *m = &run->model;
-    int header[HEADER_INTS] = {0};
-    header[0] = STATE_MAGIC;
-    header[1] = STATE_VERSION;
-    config_to_header(header, &m->config);
-    header[8] = run->cfg.B;
-    header[9] = run->cfg.T;
-    header[10] = run->step;
-    header[11] = run->cfg.shuffle;
-    uint64_t words[6] = {run->rng.state, run->train.pos.epoch, run->train.pos.shard_pos,
-                         run->train.pos.batch_pos, (uint64_t)m->num_parameters,
-                         (uint64_t)run->cfg.seed};
-    AtomicFile out = atomic_open(path);
-    fwriteCheck(header, sizeof(int), HEADER_INTS, out.f);
-    fwriteCheck(words, sizeof(uint64_t), 6, out.f);
-    fwriteCheck(m_full, sizeof(float), m->num_parameters, out.f);
-    fwriteCheck(v_full, sizeof(float), m->num_parameters, out.f);
-    atomic_commit(&out);
-}
-
-// reads a state file; every rank keeps its shard of m and v
-static void state_load(Run *run, const char *path) {
-    GPT2 *m = &run->model;
-    int header[HEADER_INTS], expect[HEADER_INTS] = {0};
-    read_header(header, path, STATE_MAGIC, "training state file");
-    if (header[1] != STATE_VERSION) {
-        die("state file '%s' has version %d, expected %d", path, header[1], STATE_VERSION);
-    }
-    config_to_header(expect, &m->config);
-    if (memcmp(header + 2, expect + 2, 6 * sizeof(int)) != 0) {
-        die("state file '%s' belongs to another model shape than its model file", path);
-    }
-    if (header[8] != run->cfg.B || header[9] != run->cfg.T || header[11] != run->cfg.shuffle) {
-        die("state file '%s' was written with -b %d -t %d --shuffle %d; resume with the same "
-            "(given: -b %d -t %d --shuffle %d)", path, header[8], header[9], header[11],
-            run->cfg.B, run->cfg.T, run->cfg.shuffle);
-    }
-    size_t n = m->num_parameters;
-    int64_t want = (int64_t)(HEADER_INTS * sizeof(int) + 6 * sizeof(uint64_t) +
-                             2 * n * sizeof(float));
-    if (file_size(path) != want) { die("state file '%s' is truncated or corrupt", path); }
-    uint64_t words[6];
-    FILE *fp = fopenCheck(path, "rb");
-    fseekCheck(fp, HEADER_INTS * sizeof(int), SEEK_SET);
-    freadCheck(words, sizeof(uint64_t), 6, fp);
-    if (words[4] != n) { die("state file '%s': parameter count differs", path); }
-    if (words[5] != (uint64_t)run->cfg.seed && run->cfg.shuffle) {
-        die("state file '%s' was written with --seed %llu; shuffled data needs the same seed",
-            path, (unsigned long long)words[5]);
-    }
-    size_t lo = m->opt_start, count = m->opt_end - m->opt_start;
-    int64_t data = (int64_t)(HEADER_INTS * sizeof(int) + 6 * sizeof(uint64_t));
-    fseekCheck(fp, data + (int64_t)(lo * sizeof(float)), SEEK_SET);
-    freadCheck(m->m_memory, sizeof(float), count, fp);
-    fseekCheck(fp, data + (int64_t)((n + lo) * sizeof(float)), SEEK_SET);
-    freadCheck(m->v_memory, sizeof(float), count, fp);
-    fcloseCheck(fp);
-    run->step = header[10];
-    run->rng.state = words[0];
-    LoaderPosition pos = {words[1], words[2], words[3]};
-    loader_seek(&run->train, pos);
-}
-
-// the step of the newest state_*.bin in dir, or -1 when there is none
-static int latest_checkpoint(const char *dir) {
-    char pattern[PATH_MAX_LEN];
-    int n = snprintf(pattern, sizeof(pattern), "%s/state_*.bin", dir);
-    if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", dir); }
-    glob_t g;
-    int best = -1;
-    if (glob(pattern, 0, NULL, &g) == 0) {
-        for (size_t i = 0; i < g.gl_pathc; i++) {
-            const char *base = strrchr(g.gl_pathv[i], '/');
-            int step = 0;
-            if (sscanf(base != NULL ? base + 1 : g.gl_pathv[i], "state_%d.bin", &step) == 1 &&
-                step > best) {
-                best = step;
-            }
-        }
-        globfree(&g);
-    }
-    return best;
+// what a checkpoint's state file keeps of the run
+static TrainState run_state(const Run *run) {
+    TrainState s = {run->cfg.B, run->cfg.T, run->cfg.shuffle, run->cfg.seed, run->step,
+                    run->rng.state, run->train.pos};
+    return s;
 }
 
 // writes model_STEP.bin, then state_STEP.bin, each atomically: a state file
@@ -2431,7 +1333,8 @@ static void run_checkpoint(Run *run) {
         path_join(path, run->cfg.output_dir, "model_%08d.bin", run->step);
         gpt2_save(m, path);
         path_join(path, run->cfg.output_dir, "state_%08d.bin", run->step);
-        state_save(run, path, m_full, v_full);
+        TrainState s = run_state(run);
+        state_save(path, m, &s, m_full, v_full);
         printf("checkpoint: %s/{model,state}_%08d.bin\n", run->cfg.output_dir, run->step);
         if (run->zero) {
             free(m_full);
@@ -2439,17 +1342,6 @@ static void run_checkpoint(Run *run) {
         }
     }
     comm_barrier();  // no rank goes on (or resumes) before the files are there
-}
-
-// the model's shape for -e: read from a model file's header, or a preset with
-// V from the tokenizer file (when there is one) or --vocab
-static void resolve_model_config(GPT2Config *cfg, const RunConfig *c, const Tokenizer *tok) {
-    int V = tok != NULL ? (int)tok->vocab_size : c->vocab;
-    if (config_from_preset(cfg, c->model, V)) { return; }
-    if (file_size(c->model) < 0) {
-        die("-e '%s' is neither a model file nor a preset (d6, d12, d24, d36, d48)", c->model);
-    }
-    read_model_header(cfg, c->model);
 }
 
 // one row of the configuration table: a name and a printf-formatted value
@@ -2522,7 +1414,7 @@ static void run_init(Run *run, const RunConfig *c) {
         if (g_comm.rank == 0) { printf("resume: from %s\n", path); }
     } else {
         GPT2Config mc;
-        resolve_model_config(&mc, c, run->use_tokenizer ? &run->tokenizer : NULL);
+        model_config_for(&mc, c->model, run->use_tokenizer ? (int)run->tokenizer.vocab_size : c->vocab);
         if (config_from_preset(&mc, c->model, mc.vocab_size)) {
             // the same seed on every rank: the same initial parameters
             gpt2_init(&run->model, &mc);
@@ -2569,7 +1461,11 @@ static void run_init(Run *run, const RunConfig *c) {
     if (resume_step >= 0) {
         char path[PATH_MAX_LEN];
         path_join(path, c->output_dir, "state_%08d.bin", resume_step);
-        state_load(run, path);
+        TrainState s = run_state(run);
+        state_load(path, &run->model, &s);
+        run->step = s.step;
+        run->rng.state = s.rng_state;
+        loader_seek(&run->train, s.pos);
         run->be->from_host(run);
     }
     if (c->output_dir[0] != '\0' && g_comm.rank == 0) {
@@ -2676,31 +1572,6 @@ static void run_sample(Run *run) {
     printf("\n---\n");
 }
 
-// with more than one rank: checks that every rank holds the same parameters
-// (a hash of their bits) and says so; a mismatch is an error
-static void check_ranks_agree(Run *run) {
-    if (g_comm.nranks == 1) { return; }
-    run->be->to_host(run);
-    const unsigned char *bytes = (const unsigned char *)run->model.params_memory;
-    uint64_t hash = 1469598103934665603ull;  // FNV-1a
-    for (size_t i = 0; i < run->model.num_parameters * sizeof(float); i++) {
-        hash = (hash ^ bytes[i]) * 1099511628211ull;
-    }
-    uint64_t lo = hash, hi = hash;
-#ifdef USE_MPI
-    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
-    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
-#endif
-    if (lo != hi) {
-        die("rank %d: the ranks' parameters differ (hashes %016llx to %016llx)", g_comm.rank,
-            (unsigned long long)lo, (unsigned long long)hi);
-    }
-    if (g_comm.rank == 0) {
-        printf("ranks: all %d hold the same parameters (hash %016llx)\n", g_comm.nranks,
-               (unsigned long long)hash);
-    }
-}
-
 // "1h02m", "3m05s", "42s"
 static void format_duration(char *out, size_t size, double seconds) {
     long s = seconds > 0 ? (long)(seconds + 0.5) : 0;
@@ -2713,92 +1584,13 @@ static void format_duration(char *out, size_t size, double seconds) {
     }
 }
 
-// the bill without allocating anything: shape from the model header or the preset
-static int dry_run(const RunConfig *c) {
-    Tokenizer tok;
-    int have_tok = file_size(c->tokenizer) >= 0;
-    if (have_tok) { tokenizer_load(&tok, c->tokenizer); }
-    GPT2Config mc;
-    resolve_model_config(&mc, c, have_tok ? &tok : NULL);
-    check_config(&mc, c->model);
-    if (c->T > mc.max_seq_len) { die("-t %d is longer than the model's maxT=%d", c->T, mc.max_seq_len); }
-    size_t BT = (size_t)c->B * c->T, total = c->total_batch == 0 ? BT : (size_t)c->total_batch;
-    if (total % BT != 0) { die("-d %d is not a multiple of B*T = %zu", c->total_batch, BT); }
-    printf("model %s: L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->model, mc.num_layers,
-           mc.num_heads, mc.channels, mc.vocab_size, mc.padded_vocab_size, mc.max_seq_len);
-    print_bill(&mc, c->B, c->T, (int)(total / BT), 1);
-    if (have_tok) { tokenizer_free(&tok); }
-    return 0;
-}
-
-// --prompt: encodes the prompt with the tokenizer (a literal <|endoftext|> in
-// it is the end-of-text token), prints it and then -g tokens of the model
-// file's continuation as they come (--temperature, --top-k, --seed), and how
-// long that took. On the CPU, with the KV cache unless --kv-cache 0.
-static int generate_main(const RunConfig *c) {
-    if (c->prompt[0] == '\0') {
-        die("--prompt is empty: give the text to continue (\"<|endoftext|>\" starts a new document)");
-    }
-    GPT2Config preset;
-    if (config_from_preset(&preset, c->model, 1)) {
-        die("--prompt needs a trained model file for -e, not the preset '%s'", c->model);
-    }
-    if (file_size(c->model) < 0) { die("-e '%s': no such model file", c->model); }
-    if (file_size(c->tokenizer) < 0) {
-        die("--prompt needs a tokenizer file to encode the prompt: '%s' not found (give it with -k)",
-            c->tokenizer);
-    }
-    Tokenizer tok;
-    tokenizer_load(&tok, c->tokenizer);
-    tokenizer_build_encoder(&tok);
-    GPT2 model;
-    gpt2_load(&model, c->model);
-    const GPT2Config *mc = &model.config;
-    if (tok.vocab_size > (size_t)mc->vocab_size) {
-        die("the tokenizer '%s' has %zu tokens, the model '%s' only V=%d: they do not belong together",
-            c->tokenizer, tok.vocab_size, c->model, mc->vocab_size);
-    }
-    Encoder enc;
-    encoder_init(&enc, &tok);
-    IdVec ids = {NULL, 0, 0};
-    encode_split(&enc, (const uint8_t *)c->prompt, strlen(c->prompt), EOT_STRING, SEP_AS_EOT, &ids);
-    encoder_free(&enc);
-    if (ids.n > (size_t)mc->max_seq_len) {
-        die("the prompt is %zu tokens, longer than the model's context of maxT=%d tokens: shorten it",
-            ids.n, mc->max_seq_len);
-    }
-    int n = (int)ids.n;
-    int *tokens = (int *)mallocCheck(((size_t)n + (size_t)c->gen_tokens) * sizeof(int));
-    for (int i = 0; i < n; i++) { tokens[i] = (int)ids.ids[i]; }
-    free(ids.ids);
-    if (!c->kv_cache) { gpt2_alloc_activations(&model, 1, mc->max_seq_len); }
-    Rng rng;
-    rng_seed(&rng, (uint64_t)c->seed);
-    GenerateArgs args = {c->gen_tokens, c->temperature, c->top_k, c->kv_cache};
-    printf("generate: %s (L=%d C=%d maxT=%d), prompt of %d tokens + %d, temperature %g, top-k %d, "
-           "seed %d\n---\n", c->model, mc->num_layers, mc->channels, mc->max_seq_len, n,
-           c->gen_tokens, c->temperature, c->top_k, c->seed);
-    for (int i = 0; i < n; i++) { tokenizer_print(&tok, tokens[i], stdout); }
-    fflush(stdout);
-    double t0 = now_seconds();
-    size_t computed = generate(&model, &tok, tokens, n, &args, &rng, stdout);
-    double dt = now_seconds() - t0;
-    printf("\n---\n%d tokens in %.2f s (%.1f tokens/s), %zu positions computed (%s)\n",
-           c->gen_tokens, dt, dt > 0 ? c->gen_tokens / dt : 0.0, computed,
-           c->kv_cache ? "KV cache" : "--kv-cache 0: the whole context per token");
-    free(tokens);
-    gpt2_free(&model);
-    tokenizer_free(&tok);
-    return 0;
-}
-
 // the command line program on a backend (train.c's main: the CPU; train.cu's:
 // CUDA). Rank 0 prints, logs, samples and writes checkpoints.
 static int train_main(int argc, char **argv, const Backend *backend) {
     comm_init(&argc, &argv);
     RunConfig c;
     if (parse_args(&c, argc, argv) != 0) {
-        if (g_comm.rank == 0) { print_usage(stdout); }
+        if (g_comm.rank == 0) { print_usage(stdout, argv[0], backend->name); }
         comm_finish();
         return 0;
     }
@@ -2858,7 +1650,10 @@ static int train_main(int argc, char **argv, const Backend *backend) {
     // the end: val loss, checkpoint, then a sample (after the checkpoint, so
     // the saved RNG is the one a resumed run would sample with at this step)
     if (c.val_every > 0) { run_validate(&run); }
-    check_ranks_agree(&run);
+    if (g_comm.nranks > 1) {  // every rank must end with the same parameters
+        run.be->to_host(&run);
+        comm_check_same(run.model.params_memory, run.model.num_parameters * sizeof(float));
+    }
     run_checkpoint(&run);
     run_sample(&run);
     run_free(&run);

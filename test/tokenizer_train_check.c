@@ -22,7 +22,7 @@ typedef struct {
 } RefWord;
 
 int main(int argc, char **argv) {
-    if (argc != 4) { fail("usage: tokenizer_train_check TEXT VOCAB TOKENIZER_BIN"); }
+    if (argc != 4) { die("usage: tokenizer_train_check TEXT VOCAB TOKENIZER_BIN"); }
     size_t vocab = (size_t)parse_long("VOCAB", argv[2], 257, 1 << 20);
     CharClasses *cc = mallocCheck(sizeof(CharClasses));
     char_classes_init(cc);
