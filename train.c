@@ -128,7 +128,7 @@ static void encoder_forward(float *out, const int *inp, const float *wte, const 
     }
 }
 
-// inverts encoder_forward: dwte[inp[b,t],:] += dout[b,t,:], dwpe[t,:] += dout[b,t,:]
+// backward of encoder_forward: dwte[inp[b,t],:] += dout[b,t,:], dwpe[t,:] += dout[b,t,:]
 // Threads split the channels: a token id can repeat in the batch, so two
 // (b,t) could hit the same row of dwte, but never the same column c.
 static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp,
@@ -174,7 +174,7 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
     }
 }
 
-// inverts layernorm_forward. With n = (x - mean) * rstd and g = weight * dout:
+// backward of layernorm_forward. With n = (x - mean) * rstd and g = weight * dout:
 //   dbias += dout, dweight += n * dout,
 //   dx += rstd * (g - mean_c(g) - n * mean_c(g * n))
 // (the two means are the gradient flowing through mean and rstd).
@@ -348,7 +348,7 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
     matmul_accumulate(out, inp, (size_t)C, 1, weight, 1, (size_t)C, (int)N, OC, C);
 }
 
-// inverts matmul_forward:
+// backward of matmul_forward:
 //   dinp[i,c]    += sum_o dout[i,o] * weight[o,c]   (dout @ weight)
 //   dweight[o,c] += sum_i dout[i,o] * inp[i,c]      (dout^T @ inp)
 //   dbias[o]     += sum_i dout[i,o]                 (dbias may be NULL)
@@ -427,7 +427,7 @@ static void attention_forward(float *out, float *att, const float *inp, int B, i
     }
 }
 
-// inverts attention_forward. Per (b,h,t), walking the forward backwards:
+// backward of attention_forward. Per (b,h,t), walking the forward backwards:
 //   out = sum att[t2] v_t2   ->  datt[t2] += dout . v_t2,  dv_t2 += att[t2] * dout
 //   att = softmax(s)         ->  ds[t2] = att[t2] * (datt[t2] - sum_t3 att[t3] datt[t3])
 //   s = q . k_t2 / sqrt(hs)  ->  dq += ds[t2] k_t2 / sqrt(hs), dk_t2 += ds[t2] q / sqrt(hs)
@@ -521,7 +521,7 @@ static void gelu_forward(float *out, const float *inp, size_t N) {
     }
 }
 
-// inverts gelu_forward: with u and s as above (tanh u = 2s - 1, so 1 - tanh^2 u = 4 s (1 - s)),
+// backward of gelu_forward: with u and s as above (tanh u = 2s - 1, so 1 - tanh^2 u = 4 s (1 - s)),
 //   d out / dx = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) du/dx
 //              = s + 2 x s (1 - s) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 static void gelu_backward(float *dinp, const float *inp, const float *dout, size_t N) {
@@ -542,7 +542,7 @@ static void residual_forward(float *out, const float *inp1, const float *inp2, s
     for (size_t i = 0; i < N; i++) { out[i] = inp1[i] + inp2[i]; }
 }
 
-// inverts residual_forward: the sum passes its gradient to both inputs
+// backward of residual_forward: the sum passes its gradient to both inputs
 static void residual_backward(float *dinp1, float *dinp2, const float *dout, size_t N) {
     #pragma omp parallel for
     for (size_t i = 0; i < N; i++) {
@@ -577,7 +577,7 @@ static void softmax_crossentropy_forward(float *losses, float *probs, const floa
     }
 }
 
-// inverts softmax_crossentropy_forward: dlogits += (probs - onehot(target)) * dlosses.
+// backward of softmax_crossentropy_forward: dlogits += (probs - onehot(target)) * dlosses.
 // The padding columns get no gradient.
 static void softmax_crossentropy_backward(float *dlogits, const float *dlosses, const float *probs,
                                           const int *targets, int B, int T, int V, int Vp) {

@@ -27,28 +27,15 @@ Counts are stored sparsely: every train pair becomes a 32-bit key a*65536+b
 lookup is a binary search. Memory is a few bytes per train token.
 */
 
-#include <errno.h>
-#include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#define ERROR_PREFIX "bigram: error: "
+#include "../util.h"  // die, the file formats' magic numbers
 
-#define HEADER_INTS 256
-#define SHARD_MAGIC 20240520
-#define SHARD_VERSION 1
-#define TOKENIZER_MAGIC 20240328
 #define MAX_SHARD_VOCAB 65536      // ids are uint16 in shards
 #define DEFAULT_HELDOUT 0.1
 #define K_GRID_LO -6.0             // log10 of the smallest k tried
 #define K_GRID_HI 1.0              // log10 of the largest k tried
 #define K_GRID_STEP 0.25           // grid spacing in log10 units
 #define K_REFINE_ITERS 40          // golden-section steps around the best grid point
-
-static void die(const char *msg1, const char *msg2) {
-    fprintf(stderr, "bigram: error: %s%s\n", msg1, msg2 != NULL ? msg2 : "");
-    exit(1);
-}
 
 // ----------------------------------------------------------------------------
 // reading files
@@ -62,9 +49,9 @@ static FILE *open_or_die(const char *path) {
     return f;
 }
 
-static void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]) {
+static void read_file_header(FILE *f, const char *path, int32_t header[HEADER_INTS]) {
     if (fread(header, sizeof(int32_t), HEADER_INTS, f) != HEADER_INTS) {
-        die("file too short for its 1024-byte header: ", path);
+        die("file too short for its 1024-byte header: %s", path);
     }
 }
 
@@ -72,11 +59,11 @@ static void read_header(FILE *f, const char *path, int32_t header[HEADER_INTS]) 
 static size_t vocab_from_tokenizer(const char *path) {
     FILE *f = open_or_die(path);
     int32_t h[HEADER_INTS];
-    read_header(f, path, h);
+    read_file_header(f, path, h);
     fclose(f);
-    if (h[0] != TOKENIZER_MAGIC) { die("not a tokenizer file (bad magic): ", path); }
+    if (h[0] != TOKENIZER_MAGIC) { die("not a tokenizer file (bad magic): %s", path); }
     if (h[2] <= 0 || h[2] > MAX_SHARD_VOCAB) {
-        die("tokenizer vocabulary size out of range 1..65536: ", path);
+        die("tokenizer vocabulary size out of range 1..65536: %s", path);
     }
     return (size_t)h[2];
 }
@@ -85,22 +72,22 @@ static size_t vocab_from_tokenizer(const char *path) {
 static uint16_t *read_shard(const char *path, size_t V, size_t *n_out) {
     FILE *f = open_or_die(path);
     int32_t h[HEADER_INTS];
-    read_header(f, path, h);
-    if (h[0] != SHARD_MAGIC || h[1] != SHARD_VERSION) {
-        die("not a token shard (bad magic or version): ", path);
+    read_file_header(f, path, h);
+    if (h[0] != TOKENS_MAGIC || h[1] != TOKENS_VERSION) {
+        die("not a token shard (bad magic or version): %s", path);
     }
-    if (h[2] < 2) { die("a shard needs at least 2 tokens: ", path); }
+    if (h[2] < 2) { die("a shard needs at least 2 tokens: %s", path); }
     size_t n = (size_t)h[2];
     uint16_t *t = malloc(n * sizeof(uint16_t));
-    if (t == NULL) { die("out of memory reading ", path); }
+    if (t == NULL) { die("out of memory reading %s", path); }
     if (fread(t, sizeof(uint16_t), n, f) != n) {
-        die("shard shorter than its header says (truncated?): ", path);
+        die("shard shorter than its header says (truncated?): %s", path);
     }
     char extra;
-    if (fread(&extra, 1, 1, f) != 0) { die("shard longer than its header says: ", path); }
+    if (fread(&extra, 1, 1, f) != 0) { die("shard longer than its header says: %s", path); }
     fclose(f);
     for (size_t i = 0; i < n; i++) {
-        if (t[i] >= V) { die("token id >= the vocabulary size (wrong -k or --vocab?) in ", path); }
+        if (t[i] >= V) { die("token id >= the vocabulary size (wrong -k or --vocab?) in %s", path); }
     }
     *n_out = n;
     return t;
@@ -128,7 +115,7 @@ static void bigram_fit(Bigram *m, const uint16_t *tokens, size_t n, size_t V) {
     m->keys = malloc(np * sizeof(uint32_t));
     m->counts = malloc(np * sizeof(uint32_t));
     m->rows = calloc(V, sizeof(uint64_t));
-    if (m->keys == NULL || m->counts == NULL || m->rows == NULL) { die("out of memory", NULL); }
+    if (m->keys == NULL || m->counts == NULL || m->rows == NULL) { die("out of memory"); }
     m->V = V;
     for (size_t i = 0; i < np; i++) {
         m->keys[i] = (uint32_t)tokens[i] * MAX_SHARD_VOCAB + tokens[i + 1];
@@ -234,23 +221,23 @@ int main(int argc, char **argv) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) { usage(stdout); return 0; }
         int takes_value = strcmp(a, "-k") == 0 || strcmp(a, "--vocab") == 0 || strcmp(a, "--heldout") == 0;
-        if (takes_value && i + 1 >= argc) { usage(stderr); die("missing value after ", a); }
+        if (takes_value && i + 1 >= argc) { usage(stderr); die("missing value after %s", a); }
         if (strcmp(a, "-k") == 0) { tok_path = argv[++i]; }
         else if (strcmp(a, "--vocab") == 0) { V = (size_t)parse_number(a, argv[++i], 1, MAX_SHARD_VOCAB); }
         else if (strcmp(a, "--heldout") == 0) { heldout = parse_number(a, argv[++i], 0.001, 0.5); }
-        else if (a[0] == '-' && a[1] != '\0') { usage(stderr); die("unknown flag ", a); }
+        else if (a[0] == '-' && a[1] != '\0') { usage(stderr); die("unknown flag %s", a); }
         else if (n_paths < 2) { paths[n_paths++] = a; }
-        else { usage(stderr); die("too many arguments: ", a); }
+        else { usage(stderr); die("too many arguments: %s", a); }
     }
-    if (n_paths != 2) { usage(stderr); die("need a train shard and a val shard", NULL); }
-    if ((tok_path == NULL) == (V == 0)) { usage(stderr); die("give exactly one of -k and --vocab", NULL); }
+    if (n_paths != 2) { usage(stderr); die("need a train shard and a val shard"); }
+    if ((tok_path == NULL) == (V == 0)) { usage(stderr); die("give exactly one of -k and --vocab"); }
     if (tok_path != NULL) { V = vocab_from_tokenizer(tok_path); }
 
     size_t n_train, n_val;
     uint16_t *train = read_shard(paths[0], V, &n_train);
     uint16_t *val = read_shard(paths[1], V, &n_val);
     size_t n_held = (size_t)(heldout * (double)n_train);
-    if (n_held < 2 || n_train - n_held < 2) { die("train shard too small to hold out a part of it", NULL); }
+    if (n_held < 2 || n_train - n_held < 2) { die("train shard too small to hold out a part of it"); }
     size_t n_fit = n_train - n_held;
 
     // 1. tune k: counts on the first part of train, loss on its last part

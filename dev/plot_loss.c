@@ -30,6 +30,8 @@ data-min/data-max attributes with the plotted range, which the test reads.
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#define ERROR_PREFIX "plot_loss: error: "
+#include "../util.h"  // die
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -49,19 +51,6 @@ data-min/data-max attributes with the plotted range, which the test reads.
 #define TRAIN_COLOR "#1f77b4"
 #define VAL_COLOR "#d62728"
 #define SMOOTH_FRACTION 0.04    // moving-average window of the smoothed train curve
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2), noreturn))
-#endif
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "plot_loss: error: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
 
 // ----------------------------------------------------------------------------
 // reading the log

@@ -1,5 +1,5 @@
 /*
-dev/cuda/attention_backward.cu: inverts attention_forward (dinp (B,T,3C) is added into)
+dev/cuda/attention_backward.cu: the backward of attention_forward (dinp (B,T,3C) is added into)
 Per (b, h) and t2 <= t, with p = att[t,t2] = exp(q_t . k_t2 * scale - lse_t):
     dv_t2 += p dout_t                       dp = dout_t . v_t2
     ds = p (dp - D_t),  D_t = sum_t2 p dp = dout_t . out_t

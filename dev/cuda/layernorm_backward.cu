@@ -1,5 +1,5 @@
 /*
-dev/cuda/layernorm_backward.cu: inverts layernorm_forward. With n = (x - mean) * rstd
+dev/cuda/layernorm_backward.cu: the backward of layernorm_forward. With n = (x - mean) * rstd
 and g = weight * dout, per row:
     dinp += rstd * (g - mean_c(g) - n * mean_c(g * n))
 and over all rows:  dweight += sum n * dout,  dbias += sum dout

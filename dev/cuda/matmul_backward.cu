@@ -1,5 +1,5 @@
 /*
-dev/cuda/matmul_backward.cu: inverts matmul_forward (all three outputs are added into)
+dev/cuda/matmul_backward.cu: the backward of matmul_forward (all three outputs are added into)
     dinp    += dout @ weight        (B*T, C)  = (B*T, OC) @ (OC, C)
     dweight += dout^T @ inp         (OC, C)   = (OC, B*T) @ (B*T, C)
     dbias   += sum over rows of dout (OC)
