@@ -1167,7 +1167,6 @@ static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
     }
 }
 
-
 // ----------------------------------------------------------------------------
 // The model ends here. The companions below are not about how training works:
 // reading and writing files, the command line, the bill, MPI and generation.

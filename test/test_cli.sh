@@ -106,6 +106,32 @@ if grep -q "resume: from" "$TMP/b2.out" && [ -n "$(strip "$TMP/a.out")" ] \
     ok "resume via -y 1: steps 4-6 identical to the straight run"
 else bad "resume via -y 1"; diff <(strip "$TMP/a.out") <(strip "$TMP/b2.out") | head; fi
 
+# ---- flags: one source (RUN_FLAGS in train_flags.h) for -h, the long names and README
+# every long name sets what its letter sets: a short run's configuration
+# table, step lines and checkpoint are the same either way
+LETTERS=(-e "$TMP/model.bin" -i "$TMP/train.bin" -j "$TMP/val.bin" -k "$TMP/none" -o "$TMP/fl_a" -b 2 -t 16
+         -d 64 -l 1e-3 -u 1 -q 0.5 -c 0.1 -x 2 -v 2 -m 2 -s 0 -g 0 -n 0 -y 0)
+LONGS=(--model "$TMP/model.bin" --train "$TMP/train.bin" --val "$TMP/val.bin" --tokenizer "$TMP/none"
+       --output "$TMP/fl_b" --batch 2 --seq-len 16 --total-batch 64 --lr 1e-3 --warmup 1 --final-lr 0.5
+       --weight-decay 0.1 --steps 2 --val-every 2 --val-batches 2 --sample-every 0 --gen-tokens 0
+       --checkpoint-every 0 --resume 0)
+strip() { sed -E 's/ms [0-9.]+ \| tok\/s [0-9]+/ms/; s/eta [0-9hms]+//; s/fl_[ab]//' "$1"; }
+if "$TRAIN" "${LETTERS[@]}" > "$TMP/fl_a.out" 2>&1 && "$TRAIN" "${LONGS[@]}" > "$TMP/fl_b.out" 2>&1 \
+    && diff <(strip "$TMP/fl_a.out") <(strip "$TMP/fl_b.out") > /dev/null \
+    && cmp -s "$TMP/fl_a/model_00000002.bin" "$TMP/fl_b/model_00000002.bin" \
+    && grep -q "micro-step" "$TMP/fl_a.out"; then
+    ok "every long name of a lettered flag (${#LONGS[@]} words) does what its letter does"
+else bad "long names vs letters"; diff <(strip "$TMP/fl_a.out") <(strip "$TMP/fl_b.out") | head -10; fi
+n_long=$("$TRAIN" -h | grep -cE '^  (-[a-z]| ) +--[a-z]')
+n_all=$("$TRAIN" -h | grep -cE '^  ')
+[ "$n_long" = "$n_all" ] && ok "-h: all $n_all flags have a long name" || bad "-h: $((n_all - n_long)) flags lack a long name"
+# README's flag table is exactly the one made from -h
+README="$(dirname "$0")/../README.md"
+readme_table() { sed -n '/^| flag | long name | default | meaning |$/,/^[^|]/p' "$README" | grep '^|'; }
+if diff <(readme_table) <(bash "$(dirname "$0")/flags_table.sh" "$TRAIN") > "$TMP/fl_diff"; then
+    ok "README's flag table matches -h ($(readme_table | tail -n +3 | wc -l) flags)"
+else bad "README's flag table differs from -h (regenerate: bash test/flags_table.sh ./train)"; head -10 "$TMP/fl_diff"; fi
+
 # ---- --prompt: generation with the KV cache against the full recompute
 # a byte-level tokenizer file (ids 0..255 the bytes, 256 <|endoftext|>) for the
 # model of V=300 and maxT=32; 40 new tokens after 10 of prompt cross maxT, so
