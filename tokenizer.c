@@ -72,13 +72,13 @@ static void tokenizer_write(const char *path, const uint8_t *bytes, const size_t
     header[2] = (int32_t)vocab_size;
     header[3] = (int32_t)eot;
     AtomicFile a = atomic_open(path);
-    fwriteCheck(header, sizeof(int32_t), HEADER_INTS, a.f);
+    atomic_write(&a, header, sizeof(int32_t), HEADER_INTS);
     for (size_t i = 0; i < vocab_size; i++) {
         size_t len = offset[i + 1] - offset[i];
         if (len == 0 || len > MAX_TOKEN_LEN) { die("token %zu has length %zu, not in 1..255", i, len); }
         uint8_t l = (uint8_t)len;
-        fwriteCheck(&l, 1, 1, a.f);
-        fwriteCheck(bytes + offset[i], 1, len, a.f);
+        atomic_write(&a, &l, 1, 1);
+        atomic_write(&a, bytes + offset[i], 1, len);
     }
     atomic_commit(&a);
 }
@@ -474,8 +474,8 @@ static void write_shard(const char *path, const uint32_t *ids, size_t n) {
     uint16_t *buf = (uint16_t *)mallocCheck(n * sizeof(uint16_t));
     for (size_t i = 0; i < n; i++) { buf[i] = (uint16_t)ids[i]; } // ids < 65536, checked
     AtomicFile a = atomic_open(path);
-    fwriteCheck(header, sizeof(int32_t), HEADER_INTS, a.f);
-    fwriteCheck(buf, sizeof(uint16_t), n, a.f);
+    atomic_write(&a, header, sizeof(int32_t), HEADER_INTS);
+    atomic_write(&a, buf, sizeof(uint16_t), n);
     atomic_commit(&a);
     free(buf);
 }

@@ -52,6 +52,7 @@ A shape written (B, T, C) is row-major: the last letter varies fastest.
 #include "util.h"
 #include <glob.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -1215,6 +1216,10 @@ typedef struct Backend {
     void (*to_host)(Run *run);    // parameters, m and v into run->model
     void (*from_host)(Run *run);  // and back, after a resume
     void (*release)(Run *run);
+    // after a step with a non-finite loss or norm: names the first tensor
+    // holding a NaN or an infinity (in buf), or NULL when there is none or
+    // the backend cannot tell
+    const char *(*first_nonfinite)(Run *run, char *buf, size_t size);
 } Backend;
 
 struct Run {
@@ -1233,6 +1238,7 @@ struct Run {
     int step;              // optimizer steps done
     int max_steps;
     int grad_accum;        // micro-steps per step
+    int nonfinite_streak;  // steps in a row skipped for a non-finite loss or norm
     float *sample_scratch; // (V)
     int *gen_tokens;       // (gen_tokens + 1)
     FILE *log;             // -o DIR/main.log on rank 0, or NULL
@@ -1288,9 +1294,37 @@ static void cpu_nothing(Run *run) {
     (void)run;
 }
 
+// the first tensor holding a NaN or an infinity: the parameters in table
+// order, then their gradients, e.g. "the gradient of fcw (layer 3, element 17)"
+static const char *gpt2_first_nonfinite(const GPT2 *model, char *buf, size_t size) {
+    const float *groups[2] = {model->params_memory, model->grads_memory};
+    const char *what[2] = {"", "the gradient of "};
+    for (int g = 0; g < 2; g++) {
+        for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
+            const TensorSpec *s = &model->param_specs[k];
+            size_t n = spec_numel(s), per = s->per_layer ? n / s->shape[0] : n;
+            for (size_t i = 0; i < n; i++) {
+                if (isfinite(groups[g][s->start + i])) { continue; }
+                if (s->per_layer) {
+                    snprintf(buf, size, "%s%s (layer %zu, element %zu)", what[g], s->name, i / per, i % per);
+                } else {
+                    snprintf(buf, size, "%s%s (element %zu)", what[g], s->name, i);
+                }
+                return buf;
+            }
+        }
+    }
+    return NULL;
+}
+
+static const char *cpu_first_nonfinite(Run *run, char *buf, size_t size) {
+    return gpt2_first_nonfinite(&run->model, buf, size);
+}
+
 static const Backend cpu_backend = {
     "cpu", cpu_setup, cpu_zero_grad, cpu_micro_step, cpu_reduce_grads, cpu_grad_sumsq,
     cpu_update, cpu_eval_loss, cpu_next_logits, cpu_nothing, cpu_nothing, cpu_nothing,
+    cpu_first_nonfinite,
 };
 
 // the learning rate of step (0-based): linear warmup over `warmup` steps to
@@ -1469,6 +1503,7 @@ static void run_init(Run *run, const RunConfig *c) {
     }
     if (c->output_dir[0] != '\0' && g_comm.rank == 0) {
         make_dirs(c->output_dir);
+        remove_stale_temporaries(c->output_dir);
         char path[PATH_MAX_LEN];
         int n = snprintf(path, sizeof(path), "%s/main.log", c->output_dir);
         if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", c->output_dir); }
@@ -1493,6 +1528,7 @@ typedef struct {
     float norm;   // global gradient norm before clipping
     float lr;
     double ms;
+    int skipped;  // the update was skipped: the loss or the norm was not finite
 } StepResult;
 
 // one optimizer step: grad_accum micro-steps of forward, loss and backward
@@ -1516,11 +1552,31 @@ static StepResult run_step(Run *run) {
     r.loss = (float)(comm_sum(loss_sum) / ((double)g_comm.nranks * run->grad_accum));
     double sumsq = be->grad_sumsq(run);
     r.norm = (float)sqrt(run->zero ? comm_sum(sumsq) : sumsq);
-    if (!isfinite(r.loss) || !isfinite(r.norm)) {
-        die("step %d: loss %f, grad norm %f: training diverged (try a lower -l, or --clip)",
-            run->step + 1, r.loss, r.norm);
-    }
     r.lr = learning_rate(c, run->step, run->max_steps);
+    r.skipped = !isfinite(r.loss) || !isfinite(r.norm);
+    if (r.skipped) {
+        // a NaN or an infinity: stop with the last checkpoint as it is, or
+        // (--skip-nonfinite N) leave the parameters and moments as they are,
+        // count the step and go on, up to N such steps in a row
+        char buf[256];
+        const char *where = be->first_nonfinite != NULL ? be->first_nonfinite(run, buf, sizeof(buf)) : NULL;
+        if (where == NULL) { where = "(not located)"; }
+        run->nonfinite_streak++;
+        if (run->nonfinite_streak > c->skip_nonfinite) {
+            die("step %d: loss %f, grad norm %f, first non-finite value in %s: training diverged "
+                "(try a lower -l, or --clip; --skip-nonfinite N skips such steps); the last "
+                "checkpoint is left as it was", run->step + 1, r.loss, r.norm, where);
+        }
+        if (g_comm.rank == 0) {
+            fprintf(stderr, "warning: step %d: loss %f, grad norm %f, first non-finite value in %s: "
+                    "update skipped (%d in a row, --skip-nonfinite %d)\n", run->step + 1, r.loss,
+                    r.norm, where, run->nonfinite_streak, c->skip_nonfinite);
+        }
+        run->step++;
+        r.ms = 1000.0 * (now_seconds() - t0);
+        return r;
+    }
+    run->nonfinite_streak = 0;
     AdamWArgs args = {r.lr, c->beta1, c->beta2, c->eps, c->weight_decay,
                       clip_scale(r.norm, c->grad_clip), run->step + 1};
     be->update(run, &args);
@@ -1583,6 +1639,52 @@ static void format_duration(char *out, size_t size, double seconds) {
     }
 }
 
+// ----------------------------------------------------------------------------
+// stopping on a signal: SIGINT (Ctrl-C) or SIGTERM asks the run to stop after
+// the current step, with a checkpoint and exit status 128 + the signal (130,
+// 143); a second one exits at once and writes nothing (a checkpoint being
+// written then leaves only its temporary file, never a half file). A signal
+// handler can only reach the loop through a global: this is it.
+
+static volatile sig_atomic_t g_stop_signal = 0;
+
+static void on_stop_signal(int sig) {
+    if (g_stop_signal != 0) { _exit(128 + sig); }
+    g_stop_signal = sig;
+}
+
+static void catch_stop_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;  // reads and writes in progress go on
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    // past `ulimit -f` a write then fails with EFBIG, which is reported like
+    // a full disk, instead of killing the process
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+// the end of a run stopped by signal sig after a step: a checkpoint (unless
+// that step just wrote one) and how to go on
+static int run_stop(Run *run, int sig, int saved) {
+    if (!saved) { run_checkpoint(run); }
+    if (g_comm.rank == 0) {
+        const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+        if (run->cfg.output_dir[0] != '\0') {
+            printf("stopped by %s after step %d: to go on, run the same command with -y 1\n", name,
+                   run->step);
+        } else {
+            printf("stopped by %s after step %d: nothing saved (no -o)\n", name, run->step);
+        }
+        fflush(stdout);
+    }
+    run_free(run);
+    comm_finish();
+    return 128 + sig;
+}
+
 // the command line program on a backend (train.c's main: the CPU; train.cu's:
 // CUDA). Rank 0 prints, logs, samples and writes checkpoints.
 static int train_main(int argc, char **argv, const Backend *backend) {
@@ -1604,6 +1706,7 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         comm_finish();
         return 0;
     }
+    catch_stop_signals();
     Run run;
     run_init(&run, &c);
     if (g_comm.rank == 0) {
@@ -1633,18 +1736,20 @@ static int train_main(int argc, char **argv, const Backend *backend) {
                      100.0 * flops / (r.ms / 1000.0) / (run.peak_flops * g_comm.nranks));
         }
         if (g_comm.rank == 0) {
-            printf("step %d/%d | loss %.6f | lr %.2e | norm %.4f | ms %.1f | tok/s %.0f%s | eta %s\n",
-                   run.step, run.max_steps, r.loss, r.lr, r.norm, r.ms, tok_s, mfu, eta);
+            printf("step %d/%d | loss %.6f | lr %.2e | norm %.4f | ms %.1f | tok/s %.0f%s | eta %s%s\n",
+                   run.step, run.max_steps, r.loss, r.lr, r.norm, r.ms, tok_s, mfu, eta,
+                   r.skipped ? " | skipped" : "");
             fflush(stdout);
         }
-        if (run.log != NULL) {
+        if (run.log != NULL && !r.skipped) {
             fprintf(run.log, "s:%d trl:%.6f lr:%.6e norm:%.6f ms:%.3f tok/s:%.1f\n", run.step,
                     r.loss, r.lr, r.norm, r.ms, tok_s);
             fflush(run.log);
         }
-        if (c.ckpt_every > 0 && run.step % c.ckpt_every == 0 && run.step < run.max_steps) {
-            run_checkpoint(&run);
-        }
+        int saved = c.ckpt_every > 0 && run.step % c.ckpt_every == 0 && run.step < run.max_steps;
+        if (saved) { run_checkpoint(&run); }
+        int sig = comm_broadcast_int(g_stop_signal);  // rank 0's signal stops every rank
+        if (sig != 0) { return run_stop(&run, sig, saved); }
     }
     // the end: val loss, checkpoint, then a sample (after the checkpoint, so
     // the saved RNG is the one a resumed run would sample with at this step)

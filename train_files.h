@@ -85,8 +85,8 @@ static void gpt2_save(const GPT2 *model, const char *path) {
     header[1] = MODEL_VERSION_FP32;
     config_to_header(header, &model->config);
     AtomicFile out = atomic_open(path);  // PATH.tmp.PID, fsync, rename: never half a file
-    fwriteCheck(header, sizeof(int), HEADER_INTS, out.f);
-    fwriteCheck(model->params_memory, sizeof(float), model->num_parameters, out.f);
+    atomic_write(&out, header, sizeof(int), HEADER_INTS);
+    atomic_write(&out, model->params_memory, sizeof(float), model->num_parameters);
     atomic_commit(&out);
 }
 
@@ -308,10 +308,10 @@ static void state_save(const char *path, const GPT2 *m, const TrainState *s, con
     uint64_t words[6] = {s->rng_state, s->pos.epoch, s->pos.shard_pos, s->pos.batch_pos,
                          (uint64_t)m->num_parameters, (uint64_t)s->seed};
     AtomicFile out = atomic_open(path);
-    fwriteCheck(header, sizeof(int), HEADER_INTS, out.f);
-    fwriteCheck(words, sizeof(uint64_t), 6, out.f);
-    fwriteCheck(m_full, sizeof(float), m->num_parameters, out.f);
-    fwriteCheck(v_full, sizeof(float), m->num_parameters, out.f);
+    atomic_write(&out, header, sizeof(int), HEADER_INTS);
+    atomic_write(&out, words, sizeof(uint64_t), 6);
+    atomic_write(&out, m_full, sizeof(float), m->num_parameters);
+    atomic_write(&out, v_full, sizeof(float), m->num_parameters);
     atomic_commit(&out);
 }
 
@@ -357,6 +357,25 @@ static void state_load(const char *path, GPT2 *m, TrainState *s) {
     s->rng_state = words[0];
     LoaderPosition pos = {words[1], words[2], words[3]};
     s->pos = pos;
+}
+
+// removes the temporary files that killed runs left in dir
+// (model_*.bin.tmp.PID and state_*.bin.tmp.PID of a PID no longer running):
+// they are never read, only taking space
+static void remove_stale_temporaries(const char *dir) {
+    char pattern[PATH_MAX_LEN];
+    int n = snprintf(pattern, sizeof(pattern), "%s/*_*.bin.tmp.*", dir);
+    if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", dir); }
+    glob_t g;
+    if (glob(pattern, 0, NULL, &g) != 0) { return; }
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        const char *pid_text = strrchr(g.gl_pathv[i], '.') + 1;
+        char *end = NULL;
+        long pid = strtol(pid_text, &end, 10);
+        if (end == pid_text || *end != '\0' || pid <= 0) { continue; }
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) { unlink(g.gl_pathv[i]); }
+    }
+    globfree(&g);
 }
 
 // the step of the newest state_*.bin in dir, or -1 when there is none

@@ -53,6 +53,8 @@ table is checked against -h by test/test_cli.sh.
     FLAG(FLOAT, temperature, NULL, "--temperature", 1.0f, 0, 100, "sampling temperature (0 = greedy)") \
     FLAG(INT, top_k, NULL, "--top-k", 0, 0, 1 << 24, "sample from the k most likely tokens (0 = all)") \
     FLAG(INT, zero, NULL, "--zero", 0, 0, 1, "1 = ZeRO-1: shard the AdamW state over MPI ranks") \
+    FLAG(INT, skip_nonfinite, NULL, "--skip-nonfinite", 0, 0, 1e9, \
+         "skip the update of a step whose loss or grad norm is NaN or infinite, up to N in a row (0 = stop)") \
     FLAG(SWITCH, dry_run, NULL, "--dry-run", 0, 0, 1, "print the configuration and the bill, then exit") \
     FLAG(STRING, prompt, NULL, "--prompt", NULL, 0, 0, \
          "generate: continue this text by -g tokens, then exit (no training)") \

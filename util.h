@@ -181,8 +181,11 @@ static inline Buffer read_all(const char *path) {
     return b;
 }
 
-// Writes a file atomically: a temporary file next to it, fsync, rename. A crash
-// or a full disk never leaves a half-written file behind.
+// Writes a file atomically: a temporary file next to it (PATH.tmp.PID),
+// fsync, rename. A crash, a kill or a full disk never leaves a half-written
+// PATH behind, and never touches an earlier PATH: on a failed write (ENOSPC,
+// EIO, EFBIG past `ulimit -f`, a short write) the temporary file is removed
+// and the message names the file and the cause.
 typedef struct {
     FILE *f;
     char *tmp_path;
@@ -195,18 +198,30 @@ static inline AtomicFile atomic_open(const char *path) {
     a.tmp_path = (char *)mallocCheck(n);
     snprintf(a.tmp_path, n, "%s.tmp.%ld", path, (long)getpid());
     a.path = path;
-    a.f = fopenCheck(a.tmp_path, "wb");
+    a.f = fopen(a.tmp_path, "wb");
+    if (a.f == NULL) { die("cannot open '%s' for writing: %s", a.tmp_path, strerror(errno)); }
     return a;
 }
 
+// the end of a failed atomic write: the temporary file goes, PATH is untouched
+__attribute__((noreturn))
+static inline void atomic_fail(AtomicFile *a, const char *what, int err) {
+    if (a->f != NULL) { fclose(a->f); }
+    unlink(a->tmp_path);
+    die("cannot write '%s' (%s): %s; it was not replaced (earlier files are kept)", a->path, what,
+        strerror(err != 0 ? err : EIO));
+}
+
+static inline void atomic_write(AtomicFile *a, const void *ptr, size_t size, size_t n) {
+    if (n > 0 && fwrite(ptr, size, n, a->f) != n) { atomic_fail(a, "write", errno); }
+}
+
 static inline void atomic_commit(AtomicFile *a) {
-    if (fflush(a->f) != 0 || fsync(fileno(a->f)) != 0) {
-        die("cannot flush '%s': %s", a->tmp_path, strerror(errno));
-    }
-    fcloseCheck(a->f);
-    if (rename(a->tmp_path, a->path) != 0) {
-        die("cannot rename '%s' to '%s': %s", a->tmp_path, a->path, strerror(errno));
-    }
+    if (fflush(a->f) != 0 || fsync(fileno(a->f)) != 0) { atomic_fail(a, "flush", errno); }
+    FILE *f = a->f;
+    a->f = NULL;
+    if (fclose(f) != 0) { atomic_fail(a, "close", errno); }
+    if (rename(a->tmp_path, a->path) != 0) { atomic_fail(a, "rename", errno); }
     free(a->tmp_path);
 }
 
