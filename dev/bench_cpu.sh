@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ./train against PyTorch on this CPU, same model, batch and thread count, in one run.
 #
-#   bash dev/bench_cpu.sh [threads] [steps]        (defaults 2 and 6; `make bench`)
+#   bash dev/bench_cpu.sh [threads] [steps]        (defaults 2 and 6; `make bench-train`)
 #
 # For each shape (d12 = GPT-2 124M at B 4, T 64; d6 at B 8, T 256) it writes a
 # random token shard, times steps+1 full training steps (forward, backward, grad

@@ -43,8 +43,8 @@ jobs=$(nproc 2> /dev/null || echo 4)
 step "build train_gpu (bf16)" make -j "$jobs" train_gpu
 
 # 2. the GPU against the CPU reference, both precisions
-step "test_gpu FP32" make test_gpu PRECISION=FP32
-step "test_gpu BF16" make test_gpu PRECISION=BF16
+step "gpu-test FP32" make gpu-test PRECISION=FP32
+step "gpu-test BF16" make gpu-test PRECISION=BF16
 
 # 3. the kernel lab
 if [ -f dev/cuda/run_all.sh ]; then

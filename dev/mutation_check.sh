@@ -26,7 +26,8 @@ if src.count(frm) != 1:
     sys.exit(1)
 sys.stdout.write(src.replace(frm, to))
 EOF
-    if ! $CC -std=c11 -D_GNU_SOURCE -O2 -fopenmp "$TMP/test/test_train.c" -o "$TMP/t" -lm 2> "$TMP/cc.err"; then
+    # -I the repository: the mutated train.c includes its companions (util.h, train_*.h)
+    if ! $CC -std=c11 -D_GNU_SOURCE -O2 -fopenmp -I "$PWD" "$TMP/test/test_train.c" -o "$TMP/t" -lm 2> "$TMP/cc.err"; then
         echo "BROKEN $name: does not compile"; survived=$((survived + 1)); return
     fi
     if "$TMP/t" "$FIXTURE" > "$TMP/out" 2>&1; then

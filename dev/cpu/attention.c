@@ -234,7 +234,7 @@ int main(int argc, char **argv) {
         ok &= lab_check(what, r.dinp, dinp_ref, ni, 1e-4, 1e-3);  // float sums of up to T terms
     }
     if (!ok) { return 1; }
-    if (reps == 0) { return 0; }  // checks only (make test)
+    if (reps == 0) { return 0; }  // checks only (make test-cpu-lab)
     const double pairs = (double)B * NH * T * (T + 1) / 2.0;
     for (int v = 1; v <= 3; v++) {
         double tmin, tmed;

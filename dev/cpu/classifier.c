@@ -121,7 +121,7 @@ int main(int argc, char **argv) {
         ok &= lab_check(what, r.dlogits, dl_ref, nl, 1e-6 * r.dloss, 1e-4);
     }
     if (!ok) { return 1; }
-    if (reps == 0) { return 0; }  // checks only (make test)
+    if (reps == 0) { return 0; }  // checks only (make test-cpu-lab)
     const double bytes = 3.0 * N * (double)V * 4;
     for (int v = 1; v <= 3; v++) {
         double tmin, tmed;

@@ -166,7 +166,7 @@ int main(int argc, char **argv) {
         ok &= lab_check(what, r.db, db_ref, OC, atol, rtol);
     }
     if (!ok) { return 1; }
-    if (reps == 0) { return 0; }  // checks only (make test)
+    if (reps == 0) { return 0; }  // checks only (make test-cpu-lab)
     const double flops = 2.0 * N * C * OC;
     for (int v = 1; v <= 3; v++) {
         double tmin, tmed;
