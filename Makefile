@@ -182,7 +182,8 @@ test-train: test/test_train test/test_train_asan train test/train_asan dev/cpu/m
 # test-robust: runs stopped by SIGINT/SIGTERM, killed (SIGKILL at random
 #   moments, 40 times), starved of disk (ulimit -f) or hitting NaN lose
 #   nothing: each resumes bitwise to a straight run's checkpoint, or stops
-#   with a message (test/test_robust.sh; about 40 s, so in test-all only).
+#   with a message; 4 GiB shards, 2000 shards, long paths, shapes past
+#   memory (test/test_robust.sh; 1-2 minutes, so in test-all only).
 test-robust: train
 	bash test/test_robust.sh ./train
 

@@ -1440,21 +1440,29 @@ static void run_init(Run *run, const RunConfig *c) {
     if (c->resume && resume_step < 0 && g_comm.rank == 0) {
         printf("resume: no checkpoint in '%s' yet, starting fresh\n", c->output_dir);
     }
+    // the model's shape first, so that the run's size is checked before
+    // anything is allocated
+    GPT2Config shape;
+    char resume_model[PATH_MAX_LEN] = "";
     if (resume_step >= 0) {
-        char path[PATH_MAX_LEN];
-        path_join(path, c->output_dir, "model_%08d.bin", resume_step);
-        gpt2_load(&run->model, path);
-        if (g_comm.rank == 0) { printf("resume: from %s\n", path); }
+        path_join(resume_model, c->output_dir, "model_%08d.bin", resume_step);
+        read_model_header(&shape, resume_model);
     } else {
-        GPT2Config mc;
-        model_config_for(&mc, c->model, run->use_tokenizer ? (int)run->tokenizer.vocab_size : c->vocab);
-        if (config_from_preset(&mc, c->model, mc.vocab_size)) {
-            // the same seed on every rank: the same initial parameters
-            gpt2_init(&run->model, &mc);
-            gpt2_init_random(&run->model, &run->rng);
-        } else {
-            gpt2_load(&run->model, c->model);
-        }
+        model_config_for(&shape, c->model, run->use_tokenizer ? (int)run->tokenizer.vocab_size : c->vocab);
+    }
+    if (c->T > shape.max_seq_len) {
+        die("-t %d is longer than the model's maxT=%d", c->T, shape.max_seq_len);
+    }
+    check_run_size(&shape, run->B_local, c->T, run->zero ? g_comm.nranks : 1, run->be == &cpu_backend);
+    if (resume_step >= 0) {
+        gpt2_load(&run->model, resume_model);
+        if (g_comm.rank == 0) { printf("resume: from %s\n", resume_model); }
+    } else if (config_from_preset(&shape, c->model, shape.vocab_size)) {
+        // the same seed on every rank: the same initial parameters
+        gpt2_init(&run->model, &shape);
+        gpt2_init_random(&run->model, &run->rng);
+    } else {
+        gpt2_load(&run->model, c->model);
     }
     GPT2Config *mc = &run->model.config;
     if (run->use_tokenizer && run->tokenizer.vocab_size != (size_t)mc->vocab_size && g_comm.rank == 0) {
@@ -1466,9 +1474,6 @@ static void run_init(Run *run, const RunConfig *c) {
         gpt2_shard_optimizer(&run->model, shard_start(n, g_comm.rank), shard_start(n, g_comm.rank + 1));
     }
     size_t BT = (size_t)c->B * c->T;
-    if (c->T > mc->max_seq_len) {
-        die("-t %d is longer than the model's maxT=%d", c->T, mc->max_seq_len);
-    }
     size_t total = c->total_batch == 0 ? BT : (size_t)c->total_batch;
     if (total % BT != 0) {
         die("-d %d is not a multiple of B*T = %zu", c->total_batch, BT);

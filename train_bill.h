@@ -66,6 +66,48 @@ static void print_bill(const GPT2Config *cfg, int B, int T, int grad_accum, int 
     printf("+------------------------------+------------------+----------------+\n");
 }
 
+// The bytes a run allocates, computed in double: exact up to 2^53 and, for
+// absurd shapes, no wrap-around where size_t would overflow (att alone is
+// L*B*NH*T*T floats: past 2^64 bytes for B = 2^16, NH = 64, T = 2^20).
+static double run_bytes(const GPT2Config *cfg, int B, int T, int shards) {
+    TensorSpec p[NUM_PARAMETER_TENSORS], a[NUM_ACTIVATION_TENSORS];
+    parameter_specs(p, cfg);
+    activation_specs(a, cfg, B, T);
+    double np = 0.0, na = 0.0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        double n = 1.0;
+        for (int d = 0; d < p[i].rank; d++) { n *= (double)p[i].shape[d]; }
+        np += n;
+    }
+    for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
+        double n = 1.0;
+        for (int d = 0; d < a[i].rank; d++) { n *= (double)a[i].shape[d]; }
+        na += n;
+    }
+    // parameters, gradients, m and v (sharded), activations and their gradients
+    return sizeof(float) * (2.0 * np + 2.0 * ceil(np / shards) + 2.0 * na);
+}
+
+// Refuses a run whose tensors cannot be addressed, or (check_memory) do not
+// fit in this machine's memory, before anything is allocated, naming the
+// flags to change instead of failing later in malloc or being killed.
+static void check_run_size(const GPT2Config *cfg, int B, int T, int shards, int check_memory) {
+    double bytes = run_bytes(cfg, B, T, shards);
+    if (bytes > (double)SIZE_MAX / 4) {
+        die("-b %d -t %d with this model (L=%d NH=%d C=%d) needs %.3g bytes, more than this "
+            "machine can address: use a smaller -b or -t, or a smaller model (-e)", B, T,
+            cfg->num_layers, cfg->num_heads, cfg->channels, bytes);
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    double memory = pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+    if (check_memory && memory > 0.0 && bytes > memory) {
+        die("-b %d -t %d with this model (L=%d NH=%d C=%d) needs %.1f GiB (see --dry-run), more "
+            "than this machine's %.1f GiB of memory: use a smaller -b or -t, or a smaller model "
+            "(-e)", B, T, cfg->num_layers, cfg->num_heads, cfg->channels, bytes / (1 << 30),
+            memory / (1 << 30));
+    }
+}
+
 // the bill without allocating anything: shape from the model header or the preset
 static int dry_run(const RunConfig *c) {
     Tokenizer tok;
@@ -77,6 +119,7 @@ static int dry_run(const RunConfig *c) {
     if (c->T > mc.max_seq_len) { die("-t %d is longer than the model's maxT=%d", c->T, mc.max_seq_len); }
     size_t BT = (size_t)c->B * c->T, total = c->total_batch == 0 ? BT : (size_t)c->total_batch;
     if (total % BT != 0) { die("-d %d is not a multiple of B*T = %zu", c->total_batch, BT); }
+    check_run_size(&mc, c->B, c->T, 1, 0);
     printf("model %s: L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->model, mc.num_layers,
            mc.num_heads, mc.channels, mc.vocab_size, mc.padded_vocab_size, mc.max_seq_len);
     print_bill(&mc, c->B, c->T, (int)(total / BT), 1);

@@ -12,6 +12,9 @@
 #      checkpoint; exit 1; `-y 1` then resumes from that checkpoint
 #   5. a NaN in the model: exit 1 naming the first tensor that holds it, and
 #      no checkpoint; with --skip-nonfinite N, N steps skipped, then the stop
+#   6. limits: 4 GiB shards and 2^32 tokens in all (sparse files), 2000
+#      shards, a path past the buffers, shapes past 64-bit sizes or past the
+#      machine's memory (refused before allocating, naming the flags)
 #   bash test/test_robust.sh [path/to/train]
 # Prints `OK|FAIL name` per case and an overall line; exits non-zero on failure.
 set -u
@@ -142,6 +145,45 @@ if [ "$rc" = 1 ] && [ "$(grep -c '| skipped$' "$TMP/nan2.out")" = 3 ] \
     && [ "$(grep -c 'update skipped' "$TMP/nan2.err")" = 3 ] && grep -q "step 4: .*diverged" "$TMP/nan2.err"; then
     ok "--skip-nonfinite 3: steps 1-3 skipped, stop at step 4 (exit 1)"
 else bad "--skip-nonfinite 3 (exit $rc)"; tail -4 "$TMP/nan2.err"; fi
+
+# ---- 6. limits: huge shards (sparse files), many shards, long paths, huge shapes
+# a shard of 2^31 - 1 tokens (the most llm.c's int32 count holds: 4 GiB),
+# twice: 2^32 - 2 tokens in all; sparse, so they read as token 0
+sparse_shard() {  # sparse_shard PATH NTOKENS
+    perl -e 'open(my $f,">:raw",$ARGV[0]) or die; print $f pack("l<256",20240520,1,$ARGV[1],(0)x253); close $f' "$1" "$2"
+    truncate -s $((1024 + 2 * $2)) "$1"
+}
+mkdir -p "$TMP/big"
+sparse_shard "$TMP/big/a.bin" 2147483647; sparse_shard "$TMP/big/b.bin" 2147483647
+BIG=(-e "$TMP/model.bin" -i "$TMP/big/*.bin" -k "$TMP/none" -b 32 -t 32 -v 0 -g 0 --shuffle 1)
+if "$TRAIN" "${BIG[@]}" -x 3 > "$TMP/big.out" 2>&1 && grep -q "(4194302 batches)" "$TMP/big.out" \
+    && grep -q "^step 3/3" "$TMP/big.out"; then
+    ok "two 4 GiB shards (2^32 - 2 tokens): 4194302 batches, shuffled reads anywhere in them"
+else bad "4 GiB shards"; tail -3 "$TMP/big.out"; fi
+perl -e 'open(my $f,">:raw",$ARGV[0]) or die; print $f pack("l<256",20240520,1,-1,(0)x253); close $f' "$TMP/neg.bin"
+"$TRAIN" -e "$TMP/model.bin" -i "$TMP/neg.bin" -k "$TMP/none" -b 2 -t 16 -v 0 > /dev/null 2> "$TMP/neg.err"
+[ $? = 1 ] && grep -q "negative token count" "$TMP/neg.err" && ok "a shard whose count is past 2^31 (negative int32): refused" \
+    || bad "negative count"
+# 2000 shards of one batch each
+mkdir -p "$TMP/many"
+perl -e 'srand(3); for my $i (0..1999) { open(my $f,">:raw",sprintf("%s/s_%04d.bin",$ARGV[0],$i)) or die;
+         print $f pack("l<256",20240520,1,40,(0)x253), pack("S<*", map { int(rand(300)) } 1..40); close $f }' "$TMP/many"
+if "$TRAIN" -e "$TMP/model.bin" -i "$TMP/many/s_*.bin" -k "$TMP/none" -b 2 -t 16 -v 0 -g 0 -x 3 --shuffle 1 \
+    > "$TMP/many.out" 2>&1 && grep -q "(2000 batches)" "$TMP/many.out"; then
+    ok "2000 shards: all found, shuffled, trained on"
+else bad "2000 shards"; tail -3 "$TMP/many.out"; fi
+long=$TMP/$(printf 'd%.0s' $(seq 4100))
+"$TRAIN" "${ARGS[@]}" -x 1 -o "$long" > /dev/null 2> "$TMP/long.err"
+[ $? = 1 ] && grep -q "path too long" "$TMP/long.err" && ok "-o longer than 4096 bytes: refused" || bad "long -o path"
+# shapes beyond memory or beyond 64-bit sizes: refused before allocating,
+# naming the flags (maxT 2^20, NH 64: att alone is L*B*NH*T*T floats)
+write_model "$TMP/wide.bin" 2 64 64 300 1048576
+"$TRAIN" -e "$TMP/wide.bin" -b 65536 -t 1048576 --dry-run > /dev/null 2> "$TMP/wide1.err"; rc=$?
+[ $rc = 1 ] && grep -q "more than this machine can address: use a smaller -b or -t" "$TMP/wide1.err" \
+    && ok "--dry-run with att past 2^64 bytes: refused, no wrap-around" || { bad "64-bit overflow (exit $rc)"; cat "$TMP/wide1.err"; }
+"$TRAIN" -e "$TMP/wide.bin" -i "$TMP/train.bin" -k "$TMP/none" -b 64 -t 1048576 > /dev/null 2> "$TMP/wide2.err"; rc=$?
+[ $rc = 1 ] && grep -q "GiB of memory: use a smaller -b or -t" "$TMP/wide2.err" \
+    && ok "a run needing more than this machine's memory: refused before allocating" || { bad "memory check (exit $rc)"; cat "$TMP/wide2.err"; }
 
 echo "$([ $fail = 0 ] && echo PASS || echo FAIL): $pass of $((pass + fail)) robustness checks passed"
 [ $fail = 0 ]
