@@ -1645,9 +1645,9 @@ static void format_duration(char *out, size_t size, double seconds) {
 }
 
 // ----------------------------------------------------------------------------
-// stopping on a signal: SIGINT (Ctrl-C) or SIGTERM asks the run to stop after
-// the current step, with a checkpoint and exit status 128 + the signal (130,
-// 143); a second one exits at once and writes nothing (a checkpoint being
+// stopping on a signal: SIGINT (Ctrl-C), SIGTERM or SIGUSR1 asks the run to
+// stop after the current step, with a checkpoint and exit status 128 + the
+// signal (130, 143, 138); a second one exits at once and writes nothing (a checkpoint being
 // written then leaves only its temporary file, never a half file). A signal
 // handler can only reach the loop through a global: this is it.
 
@@ -1666,6 +1666,9 @@ static void catch_stop_signals(void) {
     sa.sa_flags = SA_RESTART;  // reads and writes in progress go on
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    // mpirun kills its ranks on SIGINT and SIGTERM but forwards SIGUSR1 to
+    // every rank: with MPI, `kill -USR1 <mpirun's pid>` stops the run cleanly
+    sigaction(SIGUSR1, &sa, NULL);
     // past `ulimit -f` a write then fails with EFBIG, which is reported like
     // a full disk, instead of killing the process
     signal(SIGXFSZ, SIG_IGN);
@@ -1676,7 +1679,7 @@ static void catch_stop_signals(void) {
 static int run_stop(Run *run, int sig, int saved) {
     if (!saved) { run_checkpoint(run); }
     if (g_comm.rank == 0) {
-        const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+        const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "a signal";
         if (run->cfg.output_dir[0] != '\0') {
             printf("stopped by %s after step %d: to go on, run the same command with -y 1\n", name,
                    run->step);

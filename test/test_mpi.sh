@@ -3,7 +3,8 @@
 # half of every batch give the losses of 1 process with the whole batch (to
 # fp32 rounding: the gradient sums are added in another order), with and
 # without ZeRO-1; the ranks end with identical parameters; a 2-rank run that
-# stopped and resumed continues exactly; a 2-rank checkpoint resumes on 1 rank.
+# stopped and resumed continues exactly; a 2-rank checkpoint resumes on 1 rank;
+# SIGUSR1 to mpirun stops both ranks cleanly and the run resumes bitwise.
 #   bash test/test_mpi.sh path/to/train_built_with_MPI
 # Prints `OK|FAIL name` per case and an overall line; exits non-zero on failure.
 set -u
@@ -99,6 +100,26 @@ grep -E '^([7-9]|10) ' "$TMP/one.loss" > "$TMP/one7.loss"
 worst=$(close "$TMP/moved.loss" "$TMP/one7.loss" 1e-5) \
     && ok "2-rank ZeRO-1 checkpoint resumed on 1 rank: steps 7-10 as 1 rank's (worst rel diff $worst)" \
     || { bad "2-rank checkpoint on 1 rank (worst $worst)"; tail -5 "$TMP/moved.out"; }
+
+# ---- a signal: mpirun kills its ranks on SIGINT/SIGTERM but forwards SIGUSR1;
+# rank 0's signal stops every rank after the same step, with one checkpoint;
+# resumed, the run ends bitwise equal to a straight 2-rank run (constant lr,
+# ZeRO-1, so that the gathered moments are in the state file too)
+SIG=(-e "$TMP/model.bin" -i "$TMP/train.bin" -k "$TMP/none" -b 4 -t 16 -v 0 -g 0 --shuffle 1 --zero 1)
+mpirun -np 2 --oversubscribe "$TRAIN" "${SIG[@]}" -x 100000 -o "$TMP/sig" > "$TMP/sig.out" 2>&1 &
+pid=$!  # mpirun's own pid (not a function's subshell)
+for _ in $(seq 600); do grep -q '^step ' "$TMP/sig.out" 2> /dev/null && break; sleep 0.1; done
+kill -USR1 "$pid"
+wait "$pid" 2> /dev/null
+n=$(grep -oE "stopped by SIGUSR1 after step [0-9]+" "$TMP/sig.out" | grep -oE '[0-9]+$')
+if [ -n "$n" ] && [ -f "$TMP/sig/state_$(printf %08d "$n").bin" ]; then
+    mpi 2 "${SIG[@]}" -x $((n + 2)) -o "$TMP/sig" -y 1 > "$TMP/sig2.out" 2>&1
+    mpi 2 "${SIG[@]}" -x $((n + 2)) -o "$TMP/sigref" > "$TMP/sigref.out" 2>&1
+    f=$(printf %08d $((n + 2)))
+    cmp -s "$TMP/sig/model_$f.bin" "$TMP/sigref/model_$f.bin" && cmp -s "$TMP/sig/state_$f.bin" "$TMP/sigref/state_$f.bin" \
+        && ok "SIGUSR1 to mpirun: both ranks stopped after step $n with a checkpoint; resumed, bitwise a straight run" \
+        || bad "SIGUSR1: the resumed 2-rank run differs from the straight one"
+else bad "SIGUSR1 to mpirun: no clean stop"; tail -5 "$TMP/sig.out"; fi
 
 # ---- bad input: a batch that does not split over the ranks
 mpi 2 "${COMMON[@]}" -b 3 -d 0 -x 1 > "$TMP/odd.out" 2>&1
