@@ -87,7 +87,7 @@ static void perturb(GPT2 *m, Rng *rng) {
 static void gpu_logits_host(GPT2GPU *g, float *out, size_t n) {
     float *tmp = NULL;
     cudaCheck(cudaMalloc(&tmp, n * sizeof(float)));
-    x_to_float_kernel<<<ceil_div(n, 256), 256>>>(tmp, g->a.logits, n);
+    LAUNCH(ceil_div(n, 256), 256, 0, x_to_float_kernel)(tmp, g->a.logits, n);
     launchCheck();
     cudaCheck(cudaMemcpy(out, tmp, n * sizeof(float), cudaMemcpyDeviceToHost));
     cudaCheck(cudaFree(tmp));
