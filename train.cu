@@ -12,14 +12,52 @@ Flags, files, log lines and checkpoints are ./train's: a run can move between
 the CPU and the GPU. The step line adds MFU against cuda_common.h's peak table.
 
 Checked against train.c: test/test_gpu on a GPU (make test_gpu); without one,
-dev/cuda_emu runs this file's kernels and the whole trainer on the CPU under
-a small CUDA emulation (make check-cuda-emu, make check-cuda-emu-program).
+dev/cuda_emu compiles train_kernels.cuh, this file and test/test_gpu.cu as
+they are with g++ under a small CUDA emulation and runs them on the CPU (make
+check-cuda-emu, make check-cuda-emu-program). The seam is explicit:
+  - every launch is LAUNCH(grid, block, smem_bytes, kernel)(args...) and every
+    kernel's dynamic shared memory DYNAMIC_SMEM(name): cuda_common.h makes
+    them <<< >>> and extern __shared__; dev/cuda_emu/emu.h (through the fake
+    <cuda_runtime.h> of dev/cuda_emu/include) makes them a launch on CPU
+    threads and the emulated block's buffer
+  - -DCUDA_EMU replaces matmul_lt, the one function that calls cuBLASLt, by
+    dev/cuda_emu/matmul_lt_emu.inc (the same product by its definition)
 
 How this file is built on train.c: train.c is #included with TRAIN_NO_MAIN
 (it compiles as C++), so the config, the parameter table, file I/O, the data
 loader, the tokenizer, the flags and the checkpoint formats are train.c's own
-code. Each kernel below names its CPU twin; its launcher has the twin's name
-with a _gpu suffix and the twin's argument order.
+code. The kernels are in train_kernels.cuh, each named after its CPU twin
+(<twin>_kernel); here each has a launcher with the twin's name and a _gpu
+suffix and the twin's argument order.
+
+Map of this file, in train.c's order (train_kernels.cuh has its own map,
+the same order: helpers, encoder, layernorm, matmul helpers, attention,
+gelu, residual, classifier, optimizer):
+  constants          cuBLASLt workspace size, allocation alignment, the cuBLAS
+                     data type of floatX, launchCheck, nccl_check
+  layers             the launchers, forward and backward side by side:
+    encoder          encoder_forward_gpu, encoder_backward_gpu
+    layernorm        layernorm_forward_gpu, layernorm_recompute_gpu (--recompute),
+                     column_sums_gpu (also the matmuls' dbias), layernorm_backward_gpu
+    matmul           Matmul (cuBLASLt handle), matmul_lt (cuBLASLt, or the
+                     emulation's under CUDA_EMU), matmul_forward_gpu, matmul_backward_gpu
+    attention        tile sizes, attention_launch, attention_forward_gpu,
+                     attention_backward_gpu
+    gelu             gelu_forward_gpu, gelu_backward_gpu (fallbacks of the
+                     matmuls' fused GELU epilogues)
+    residual         residual_layernorm_forward_gpu; no launcher for the
+                     backward of residual_forward (dout passes to both inputs
+                     unchanged: gpu_backward's one dresidual buffer carries it)
+    classifier       classifier_gpu (softmax + cross-entropy and its backward)
+  the model          the floatX parameter copy, the table of the GPU's
+                     activations, GPT2GPU (init, free, upload, download), then
+                     gpu_forward, gpu_loss, gpu_zero_grad, gpu_backward, and
+                     AdamW (gpu_grad_sumsq, gpu_update); gpu_logits_row for the
+                     sampler
+  data parallel      NCCL over MPI: gradients all-reduced, or reduced onto
+                     their ZeRO-1 shard's owner, then the shards broadcast
+  the backend        the CudaState and cuda_* functions that train.c's run loop
+                     calls (its Backend), and main
 
 Precision (bf16 build; the FP32 build replaces every floatX by float):
   - parameters: fp32 master copy (what AdamW updates and checkpoints hold) and

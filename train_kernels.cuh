@@ -67,7 +67,8 @@ static int ceil_div(size_t a, size_t b) { return (int)((a + b - 1) / b); }
 // ----------------------------------------------------------------------------
 // encoder: twin of encoder_forward / encoder_backward
 
-// out[b,t,:] = wte[inp[b,t],:] + wpe[t,:]; one thread per (b,t,c); overwrites out
+// twin of encoder_forward: out[b,t,:] = wte[inp[b,t],:] + wpe[t,:]; one
+// thread per (b,t,c); overwrites out
 __global__ void encoder_forward_kernel(floatX *out, const int *inp, const floatX *wte,
                                        const floatX *wpe, int B, int T, int C) {
     size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -78,7 +79,8 @@ __global__ void encoder_forward_kernel(floatX *out, const int *inp, const floatX
     out[idx] = to_x(to_f(wte[(size_t)inp[bt] * C + c]) + to_f(wpe[(size_t)t * C + c]));
 }
 
-// dwte[id,:] += sum of dout[b,t,:] over the positions where inp[b,t] == id.
+// encoder_backward's dwte: dwte[id,:] += sum of dout[b,t,:] over the
+// positions where inp[b,t] == id.
 // Deterministic without atomics: the host sorts the positions by token (a
 // bucket per distinct id, positions in increasing order), one block row per
 // distinct id sums its bucket in that fixed order and owns its row of dwte.
@@ -92,7 +94,8 @@ __global__ void encoder_backward_wte_kernel(float *dwte, const floatX *dout, con
     dwte[(size_t)ids[u] * C + c] += s;
 }
 
-// dwpe[t,c] += sum_b dout[b,t,c]; one thread per (t,c), b in order
+// encoder_backward's dwpe: dwpe[t,c] += sum_b dout[b,t,c]; one thread per
+// (t,c), b in order
 __global__ void encoder_backward_wpe_kernel(float *dwpe, const floatX *dout, int B, int T, int C) {
     size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= (size_t)T * C) { return; }
@@ -157,6 +160,7 @@ __device__ void layernorm_row(floatX *out, float *mean, float *rstd, const float
     }
 }
 
+// twin of layernorm_forward: one warp per row; overwrites out, mean, rstd
 __global__ void layernorm_forward_kernel(floatX *out, float *mean, float *rstd, const floatX *inp,
                                          const floatX *weight, const floatX *bias, size_t N, int C) {
     size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
@@ -226,6 +230,8 @@ __global__ void column_partials_kernel(float *part_w, float *part_b, const float
     if (inp != NULL) { part_w[chunk * C + c] = sw; }
 }
 
+// dbias[c] += the partials of column c in chunk order (and dweight[c] when
+// dweight != NULL)
 __global__ void column_finish_kernel(float *dweight, float *dbias, const float *part_w,
                                      const float *part_b, int chunks, int C) {
     int c = blockIdx.x * blockDim.x + threadIdx.x;
@@ -643,6 +649,7 @@ __device__ __forceinline__ float gelu_s(float x) {
     return 1.0f / (1.0f + expf(-2.0f * u));
 }
 
+// twin of gelu_forward: out = x * s(x); overwrites
 __global__ void gelu_forward_kernel(floatX *out, const floatX *inp, size_t N) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= N) { return; }
@@ -650,7 +657,8 @@ __global__ void gelu_forward_kernel(floatX *out, const floatX *inp, size_t N) {
     out[i] = to_x(x * gelu_s(x));
 }
 
-// dinp = gelu'(inp) * dout: overwrites (dinp may be dout: in place)
+// the backward of gelu_forward (gelu_backward's formula): dinp = gelu'(inp) *
+// dout; overwrites (dinp may be dout: in place)
 __global__ void gelu_backward_kernel(floatX *dinp, const floatX *inp, const floatX *dout, size_t N) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= N) { return; }
@@ -664,8 +672,9 @@ __global__ void gelu_backward_kernel(floatX *dinp, const floatX *inp, const floa
 // residual: twin of residual_forward, fused with the layernorm_forward that
 // always follows it
 
-// residual = inp1 + inp2 (rounded to floatX first, because the backward's
-// layernorm reads the stored residual), then out = layernorm(residual)
+// twin of residual_forward then layernorm_forward: residual = inp1 + inp2
+// (rounded to floatX first, because the backward's layernorm reads the stored
+// residual), then out = layernorm(residual); one warp per row; overwrites
 __global__ void residual_layernorm_forward_kernel(floatX *residual, floatX *out, float *mean,
                                                   float *rstd, const floatX *inp1,
                                                   const floatX *inp2, const floatX *weight,
@@ -716,6 +725,8 @@ __device__ __forceinline__ void softmax_add(float *m, float *s, int *n, float x)
     (*n)++;
 }
 
+// one block per row (b,t), as described above: losses[i] overwritten, and
+// with write_grad the row's logits overwritten by dlogits
 __global__ void __launch_bounds__(CLASSIFIER_THREADS)
 classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss, int write_grad,
                   int V, int Vp) {
@@ -751,7 +762,7 @@ classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss
 }
 
 // ----------------------------------------------------------------------------
-// optimizer: twins of gpt2_grad_norm and gpt2_update
+// optimizer: twins of gpt2_grad_sumsq and gpt2_update
 
 // partial[ch] = sum of g^2 over chunk ch of NORM_CHUNK gradients, in double
 // (the same chunks as the CPU; the host adds the partials in order)
@@ -804,11 +815,13 @@ __global__ void adamw_kernel(float *params, floatX *params_x, const float *grads
     if (params_x != NULL) { params_x[i] = to_x(p); }
 }
 
+// out = in rounded to floatX: the compute copy of the fp32 parameters
 __global__ void float_to_x_kernel(floatX *out, const float *in, size_t n) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) { out[i] = to_x(in[i]); }
 }
 
+// out = in as float: the row of logits the sampler reads
 __global__ void x_to_float_kernel(float *out, const floatX *in, size_t n) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) { out[i] = to_f(in[i]); }
