@@ -112,9 +112,22 @@ struct dim3 {
     int x, y, z;
     dim3(int x_ = 1, int y_ = 1, int z_ = 1) : x(x_), y(y_), z(z_) {}
 };
+static thread_local EmuDim3 gridDim;
+
+// a launch with CUDA's dim3 grid and block: emu_launch's blocks are 1-D, so
+// a (bx, by) block runs bx*by threads, and each sets its 2-D threadIdx from its
+// linear index (a kernel with 2-D blocks must then use no warp-level calls,
+// which key on the linear threadIdx.x; the kernel lab's do not)
 template <typename F>
 static void emu_launch_grid(dim3 grid, dim3 block, size_t smem, F f) {
-    emu_launch(grid.x, grid.y, block.x, smem, f);
+    const int bx = block.x, by = block.y;
+    emu_launch(grid.x, grid.y, bx * by, smem, [&] {
+        const int t = threadIdx.x + threadIdx.y * blockDim.x;  // linear, before and after the first block
+        threadIdx = {t % bx, t / bx, 0};
+        blockDim = {bx, by, 1};
+        gridDim = {grid.x, grid.y, 1};
+        f();
+    });
 }
 
 // LAUNCH(grid, block, smem_bytes, kernel)(args...): emu_launcher keeps the
