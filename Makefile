@@ -378,7 +378,7 @@ NVCC_MPI_ON = -DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(shell mpicc --s
 NVCC_MPI = $(if $(filter 1,$(MPI)),$(NVCC_MPI_ON))
 NVCC_MPI_LIBS = $(if $(filter 1,$(MPI)),$(shell mpicc --showme:link) -lnccl)
 NVCC_LIBS = -lcublasLt -lcublas -lgomp
-GPU_SRC = train.cu cuda_common.h $(wildcard train_kernels.cuh) $(TRAIN_SRC)
+GPU_SRC = train.cu train_kernels.cuh cuda_common.h $(TRAIN_SRC)
 
 tmp/train_gpu.flags: FORCE
 	@mkdir -p tmp; echo '$(NVCC) $(NVCC_BASE) $(NVCC_PREC) $(NVCC_MPI) $(GPU_ARCH_FLAGS)' | cmp -s - $@ || \

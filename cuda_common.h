@@ -4,6 +4,10 @@
 //                                       float when built with -DENABLE_FP32
 //   GpuPeak gpu_peak(device)            the device's dense peak TFLOP/s and
 //                                       memory bandwidth, for MFU and GB/s
+//   LAUNCH(grid, block, smem_bytes, kernel)(args...)
+//                                       the one way a kernel is launched
+//   DYNAMIC_SMEM(name)                  a kernel's dynamic shared memory, as
+//                                       unsigned char name[] (128-byte aligned)
 // Header only, file-local (static) functions: include it in one .cu per binary.
 #ifndef CUDA_COMMON_H
 #define CUDA_COMMON_H
@@ -16,6 +20,21 @@
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+
+// ----------------------------------------------------------------------------
+// launches and dynamic shared memory: the seam with the CPU emulation.
+// Every launch is LAUNCH(grid, block, smem_bytes, kernel)(args...), with the
+// kernel last so that a template's commas (attention_forward_kernel<BLK, HSP>)
+// go into the variadic part. Here it is kernel<<<grid, block, smem_bytes>>>;
+// dev/cuda_emu/emu.h (reached through its fake cuda_runtime.h, included above)
+// defines both macros first, as a launch on CPU threads and the emulated
+// block's shared buffer, and then these are skipped.
+#ifndef LAUNCH
+#define LAUNCH(grid, block, smem_bytes, ...) __VA_ARGS__<<<grid, block, smem_bytes>>>
+#endif
+#ifndef DYNAMIC_SMEM
+#define DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
+#endif
 
 // ----------------------------------------------------------------------------
 // error checks

@@ -11,15 +11,53 @@ Build and run:
 Flags, files, log lines and checkpoints are ./train's: a run can move between
 the CPU and the GPU. The step line adds MFU against cuda_common.h's peak table.
 
-Checked against train.c: test/test_gpu on a GPU (make test_gpu); without one,
-dev/cuda_emu runs this file's kernels and the whole trainer on the CPU under
-a small CUDA emulation (make check-cuda-emu, make check-cuda-emu-program).
+Checked against train.c: test/test_gpu on a GPU (make gpu-test); without one,
+dev/cuda_emu compiles train_kernels.cuh, this file and test/test_gpu.cu as
+they are with g++ under a small CUDA emulation and runs them on the CPU (make
+check-cuda-emu, make check-cuda-emu-program). The seam is explicit:
+  - every launch is LAUNCH(grid, block, smem_bytes, kernel)(args...) and every
+    kernel's dynamic shared memory DYNAMIC_SMEM(name): cuda_common.h makes
+    them <<< >>> and extern __shared__; dev/cuda_emu/emu.h (through the fake
+    <cuda_runtime.h> of dev/cuda_emu/include) makes them a launch on CPU
+    threads and the emulated block's buffer
+  - -DCUDA_EMU replaces matmul_lt, the one function that calls cuBLASLt, by
+    dev/cuda_emu/matmul_lt_emu.inc (the same product by its definition)
 
 How this file is built on train.c: train.c is #included with TRAIN_NO_MAIN
 (it compiles as C++), so the config, the parameter table, file I/O, the data
 loader, the tokenizer, the flags and the checkpoint formats are train.c's own
-code. Each kernel below names its CPU twin; its launcher has the twin's name
-with a _gpu suffix and the twin's argument order.
+code. The kernels are in train_kernels.cuh, each named after its CPU twin
+(<twin>_kernel); here each has a launcher with the twin's name and a _gpu
+suffix and the twin's argument order.
+
+Map of this file, in train.c's order (train_kernels.cuh has its own map,
+the same order: helpers, encoder, layernorm, matmul helpers, attention,
+gelu, residual, classifier, optimizer):
+  constants          cuBLASLt workspace size, allocation alignment, the cuBLAS
+                     data type of floatX, launchCheck, nccl_check
+  layers             the launchers, forward and backward side by side:
+    encoder          encoder_forward_gpu, encoder_backward_gpu
+    layernorm        layernorm_forward_gpu, layernorm_recompute_gpu (--recompute),
+                     column_sums_gpu (also the matmuls' dbias), layernorm_backward_gpu
+    matmul           Matmul (cuBLASLt handle), matmul_lt (cuBLASLt, or the
+                     emulation's under CUDA_EMU), matmul_forward_gpu, matmul_backward_gpu
+    attention        tile sizes, attention_launch, attention_forward_gpu,
+                     attention_backward_gpu
+    gelu             gelu_forward_gpu, gelu_backward_gpu (fallbacks of the
+                     matmuls' fused GELU epilogues)
+    residual         residual_layernorm_forward_gpu; no launcher for the
+                     backward of residual_forward (dout passes to both inputs
+                     unchanged: gpu_backward's one dresidual buffer carries it)
+    classifier       classifier_gpu (softmax + cross-entropy and its backward)
+  the model          the floatX parameter copy, the table of the GPU's
+                     activations, GPT2GPU (init, free, upload, download), then
+                     gpu_forward, gpu_loss, gpu_zero_grad, gpu_backward, and
+                     AdamW (gpu_grad_sumsq, gpu_update); gpu_logits_row for the
+                     sampler
+  data parallel      NCCL over MPI: gradients all-reduced, or reduced onto
+                     their ZeRO-1 shard's owner, then the shards broadcast
+  the backend        the CudaState and cuda_* functions that train.c's run loop
+                     calls (its Backend), and main
 
 Precision (bf16 build; the FP32 build replaces every floatX by float):
   - parameters: fp32 master copy (what AdamW updates and checkpoints hold) and
@@ -40,18 +78,15 @@ log-sum-exp (B,NH,T) of the flash-style attention.
 #define TRAIN_NO_MAIN
 #include "train.c"
 #include "cuda_common.h"
+#include "train_kernels.cuh"  // every kernel (the device code)
 
 #include <cublasLt.h>
-#include <mma.h>
 #ifdef USE_MPI
 #include <mpi.h>
 #include <nccl.h>
 #endif
 
-#define WARP 32
 #define CUBLAS_WORKSPACE_BYTES ((size_t)32 << 20)
-#define COLSUM_ROWS 64         // rows per partial sum of a column reduction (bias, layernorm)
-#define ATT_MAX_HS 128         // the attention kernels handle head sizes up to this
 #define ALLOC_ALIGN 256        // byte alignment of every tensor carved from a group
 
 #ifdef ENABLE_FP32
@@ -59,26 +94,6 @@ log-sum-exp (B,NH,T) of the flash-style attention.
 #else
 #define CUDA_FLOATX CUDA_R_16BF
 #endif
-
-// ----------------------------------------------------------------------------
-// small device helpers
-
-__device__ __forceinline__ float to_f(floatX x) { return (float)x; }
-__device__ __forceinline__ floatX to_x(float x) { return (floatX)x; }
-
-// sum over the 32 lanes of a warp: a fixed butterfly, so every lane gets the
-// same bits in every run
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int o = WARP / 2; o > 0; o /= 2) { v += __shfl_xor_sync(0xffffffffu, v, o); }
-    return v;
-}
-
-__device__ __forceinline__ double warp_sum_d(double v) {
-    for (int o = WARP / 2; o > 0; o /= 2) { v += __shfl_xor_sync(0xffffffffu, v, o); }
-    return v;
-}
-
-static int ceil_div(size_t a, size_t b) { return (int)((a + b - 1) / b); }
 
 // every launcher checks its launch
 #define launchCheck() cudaCheck(cudaGetLastError())
@@ -92,236 +107,46 @@ static void nccl_check(ncclResult_t r, const char *what) {
 // ----------------------------------------------------------------------------
 // encoder: twin of encoder_forward / encoder_backward
 
-// out[b,t,:] = wte[inp[b,t],:] + wpe[t,:]; one thread per (b,t,c); overwrites out
-__global__ void encoder_forward_kernel(floatX *out, const int *inp, const floatX *wte,
-                                       const floatX *wpe, int B, int T, int C) {
-    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    size_t N = (size_t)B * T * C;
-    if (idx >= N) { return; }
-    size_t bt = idx / C;
-    int c = (int)(idx % C), t = (int)(bt % T);
-    out[idx] = to_x(to_f(wte[(size_t)inp[bt] * C + c]) + to_f(wpe[(size_t)t * C + c]));
-}
-
+// twin of encoder_forward: overwrites out
 static void encoder_forward_gpu(floatX *out, const int *inp, const floatX *wte, const floatX *wpe,
                                 int B, int T, int C) {
     size_t N = (size_t)B * T * C;
-    encoder_forward_kernel<<<ceil_div(N, 256), 256>>>(out, inp, wte, wpe, B, T, C);
+    LAUNCH(ceil_div(N, 256), 256, 0, encoder_forward_kernel)(out, inp, wte, wpe, B, T, C);
     launchCheck();
-}
-
-// dwte[id,:] += sum of dout[b,t,:] over the positions where inp[b,t] == id.
-// Deterministic without atomics: the host sorts the positions by token (a
-// bucket per distinct id, positions in increasing order), one block row per
-// distinct id sums its bucket in that fixed order and owns its row of dwte.
-__global__ void encoder_backward_wte_kernel(float *dwte, const floatX *dout, const int *ids,
-                                            const int *starts, const int *positions, int C) {
-    int u = blockIdx.x;
-    int c = blockIdx.y * blockDim.x + threadIdx.x;
-    if (c >= C) { return; }
-    float s = 0.0f;
-    for (int k = starts[u]; k < starts[u + 1]; k++) { s += to_f(dout[(size_t)positions[k] * C + c]); }
-    dwte[(size_t)ids[u] * C + c] += s;
-}
-
-// dwpe[t,c] += sum_b dout[b,t,c]; one thread per (t,c), b in order
-__global__ void encoder_backward_wpe_kernel(float *dwpe, const floatX *dout, int B, int T, int C) {
-    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= (size_t)T * C) { return; }
-    float s = 0.0f;
-    for (int b = 0; b < B; b++) { s += to_f(dout[(size_t)b * T * C + idx]); }
-    dwpe[idx] += s;
-}
-
-// the buckets of encoder_backward_wte_kernel, built on the host from the
-// batch's tokens (B*T ints: cheap next to a step)
-typedef struct {
-    int num_ids;          // distinct token ids in the batch
-    int *ids, *starts, *positions;  // host: (BT), (BT+1), (BT)
-    int *d_ids, *d_starts, *d_positions;  // device copies
-    int *count;           // host scratch (V)
-} TokenBuckets;
-
-static void token_buckets_build(TokenBuckets *tb, const int *inp, size_t BT, int V) {
-    memset(tb->count, 0, (size_t)V * sizeof(int));
-    for (size_t i = 0; i < BT; i++) { tb->count[inp[i]]++; }
-    int u = 0, start = 0;
-    for (int v = 0; v < V; v++) {
-        if (tb->count[v] == 0) { continue; }
-        tb->ids[u] = v;
-        tb->starts[u] = start;
-        start += tb->count[v];
-        tb->count[v] = tb->starts[u];  // now the next free slot of v's bucket
-        u++;
-    }
-    tb->starts[u] = start;
-    tb->num_ids = u;
-    for (size_t i = 0; i < BT; i++) { tb->positions[tb->count[inp[i]]++] = (int)i; }
-    cudaCheck(cudaMemcpy(tb->d_ids, tb->ids, (size_t)u * sizeof(int), cudaMemcpyHostToDevice));
-    cudaCheck(cudaMemcpy(tb->d_starts, tb->starts, ((size_t)u + 1) * sizeof(int), cudaMemcpyHostToDevice));
-    cudaCheck(cudaMemcpy(tb->d_positions, tb->positions, BT * sizeof(int), cudaMemcpyHostToDevice));
 }
 
 // twin of encoder_backward: adds into dwte and dwpe
 static void encoder_backward_gpu(float *dwte, float *dwpe, const floatX *dout, const TokenBuckets *tb,
                                  int B, int T, int C) {
     dim3 grid(tb->num_ids, ceil_div(C, 256));
-    encoder_backward_wte_kernel<<<grid, 256>>>(dwte, dout, tb->d_ids, tb->d_starts, tb->d_positions, C);
+    LAUNCH(grid, 256, 0, encoder_backward_wte_kernel)(dwte, dout, tb->d_ids, tb->d_starts,
+                                                      tb->d_positions, C);
     launchCheck();
-    encoder_backward_wpe_kernel<<<ceil_div((size_t)T * C, 256), 256>>>(dwpe, dout, B, T, C);
+    LAUNCH(ceil_div((size_t)T * C, 256), 256, 0, encoder_backward_wpe_kernel)(dwpe, dout, B, T, C);
     launchCheck();
 }
 
 // ----------------------------------------------------------------------------
-// layernorm: twin of layernorm_forward / layernorm_backward, and the fused
-// residual_forward + layernorm_forward. One warp per row (b,t).
-
-// one output of layernorm_forward from the row's statistics (shared with the
-// recomputation in the backward, so both round the same way)
-__device__ __forceinline__ floatX layernorm_out(floatX x, float mean, float rstd, floatX w, floatX b) {
-    return to_x((to_f(x) - mean) * rstd * to_f(w) + to_f(b));
-}
-
-// the body of layernorm_forward for one row x, by one warp: the same two
-// passes as the CPU (mean, then the variance around it: no cancellation)
-__device__ void layernorm_row(floatX *out, float *mean, float *rstd, const floatX *x,
-                              const floatX *weight, const floatX *bias, int C, int lane) {
-    float m = 0.0f;
-    for (int c = lane; c < C; c += WARP) { m += to_f(x[c]); }
-    m = warp_sum(m) / C;
-    float v = 0.0f;
-    for (int c = lane; c < C; c += WARP) { float d = to_f(x[c]) - m; v += d * d; }
-    v = warp_sum(v) / C;
-    float s = 1.0f / sqrtf(v + LAYERNORM_EPS);
-    for (int c = lane; c < C; c += WARP) { out[c] = layernorm_out(x[c], m, s, weight[c], bias[c]); }
-    if (lane == 0) {
-        *mean = m;
-        *rstd = s;
-    }
-}
-
-__global__ void layernorm_forward_kernel(floatX *out, float *mean, float *rstd, const floatX *inp,
-                                         const floatX *weight, const floatX *bias, size_t N, int C) {
-    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (row >= N) { return; }
-    layernorm_row(out + row * C, mean + row, rstd + row, inp + row * C, weight, bias, C,
-                  threadIdx.x % WARP);
-}
+// layernorm: twin of layernorm_forward / layernorm_backward. One warp per row
+// (b,t). The fused residual_forward + layernorm_forward is with the residual.
 
 // twin of layernorm_forward; overwrites out, mean, rstd
 static void layernorm_forward_gpu(floatX *out, float *mean, float *rstd, const floatX *inp,
                                   const floatX *weight, const floatX *bias, int B, int T, int C) {
     size_t N = (size_t)B * T;
-    layernorm_forward_kernel<<<ceil_div(N, 8), 8 * WARP>>>(out, mean, rstd, inp, weight, bias, N, C);
+    LAUNCH(ceil_div(N, 8), 8 * WARP, 0, layernorm_forward_kernel)(out, mean, rstd, inp, weight, bias, N, C);
     launchCheck();
 }
 
-// --recompute: out = layernorm(inp) again from the saved mean and rstd (the
-// backward's copy of what the forward computed and did not keep); one thread
-// per element
-__global__ void layernorm_recompute_kernel(floatX *out, const floatX *inp, const float *mean,
-                                           const float *rstd, const floatX *weight,
-                                           const floatX *bias, size_t N, int C) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N * C) { return; }
-    size_t row = i / C;
-    int c = (int)(i % C);
-    out[i] = layernorm_out(inp[i], mean[row], rstd[row], weight[c], bias[c]);
-}
-
+// --recompute: layernorm_forward's out again, from the saved mean and rstd;
+// overwrites out
 static void layernorm_recompute_gpu(floatX *out, const floatX *inp, const float *mean,
                                     const float *rstd, const floatX *weight, const floatX *bias,
                                     int B, int T, int C) {
     size_t N = (size_t)B * T;
-    layernorm_recompute_kernel<<<ceil_div(N * C, 256), 256>>>(out, inp, mean, rstd, weight, bias, N, C);
+    LAUNCH(ceil_div(N * C, 256), 256, 0, layernorm_recompute_kernel)(out, inp, mean, rstd, weight,
+                                                                     bias, N, C);
     launchCheck();
-}
-
-// residual = inp1 + inp2 (rounded to floatX first, because the backward's
-// layernorm reads the stored residual), then out = layernorm(residual)
-__global__ void residual_layernorm_forward_kernel(floatX *residual, floatX *out, float *mean,
-                                                  float *rstd, const floatX *inp1,
-                                                  const floatX *inp2, const floatX *weight,
-                                                  const floatX *bias, size_t N, int C) {
-    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (row >= N) { return; }
-    int lane = threadIdx.x % WARP;
-    floatX *r = residual + row * C;
-    for (int c = lane; c < C; c += WARP) { r[c] = to_x(to_f(inp1[row * C + c]) + to_f(inp2[row * C + c])); }
-    __syncwarp();  // the row is re-read by other lanes of the same warp
-    layernorm_row(out + row * C, mean + row, rstd + row, r, weight, bias, C, lane);
-}
-
-// twin of residual_forward followed by layernorm_forward, in one pass
-static void residual_layernorm_forward_gpu(floatX *residual, floatX *out, float *mean, float *rstd,
-                                           const floatX *inp1, const floatX *inp2,
-                                           const floatX *weight, const floatX *bias, int B, int T,
-                                           int C) {
-    size_t N = (size_t)B * T;
-    residual_layernorm_forward_kernel<<<ceil_div(N, 8), 8 * WARP>>>(residual, out, mean, rstd, inp1,
-                                                                    inp2, weight, bias, N, C);
-    launchCheck();
-}
-
-// dx += rstd * (g - mean_c(g) - n * mean_c(g * n)), n = (x - mean) * rstd,
-// g = weight * dout: the row part of layernorm_backward, one warp per row
-__global__ void layernorm_backward_kernel(floatX *dinp, const floatX *dout, const floatX *inp,
-                                          const floatX *weight, const float *mean,
-                                          const float *rstd, size_t N, int C) {
-    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (row >= N) { return; }
-    int lane = threadIdx.x % WARP;
-    const floatX *x = inp + row * C, *d = dout + row * C;
-    floatX *dx = dinp + row * C;
-    float mu = mean[row], rs = rstd[row];
-    float g_mean = 0.0f, gn_mean = 0.0f;
-    for (int c = lane; c < C; c += WARP) {
-        float n = (to_f(x[c]) - mu) * rs;
-        float g = to_f(weight[c]) * to_f(d[c]);
-        g_mean += g;
-        gn_mean += g * n;
-    }
-    g_mean = warp_sum(g_mean) / C;
-    gn_mean = warp_sum(gn_mean) / C;
-    for (int c = lane; c < C; c += WARP) {
-        float n = (to_f(x[c]) - mu) * rs;
-        float g = to_f(weight[c]) * to_f(d[c]);
-        dx[c] = to_x(to_f(dx[c]) + rs * (g - g_mean - n * gn_mean));
-    }
-}
-
-// Column sums over the N rows of dout (N, C), deterministic in two stages:
-// partial sums over COLSUM_ROWS rows each (one thread per column: reads are
-// coalesced), then the partials added in chunk order. With inp != NULL it
-// also sums dout * (inp - mean) * rstd: layernorm's dweight.
-__global__ void column_partials_kernel(float *part_w, float *part_b, const floatX *dout,
-                                       const floatX *inp, const float *mean, const float *rstd,
-                                       size_t N, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    size_t chunk = blockIdx.y;
-    if (c >= C) { return; }
-    size_t i0 = chunk * COLSUM_ROWS, i1 = i0 + COLSUM_ROWS < N ? i0 + COLSUM_ROWS : N;
-    float sb = 0.0f, sw = 0.0f;
-    for (size_t i = i0; i < i1; i++) {
-        float d = to_f(dout[i * C + c]);
-        sb += d;
-        if (inp != NULL) { sw += (to_f(inp[i * C + c]) - mean[i]) * rstd[i] * d; }
-    }
-    part_b[chunk * C + c] = sb;
-    if (inp != NULL) { part_w[chunk * C + c] = sw; }
-}
-
-__global__ void column_finish_kernel(float *dweight, float *dbias, const float *part_w,
-                                     const float *part_b, int chunks, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) { return; }
-    float sb = 0.0f, sw = 0.0f;
-    for (int k = 0; k < chunks; k++) {
-        sb += part_b[(size_t)k * C + c];
-        if (dweight != NULL) { sw += part_w[(size_t)k * C + c]; }
-    }
-    dbias[c] += sb;
-    if (dweight != NULL) { dweight[c] += sw; }
 }
 
 // dbias[c] += sum_i dout[i,c] (and dweight[c] += sum_i dout * n when inp is
@@ -331,10 +156,10 @@ static void column_sums_gpu(float *dweight, float *dbias, const floatX *dout, co
     int chunks = ceil_div(N, COLSUM_ROWS);
     float *part_b = scratch, *part_w = scratch + (size_t)chunks * C;
     dim3 grid(ceil_div(C, 256), chunks);
-    column_partials_kernel<<<grid, 256>>>(part_w, part_b, dout, inp, mean, rstd, N, C);
+    LAUNCH(grid, 256, 0, column_partials_kernel)(part_w, part_b, dout, inp, mean, rstd, N, C);
     launchCheck();
-    column_finish_kernel<<<ceil_div(C, 256), 256>>>(inp != NULL ? dweight : NULL, dbias, part_w,
-                                                    part_b, chunks, C);
+    LAUNCH(ceil_div(C, 256), 256, 0, column_finish_kernel)(inp != NULL ? dweight : NULL, dbias,
+                                                           part_w, part_b, chunks, C);
     launchCheck();
 }
 
@@ -344,47 +169,10 @@ static void layernorm_backward_gpu(floatX *dinp, float *dweight, float *dbias, c
                                    const floatX *inp, const floatX *weight, const float *mean,
                                    const float *rstd, int B, int T, int C, float *scratch) {
     size_t N = (size_t)B * T;
-    layernorm_backward_kernel<<<ceil_div(N, 8), 8 * WARP>>>(dinp, dout, inp, weight, mean, rstd, N, C);
+    LAUNCH(ceil_div(N, 8), 8 * WARP, 0, layernorm_backward_kernel)(dinp, dout, inp, weight, mean,
+                                                                   rstd, N, C);
     launchCheck();
     column_sums_gpu(dweight, dbias, dout, inp, mean, rstd, N, C, scratch);
-}
-
-// ----------------------------------------------------------------------------
-// GELU: twin of gelu_forward / gelu_backward (the same formulas: s = 0.5 (1 +
-// tanh u) = 1 / (1 + exp(-2u))). The matmuls fuse GELU into cuBLASLt's
-// epilogue; these run when cuBLASLt offers no algorithm with that epilogue.
-
-__device__ __forceinline__ float gelu_s(float x) {
-    float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
-    return 1.0f / (1.0f + expf(-2.0f * u));
-}
-
-__global__ void gelu_forward_kernel(floatX *out, const floatX *inp, size_t N) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N) { return; }
-    float x = to_f(inp[i]);
-    out[i] = to_x(x * gelu_s(x));
-}
-
-// dinp = gelu'(inp) * dout: overwrites (dinp may be dout: in place)
-__global__ void gelu_backward_kernel(floatX *dinp, const floatX *inp, const floatX *dout, size_t N) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N) { return; }
-    float x = to_f(inp[i]);
-    float s = gelu_s(x);
-    float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
-    dinp[i] = to_x((s + 2.0f * x * s * (1.0f - s) * du) * to_f(dout[i]));
-}
-
-static void gelu_forward_gpu(floatX *out, const floatX *inp, size_t N) {
-    gelu_forward_kernel<<<ceil_div(N, 256), 256>>>(out, inp, N);
-    launchCheck();
-}
-
-// the activation gradients are scratch on the GPU, so this one overwrites
-static void gelu_backward_gpu(floatX *dinp, const floatX *inp, const floatX *dout, size_t N) {
-    gelu_backward_kernel<<<ceil_div(N, 256), 256>>>(dinp, inp, dout, N);
-    launchCheck();
 }
 
 // ----------------------------------------------------------------------------
@@ -402,6 +190,13 @@ typedef struct {
     void *workspace;  // CUBLAS_WORKSPACE_BYTES
 } Matmul;
 
+// matmul_lt: the one function that calls cuBLASLt. Under the CPU emulation
+// (-DCUDA_EMU, dev/cuda_emu) there is no cuBLASLt: dev/cuda_emu/matmul_lt_emu.inc
+// defines matmul_lt with the same signature, computing the product and the
+// epilogues by their definition; everything around it is this file's code.
+#ifdef CUDA_EMU
+#include "dev/cuda_emu/matmul_lt_emu.inc"
+#else
 // the largest power of two up to 256 that divides the address
 static uint32_t ptr_alignment(const void *p) {
     uintptr_t a = (uintptr_t)p;
@@ -461,14 +256,12 @@ static int matmul_lt(Matmul *mm, void *d, cudaDataType d_type, int ldd, const fl
     cublasCheck(cublasLtMatmulDescDestroy(op));
     return ok;
 }
+#endif  // CUDA_EMU
 
-// out[i,o] += bias[o] (the fallback of the BIAS epilogues), then GELU when
-// gelu_out != NULL: pre keeps x + bias, gelu_out gets gelu of it
-__global__ void add_bias_kernel(floatX *out, const floatX *bias, size_t N, int OC) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N * OC) { return; }
-    out[i] = to_x(to_f(out[i]) + to_f(bias[i % OC]));
-}
+// GELU's launchers (in the gelu section, after attention as in train.c): the
+// fallback when cuBLASLt offers no GELU epilogue
+static void gelu_forward_gpu(floatX *out, const floatX *inp, size_t N);
+static void gelu_backward_gpu(floatX *dinp, const floatX *inp, const floatX *dout, size_t N);
 
 // twin of matmul_forward: out (B,T,OC) = inp (B,T,C) @ weight^T (OC,C) + bias;
 // with gelu_out != NULL also gelu_out = gelu(out) (fused in the epilogue).
@@ -496,7 +289,7 @@ static void matmul_forward_gpu(Matmul *mm, floatX *out, floatX *gelu_out, const 
         die("matmul_forward_gpu: cuBLASLt has no algorithm for (%d x %d) @ (%d x %d)", N, C, C, OC);
     }
     if (bias != NULL) {
-        add_bias_kernel<<<ceil_div((size_t)N * OC, 256), 256>>>(out, bias, (size_t)N, OC);
+        LAUNCH(ceil_div((size_t)N * OC, 256), 256, 0, add_bias_kernel)(out, bias, (size_t)N, OC);
         launchCheck();
     }
     if (gelu_out != NULL) { gelu_forward_gpu(gelu_out, out, (size_t)N * OC); }
@@ -530,386 +323,8 @@ static void matmul_backward_gpu(Matmul *mm, floatX *dinp, float *dweight, float 
 }
 
 // ----------------------------------------------------------------------------
-// attention: twin of attention_forward / attention_backward, in the
-// flash-attention style. The CPU stores att (B,NH,T,T); here the T x T matrix
-// lives only tile by tile in shared memory:
-//   forward: per (b, h, tile of ATT_BLK query rows) walk the key tiles up to
-//     the diagonal; S = q k^T * scale, online softmax (running row max m and
-//     sum l; when the max grows, the running output and sum are rescaled by
-//     exp(m_old - m_new)), O += P V. At the end O /= l, and the row's
-//     log-sum-exp lse = m + log l is saved: att[t,t2] = exp(S - lse) later.
-//   backward (per (b,h,t), as on the CPU, with D_t = dout_t . out_t, which is
-//     the CPU's dot = sum_t2 att[t2] datt[t2]):
-//       P = exp(S - lse), dP = dout v^T, dS = P (dP - D) * scale,
-//       dv = P^T dout, dk = dS^T q, dq = dS k.
-//     dk, dv are sums over query rows and dq over key rows; no atomics: one
-//     kernel per key tile (owns its dk, dv), one per query tile (owns dq).
-// Tile products: bf16 on tensor cores (WMMA 16x16x16, fp32 accumulate); the
-// FP32 build uses plain fp32 FMAs for the same products.
-// A warp owns 16 rows of every tile it writes; a block is ATT_BLK/16 warps.
-// Head dims pad to HSP (64 or 128) with zeros in shared memory: zeros add
-// nothing to the dot products and the padded outputs are never stored.
-
-// shared-memory tile strides (elements): padded so that rows start in
-// different banks; multiples of 8 (16 bytes) as WMMA needs
-template <int HSP> struct AttLd { static const int x = HSP + 8; };
-
-// out[r][c] = sum_k a[r][k] * b[c][k] for the warp's 16 rows r0.., all BLK columns
-template <int BLK, int HSP>
-__device__ void tile_abt(float *out, int ldo, const floatX *a, const floatX *b, int ld, int r0, int lane) {
-#ifdef ENABLE_FP32
-    for (int e = lane; e < 16 * BLK; e += WARP) {
-        int r = r0 + e / BLK, c = e % BLK;
-        float s = 0.0f;
-        for (int k = 0; k < HSP; k++) { s += a[r * ld + k] * b[c * ld + k]; }
-        out[r * ldo + c] = s;
-    }
-#else
-    using namespace nvcuda;
-    (void)lane;
-    for (int c0 = 0; c0 < BLK; c0 += 16) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.0f);
-        for (int k0 = 0; k0 < HSP; k0 += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
-            wmma::load_matrix_sync(fa, a + r0 * ld + k0, ld);
-            wmma::load_matrix_sync(fb, b + c0 * ld + k0, ld);  // b^T, read as column-major
-            wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(out + r0 * ldo + c0, acc, ldo, wmma::mem_row_major);
-    }
-#endif
-}
-
-// out[r][d] += sum_c a[r][c] * b[c][d] for the warp's 16 rows r0..; a is (BLK x BLK), b (BLK x HSP)
-template <int BLK, int HSP>
-__device__ void tile_ab_acc(float *out, int ldo, const floatX *a, int lda, const floatX *b, int ldb,
-                            int r0, int lane) {
-#ifdef ENABLE_FP32
-    for (int e = lane; e < 16 * HSP; e += WARP) {
-        int r = r0 + e / HSP, d = e % HSP;
-        float s = out[r * ldo + d];
-        for (int c = 0; c < BLK; c++) { s += a[r * lda + c] * b[c * ldb + d]; }
-        out[r * ldo + d] = s;
-    }
-#else
-    using namespace nvcuda;
-    (void)lane;
-    for (int d0 = 0; d0 < HSP; d0 += 16) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::load_matrix_sync(acc, out + r0 * ldo + d0, ldo, wmma::mem_row_major);
-        for (int c0 = 0; c0 < BLK; c0 += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
-            wmma::load_matrix_sync(fa, a + r0 * lda + c0, lda);
-            wmma::load_matrix_sync(fb, b + c0 * ldb + d0, ldb);
-            wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(out + r0 * ldo + d0, acc, ldo, wmma::mem_row_major);
-    }
-#endif
-}
-
-// out[c][d] += sum_r a[r][c] * b[r][d] for the warp's 16 rows c0.. of out;
-// a is (BLK x BLK) read transposed, b (BLK x HSP)
-template <int BLK, int HSP>
-__device__ void tile_atb_acc(float *out, int ldo, const floatX *a, int lda, const floatX *b, int ldb,
-                             int c0, int lane) {
-#ifdef ENABLE_FP32
-    for (int e = lane; e < 16 * HSP; e += WARP) {
-        int c = c0 + e / HSP, d = e % HSP;
-        float s = out[c * ldo + d];
-        for (int r = 0; r < BLK; r++) { s += a[r * lda + c] * b[r * ldb + d]; }
-        out[c * ldo + d] = s;
-    }
-#else
-    using namespace nvcuda;
-    (void)lane;
-    for (int d0 = 0; d0 < HSP; d0 += 16) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::load_matrix_sync(acc, out + c0 * ldo + d0, ldo, wmma::mem_row_major);
-        for (int r0 = 0; r0 < BLK; r0 += 16) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::col_major> fa;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
-            wmma::load_matrix_sync(fa, a + r0 * lda + c0, lda);  // a^T, read as column-major
-            wmma::load_matrix_sync(fb, b + r0 * ldb + d0, ldb);
-            wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(out + c0 * ldo + d0, acc, ldo, wmma::mem_row_major);
-    }
-#endif
-}
-
-// copies rows [t0, t0+BLK) of one head's q, k or v (part 0, 1, 2 of qkv
-// (B,T,3C)) into a shared tile, zeros beyond T and beyond hs
-template <int BLK, int HSP>
-__device__ void load_head_tile(floatX *tile, const floatX *qkv, int part, int b, int h, int t0,
-                               int T, int C, int hs) {
-    const int ld = AttLd<HSP>::x;
-    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
-        int r = e / HSP, d = e % HSP, t = t0 + r;
-        floatX v = to_x(0.0f);
-        if (t < T && d < hs) { v = qkv[((size_t)b * T + t) * 3 * C + (size_t)part * C + (size_t)h * hs + d]; }
-        tile[r * ld + d] = v;
-    }
-}
-
-// the same for a (B,T,C) tensor (out or dout) with heads side by side
-template <int BLK, int HSP>
-__device__ void load_btc_tile(floatX *tile, const floatX *x, int b, int h, int t0, int T, int C, int hs) {
-    const int ld = AttLd<HSP>::x;
-    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
-        int r = e / HSP, d = e % HSP, t = t0 + r;
-        floatX v = to_x(0.0f);
-        if (t < T && d < hs) { v = x[((size_t)b * T + t) * C + (size_t)h * hs + d]; }
-        tile[r * ld + d] = v;
-    }
-}
-
-// shared memory carving: byte offsets rounded up to 128 (WMMA needs 32)
-__host__ __device__ constexpr size_t att_round(size_t x) { return (x + 127) / 128 * 128; }
-
-template <int BLK, int HSP> struct AttFwdSmem {
-    static const int ldx = AttLd<HSP>::x, lds = BLK + 4, ldp = BLK + 8, ldo = HSP + 4;
-    static constexpr size_t q = 0;
-    static constexpr size_t k = q + att_round(sizeof(floatX) * BLK * ldx);
-    static constexpr size_t v = k + att_round(sizeof(floatX) * BLK * ldx);
-    static constexpr size_t s = v + att_round(sizeof(floatX) * BLK * ldx);
-    static constexpr size_t p = s + att_round(sizeof(float) * BLK * lds);
-    static constexpr size_t o = p + att_round(sizeof(floatX) * BLK * ldp);
-    static constexpr size_t bytes = o + att_round(sizeof(float) * BLK * ldo);
-};
-
-// one block per (query tile, b*NH + h); writes out (B,T,C) and lse (B,NH,T)
-template <int BLK, int HSP>
-__global__ void __launch_bounds__(BLK * 2)
-attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH) {
-    typedef AttFwdSmem<BLK, HSP> S;
-    extern __shared__ __align__(128) unsigned char smem[];
-    floatX *sq = (floatX *)(smem + S::q), *sk = (floatX *)(smem + S::k), *sv = (floatX *)(smem + S::v);
-    float *ss = (float *)(smem + S::s), *so = (float *)(smem + S::o);
-    floatX *sp = (floatX *)(smem + S::p);
-    int qt = blockIdx.x, bh = blockIdx.y, b = bh / NH, h = bh % NH;
-    int hs = C / NH, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    float scale = 1.0f / sqrtf((float)hs);
-    int r0 = warp * 16;                  // the warp's 16 rows
-    int row = r0 + lane / 2, half = lane % 2;  // two lanes per row, half the columns each
-    int t = qt * BLK + row;              // the query position of this lane's row
-    load_head_tile<BLK, HSP>(sq, qkv, 0, b, h, qt * BLK, T, C, hs);
-    for (int e = threadIdx.x; e < BLK * S::ldo; e += blockDim.x) { so[e] = 0.0f; }
-    float m = 0.0f, l = 0.0f;  // running max and sum of this row (valid after tile 0)
-    for (int kt = 0; kt <= qt; kt++) {
-        __syncthreads();  // the previous tile's k, v are no longer read
-        load_head_tile<BLK, HSP>(sk, qkv, 1, b, h, kt * BLK, T, C, hs);
-        load_head_tile<BLK, HSP>(sv, qkv, 2, b, h, kt * BLK, T, C, hs);
-        __syncthreads();
-        tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);
-        __syncwarp();
-        // online softmax over this tile's columns t2 <= t (the causal mask).
-        // Every row has at least one such column in every tile it visits
-        // (all of them below the diagonal, column 0 on it), though one half
-        // of a row may have none.
-        int c0 = half * (BLK / 2);
-        float tmax = 0.0f;
-        int any = 0;
-        for (int c = c0; c < c0 + BLK / 2; c++) {
-            int t2 = kt * BLK + c;
-            if (t2 <= t) {
-                float s = ss[row * S::lds + c] * scale;
-                tmax = any ? fmaxf(tmax, s) : s;
-                any = 1;
-            }
-        }
-        // combine the two halves (a half with no valid column, any = 0, takes the other's)
-        float omax = __shfl_xor_sync(0xffffffffu, tmax, 1);
-        int oany = __shfl_xor_sync(0xffffffffu, any, 1);
-        if (!any) { tmax = omax; } else if (oany) { tmax = fmaxf(tmax, omax); }
-        float m_new = kt == 0 ? tmax : fmaxf(m, tmax);
-        float corr = kt == 0 ? 0.0f : expf(m - m_new);  // tile 0: nothing to rescale yet
-        float psum = 0.0f;
-        for (int c = c0; c < c0 + BLK / 2; c++) {
-            int t2 = kt * BLK + c;
-            float p = 0.0f;
-            if (t2 <= t) { p = expf(ss[row * S::lds + c] * scale - m_new); }
-            psum += p;
-            sp[row * S::ldp + c] = to_x(p);
-        }
-        psum += __shfl_xor_sync(0xffffffffu, psum, 1);
-        l = l * corr + psum;
-        m = m_new;
-        for (int d = half * (HSP / 2); d < (half + 1) * (HSP / 2); d++) { so[row * S::ldo + d] *= corr; }
-        __syncwarp();
-        tile_ab_acc<BLK, HSP>(so, S::ldo, sp, S::ldp, sv, S::ldx, r0, lane);
-        __syncwarp();
-    }
-    if (t < T) {
-        float inv = 1.0f / l;  // l >= 1: the max term is exp(0)
-        floatX *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
-        for (int d = half; d < hs; d += 2) { o[d] = to_x(so[row * S::ldo + d] * inv); }
-        if (half == 0) { lse[((size_t)b * NH + h) * T + t] = m + logf(l); }
-    }
-}
-
-// D[b,h,t] = dout[b,t,h,:] . out[b,t,h,:]; one warp per (b,t,h)
-__global__ void attention_dot_kernel(float *D, const floatX *dout, const floatX *out, int B, int T,
-                                     int C, int NH) {
-    size_t w = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (w >= (size_t)B * T * NH) { return; }
-    int lane = threadIdx.x % WARP, hs = C / NH;
-    int h = (int)(w % NH);
-    size_t bt = w / NH;
-    int t = (int)(bt % T), b = (int)(bt / T);
-    const floatX *d = dout + bt * C + (size_t)h * hs, *o = out + bt * C + (size_t)h * hs;
-    float s = 0.0f;
-    for (int i = lane; i < hs; i += WARP) { s += to_f(d[i]) * to_f(o[i]); }
-    s = warp_sum(s);
-    if (lane == 0) { D[((size_t)b * NH + h) * T + t] = s; }
-}
-
-template <int BLK, int HSP> struct AttBwdSmem {
-    static const int ldx = AttLd<HSP>::x, lds = BLK + 4, ldp = BLK + 8, lda = HSP + 4;
-    static constexpr size_t q = 0;   // q (dkv kernel) or k (dq kernel)
-    static constexpr size_t k = q + att_round(sizeof(floatX) * BLK * ldx);
-    static constexpr size_t v = k + att_round(sizeof(floatX) * BLK * ldx);
-    static constexpr size_t dout = v + att_round(sizeof(floatX) * BLK * ldx);
-    static constexpr size_t s = dout + att_round(sizeof(floatX) * BLK * ldx);  // S, then dP
-    static constexpr size_t p = s + att_round(sizeof(float) * BLK * lds);       // P, then dS
-    static constexpr size_t acc1 = p + att_round(sizeof(floatX) * BLK * ldp);   // dk or dq
-    static constexpr size_t acc2 = acc1 + att_round(sizeof(float) * BLK * lda); // dv
-    static constexpr size_t lse = acc2 + att_round(sizeof(float) * BLK * lda);
-    static constexpr size_t dd = lse + att_round(sizeof(float) * BLK);
-    static constexpr size_t bytes = dd + att_round(sizeof(float) * BLK);
-};
-
-// P = exp(S * scale - lse) for the warp's rows (0 where masked or beyond T),
-// written to sp; S (fp32) in ss. Query row r is position tq0 + r, key column c
-// is position tk0 + c.
-template <int BLK>
-__device__ void att_probs(floatX *sp, int ldp, const float *ss, int lds, const float *slse, int r0,
-                          int lane, int tq0, int tk0, int T, float scale) {
-    for (int e = lane; e < 16 * BLK; e += WARP) {
-        int r = r0 + e / BLK, c = e % BLK;
-        int t = tq0 + r, t2 = tk0 + c;
-        float p = 0.0f;
-        if (t < T && t2 <= t) { p = expf(ss[r * lds + c] * scale - slse[r]); }
-        sp[r * ldp + c] = to_x(p);
-    }
-}
-
-// dS = P (dP - D) * scale in place of P, for the warp's rows; dP (fp32) in ss
-template <int BLK>
-__device__ void att_dscores(floatX *sp, int ldp, const float *ss, int lds, const float *sD, int r0,
-                            int lane, float scale) {
-    for (int e = lane; e < 16 * BLK; e += WARP) {
-        int r = r0 + e / BLK, c = e % BLK;
-        float p = to_f(sp[r * ldp + c]);
-        sp[r * ldp + c] = to_x(p * (ss[r * lds + c] - sD[r]) * scale);
-    }
-}
-
-// dk and dv of one key tile: one block per (key tile, b*NH + h), walking the
-// query tiles from the diagonal to the end. Overwrites its rows of dqkv's k
-// and v parts.
-template <int BLK, int HSP>
-__global__ void __launch_bounds__(BLK * 2)
-attention_backward_dkv_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
-                              const float *D, int B, int T, int C, int NH) {
-    typedef AttBwdSmem<BLK, HSP> S;
-    extern __shared__ __align__(128) unsigned char smem[];
-    floatX *sq = (floatX *)(smem + S::q), *sk = (floatX *)(smem + S::k), *sv = (floatX *)(smem + S::v);
-    floatX *sdo = (floatX *)(smem + S::dout), *sp = (floatX *)(smem + S::p);
-    float *ss = (float *)(smem + S::s), *sdk = (float *)(smem + S::acc1), *sdv = (float *)(smem + S::acc2);
-    float *slse = (float *)(smem + S::lse), *sD = (float *)(smem + S::dd);
-    int kt = blockIdx.x, bh = blockIdx.y, b = bh / NH, h = bh % NH;
-    int hs = C / NH, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, r0 = warp * 16;
-    float scale = 1.0f / sqrtf((float)hs);
-    int nt = (T + BLK - 1) / BLK;
-    load_head_tile<BLK, HSP>(sk, qkv, 1, b, h, kt * BLK, T, C, hs);
-    load_head_tile<BLK, HSP>(sv, qkv, 2, b, h, kt * BLK, T, C, hs);
-    for (int e = threadIdx.x; e < BLK * S::lda; e += blockDim.x) { sdk[e] = 0.0f; sdv[e] = 0.0f; }
-    for (int qt = kt; qt < nt; qt++) {
-        __syncthreads();  // the previous query tile is no longer read
-        load_head_tile<BLK, HSP>(sq, qkv, 0, b, h, qt * BLK, T, C, hs);
-        load_btc_tile<BLK, HSP>(sdo, dout, b, h, qt * BLK, T, C, hs);
-        for (int r = threadIdx.x; r < BLK; r += blockDim.x) {
-            int t = qt * BLK + r;
-            slse[r] = t < T ? lse[((size_t)b * NH + h) * T + t] : 0.0f;
-            sD[r] = t < T ? D[((size_t)b * NH + h) * T + t] : 0.0f;
-        }
-        __syncthreads();
-        // rows of S, P, dP, dS are query rows; each warp computes 16 of them
-        tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);       // S = q k^T
-        __syncwarp();
-        att_probs<BLK>(sp, S::ldp, ss, S::lds, slse, r0, lane, qt * BLK, kt * BLK, T, scale);
-        __syncwarp();
-        tile_abt<BLK, HSP>(ss, S::lds, sdo, sv, S::ldx, r0, lane);      // dP = dout v^T
-        __syncthreads();  // dv reads every row of P
-        tile_atb_acc<BLK, HSP>(sdv, S::lda, sp, S::ldp, sdo, S::ldx, r0, lane);  // dv += P^T dout
-        __syncthreads();  // P is overwritten by dS next
-        att_dscores<BLK>(sp, S::ldp, ss, S::lds, sD, r0, lane, scale);
-        __syncthreads();  // dk reads every row of dS
-        tile_atb_acc<BLK, HSP>(sdk, S::lda, sp, S::ldp, sq, S::ldx, r0, lane);   // dk += dS^T q
-    }
-    __syncthreads();
-    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
-        int r = e / HSP, d = e % HSP, t = kt * BLK + r;
-        if (t < T && d < hs) {
-            floatX *row = dqkv + ((size_t)b * T + t) * 3 * C + (size_t)h * hs + d;
-            row[C] = to_x(sdk[r * S::lda + d]);
-            row[2 * C] = to_x(sdv[r * S::lda + d]);
-        }
-    }
-}
-
-// dq of one query tile: one block per (query tile, b*NH + h), walking the key
-// tiles up to the diagonal. Overwrites its rows of dqkv's q part.
-template <int BLK, int HSP>
-__global__ void __launch_bounds__(BLK * 2)
-attention_backward_dq_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
-                             const float *D, int B, int T, int C, int NH) {
-    typedef AttBwdSmem<BLK, HSP> S;
-    extern __shared__ __align__(128) unsigned char smem[];
-    floatX *sq = (floatX *)(smem + S::q), *sk = (floatX *)(smem + S::k), *sv = (floatX *)(smem + S::v);
-    floatX *sdo = (floatX *)(smem + S::dout), *sp = (floatX *)(smem + S::p);
-    float *ss = (float *)(smem + S::s), *sdq = (float *)(smem + S::acc1);
-    float *slse = (float *)(smem + S::lse), *sD = (float *)(smem + S::dd);
-    int qt = blockIdx.x, bh = blockIdx.y, b = bh / NH, h = bh % NH;
-    int hs = C / NH, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, r0 = warp * 16;
-    float scale = 1.0f / sqrtf((float)hs);
-    load_head_tile<BLK, HSP>(sq, qkv, 0, b, h, qt * BLK, T, C, hs);
-    load_btc_tile<BLK, HSP>(sdo, dout, b, h, qt * BLK, T, C, hs);
-    for (int r = threadIdx.x; r < BLK; r += blockDim.x) {
-        int t = qt * BLK + r;
-        slse[r] = t < T ? lse[((size_t)b * NH + h) * T + t] : 0.0f;
-        sD[r] = t < T ? D[((size_t)b * NH + h) * T + t] : 0.0f;
-    }
-    for (int e = threadIdx.x; e < BLK * S::lda; e += blockDim.x) { sdq[e] = 0.0f; }
-    for (int kt = 0; kt <= qt; kt++) {
-        __syncthreads();
-        load_head_tile<BLK, HSP>(sk, qkv, 1, b, h, kt * BLK, T, C, hs);
-        load_head_tile<BLK, HSP>(sv, qkv, 2, b, h, kt * BLK, T, C, hs);
-        __syncthreads();
-        // every row of S, P, dP, dS and dq is the warp's own: no block syncs inside
-        tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);       // S = q k^T
-        __syncwarp();
-        att_probs<BLK>(sp, S::ldp, ss, S::lds, slse, r0, lane, qt * BLK, kt * BLK, T, scale);
-        __syncwarp();
-        tile_abt<BLK, HSP>(ss, S::lds, sdo, sv, S::ldx, r0, lane);      // dP = dout v^T
-        __syncwarp();
-        att_dscores<BLK>(sp, S::ldp, ss, S::lds, sD, r0, lane, scale);
-        __syncwarp();
-        tile_ab_acc<BLK, HSP>(sdq, S::lda, sp, S::ldp, sk, S::ldx, r0, lane);  // dq += dS k
-        __syncwarp();
-    }
-    __syncthreads();
-    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
-        int r = e / HSP, d = e % HSP, t = qt * BLK + r;
-        if (t < T && d < hs) {
-            dqkv[((size_t)b * T + t) * 3 * C + (size_t)h * hs + d] = to_x(sdq[r * S::lda + d]);
-        }
-    }
-}
+// attention: twin of attention_forward / attention_backward (the
+// flash-style kernels and their tiles are in train_kernels.cuh)
 
 // Tile sizes: 64 x 64 tiles (4 warps) where shared memory allows, 32 x 32
 // (2 warps) for the FP32 build and for head sizes above 64, so every variant
@@ -930,7 +345,7 @@ static void attention_launch(floatX *out, float *lse, floatX *dqkv, const floatX
         size_t sm = AttFwdSmem<BLK, HSP>::bytes;
         cudaCheck(cudaFuncSetAttribute(attention_forward_kernel<BLK, HSP>,
                                        cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-        attention_forward_kernel<BLK, HSP><<<grid, BLK * 2, sm>>>(out, lse, qkv, B, T, C, NH);
+        LAUNCH(grid, BLK * 2, sm, attention_forward_kernel<BLK, HSP>)(out, lse, qkv, B, T, C, NH);
         launchCheck();
         return;
     }
@@ -939,9 +354,11 @@ static void attention_launch(floatX *out, float *lse, floatX *dqkv, const floatX
                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
     cudaCheck(cudaFuncSetAttribute(attention_backward_dq_kernel<BLK, HSP>,
                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
-    attention_backward_dkv_kernel<BLK, HSP><<<grid, BLK * 2, sm>>>(dqkv, dout, qkv, lse, D, B, T, C, NH);
+    LAUNCH(grid, BLK * 2, sm, attention_backward_dkv_kernel<BLK, HSP>)(dqkv, dout, qkv, lse, D, B, T,
+                                                                        C, NH);
     launchCheck();
-    attention_backward_dq_kernel<BLK, HSP><<<grid, BLK * 2, sm>>>(dqkv, dout, qkv, lse, D, B, T, C, NH);
+    LAUNCH(grid, BLK * 2, sm, attention_backward_dq_kernel<BLK, HSP>)(dqkv, dout, qkv, lse, D, B, T,
+                                                                       C, NH);
     launchCheck();
 }
 
@@ -969,7 +386,7 @@ static void attention_backward_gpu(floatX *dinp, float *D, const floatX *dout, c
                                    const floatX *out, const float *lse, int B, int T, int C, int NH) {
     attention_check(C, NH);
     size_t warps = (size_t)B * T * NH;
-    attention_dot_kernel<<<ceil_div(warps, 8), 8 * WARP>>>(D, dout, out, B, T, C, NH);
+    LAUNCH(ceil_div(warps, 8), 8 * WARP, 0, attention_dot_kernel)(D, dout, out, B, T, C, NH);
     launchCheck();
     if (C / NH <= 64) {
         attention_launch<ATT_BLK_64, 64>(NULL, (float *)lse, dinp, dout, inp, D, B, T, C, NH, 1);
@@ -979,146 +396,48 @@ static void attention_backward_gpu(floatX *dinp, float *D, const floatX *dout, c
 }
 
 // ----------------------------------------------------------------------------
+// GELU: twin of gelu_forward / gelu_backward. The matmuls fuse GELU into
+// cuBLASLt's epilogue; these run when cuBLASLt offers no algorithm with that
+// epilogue.
+
+// twin of gelu_forward: overwrites out
+static void gelu_forward_gpu(floatX *out, const floatX *inp, size_t N) {
+    LAUNCH(ceil_div(N, 256), 256, 0, gelu_forward_kernel)(out, inp, N);
+    launchCheck();
+}
+
+// the activation gradients are scratch on the GPU, so this one overwrites
+static void gelu_backward_gpu(floatX *dinp, const floatX *inp, const floatX *dout, size_t N) {
+    LAUNCH(ceil_div(N, 256), 256, 0, gelu_backward_kernel)(dinp, inp, dout, N);
+    launchCheck();
+}
+
+// ----------------------------------------------------------------------------
+// residual: twin of residual_forward, fused with the layernorm_forward after it
+
+// twin of residual_forward followed by layernorm_forward, in one pass
+static void residual_layernorm_forward_gpu(floatX *residual, floatX *out, float *mean, float *rstd,
+                                           const floatX *inp1, const floatX *inp2,
+                                           const floatX *weight, const floatX *bias, int B, int T,
+                                           int C) {
+    size_t N = (size_t)B * T;
+    LAUNCH(ceil_div(N, 8), 8 * WARP, 0, residual_layernorm_forward_kernel)(residual, out, mean, rstd,
+                                                                           inp1, inp2, weight, bias,
+                                                                           N, C);
+    launchCheck();
+}
+
+// ----------------------------------------------------------------------------
 // fused classifier: twin of softmax_crossentropy_forward followed by
-// softmax_crossentropy_backward. One block per row (b,t): one read of the row
-// for its max and sum (online: when a larger value arrives, the running sum
-// is rescaled by exp(old max - new max)), then loss = log(sum) + max -
-// l[target], and (when dloss != 0 is wanted) a second read that overwrites
-// the logits with dlogits = (softmax - onehot(target)) * dloss. The
-// probabilities are never stored. Loops run to V; the padding gets 0.
-
-#ifndef CLASSIFIER_THREADS  // any multiple of 32 up to 1024 (dev/cuda_emu uses fewer)
-#define CLASSIFIER_THREADS 1024
-#endif
-
-// merges (m2, s2) into (m, s): sums of exp(x - m) over two sets
-__device__ __forceinline__ void softmax_merge(float *m, float *s, int *n, float m2, float s2, int n2) {
-    if (n2 == 0) { return; }
-    if (*n == 0) { *m = m2; *s = s2; *n = n2; return; }
-    float mx = fmaxf(*m, m2);
-    *s = *s * expf(*m - mx) + s2 * expf(m2 - mx);
-    *m = mx;
-    *n += n2;
-}
-
-// adds one value x: a single exp, of whichever of x and the max is smaller
-__device__ __forceinline__ void softmax_add(float *m, float *s, int *n, float x) {
-    if (*n == 0) {
-        *m = x;
-        *s = 1.0f;
-    } else if (x > *m) {
-        *s = *s * expf(*m - x) + 1.0f;
-        *m = x;
-    } else {
-        *s += expf(x - *m);
-    }
-    (*n)++;
-}
-
-__global__ void __launch_bounds__(CLASSIFIER_THREADS)
-classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss, int write_grad,
-                  int V, int Vp) {
-    __shared__ float sm_m[CLASSIFIER_THREADS / WARP], sm_s[CLASSIFIER_THREADS / WARP];
-    __shared__ int sm_n[CLASSIFIER_THREADS / WARP];
-    size_t i = blockIdx.x;
-    floatX *l = logits + i * Vp;
-    float m = 0.0f, s = 0.0f;
-    int n = 0;  // how many values this thread has seen (m is valid when n > 0)
-    for (int v = threadIdx.x; v < V; v += blockDim.x) { softmax_add(&m, &s, &n, to_f(l[v])); }
-    // warp, then block: fixed shuffle and index orders (deterministic)
-    for (int o = WARP / 2; o > 0; o /= 2) {
-        float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
-        int n2 = __shfl_xor_sync(0xffffffffu, n, o);
-        softmax_merge(&m, &s, &n, m2, s2, n2);
-    }
-    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, nwarps = blockDim.x / WARP;
-    if (lane == 0) { sm_m[warp] = m; sm_s[warp] = s; sm_n[warp] = n; }
-    __syncthreads();
-    m = sm_m[0]; s = sm_s[0]; n = sm_n[0];
-    for (int w = 1; w < nwarps; w++) { softmax_merge(&m, &s, &n, sm_m[w], sm_s[w], sm_n[w]); }
-    int target = targets[i];
-    float lt = to_f(l[target]);
-    __syncthreads();  // every thread has read l[target] before it may be overwritten
-    if (threadIdx.x == 0) { losses[i] = logf(s) + m - lt; }
-    if (!write_grad) { return; }
-    float inv = 1.0f / s;
-    for (int v = threadIdx.x; v < Vp; v += blockDim.x) {
-        float g = 0.0f;
-        if (v < V) { g = (expf(to_f(l[v]) - m) * inv - (v == target ? 1.0f : 0.0f)) * dloss; }
-        l[v] = to_x(g);
-    }
-}
+// softmax_crossentropy_backward (the kernel in train_kernels.cuh)
 
 // losses (B,T) from logits (B,T,Vp) and targets; with write_grad the logits
 // are overwritten by dlogits for a loss scaled by dloss per token
 static void classifier_gpu(floatX *logits, float *losses, const int *targets, float dloss,
                            int write_grad, int B, int T, int V, int Vp) {
-    classifier_kernel<<<B * T, CLASSIFIER_THREADS>>>(logits, losses, targets, dloss, write_grad, V, Vp);
+    LAUNCH(B * T, CLASSIFIER_THREADS, 0, classifier_kernel)(logits, losses, targets, dloss, write_grad,
+                                                            V, Vp);
     launchCheck();
-}
-
-// ----------------------------------------------------------------------------
-// optimizer: twins of gpt2_grad_norm and gpt2_update
-
-// partial[ch] = sum of g^2 over chunk ch of NORM_CHUNK gradients, in double
-// (the same chunks as the CPU; the host adds the partials in order)
-__global__ void grad_norm_kernel(double *partial, const float *g, size_t n) {
-    __shared__ double sm[32];
-    size_t ch = blockIdx.x, start = ch * NORM_CHUNK;
-    size_t end = start + NORM_CHUNK < n ? start + NORM_CHUNK : n;
-    double s = 0.0;
-    for (size_t i = start + threadIdx.x; i < end; i += blockDim.x) { s += (double)g[i] * g[i]; }
-    s = warp_sum_d(s);
-    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    if (lane == 0) { sm[warp] = s; }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        double t = 0.0;
-        for (int w = 0; w < (int)(blockDim.x / WARP); w++) { t += sm[w]; }
-        partial[ch] = t;
-    }
-}
-
-// per-tensor facts for the one AdamW launch: where each tensor ends in the
-// flat parameter array and whether it decays (spec_decays, the CPU's rule)
-typedef struct {
-    size_t end[NUM_PARAMETER_TENSORS];
-    int decays[NUM_PARAMETER_TENSORS];
-} AdamWTable;
-
-// elements [lo, lo + n) of the flat arrays (m and v hold only those, from
-// index 0); the formulas of gpt2_update
-__global__ void adamw_kernel(float *params, floatX *params_x, const float *grads, float *m, float *v,
-                             size_t lo, size_t n, AdamWTable tab, float lr, float beta1,
-                             float beta2, float eps, float weight_decay, float grad_scale,
-                             float bc1, float bc2) {
-    size_t i = lo + (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= lo + n) { return; }
-    int k = 0;
-    while (k < NUM_PARAMETER_TENSORS - 1 && i >= tab.end[k]) { k++; }
-    float wd = tab.decays[k] ? weight_decay : 0.0f;
-    float grad = grads[i] * grad_scale;
-    size_t j = i - lo;
-    float mi = beta1 * m[j] + (1.0f - beta1) * grad;
-    float vi = beta2 * v[j] + (1.0f - beta2) * grad * grad;
-    m[j] = mi;
-    v[j] = vi;
-    float mhat = mi / bc1;
-    float vhat = vi / bc2;
-    float p = params[i];
-    p -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p);
-    params[i] = p;
-    if (params_x != NULL) { params_x[i] = to_x(p); }
-}
-
-__global__ void float_to_x_kernel(floatX *out, const float *in, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) { out[i] = to_x(in[i]); }
-}
-
-__global__ void x_to_float_kernel(float *out, const floatX *in, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) { out[i] = to_f(in[i]); }
 }
 
 // ----------------------------------------------------------------------------
@@ -1415,7 +734,8 @@ static void gpu_model_free(GPT2GPU *g) {
 // the floatX compute copy from the fp32 master weights
 static void gpu_refresh_params_x(GPT2GPU *g) {
 #ifndef ENABLE_FP32
-    float_to_x_kernel<<<ceil_div(g->num_parameters, 256), 256>>>(g->params_x, g->params, g->num_parameters);
+    LAUNCH(ceil_div(g->num_parameters, 256), 256, 0, float_to_x_kernel)(g->params_x, g->params,
+                                                                        g->num_parameters);
     launchCheck();
 #else
     (void)g;
@@ -1596,7 +916,7 @@ static void gpu_backward(GPT2GPU *g) {
 static double gpu_grad_sumsq(GPT2GPU *g) {
     size_t n = g->opt_end - g->opt_start;
     size_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
-    grad_norm_kernel<<<(unsigned)chunks, 256>>>(g->norm_partials, g->grads + g->opt_start, n);
+    LAUNCH((unsigned)chunks, 256, 0, grad_norm_kernel)(g->norm_partials, g->grads + g->opt_start, n);
     launchCheck();
     cudaCheck(cudaMemcpy(g->norm_host, g->norm_partials, chunks * sizeof(double), cudaMemcpyDeviceToHost));
     double total = 0.0;
@@ -1624,9 +944,9 @@ static void gpu_update(GPT2GPU *g, const AdamWArgs *args) {
 #else
     floatX *px = g->params_x;
 #endif
-    adamw_kernel<<<ceil_div(n, 256), 256>>>(g->params, px, g->grads, g->m, g->v, lo, n, tab, args->lr,
-                                            args->beta1, args->beta2, args->eps, args->weight_decay,
-                                            args->grad_scale, bc1, bc2);
+    LAUNCH(ceil_div(n, 256), 256, 0, adamw_kernel)(g->params, px, g->grads, g->m, g->v, lo, n, tab,
+                                                   args->lr, args->beta1, args->beta2, args->eps,
+                                                   args->weight_decay, args->grad_scale, bc1, bc2);
     launchCheck();
 #ifdef USE_MPI
     if (n < g->num_parameters) { gpu_all_gather_params(g); }
@@ -1639,7 +959,8 @@ static void gpu_logits_row(GPT2GPU *g, int b, int t, float *out) {
     const GPT2Config *cfg = &g->config;
     size_t row = ((size_t)b * g->T + t) * cfg->padded_vocab_size;
     int V = cfg->vocab_size;
-    x_to_float_kernel<<<ceil_div((size_t)V, 256), 256>>>(g->logits_row, g->a.logits + row, (size_t)V);
+    LAUNCH(ceil_div((size_t)V, 256), 256, 0, x_to_float_kernel)(g->logits_row, g->a.logits + row,
+                                                                (size_t)V);
     launchCheck();
     cudaCheck(cudaMemcpy(out, g->logits_row, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost));
 }
@@ -1854,10 +1175,21 @@ static void cuda_release(Run *run) {
     run->device = NULL;
 }
 
+// after a step with a non-finite loss or norm: the device's parameters and
+// gradients copied into the host model, where train.c's search names the
+// first tensor holding a NaN or an infinity
+static const char *cuda_first_nonfinite(Run *run, char *buf, size_t size) {
+    GPT2GPU *g = &cuda_state(run)->model;
+    cuda_to_host(run);
+    cudaCheck(cudaMemcpy(run->model.grads_memory, g->grads, g->num_parameters * sizeof(float),
+                         cudaMemcpyDeviceToHost));
+    return gpt2_first_nonfinite(&run->model, buf, size);
+}
+
 static const Backend cuda_backend = {
     "cuda " FLOATX_NAME, cuda_setup, cuda_zero_grad, cuda_micro_step, cuda_reduce_grads,
     cuda_grad_sumsq, cuda_update, cuda_eval_loss, cuda_next_logits, cuda_to_host, cuda_from_host,
-    cuda_release,
+    cuda_release, cuda_first_nonfinite,
 };
 
 #ifndef TRAIN_GPU_NO_MAIN

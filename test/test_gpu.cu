@@ -7,8 +7,8 @@ the losses and gradient norms; and (first shape) that two GPU runs give the
 same bits. Prints `OK|FAIL name maxabs maxrel` per tensor and an overall line;
 exits 1 on any failure. Without a GPU it prints SKIPPED and exits 0.
 
-    make test_gpu && ./test/test_gpu              # bf16 build
-    make test_gpu PRECISION=FP32 && ./test/test_gpu
+    make gpu-test                 # bf16 build: builds test/test_gpu and runs it
+    make gpu-test PRECISION=FP32
 
 maxrel is max |gpu - cpu| over the tensor divided by max |cpu| over the
 tensor: an error measured against the tensor's scale, so that elements near
@@ -87,7 +87,7 @@ static void perturb(GPT2 *m, Rng *rng) {
 static void gpu_logits_host(GPT2GPU *g, float *out, size_t n) {
     float *tmp = NULL;
     cudaCheck(cudaMalloc(&tmp, n * sizeof(float)));
-    x_to_float_kernel<<<ceil_div(n, 256), 256>>>(tmp, g->a.logits, n);
+    LAUNCH(ceil_div(n, 256), 256, 0, x_to_float_kernel)(tmp, g->a.logits, n);
     launchCheck();
     cudaCheck(cudaMemcpy(out, tmp, n * sizeof(float), cudaMemcpyDeviceToHost));
     cudaCheck(cudaFree(tmp));

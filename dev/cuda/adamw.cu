@@ -98,19 +98,19 @@ static void adamw_update(int version, int block_size, float *p, const float *g, 
         case 1:
             for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
                 size_t s = specs[k].start, nk = spec_numel(&specs[k]);
-                adamw_kernel1<<<ceil_div(nk, block_size), block_size>>>(p + s, g + s, m + s, v + s, nk, tt.wd[k], a);
+                LAUNCH(ceil_div(nk, block_size), block_size, 0, adamw_kernel1)(p + s, g + s, m + s, v + s, nk, tt.wd[k], a);
                 cudaCheck(cudaGetLastError());
             }
             break;
         case 2:
-            adamw_kernel2<<<ceil_div(n, block_size), block_size>>>(p, g, m, v, n, tt, a);
+            LAUNCH(ceil_div(n, block_size), block_size, 0, adamw_kernel2)(p, g, m, v, n, tt, a);
             break;
         case 3: {
             for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
                 if (tt.end[k] % 4 != 0) { die("adamw v3 needs every tensor boundary at a multiple of 4"); }
             }
             unsigned int grid = std::min(ceil_div(n / 4, block_size), (unsigned int)num_sms * (2048u / block_size));
-            adamw_kernel3<<<grid, block_size>>>((float4 *)p, (const float4 *)g, (float4 *)m, (float4 *)v, n / 4, tt, a);
+            LAUNCH(grid, block_size, 0, adamw_kernel3)((float4 *)p, (const float4 *)g, (float4 *)m, (float4 *)v, n / 4, tt, a);
             break;
         }
         default: die("adamw: no version %d", version);

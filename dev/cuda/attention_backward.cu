@@ -270,7 +270,7 @@ __device__ void fb_add_fragment(float *dst, size_t ld, const AccFrag &f, float *
 // grid (T / 16 / warps, B * NH): warp w of block x owns keys k0 = (x*warps + w)*16 ..
 __global__ void attention_dkdv_kernel3(float *dinp, const __nv_bfloat16 *qkv, const __nv_bfloat16 *dout,
                                        const float *lse, const float *D, int B, int T, int NH) {
-    extern __shared__ __align__(32) unsigned char fb_smem[];
+    DYNAMIC_SMEM(fb_smem);
     const int warp = threadIdx.x / WARP_SIZE, warps = blockDim.x / WARP_SIZE;
     const int b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * FB_HS;
     const int k0 = (blockIdx.x * warps + warp) * 16;
@@ -310,7 +310,7 @@ __global__ void attention_dkdv_kernel3(float *dinp, const __nv_bfloat16 *qkv, co
 // grid (T / 16 / warps, B * NH): warp w of block x owns queries q0 = (x*warps + w)*16 ..
 __global__ void attention_dq_kernel3(float *dinp, const __nv_bfloat16 *qkv, const __nv_bfloat16 *dout,
                                      const float *lse, const float *D, int B, int T, int NH) {
-    extern __shared__ __align__(32) unsigned char fb_smem[];
+    DYNAMIC_SMEM(fb_smem);
     const int warp = threadIdx.x / WARP_SIZE, warps = blockDim.x / WARP_SIZE;
     const int b = blockIdx.y / NH, h = blockIdx.y % NH, C = NH * FB_HS;
     const int q0 = (blockIdx.x * warps + warp) * 16;
@@ -358,38 +358,38 @@ static void attention_backward(int version, int block_size, float *dinp, const f
     const size_t rows = (size_t)B * NH * T;
     switch (version) {
         case 1:
-            attention_datt_kernel1<<<ceil_div(rows * T, block_size), block_size>>>(x->datt, dout, inp, B, T, C, NH);
+            LAUNCH(ceil_div(rows * T, block_size), block_size, 0, attention_datt_kernel1)(x->datt, dout, inp, B, T, C, NH);
             cudaCheck(cudaGetLastError());
-            attention_dsoftmax_kernel1<<<ceil_div(rows, block_size), block_size>>>(x->datt, x->att, B, T, NH,
+            LAUNCH(ceil_div(rows, block_size), block_size, 0, attention_dsoftmax_kernel1)(x->datt, x->att, B, T, NH,
                                                                                   1.0f / sqrtf((float)hs));
             cudaCheck(cudaGetLastError());
-            attention_dq_kernel1<<<ceil_div((size_t)B * T * C, block_size), block_size>>>(dinp, x->datt, inp, B, T, C, NH);
+            LAUNCH(ceil_div((size_t)B * T * C, block_size), block_size, 0, attention_dq_kernel1)(dinp, x->datt, inp, B, T, C, NH);
             cudaCheck(cudaGetLastError());
-            attention_dkdv_kernel1<<<ceil_div((size_t)B * T * C, block_size), block_size>>>(dinp, x->datt, x->att,
+            LAUNCH(ceil_div((size_t)B * T * C, block_size), block_size, 0, attention_dkdv_kernel1)(dinp, x->datt, x->att,
                                                                                            dout, inp, B, T, C, NH);
             break;
         case 2:
             if (hs % WARP_SIZE != 0 || hs > WARP_SIZE * ATT2_MAX_DIMS) {
                 die("attention_backward v2 needs hs %% 32 == 0 and hs <= %d, got %d", WARP_SIZE * ATT2_MAX_DIMS, hs);
             }
-            attention_D_kernel<<<ceil_div(rows * WARP_SIZE, block_size), block_size>>>(x->D, dout, x->out, B, T, C, NH);
+            LAUNCH(ceil_div(rows * WARP_SIZE, block_size), block_size, 0, attention_D_kernel)(x->D, dout, x->out, B, T, C, NH);
             cudaCheck(cudaGetLastError());
-            attention_dq_kernel2<<<ceil_div(rows * WARP_SIZE, block_size), block_size>>>(dinp, dout, inp, x->lse, x->D,
+            LAUNCH(ceil_div(rows * WARP_SIZE, block_size), block_size, 0, attention_dq_kernel2)(dinp, dout, inp, x->lse, x->D,
                                                                                         B, T, C, NH);
             cudaCheck(cudaGetLastError());
-            attention_dkdv_kernel2<<<ceil_div(rows * WARP_SIZE, block_size), block_size>>>(dinp, dout, inp, x->lse,
+            LAUNCH(ceil_div(rows * WARP_SIZE, block_size), block_size, 0, attention_dkdv_kernel2)(dinp, dout, inp, x->lse,
                                                                                           x->D, B, T, C, NH);
             break;
         case 3: {
             if (hs != FB_HS || T % 16 != 0) { die("attention_backward v3 needs hs = %d and T %% 16 == 0", FB_HS); }
-            attention_D_kernel<<<ceil_div(rows * WARP_SIZE, 256), 256>>>(x->D, dout, x->out, B, T, C, NH);
+            LAUNCH(ceil_div(rows * WARP_SIZE, 256), 256, 0, attention_D_kernel)(x->D, dout, x->out, B, T, C, NH);
             cudaCheck(cudaGetLastError());
             const int warps = block_size / WARP_SIZE;
             dim3 grid(ceil_div(T / 16, warps), B * NH);
             const size_t smem = (size_t)warps * FB_WARP_SMEM;
-            attention_dkdv_kernel3<<<grid, block_size, smem>>>(dinp, x->inp16, x->dout16, x->lse, x->D, B, T, NH);
+            LAUNCH(grid, block_size, smem, attention_dkdv_kernel3)(dinp, x->inp16, x->dout16, x->lse, x->D, B, T, NH);
             cudaCheck(cudaGetLastError());
-            attention_dq_kernel3<<<grid, block_size, smem>>>(dinp, x->inp16, x->dout16, x->lse, x->D, B, T, NH);
+            LAUNCH(grid, block_size, smem, attention_dq_kernel3)(dinp, x->inp16, x->dout16, x->lse, x->D, B, T, NH);
             break;
         }
         default: die("attention_backward: no version %d", version);

@@ -143,7 +143,7 @@ __global__ void attention_forward_kernel2(float *out, float *lse, const float *i
 
 __global__ void attention_forward_kernel3(float *out, float *lse, const __nv_bfloat16 *qkv, int B, int T, int NH) {
     using namespace nvcuda;
-    extern __shared__ __align__(32) unsigned char fa_smem[];
+    DYNAMIC_SMEM(fa_smem);
     const int warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
     const int warps = blockDim.x / WARP_SIZE;
     float *S = (float *)(fa_smem + (size_t)warp * FA_WARP_SMEM);  // (16, 64) scores, then P V
@@ -249,24 +249,24 @@ static void attention_forward(int version, int block_size, float *out, float *at
     const int hs = C / NH;
     switch (version) {
         case 1:
-            attention_scores_kernel1<<<ceil_div((size_t)B * NH * T * T, block_size), block_size>>>(att, inp, B, T, C, NH);
+            LAUNCH(ceil_div((size_t)B * NH * T * T, block_size), block_size, 0, attention_scores_kernel1)(att, inp, B, T, C, NH);
             cudaCheck(cudaGetLastError());
-            attention_softmax_kernel1<<<ceil_div((size_t)B * NH * T, block_size), block_size>>>(att, B, T, NH);
+            LAUNCH(ceil_div((size_t)B * NH * T, block_size), block_size, 0, attention_softmax_kernel1)(att, B, T, NH);
             cudaCheck(cudaGetLastError());
-            attention_values_kernel1<<<ceil_div((size_t)B * T * C, block_size), block_size>>>(out, att, inp, B, T, C, NH);
+            LAUNCH(ceil_div((size_t)B * T * C, block_size), block_size, 0, attention_values_kernel1)(out, att, inp, B, T, C, NH);
             break;
         case 2:
             if (hs % WARP_SIZE != 0 || hs > WARP_SIZE * ATT2_MAX_DIMS) {
                 die("attention_forward v2 needs hs %% 32 == 0 and hs <= %d, got %d", WARP_SIZE * ATT2_MAX_DIMS, hs);
             }
-            attention_forward_kernel2<<<ceil_div((size_t)B * NH * T * WARP_SIZE, block_size), block_size>>>(
+            LAUNCH(ceil_div((size_t)B * NH * T * WARP_SIZE, block_size), block_size, 0, attention_forward_kernel2)(
                 out, lse, inp, B, T, C, NH);
             break;
         case 3: {
             if (hs != FA_HS || T % FA_BK != 0) { die("attention_forward v3 needs hs = %d and T %% %d == 0", FA_HS, FA_BK); }
             const int warps = block_size / WARP_SIZE;
             dim3 grid(ceil_div(T / FA_BQ, warps), B * NH);
-            attention_forward_kernel3<<<grid, block_size, (size_t)warps * FA_WARP_SMEM>>>(out, lse, inp16, B, T, NH);
+            LAUNCH(grid, block_size, (size_t)warps * FA_WARP_SMEM, attention_forward_kernel3)(out, lse, inp16, B, T, NH);
             break;
         }
         default: die("attention_forward: no version %d", version);

@@ -107,16 +107,16 @@ static void encoder_backward(int version, int block_size, float *dwte, float *dw
     size_t N = (size_t)B * T * C;
     switch (version) {
         case 1:
-            encoder_backward_kernel1<<<ceil_div(N, block_size), block_size>>>(dwte, dwpe, dout, inp, B, T, C);
+            LAUNCH(ceil_div(N, block_size), block_size, 0, encoder_backward_kernel1)(dwte, dwpe, dout, inp, B, T, C);
             break;
         case 2:
-            encoder_backward_wpe_kernel<<<ceil_div((size_t)T * C, block_size), block_size>>>(dwpe, dout, B, T, C);
-            encoder_backward_wte_atomic_kernel<<<ceil_div(N, block_size), block_size>>>(dwte, dout, inp, B, T, C);
+            LAUNCH(ceil_div((size_t)T * C, block_size), block_size, 0, encoder_backward_wpe_kernel)(dwpe, dout, B, T, C);
+            LAUNCH(ceil_div(N, block_size), block_size, 0, encoder_backward_wte_atomic_kernel)(dwte, dout, inp, B, T, C);
             break;
         case 3: {
-            encoder_backward_wpe_kernel<<<ceil_div((size_t)T * C, block_size), block_size>>>(dwpe, dout, B, T, C);
+            LAUNCH(ceil_div((size_t)T * C, block_size), block_size, 0, encoder_backward_wpe_kernel)(dwpe, dout, B, T, C);
             dim3 grid(ceil_div(C, block_size), d_tb->num_unique);
-            encoder_backward_wte_sorted_kernel<<<grid, block_size>>>(dwte, dout, d_tb->tokens, d_tb->start,
+            LAUNCH(grid, block_size, 0, encoder_backward_wte_sorted_kernel)(dwte, dout, d_tb->tokens, d_tb->start,
                                                                       d_tb->pos, C);
             break;
         }

@@ -62,15 +62,15 @@ static void encoder_forward(int version, int block_size, float *out, const int *
     size_t N = (size_t)B * T * C;
     switch (version) {
         case 1:
-            encoder_forward_kernel1<<<ceil_div((size_t)B * T, block_size), block_size>>>(
+            LAUNCH(ceil_div((size_t)B * T, block_size), block_size, 0, encoder_forward_kernel1)(
                 out, inp, wte, wpe, B, T, C);
             break;
         case 2:
-            encoder_forward_kernel2<<<ceil_div(N, block_size), block_size>>>(out, inp, wte, wpe, B, T, C);
+            LAUNCH(ceil_div(N, block_size), block_size, 0, encoder_forward_kernel2)(out, inp, wte, wpe, B, T, C);
             break;
         case 3:
             if (C % 4 != 0) { die("encoder_forward v3 needs C %% 4 == 0, got C=%d", C); }
-            encoder_forward_kernel3<<<ceil_div(N / 4, block_size), block_size>>>(
+            LAUNCH(ceil_div(N / 4, block_size), block_size, 0, encoder_forward_kernel3)(
                 (float4 *)out, inp, (const float4 *)wte, (const float4 *)wpe, B, T, C);
             break;
         default: die("encoder_forward: no version %d", version);

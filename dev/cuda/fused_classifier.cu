@@ -134,15 +134,15 @@ static void fused_classifier(int version, int block_size, float *dlogits, float 
     if (version >= 2 && block_size > V) { die("fused_classifier v%d needs a block size <= V", version); }
     switch (version) {
         case 1:
-            fused_classifier_kernel1<<<ceil_div(N, block_size), block_size>>>(dlogits, losses, logits, targets,
+            LAUNCH(ceil_div(N, block_size), block_size, 0, fused_classifier_kernel1)(dlogits, losses, logits, targets,
                                                                               dloss, N, V, Vp);
             break;
         case 2:
-            fused_classifier_kernel2<<<N, block_size>>>(dlogits, losses, logits, targets, dloss, N, V, Vp);
+            LAUNCH(N, block_size, 0, fused_classifier_kernel2)(dlogits, losses, logits, targets, dloss, N, V, Vp);
             break;
         case 3:
             if (Vp % 4 != 0) { die("fused_classifier v3 needs Vp %% 4 == 0, got %d", Vp); }
-            fused_classifier_kernel3<<<N, block_size>>>(dlogits, losses, logits, targets, dloss, N, V, Vp);
+            LAUNCH(N, block_size, 0, fused_classifier_kernel3)(dlogits, losses, logits, targets, dloss, N, V, Vp);
             break;
         default: die("fused_classifier: no version %d", version);
     }

@@ -73,8 +73,8 @@ static void check_vec4(int version, size_t N) {
 static void gelu_forward(int version, int block_size, float *out, const float *inp, size_t N) {
     check_vec4(version, N);
     switch (version) {
-        case 1: gelu_forward_kernel1<<<ceil_div(N, block_size), block_size>>>(out, inp, N); break;
-        case 2: gelu_forward_kernel2<<<ceil_div(N / 4, block_size), block_size>>>((float4 *)out, (const float4 *)inp, N / 4); break;
+        case 1: LAUNCH(ceil_div(N, block_size), block_size, 0, gelu_forward_kernel1)(out, inp, N); break;
+        case 2: LAUNCH(ceil_div(N / 4, block_size), block_size, 0, gelu_forward_kernel2)((float4 *)out, (const float4 *)inp, N / 4); break;
         default: die("gelu_forward: no version %d", version);
     }
     cudaCheck(cudaGetLastError());
@@ -83,9 +83,9 @@ static void gelu_forward(int version, int block_size, float *out, const float *i
 static void gelu_backward(int version, int block_size, float *dinp, const float *inp, const float *dout, size_t N) {
     check_vec4(version, N);
     switch (version) {
-        case 1: gelu_backward_kernel1<<<ceil_div(N, block_size), block_size>>>(dinp, inp, dout, N); break;
+        case 1: LAUNCH(ceil_div(N, block_size), block_size, 0, gelu_backward_kernel1)(dinp, inp, dout, N); break;
         case 2:
-            gelu_backward_kernel2<<<ceil_div(N / 4, block_size), block_size>>>((float4 *)dinp, (const float4 *)inp,
+            LAUNCH(ceil_div(N / 4, block_size), block_size, 0, gelu_backward_kernel2)((float4 *)dinp, (const float4 *)inp,
                                                                              (const float4 *)dout, N / 4);
             break;
         default: die("gelu_backward: no version %d", version);

@@ -80,17 +80,17 @@ static void global_norm(int version, int block_size, float *out, const float *g,
     switch (version) {
         case 1:
             cudaCheck(cudaMemsetAsync(out, 0, sizeof(float)));
-            global_norm_kernel1<<<grid, block_size>>>(out, g, n);
+            LAUNCH(grid, block_size, 0, global_norm_kernel1)(out, g, n);
             break;
         case 2:
             cudaCheck(cudaMemsetAsync(out, 0, sizeof(float)));
-            global_norm_kernel2<<<grid, block_size>>>(out, g, n);
+            LAUNCH(grid, block_size, 0, global_norm_kernel2)(out, g, n);
             break;
         case 3:
             if ((uintptr_t)g % 16 != 0) { die("global_norm v3 needs 16-byte aligned gradients"); }
-            global_norm_kernel3<<<grid, block_size>>>(scratch, g, n);
+            LAUNCH(grid, block_size, 0, global_norm_kernel3)(scratch, g, n);
             cudaCheck(cudaGetLastError());
-            global_norm_final_kernel<<<1, 1>>>(out, scratch, (int)grid);
+            LAUNCH(1, 1, 0, global_norm_final_kernel)(out, scratch, (int)grid);
             break;
         default: die("global_norm: no version %d", version);
     }

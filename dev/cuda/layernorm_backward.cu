@@ -97,7 +97,8 @@ __device__ void layernorm_backward_row(float *dinp, float *s_dw, float *s_db, co
 __global__ void layernorm_backward_kernel2(float *dinp, float *dweight, float *dbias, const float *dout,
                                            const float *inp, const float *weight, const float *mean,
                                            const float *rstd, int N, int C) {
-    extern __shared__ float smem[];
+    DYNAMIC_SMEM(smem_bytes);
+    float *smem = (float *)smem_bytes;
     float *s_dw = smem, *s_db = smem + C;
     for (int c = threadIdx.x; c < 2 * C; c += blockDim.x) { smem[c] = 0.0f; }
     __syncthreads();
@@ -170,28 +171,28 @@ static void layernorm_backward(int version, int block_size, float *dinp, float *
     const unsigned int rows_per_block = (unsigned int)block_size / WARP_SIZE;
     switch (version) {
         case 1:
-            layernorm_backward_dinp_kernel1<<<ceil_div(N, block_size), block_size>>>(
+            LAUNCH(ceil_div(N, block_size), block_size, 0, layernorm_backward_dinp_kernel1)(
                 dinp, dout, inp, weight, mean, rstd, N, C);
             cudaCheck(cudaGetLastError());
-            layernorm_backward_params_kernel1<<<ceil_div(C, block_size), block_size>>>(
+            LAUNCH(ceil_div(C, block_size), block_size, 0, layernorm_backward_params_kernel1)(
                 dweight, dbias, dout, inp, mean, rstd, N, C);
             break;
         case 2: {
             size_t smem = 2 * (size_t)C * sizeof(float);
             if (smem > 48 * 1024) { die("layernorm_backward v2: C=%d needs more than 48 KiB of shared memory", C); }
             unsigned int grid = std::min(ceil_div(N, rows_per_block), (unsigned int)(num_sms * LNB_MAX_BLOCKS_PER_SM));
-            layernorm_backward_kernel2<<<grid, block_size, smem>>>(dinp, dweight, dbias, dout, inp, weight,
+            LAUNCH(grid, block_size, smem, layernorm_backward_kernel2)(dinp, dweight, dbias, dout, inp, weight,
                                                                   mean, rstd, N, C);
             break;
         }
         case 3: {
-            layernorm_backward_dinp_kernel3<<<ceil_div(N, rows_per_block), block_size>>>(
+            LAUNCH(ceil_div(N, rows_per_block), block_size, 0, layernorm_backward_dinp_kernel3)(
                 dinp, dout, inp, weight, mean, rstd, N, C);
             cudaCheck(cudaGetLastError());
             dim3 grid(ceil_div(C, WARP_SIZE), LNB_SLICES), block(WARP_SIZE, LNB_COL_ROWS);
-            layernorm_backward_colsum_kernel<<<grid, block>>>(scratch, dout, inp, mean, rstd, N, C);
+            LAUNCH(grid, block, 0, layernorm_backward_colsum_kernel)(scratch, dout, inp, mean, rstd, N, C);
             cudaCheck(cudaGetLastError());
-            layernorm_backward_final_kernel<<<ceil_div(C, 256), 256>>>(dweight, dbias, scratch, LNB_SLICES, C);
+            LAUNCH(ceil_div(C, 256), 256, 0, layernorm_backward_final_kernel)(dweight, dbias, scratch, LNB_SLICES, C);
             break;
         }
         default: die("layernorm_backward: no version %d", version);

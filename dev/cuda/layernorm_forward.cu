@@ -119,11 +119,11 @@ static void residual_layernorm_forward(int version, int block_size, float *resid
     const unsigned int rows_per_block = (unsigned int)block_size / WARP_SIZE;
     switch (version) {
         case 1:
-            layernorm_forward_kernel1<<<ceil_div(N, block_size), block_size>>>(
+            LAUNCH(ceil_div(N, block_size), block_size, 0, layernorm_forward_kernel1)(
                 residual, out, mean, rstd, inp1, inp2, weight, bias, N, C);
             break;
         case 2:
-            layernorm_forward_kernel2<<<ceil_div(N, rows_per_block), block_size>>>(
+            LAUNCH(ceil_div(N, rows_per_block), block_size, 0, layernorm_forward_kernel2)(
                 residual, out, mean, rstd, inp1, inp2, weight, bias, N, C);
             break;
         case 3:
@@ -131,7 +131,7 @@ static void residual_layernorm_forward(int version, int block_size, float *resid
                 die("layernorm_forward v3 needs C %% 4 == 0 and C <= %d, got C=%d",
                     4 * WARP_SIZE * LN_MAX_VEC, C);
             }
-            layernorm_forward_kernel3<<<ceil_div(N, rows_per_block), block_size>>>(
+            LAUNCH(ceil_div(N, rows_per_block), block_size, 0, layernorm_forward_kernel3)(
                 residual, out, mean, rstd, inp1, inp2, weight, bias, N, C);
             break;
         default: die("layernorm_forward: no version %d", version);

@@ -346,22 +346,22 @@ static void gemm_launch(int version, int block_size, const Gemm &g) {
         case 1: {
             dim3 block(WARP_SIZE, block_size / WARP_SIZE);
             dim3 grid(ceil_div(g.N, block.x), ceil_div(g.M, block.y));
-            matmul_kernel1<<<grid, block>>>(g);
+            LAUNCH(grid, block, 0, matmul_kernel1)(g);
             break;
         }
         case 2: {
             if (block_size == 256) {
-                matmul_kernel2<16><<<dim3(ceil_div(g.N, 16), ceil_div(g.M, 16)), dim3(16, 16)>>>(g);
+                LAUNCH(dim3(ceil_div(g.N, 16), ceil_div(g.M, 16)), dim3(16, 16), 0, matmul_kernel2<16>)(g);
             } else {
-                matmul_kernel2<32><<<dim3(ceil_div(g.N, 32), ceil_div(g.M, 32)), dim3(32, 32)>>>(g);
+                LAUNCH(dim3(ceil_div(g.N, 32), ceil_div(g.M, 32)), dim3(32, 32), 0, matmul_kernel2<32>)(g);
             }
             break;
         }
         case 3:
-            matmul_kernel3<<<dim3(ceil_div(g.N, MM3_BN), ceil_div(g.M, MM3_BM)), MM3_THREADS>>>(g);
+            LAUNCH(dim3(ceil_div(g.N, MM3_BN), ceil_div(g.M, MM3_BM)), MM3_THREADS, 0, matmul_kernel3)(g);
             break;
         case 4:
-            matmul_kernel4<<<dim3(ceil_div(g.N, MM4_BN), ceil_div(g.M, MM4_BM)), MM4_THREADS>>>(g);
+            LAUNCH(dim3(ceil_div(g.N, MM4_BN), ceil_div(g.M, MM4_BM)), MM4_THREADS, 0, matmul_kernel4)(g);
             break;
         default: die("gemm_launch: version %d is not a kernel of ours", version);
     }
@@ -410,10 +410,10 @@ __global__ void matmul_dbias_final_kernel(float *dbias, const float *partial, in
 
 // dbias (N) += sum over rows of dout (M, N); scratch holds DB_SLICES * N floats
 static void matmul_dbias(float *dbias, const float *dout, int M, int N, float *scratch) {
-    matmul_dbias_colsum_kernel<<<dim3(ceil_div(N, WARP_SIZE), DB_SLICES), dim3(WARP_SIZE, DB_ROWS)>>>(
+    LAUNCH(dim3(ceil_div(N, WARP_SIZE), DB_SLICES), dim3(WARP_SIZE, DB_ROWS), 0, matmul_dbias_colsum_kernel)(
         scratch, dout, M, N);
     cudaCheck(cudaGetLastError());
-    matmul_dbias_final_kernel<<<ceil_div(N, 256), 256>>>(dbias, scratch, DB_SLICES, N);
+    LAUNCH(ceil_div(N, 256), 256, 0, matmul_dbias_final_kernel)(dbias, scratch, DB_SLICES, N);
     cudaCheck(cudaGetLastError());
 }
 

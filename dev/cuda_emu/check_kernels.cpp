@@ -1,15 +1,16 @@
-// check_kernels.cpp: train.cu's kernels, emulated on the CPU (emu.h), against
-// train.c's CPU twins: every kernel, the attention at several shapes and both
-// tile sizes. One line per check, OK|FAIL, maxrel = max |emu - cpu| / max |cpu|;
-// exits 1 on a failure. Built and run by dev/cuda_emu/run.sh (make check-cuda-emu),
-// with the WMMA tile code (default) or the FP32 build's scalar one (-DEMU_SCALAR).
+// check_kernels.cpp: train.cu's kernels (train_kernels.cuh, included as it is),
+// emulated on the CPU (emu.h), against train.c's CPU twins: every kernel, the
+// attention at several shapes and both tile sizes, each launched with LAUNCH as
+// train.cu launches it. One line per check, OK|FAIL, maxrel = max |emu - cpu| /
+// max |cpu|; exits 1 on a failure. Built and run by dev/cuda_emu/run.sh (make
+// check-cuda-emu) with -DCUDA_EMU -I dev/cuda_emu/include, with the WMMA tile
+// code (default) or the FP32 build's scalar one (-DEMU_SCALAR).
 #define TRAIN_NO_MAIN
 #include "../../train.c"
 #ifdef EMU_SCALAR
 #define ENABLE_FP32
 #endif
-#include "emu.h"
-#include KERNELS  // train.cu's device code, from extract.awk
+#include "../../train_kernels.cuh"
 
 static int fails = 0;
 static void cmp(const char *name, const float *a, const float *b, size_t n, double tol = 1e-5) {
@@ -31,7 +32,7 @@ static void check_layers() {
     auto wte = randv(&rng, (size_t)V * C), wpe = randv(&rng, (size_t)T * C);
     // encoder forward
     std::vector<float> o1(NC), o2(NC);
-    emu_launch(ceil_div(NC, 256), 1, 256, 0, [&] { encoder_forward_kernel(o1.data(), inp.data(), wte.data(), wpe.data(), B, T, C); });
+    LAUNCH(ceil_div(NC, 256), 256, 0, encoder_forward_kernel)(o1.data(), inp.data(), wte.data(), wpe.data(), B, T, C);
     encoder_forward(o2.data(), inp.data(), wte.data(), wpe.data(), B, T, C);
     cmp("encoder_forward", o1.data(), o2.data(), NC);
     // encoder backward (+= into nonzero grads)
@@ -43,8 +44,8 @@ static void check_layers() {
     tb.ids = ids.data(); tb.starts = starts.data(); tb.positions = pos.data(); tb.count = count.data();
     tb.d_ids = tb.ids; tb.d_starts = tb.starts; tb.d_positions = tb.positions;
     token_buckets_build(&tb, inp.data(), N, V);
-    emu_launch(tb.num_ids, ceil_div(C, 256), 256, 0, [&] { encoder_backward_wte_kernel(dwte1.data(), dout.data(), tb.d_ids, tb.d_starts, tb.d_positions, C); });
-    emu_launch(ceil_div((size_t)T * C, 256), 1, 256, 0, [&] { encoder_backward_wpe_kernel(dwpe1.data(), dout.data(), B, T, C); });
+    LAUNCH(dim3(tb.num_ids, ceil_div(C, 256)), 256, 0, encoder_backward_wte_kernel)(dwte1.data(), dout.data(), tb.d_ids, tb.d_starts, tb.d_positions, C);
+    LAUNCH(ceil_div((size_t)T * C, 256), 256, 0, encoder_backward_wpe_kernel)(dwpe1.data(), dout.data(), B, T, C);
     encoder_backward(dwte2.data(), dwpe2.data(), dout.data(), inp.data(), B, T, C);
     cmp("encoder_backward dwte", dwte1.data(), dwte2.data(), dwte1.size());
     cmp("encoder_backward dwpe", dwpe1.data(), dwpe2.data(), dwpe1.size());
@@ -52,13 +53,13 @@ static void check_layers() {
     auto x = randv(&rng, NC, 3.0f), x2 = randv(&rng, NC), w = randv(&rng, C), bb = randv(&rng, C);
     for (auto &v : x) v += 1.5f;
     std::vector<float> l1(NC), l2(NC), m1(N), m2(N), r1(N), r2(N), res1(NC), res2(NC), l3(NC);
-    emu_launch(ceil_div(N, 8), 1, 256, 0, [&] { layernorm_forward_kernel(l1.data(), m1.data(), r1.data(), x.data(), w.data(), bb.data(), N, C); });
+    LAUNCH(ceil_div(N, 8), 256, 0, layernorm_forward_kernel)(l1.data(), m1.data(), r1.data(), x.data(), w.data(), bb.data(), N, C);
     layernorm_forward(l2.data(), m2.data(), r2.data(), x.data(), w.data(), bb.data(), B, T, C);
     cmp("layernorm_forward out", l1.data(), l2.data(), NC); cmp("layernorm_forward mean", m1.data(), m2.data(), N);
     cmp("layernorm_forward rstd", r1.data(), r2.data(), N);
-    emu_launch(ceil_div(N * C, 256), 1, 256, 0, [&] { layernorm_recompute_kernel(l3.data(), x.data(), m1.data(), r1.data(), w.data(), bb.data(), N, C); });
+    LAUNCH(ceil_div(N * C, 256), 256, 0, layernorm_recompute_kernel)(l3.data(), x.data(), m1.data(), r1.data(), w.data(), bb.data(), N, C);
     cmp("layernorm_recompute (bits)", l3.data(), l1.data(), NC, 0.0);
-    emu_launch(ceil_div(N, 8), 1, 256, 0, [&] { residual_layernorm_forward_kernel(res1.data(), l1.data(), m1.data(), r1.data(), x.data(), x2.data(), w.data(), bb.data(), N, C); });
+    LAUNCH(ceil_div(N, 8), 256, 0, residual_layernorm_forward_kernel)(res1.data(), l1.data(), m1.data(), r1.data(), x.data(), x2.data(), w.data(), bb.data(), N, C);
     residual_forward(res2.data(), x.data(), x2.data(), NC);
     layernorm_forward(l2.data(), m2.data(), r2.data(), res2.data(), w.data(), bb.data(), B, T, C);
     cmp("residual_layernorm residual", res1.data(), res2.data(), NC); cmp("residual_layernorm out", l1.data(), l2.data(), NC);
@@ -68,10 +69,10 @@ static void check_layers() {
     auto dinp2 = dinp1, dw2 = dw1, db2 = db1;
     std::vector<float> scratch(2 * ((N + COLSUM_ROWS - 1) / COLSUM_ROWS) * 4 * C);
     layernorm_forward(l2.data(), m2.data(), r2.data(), x.data(), w.data(), bb.data(), B, T, C);  // stats of x
-    emu_launch(ceil_div(N, 8), 1, 256, 0, [&] { layernorm_backward_kernel(dinp1.data(), dout.data(), x.data(), w.data(), m2.data(), r2.data(), N, C); });
+    LAUNCH(ceil_div(N, 8), 256, 0, layernorm_backward_kernel)(dinp1.data(), dout.data(), x.data(), w.data(), m2.data(), r2.data(), N, C);
     { int chunks = ceil_div(N, COLSUM_ROWS); float *pb = scratch.data(), *pw = pb + (size_t)chunks * C;
-      emu_launch(ceil_div(C, 256), chunks, 256, 0, [&] { column_partials_kernel(pw, pb, dout.data(), x.data(), m2.data(), r2.data(), N, C); });
-      emu_launch(ceil_div(C, 256), 1, 256, 0, [&] { column_finish_kernel(dw1.data(), db1.data(), pw, pb, chunks, C); }); }
+      LAUNCH(dim3(ceil_div(C, 256), chunks), 256, 0, column_partials_kernel)(pw, pb, dout.data(), x.data(), m2.data(), r2.data(), N, C);
+      LAUNCH(ceil_div(C, 256), 256, 0, column_finish_kernel)(dw1.data(), db1.data(), pw, pb, chunks, C); }
     // the CPU twin reads the forward's mean/rstd of x: recompute them for x
     layernorm_forward(l2.data(), m2.data(), r2.data(), x.data(), w.data(), bb.data(), B, T, C);
     layernorm_backward(dinp2.data(), dw2.data(), db2.data(), dout.data(), x.data(), w.data(), m2.data(), r2.data(), B, T, C);
@@ -80,16 +81,16 @@ static void check_layers() {
     // bias gradient via the column sums (rows > COLSUM_ROWS: several chunks)
     { size_t R = 150; int OC = 40; auto d = randv(&rng, R * OC); auto db = randv(&rng, OC); auto dbc = db;
       int chunks = ceil_div(R, COLSUM_ROWS); float *pb = scratch.data(), *pw = pb + (size_t)chunks * OC;
-      emu_launch(ceil_div(OC, 256), chunks, 256, 0, [&] { column_partials_kernel(pw, pb, d.data(), NULL, NULL, NULL, R, OC); });
-      emu_launch(ceil_div(OC, 256), 1, 256, 0, [&] { column_finish_kernel(NULL, db.data(), pw, pb, chunks, OC); });
+      LAUNCH(dim3(ceil_div(OC, 256), chunks), 256, 0, column_partials_kernel)(pw, pb, d.data(), NULL, NULL, NULL, R, OC);
+      LAUNCH(ceil_div(OC, 256), 256, 0, column_finish_kernel)(NULL, db.data(), pw, pb, chunks, OC);
       for (size_t i = 0; i < R; i++) for (int o = 0; o < OC; o++) dbc[o] += d[i * OC + o];
       cmp("column sums (dbias)", db.data(), dbc.data(), OC); }
     // gelu
     { auto g1 = std::vector<float>(NC), g2 = std::vector<float>(NC);
-      emu_launch(ceil_div(NC, 256), 1, 256, 0, [&] { gelu_forward_kernel(g1.data(), x.data(), NC); });
+      LAUNCH(ceil_div(NC, 256), 256, 0, gelu_forward_kernel)(g1.data(), x.data(), NC);
       gelu_forward(g2.data(), x.data(), NC); cmp("gelu_forward", g1.data(), g2.data(), NC);
       std::vector<float> gb1(NC), gb2(NC, 0.0f);
-      emu_launch(ceil_div(NC, 256), 1, 256, 0, [&] { gelu_backward_kernel(gb1.data(), x.data(), dout.data(), NC); });
+      LAUNCH(ceil_div(NC, 256), 256, 0, gelu_backward_kernel)(gb1.data(), x.data(), dout.data(), NC);
       gelu_backward(gb2.data(), x.data(), dout.data(), NC); cmp("gelu_backward", gb1.data(), gb2.data(), NC); }
     // classifier: loss and dlogits in place
     { auto logits = randv(&rng, N * Vp, 4.0f);
@@ -99,15 +100,15 @@ static void check_layers() {
       softmax_crossentropy_forward(loss2.data(), probs.data(), logits.data(), tg.data(), B, T, V, Vp);
       softmax_crossentropy_backward(dl2.data(), dls.data(), probs.data(), tg.data(), B, T, V, Vp);
       auto l0 = logits;
-      emu_launch((int)N, 1, CLASSIFIER_THREADS, 0, [&] { classifier_kernel(l0.data(), loss1.data(), tg.data(), 0.37f, 0, V, Vp); });
+      LAUNCH((int)N, CLASSIFIER_THREADS, 0, classifier_kernel)(l0.data(), loss1.data(), tg.data(), 0.37f, 0, V, Vp);
       cmp("classifier loss (no grad)", loss1.data(), loss2.data(), N);
       cmp("classifier leaves logits", l0.data(), logits.data(), N * Vp, 0.0);
-      emu_launch((int)N, 1, CLASSIFIER_THREADS, 0, [&] { classifier_kernel(logits.data(), loss1.data(), tg.data(), 0.37f, 1, V, Vp); });
+      LAUNCH((int)N, CLASSIFIER_THREADS, 0, classifier_kernel)(logits.data(), loss1.data(), tg.data(), 0.37f, 1, V, Vp);
       cmp("classifier loss", loss1.data(), loss2.data(), N);
       cmp("classifier dlogits", logits.data(), dl2.data(), N * Vp); }
     // grad norm (two chunks) and AdamW over a fake parameter table
     { size_t n = 70000; auto g = randv(&rng, n); std::vector<double> part(2);
-      emu_launch(2, 1, 256, 0, [&] { grad_norm_kernel(part.data(), g.data(), n); });
+      LAUNCH(2, 256, 0, grad_norm_kernel)(part.data(), g.data(), n);
       double ref = 0; for (size_t i = 0; i < n; i++) ref += (double)g[i] * g[i];
       float a = (float)(part[0] + part[1]), b = (float)ref; cmp("grad_norm sum of squares", &a, &b, 1);
       size_t lo = 1000, cnt = 50000;
@@ -117,7 +118,7 @@ static void check_layers() {
       AdamWTable tab; for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) { tab.end[k] = (size_t)(k + 1) * n / NUM_PARAMETER_TENSORS; tab.decays[k] = k % 2; }
       float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, gs = 0.7f; int t = 3;
       float bc1 = (float)(1.0 - pow(b1, t)), bc2 = (float)(1.0 - pow(b2, t));
-      emu_launch(ceil_div(cnt, 256), 1, 256, 0, [&] { adamw_kernel(p1.data(), px.data(), g.data(), mm.data(), vv.data(), lo, cnt, tab, lr, b1, b2, eps, wd, gs, bc1, bc2); });
+      LAUNCH(ceil_div(cnt, 256), 256, 0, adamw_kernel)(p1.data(), px.data(), g.data(), mm.data(), vv.data(), lo, cnt, tab, lr, b1, b2, eps, wd, gs, bc1, bc2);
       for (size_t i = lo; i < lo + cnt; i++) {  // gpt2_update's lines, with the table's decay
           int k = 0; while (i >= tab.end[k]) k++;
           float wdk = tab.decays[k] ? wd : 0.0f, grad = g[i] * gs; size_t j = i - lo;
@@ -137,16 +138,13 @@ static double attention_case(int B, int T, int C, int NH, unsigned seed) {
     for (auto &x : qkv) x = rng_normal(&rng);
     for (auto &x : dout) x = rng_normal(&rng);
     int nt = (T + BLK - 1) / BLK;
-    emu_launch(nt, B * NH, BLK * 2, AttFwdSmem<BLK, HSP>::bytes, [&] {
-        attention_forward_kernel<BLK, HSP>(out.data(), lse.data(), qkv.data(), B, T, C, NH); });
+    size_t fwd_smem = AttFwdSmem<BLK, HSP>::bytes, bwd_smem = AttBwdSmem<BLK, HSP>::bytes;  // (a macro argument takes no template commas)
+    LAUNCH(dim3(nt, B * NH), BLK * 2, fwd_smem, attention_forward_kernel<BLK, HSP>)(out.data(), lse.data(), qkv.data(), B, T, C, NH);
     // D via the dot kernel: one warp per (b,t,h), blocks of 8 warps
     size_t warps = (size_t)B * T * NH;
-    emu_launch((int)((warps + 7) / 8), 1, 256, 0, [&] {
-        attention_dot_kernel(D.data(), dout.data(), out.data(), B, T, C, NH); });
-    emu_launch(nt, B * NH, BLK * 2, AttBwdSmem<BLK, HSP>::bytes, [&] {
-        attention_backward_dkv_kernel<BLK, HSP>(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH); });
-    emu_launch(nt, B * NH, BLK * 2, AttBwdSmem<BLK, HSP>::bytes, [&] {
-        attention_backward_dq_kernel<BLK, HSP>(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH); });
+    LAUNCH((int)((warps + 7) / 8), 256, 0, attention_dot_kernel)(D.data(), dout.data(), out.data(), B, T, C, NH);
+    LAUNCH(dim3(nt, B * NH), BLK * 2, bwd_smem, attention_backward_dkv_kernel<BLK, HSP>)(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH);
+    LAUNCH(dim3(nt, B * NH), BLK * 2, bwd_smem, attention_backward_dq_kernel<BLK, HSP>)(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH);
     // CPU reference
     std::vector<float> rout(B * T * C), att(B * NH * T * T), datt(B * NH * T * T, 0.f), rd(B * T * C3, 0.f);
     attention_forward(rout.data(), att.data(), qkv.data(), B, T, C, NH);

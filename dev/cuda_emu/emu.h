@@ -1,6 +1,19 @@
 // emu.h: just enough of CUDA, emulated on the CPU, to run train.cu's kernels
-// (their source, extracted by extract.awk) under g++ and check them against
-// train.c's CPU twins on a machine without a GPU (dev/cuda_emu/run.sh).
+// under g++ on a machine without a GPU (dev/cuda_emu/run.sh). Reached through
+// the fake <cuda_runtime.h> of dev/cuda_emu/include, so a program is built
+// for the emulation by its flags alone, with no change to its text:
+//     g++ -x c++ -DCUDA_EMU -I dev/cuda_emu/include ... train.cu
+// The seam with the real CUDA code (cuda_common.h, train.cu):
+//   LAUNCH(grid, block, smem_bytes, kernel)(args...)
+//       every launch; here emu_launch_grid over the kernel called as a plain
+//       C++ function (with the kernel's own parameter types, so arguments
+//       convert as they do in a <<< >>> launch)
+//   DYNAMIC_SMEM(name)
+//       a kernel's dynamic shared memory; here the block's buffer
+//   CUDA_EMU
+//       train.cu's matmul_lt becomes dev/cuda_emu/matmul_lt_emu.inc (no cuBLASLt)
+// The kernels themselves are train_kernels.cuh, the same header nvcc compiles;
+// check_kernels.cpp includes it and checks each kernel against its train.c twin.
 //
 // A launch runs its blocks one after another on real std::threads (one per
 // CUDA thread of a block), so __syncthreads (a block barrier), __syncwarp (a warp
@@ -19,14 +32,16 @@
 // on a GPU.
 #ifndef CUDA_EMU_H
 #define CUDA_EMU_H
+#ifndef CUDA_EMU
+#error "dev/cuda_emu: build with -DCUDA_EMU (see dev/cuda_emu/run.sh)"
+#endif
 #include <barrier>
 #include <memory>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
-typedef float floatX;
-typedef float __nv_bfloat16;
+typedef float __nv_bfloat16;  // so floatX (cuda_common.h) is float in both builds
 #define __global__
 #define __device__
 #define __host__
@@ -93,6 +108,48 @@ static void emu_launch(int gx, int gy, int threads, size_t smem_bytes, F f) {
     for (std::thread &th : ts) { th.join(); }
 }
 
+struct dim3 {
+    int x, y, z;
+    dim3(int x_ = 1, int y_ = 1, int z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+static thread_local EmuDim3 gridDim;
+
+// a launch with CUDA's dim3 grid and block: emu_launch's blocks are 1-D, so
+// a (bx, by) block runs bx*by threads, and each sets its 2-D threadIdx from its
+// linear index (a kernel with 2-D blocks must then use no warp-level calls,
+// which key on the linear threadIdx.x; the kernel lab's do not)
+template <typename F>
+static void emu_launch_grid(dim3 grid, dim3 block, size_t smem, F f) {
+    const int bx = block.x, by = block.y;
+    emu_launch(grid.x, grid.y, bx * by, smem, [&] {
+        const int t = threadIdx.x + threadIdx.y * blockDim.x;  // linear, before and after the first block
+        threadIdx = {t % bx, t / bx, 0};
+        blockDim = {bx, by, 1};
+        gridDim = {grid.x, grid.y, 1};
+        f();
+    });
+}
+
+// LAUNCH(grid, block, smem_bytes, kernel)(args...): emu_launcher keeps the
+// launch configuration and the kernel; its operator() takes the kernel's own
+// parameter types (P...), so the arguments convert as in a CUDA launch, and
+// runs the kernel as every thread of the grid
+template <typename... P>
+struct EmuLaunch {
+    dim3 grid, block;
+    size_t smem;
+    void (*kernel)(P...);
+    void operator()(P... args) const {
+        emu_launch_grid(grid, block, smem, [&] { kernel(args...); });
+    }
+};
+template <typename... P>
+static EmuLaunch<P...> emu_launcher(dim3 grid, dim3 block, size_t smem, void (*kernel)(P...)) {
+    return EmuLaunch<P...>{grid, block, smem, kernel};
+}
+#define LAUNCH(grid, block, smem_bytes, ...) emu_launcher(grid, block, smem_bytes, __VA_ARGS__)
+#define DYNAMIC_SMEM(name) unsigned char *name = g_smem
+
 namespace nvcuda {
 namespace wmma {
 struct matrix_a {};
@@ -148,11 +205,4 @@ static void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, T> 
 }  // namespace wmma
 }  // namespace nvcuda
 
-#ifndef EMU_RUNTIME
-// host-side calls in the extracted code that only move data (the emulated
-// "device" memory is host memory)
-#define cudaCheck(x) (void)0
-#define cudaMemcpy(...) 0
-#define cudaGetLastError() 0
-#endif
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dev/cuda_emu/run_program.sh (make check-cuda-emu-program): the emulated
-# ./train_gpu program (FP32 build, see run.sh) against ./train on the same
-# tiny run: a d6 model with V=300 on random tokens, B=2 T=32. Checks that
+# ./train_gpu program (train.cu as it is, built by g++ for the emulation with
+# -DCUDA_EMU -I dev/cuda_emu/include, FP32; see run.sh) against ./train on the
+# same tiny run: a d6 model with V=300 on random tokens, B=2 T=32. Checks that
 #   1. the step lines' loss, lr and norm, the val losses and the sample equal
 #      ./train's (printed precision), and a checkpoint is written
 #   2. a ./train checkpoint resumed by the emulated ./train_gpu gives ./train's
@@ -21,10 +22,8 @@ ok() { echo "OK   $*"; }
 bad() { echo "FAIL $*"; fails=$((fails + 1)); }
 make -s train > /dev/null || { echo "run_program: make train failed"; exit 1; }
 flags=(-std=c++20 -O2 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-function -Wno-unused-parameter
-       -DCLASSIFIER_THREADS=64 -DENABLE_FP32 -I dev/cuda_emu/include -I .)
-perl dev/cuda_emu/to_cpu.pl < train.cu > "$out/train_cpu.cpp"
-cp dev/cuda_emu/matmul_lt_emu.inc "$out/"
-g++ "${flags[@]}" "$out/train_cpu.cpp" -o "$out/train_gpu" -lm -pthread || exit 1
+       -DCLASSIFIER_THREADS=64 -DENABLE_FP32 -DCUDA_EMU -I dev/cuda_emu/include)
+g++ "${flags[@]}" -x c++ train.cu -x none -o "$out/train_gpu" -lm -pthread || exit 1
 perl -e 'my $n = $ARGV[0]; srand(5); print pack("l<3", 20240520, 1, $n), pack("l<253", (0) x 253);
          print pack("S<*", map { int(rand(300)) } 1 .. $n);' 4000 > "$out/tokens.bin"
 args=(-e d6 --vocab 300 -b 2 -t 32 -i "$out/tokens.bin" -k /nonexistent)
@@ -55,7 +54,7 @@ fi
 
 # 3. data parallel over (emulated) NCCL
 if command -v mpirun > /dev/null && command -v mpicc > /dev/null; then
-    g++ "${flags[@]}" -DUSE_MPI -DOMPI_SKIP_MPICXX $(mpicc --showme:compile) "$out/train_cpu.cpp" \
+    g++ "${flags[@]}" -DUSE_MPI -DOMPI_SKIP_MPICXX $(mpicc --showme:compile) -x c++ train.cu -x none \
         -o "$out/train_gpu_mpi" -lm -pthread $(mpicc --showme:link) || exit 1
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
     run=(-x 2 -v 0 -g 0)

@@ -1,8 +1,9 @@
 // dev/cuda/emu/lab_emu.h: what the kernel lab needs on top of the CUDA emulation
 // in dev/cuda_emu (emu.h and its headers: std::threads per CUDA thread, real
 // barriers and shuffles, WMMA by its documented layouts, bf16 = float), so the
-// lab's kernels run on a CPU: 2-D blocks, gridDim, atomics, float4, and the
-// runtime calls the lab's plumbing makes. Force-included by emu/run.sh.
+// lab's kernels run on a CPU: __align__, atomics, float4, and the runtime calls
+// the lab's plumbing makes. Force-included by emu/run.sh. Launches are the
+// lab's LAUNCH and DYNAMIC_SMEM (cuda_common.h), which emu.h defines.
 #ifndef DEV_CUDA_LAB_EMU_H
 #define DEV_CUDA_LAB_EMU_H
 #include <cuda_runtime.h>  // dev/cuda_emu/include (run.sh puts it first on the path)
@@ -10,24 +11,6 @@
 #include <math.h>
 
 #define __align__(n) __attribute__((aligned(n)))
-
-static thread_local EmuDim3 gridDim;
-
-// kernel<<<grid, block, smem>>>(args) is rewritten to this by run.sh. The
-// emulator's blocks are 1-D: a (bx, by) block runs bx*by threads, and each
-// sets its 2-D threadIdx from its linear index (the lab's 2-D-block kernels use
-// no warp-level calls, which key on the linear threadIdx.x)
-template <typename F>
-static void lab_emu_launch(dim3 grid, dim3 block, size_t smem, F f) {
-    const int bx = block.x, by = block.y;
-    emu_launch(grid.x, grid.y, bx * by, smem, [&] {
-        const int t = threadIdx.x + threadIdx.y * blockDim.x;  // linear, before and after the first block
-        threadIdx = {t % bx, t / bx, 0};
-        blockDim = {bx, by, 1};
-        gridDim = {grid.x, grid.y, 1};
-        f();
-    });
-}
 
 struct alignas(16) float4 { float x, y, z, w; };
 static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }

@@ -3,7 +3,10 @@
 # nvcc needed (g++ with C++20), under the CUDA emulation of dev/cuda_emu (one OS
 # thread per CUDA thread, real barriers and shuffles, WMMA by its documented
 # layouts, bf16 = float), with small shapes (LAB_EMU): every version of every
-# op, at every block size, is checked against train.c's CPU twin.
+# op, at every block size, is checked against train.c's CPU twin. The .cu files
+# compile as they are (g++ -x c++ -DCUDA_EMU -I dev/cuda_emu/include): their
+# launches and dynamic shared memory go through LAUNCH and DYNAMIC_SMEM
+# (cuda_common.h), which the emulation defines.
 #
 #   bash dev/cuda/emu/run.sh [op ...]        (default: all; binaries in tmp/lab_emu)
 #
@@ -21,27 +24,10 @@ CXX=${CXX:-g++}
 ops=${*:-"encoder_forward encoder_backward layernorm_forward layernorm_backward matmul_forward matmul_backward
           attention_forward attention_backward gelu fused_classifier adamw global_norm"}
 failed=""
-# kernel<<<grid, block[, smem]>>>(args); -> lab_emu_launch(grid, block, smem, [&] { kernel(args); });
-# and the dynamic shared memory becomes the emulator's buffer
-rewrite() {
-    perl -0pe '
-        sub split_top { my ($s) = @_; my @o; my $d = 0; my $c = "";
-            for my $ch (split //, $s) { $d++ if $ch eq "("; $d-- if $ch eq ")";
-                if ($ch eq "," && $d == 0) { push @o, $c; $c = ""; next } $c .= $ch }
-            push @o, $c; return @o }
-        s{([A-Za-z_]\w*(?:<[^<>;]*>)?)<<<(.*?)>>>\((.*?)\);}{
-            my ($k, $cfg, $args) = ($1, $2, $3); my @c = split_top($cfg);
-            "lab_emu_launch($c[0], $c[1], " . (@c > 2 ? $c[2] : "0") . ", [&] { $k($args); });" }gse;
-        s{extern __shared__ (?:__align__\(\d+\) )?((?:unsigned )?\w+) (\w+)\[\];}{$1 *$2 = ($1 *)g_smem;}g;
-    ' "$1" > "$2"
-}
-cp common.h "$out/"
-for h in matmul_kernels.cuh attention_common.cuh; do rewrite "$h" "$out/$h"; done
 for op in $ops; do
-    rewrite "$op.cu" "$out/$op.cpp"
-    if ! "$CXX" -std=c++20 -O1 -DLAB_EMU -D_GNU_SOURCE -fopenmp -w \
-            -I "$root/dev/cuda_emu/include" -I "$out" -include "$root/dev/cuda/emu/lab_emu.h" \
-            "$out/$op.cpp" -o "$out/$op" -lm -pthread 2> "$out/$op.build.txt"; then
+    if ! "$CXX" -std=c++20 -O1 -DLAB_EMU -DCUDA_EMU -D_GNU_SOURCE -fopenmp -w \
+            -I "$root/dev/cuda_emu/include" -include "$root/dev/cuda/emu/lab_emu.h" \
+            -x c++ "$op.cu" -x none -o "$out/$op" -lm -pthread 2> "$out/$op.build.txt"; then
         echo "BUILD FAILED $op:"; head -20 "$out/$op.build.txt"; failed="$failed $op"; continue
     fi
     if stdbuf -oL "$out/$op" > "$out/$op.txt" 2>&1; then  # line-buffered: the log shows progress

@@ -1,10 +1,9 @@
 // dev/cuda_emu/include/cuda_runtime.h: the part of the CUDA runtime train.cu
-// calls, on the CPU, for the whole-trainer emulation (dev/cuda_emu/run.sh):
-// device memory is host memory, launches go through emu_launch (emu.h), one
-// pretend device.
+// calls, on the CPU, for the emulation (dev/cuda_emu/run.sh): device memory
+// is host memory, one pretend device; it brings emu.h (threads, LAUNCH,
+// DYNAMIC_SMEM), so every file that includes <cuda_runtime.h> gets them.
 #ifndef EMU_CUDA_RUNTIME_H
 #define EMU_CUDA_RUNTIME_H
-#define EMU_RUNTIME
 #include <stdlib.h>
 #include <string.h>
 #include "../emu.h"
@@ -14,16 +13,6 @@ typedef int cudaError_t;
 #define cudaErrorMemoryAllocation 2
 static const char *cudaGetErrorString(cudaError_t e) { return e == 0 ? "no error" : "emulated error"; }
 static cudaError_t cudaGetLastError(void) { return cudaSuccess; }
-
-struct dim3 {
-    int x, y, z;
-    dim3(int x_ = 1, int y_ = 1, int z_ = 1) : x(x_), y(y_), z(z_) {}
-};
-// kernel<<<grid, block, smem>>>(args) is rewritten by run.sh into this
-template <typename F>
-static void emu_launch_grid(dim3 grid, dim3 block, size_t smem, F f) {
-    emu_launch(grid.x, grid.y, block.x, smem, f);
-}
 
 typedef struct {
     char name[256];

@@ -1,0 +1,830 @@
+/*
+train_kernels.cuh: the device code of train.cu, one kernel (or a few) per layer
+of train.c, in train.c's order. Each kernel is named after its CPU twin
+(<twin>_kernel); train.cu's launchers (<twin>_gpu, the twin's argument order)
+pick the grid and launch them. Two programs include this file:
+  - train.cu (nvcc, or g++ under dev/cuda_emu for the whole-trainer emulation)
+  - dev/cuda_emu/check_kernels.cpp (g++): each kernel, emulated on the CPU,
+    against its train.c twin
+so what the emulation checks is this text, not a copy of it.
+
+Include train.c first (the kernels use its LAYERNORM_EPS, GELU_SCALE,
+GELU_CUBIC, NORM_CHUNK and NUM_PARAMETER_TENSORS). Under the emulation,
+dev/cuda_emu/include's cuda_runtime.h (through cuda_common.h) brings emu.h:
+__global__, threadIdx, __syncthreads, WMMA, LAUNCH and DYNAMIC_SMEM.
+
+Map, in train.c's layer order:
+  constants and helpers  WARP, COLSUM_ROWS, ATT_MAX_HS; to_f / to_x, warp sums,
+                         ceil_div (host)
+  encoder                encoder_forward_kernel; encoder_backward_wte_kernel,
+                         encoder_backward_wpe_kernel and the host-built token
+                         buckets the wte one reads (TokenBuckets)
+  layernorm              layernorm_forward_kernel, layernorm_recompute_kernel
+                         (--recompute), layernorm_backward_kernel, and the
+                         column sums (column_partials_kernel,
+                         column_finish_kernel: layernorm's dweight and dbias,
+                         and the matmuls' dbias)
+  matmul helpers         add_bias_kernel (cuBLASLt does the products)
+  attention              the tile products, the forward kernel, and the
+                         backward of attention: attention_dot_kernel,
+                         attention_backward_dkv_kernel, attention_backward_dq_kernel
+  gelu                   gelu_forward_kernel, gelu_backward_kernel
+  residual               residual_layernorm_forward_kernel (residual_forward
+                         fused with the layernorm_forward after it)
+  classifier             classifier_kernel (softmax_crossentropy_forward and
+                         _backward fused)
+  optimizer              grad_norm_kernel, adamw_kernel (AdamWTable), and the
+                         float <-> floatX copies
+*/
+#ifndef TRAIN_KERNELS_CUH
+#define TRAIN_KERNELS_CUH
+#include "cuda_common.h"  // floatX, cudaCheck, LAUNCH, DYNAMIC_SMEM
+#include <mma.h>
+// ----------------------------------------------------------------------------
+// constants and small helpers
+
+#define WARP 32
+#define COLSUM_ROWS 64         // rows per partial sum of a column reduction (bias, layernorm)
+#define ATT_MAX_HS 128         // the attention kernels handle head sizes up to this
+
+__device__ __forceinline__ float to_f(floatX x) { return (float)x; }
+__device__ __forceinline__ floatX to_x(float x) { return (floatX)x; }
+
+// sum over the 32 lanes of a warp: a fixed butterfly, so every lane gets the
+// same bits in every run
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = WARP / 2; o > 0; o /= 2) { v += __shfl_xor_sync(0xffffffffu, v, o); }
+    return v;
+}
+
+__device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = WARP / 2; o > 0; o /= 2) { v += __shfl_xor_sync(0xffffffffu, v, o); }
+    return v;
+}
+
+static int ceil_div(size_t a, size_t b) { return (int)((a + b - 1) / b); }
+
+// ----------------------------------------------------------------------------
+// encoder: twin of encoder_forward / encoder_backward
+
+// twin of encoder_forward: out[b,t,:] = wte[inp[b,t],:] + wpe[t,:]; one
+// thread per (b,t,c); overwrites out
+__global__ void encoder_forward_kernel(floatX *out, const int *inp, const floatX *wte,
+                                       const floatX *wpe, int B, int T, int C) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t N = (size_t)B * T * C;
+    if (idx >= N) { return; }
+    size_t bt = idx / C;
+    int c = (int)(idx % C), t = (int)(bt % T);
+    out[idx] = to_x(to_f(wte[(size_t)inp[bt] * C + c]) + to_f(wpe[(size_t)t * C + c]));
+}
+
+// encoder_backward's dwte: dwte[id,:] += sum of dout[b,t,:] over the
+// positions where inp[b,t] == id.
+// Deterministic without atomics: the host sorts the positions by token (a
+// bucket per distinct id, positions in increasing order), one block row per
+// distinct id sums its bucket in that fixed order and owns its row of dwte.
+__global__ void encoder_backward_wte_kernel(float *dwte, const floatX *dout, const int *ids,
+                                            const int *starts, const int *positions, int C) {
+    int u = blockIdx.x;
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C) { return; }
+    float s = 0.0f;
+    for (int k = starts[u]; k < starts[u + 1]; k++) { s += to_f(dout[(size_t)positions[k] * C + c]); }
+    dwte[(size_t)ids[u] * C + c] += s;
+}
+
+// encoder_backward's dwpe: dwpe[t,c] += sum_b dout[b,t,c]; one thread per
+// (t,c), b in order
+__global__ void encoder_backward_wpe_kernel(float *dwpe, const floatX *dout, int B, int T, int C) {
+    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (size_t)T * C) { return; }
+    float s = 0.0f;
+    for (int b = 0; b < B; b++) { s += to_f(dout[(size_t)b * T * C + idx]); }
+    dwpe[idx] += s;
+}
+
+// the buckets of encoder_backward_wte_kernel, built on the host from the
+// batch's tokens (B*T ints: cheap next to a step)
+typedef struct {
+    int num_ids;          // distinct token ids in the batch
+    int *ids, *starts, *positions;  // host: (BT), (BT+1), (BT)
+    int *d_ids, *d_starts, *d_positions;  // device copies
+    int *count;           // host scratch (V)
+} TokenBuckets;
+
+static void token_buckets_build(TokenBuckets *tb, const int *inp, size_t BT, int V) {
+    memset(tb->count, 0, (size_t)V * sizeof(int));
+    for (size_t i = 0; i < BT; i++) { tb->count[inp[i]]++; }
+    int u = 0, start = 0;
+    for (int v = 0; v < V; v++) {
+        if (tb->count[v] == 0) { continue; }
+        tb->ids[u] = v;
+        tb->starts[u] = start;
+        start += tb->count[v];
+        tb->count[v] = tb->starts[u];  // now the next free slot of v's bucket
+        u++;
+    }
+    tb->starts[u] = start;
+    tb->num_ids = u;
+    for (size_t i = 0; i < BT; i++) { tb->positions[tb->count[inp[i]]++] = (int)i; }
+    cudaCheck(cudaMemcpy(tb->d_ids, tb->ids, (size_t)u * sizeof(int), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(tb->d_starts, tb->starts, ((size_t)u + 1) * sizeof(int), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(tb->d_positions, tb->positions, BT * sizeof(int), cudaMemcpyHostToDevice));
+}
+
+// ----------------------------------------------------------------------------
+// layernorm: twin of layernorm_forward / layernorm_backward. One warp per row (b,t).
+
+// one output of layernorm_forward from the row's statistics (shared with the
+// recomputation in the backward, so both round the same way)
+__device__ __forceinline__ floatX layernorm_out(floatX x, float mean, float rstd, floatX w, floatX b) {
+    return to_x((to_f(x) - mean) * rstd * to_f(w) + to_f(b));
+}
+
+// the body of layernorm_forward for one row x, by one warp: the same two
+// passes as the CPU (mean, then the variance around it: no cancellation)
+__device__ void layernorm_row(floatX *out, float *mean, float *rstd, const floatX *x,
+                              const floatX *weight, const floatX *bias, int C, int lane) {
+    float m = 0.0f;
+    for (int c = lane; c < C; c += WARP) { m += to_f(x[c]); }
+    m = warp_sum(m) / C;
+    float v = 0.0f;
+    for (int c = lane; c < C; c += WARP) { float d = to_f(x[c]) - m; v += d * d; }
+    v = warp_sum(v) / C;
+    float s = 1.0f / sqrtf(v + LAYERNORM_EPS);
+    for (int c = lane; c < C; c += WARP) { out[c] = layernorm_out(x[c], m, s, weight[c], bias[c]); }
+    if (lane == 0) {
+        *mean = m;
+        *rstd = s;
+    }
+}
+
+// twin of layernorm_forward: one warp per row; overwrites out, mean, rstd
+__global__ void layernorm_forward_kernel(floatX *out, float *mean, float *rstd, const floatX *inp,
+                                         const floatX *weight, const floatX *bias, size_t N, int C) {
+    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (row >= N) { return; }
+    layernorm_row(out + row * C, mean + row, rstd + row, inp + row * C, weight, bias, C,
+                  threadIdx.x % WARP);
+}
+
+// --recompute: out = layernorm(inp) again from the saved mean and rstd (the
+// backward's copy of what the forward computed and did not keep); one thread
+// per element
+__global__ void layernorm_recompute_kernel(floatX *out, const floatX *inp, const float *mean,
+                                           const float *rstd, const floatX *weight,
+                                           const floatX *bias, size_t N, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N * C) { return; }
+    size_t row = i / C;
+    int c = (int)(i % C);
+    out[i] = layernorm_out(inp[i], mean[row], rstd[row], weight[c], bias[c]);
+}
+
+// dx += rstd * (g - mean_c(g) - n * mean_c(g * n)), n = (x - mean) * rstd,
+// g = weight * dout: the row part of layernorm_backward, one warp per row
+__global__ void layernorm_backward_kernel(floatX *dinp, const floatX *dout, const floatX *inp,
+                                          const floatX *weight, const float *mean,
+                                          const float *rstd, size_t N, int C) {
+    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (row >= N) { return; }
+    int lane = threadIdx.x % WARP;
+    const floatX *x = inp + row * C, *d = dout + row * C;
+    floatX *dx = dinp + row * C;
+    float mu = mean[row], rs = rstd[row];
+    float g_mean = 0.0f, gn_mean = 0.0f;
+    for (int c = lane; c < C; c += WARP) {
+        float n = (to_f(x[c]) - mu) * rs;
+        float g = to_f(weight[c]) * to_f(d[c]);
+        g_mean += g;
+        gn_mean += g * n;
+    }
+    g_mean = warp_sum(g_mean) / C;
+    gn_mean = warp_sum(gn_mean) / C;
+    for (int c = lane; c < C; c += WARP) {
+        float n = (to_f(x[c]) - mu) * rs;
+        float g = to_f(weight[c]) * to_f(d[c]);
+        dx[c] = to_x(to_f(dx[c]) + rs * (g - g_mean - n * gn_mean));
+    }
+}
+
+// Column sums over the N rows of dout (N, C), deterministic in two stages:
+// partial sums over COLSUM_ROWS rows each (one thread per column: reads are
+// coalesced), then the partials added in chunk order. With inp != NULL it
+// also sums dout * (inp - mean) * rstd: layernorm's dweight.
+__global__ void column_partials_kernel(float *part_w, float *part_b, const floatX *dout,
+                                       const floatX *inp, const float *mean, const float *rstd,
+                                       size_t N, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    size_t chunk = blockIdx.y;
+    if (c >= C) { return; }
+    size_t i0 = chunk * COLSUM_ROWS, i1 = i0 + COLSUM_ROWS < N ? i0 + COLSUM_ROWS : N;
+    float sb = 0.0f, sw = 0.0f;
+    for (size_t i = i0; i < i1; i++) {
+        float d = to_f(dout[i * C + c]);
+        sb += d;
+        if (inp != NULL) { sw += (to_f(inp[i * C + c]) - mean[i]) * rstd[i] * d; }
+    }
+    part_b[chunk * C + c] = sb;
+    if (inp != NULL) { part_w[chunk * C + c] = sw; }
+}
+
+// dbias[c] += the partials of column c in chunk order (and dweight[c] when
+// dweight != NULL)
+__global__ void column_finish_kernel(float *dweight, float *dbias, const float *part_w,
+                                     const float *part_b, int chunks, int C) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= C) { return; }
+    float sb = 0.0f, sw = 0.0f;
+    for (int k = 0; k < chunks; k++) {
+        sb += part_b[(size_t)k * C + c];
+        if (dweight != NULL) { sw += part_w[(size_t)k * C + c]; }
+    }
+    dbias[c] += sb;
+    if (dweight != NULL) { dweight[c] += sw; }
+}
+
+// ----------------------------------------------------------------------------
+// matmul helpers: cuBLASLt does the products (train.cu); this is the
+// fallback of its BIAS epilogue
+
+// out[i,o] += bias[o]: the fallback of cuBLASLt's BIAS epilogues (part of
+// matmul_forward); one thread per element
+__global__ void add_bias_kernel(floatX *out, const floatX *bias, size_t N, int OC) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N * OC) { return; }
+    out[i] = to_x(to_f(out[i]) + to_f(bias[i % OC]));
+}
+
+// ----------------------------------------------------------------------------
+// attention: twin of attention_forward / attention_backward, in the
+// flash-attention style. The CPU stores att (B,NH,T,T); here the T x T matrix
+// lives only tile by tile in shared memory:
+//   forward: per (b, h, tile of ATT_BLK query rows) walk the key tiles up to
+//     the diagonal; S = q k^T * scale, online softmax (running row max m and
+//     sum l; when the max grows, the running output and sum are rescaled by
+//     exp(m_old - m_new)), O += P V. At the end O /= l, and the row's
+//     log-sum-exp lse = m + log l is saved: att[t,t2] = exp(S - lse) later.
+//   backward (per (b,h,t), as on the CPU, with D_t = dout_t . out_t, which is
+//     the CPU's dot = sum_t2 att[t2] datt[t2]):
+//       P = exp(S - lse), dP = dout v^T, dS = P (dP - D) * scale,
+//       dv = P^T dout, dk = dS^T q, dq = dS k.
+//     dk, dv are sums over query rows and dq over key rows; no atomics: one
+//     kernel per key tile (owns its dk, dv), one per query tile (owns dq).
+// Tile products: bf16 on tensor cores (WMMA 16x16x16, fp32 accumulate); the
+// FP32 build uses plain fp32 FMAs for the same products.
+// A warp owns 16 rows of every tile it writes; a block is ATT_BLK/16 warps.
+// Head dims pad to HSP (64 or 128) with zeros in shared memory: zeros add
+// nothing to the dot products and the padded outputs are never stored.
+
+// shared-memory tile strides (elements): padded so that rows start in
+// different banks; multiples of 8 (16 bytes) as WMMA needs
+template <int HSP> struct AttLd { static const int x = HSP + 8; };
+
+// out[r][c] = sum_k a[r][k] * b[c][k] for the warp's 16 rows r0.., all BLK columns
+template <int BLK, int HSP>
+__device__ void tile_abt(float *out, int ldo, const floatX *a, const floatX *b, int ld, int r0, int lane) {
+#ifdef ENABLE_FP32
+    for (int e = lane; e < 16 * BLK; e += WARP) {
+        int r = r0 + e / BLK, c = e % BLK;
+        float s = 0.0f;
+        for (int k = 0; k < HSP; k++) { s += a[r * ld + k] * b[c * ld + k]; }
+        out[r * ldo + c] = s;
+    }
+#else
+    using namespace nvcuda;
+    (void)lane;
+    for (int c0 = 0; c0 < BLK; c0 += 16) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.0f);
+        for (int k0 = 0; k0 < HSP; k0 += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+            wmma::load_matrix_sync(fa, a + r0 * ld + k0, ld);
+            wmma::load_matrix_sync(fb, b + c0 * ld + k0, ld);  // b^T, read as column-major
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(out + r0 * ldo + c0, acc, ldo, wmma::mem_row_major);
+    }
+#endif
+}
+
+// out[r][d] += sum_c a[r][c] * b[c][d] for the warp's 16 rows r0..; a is (BLK x BLK), b (BLK x HSP)
+template <int BLK, int HSP>
+__device__ void tile_ab_acc(float *out, int ldo, const floatX *a, int lda, const floatX *b, int ldb,
+                            int r0, int lane) {
+#ifdef ENABLE_FP32
+    for (int e = lane; e < 16 * HSP; e += WARP) {
+        int r = r0 + e / HSP, d = e % HSP;
+        float s = out[r * ldo + d];
+        for (int c = 0; c < BLK; c++) { s += a[r * lda + c] * b[c * ldb + d]; }
+        out[r * ldo + d] = s;
+    }
+#else
+    using namespace nvcuda;
+    (void)lane;
+    for (int d0 = 0; d0 < HSP; d0 += 16) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::load_matrix_sync(acc, out + r0 * ldo + d0, ldo, wmma::mem_row_major);
+        for (int c0 = 0; c0 < BLK; c0 += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+            wmma::load_matrix_sync(fa, a + r0 * lda + c0, lda);
+            wmma::load_matrix_sync(fb, b + c0 * ldb + d0, ldb);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(out + r0 * ldo + d0, acc, ldo, wmma::mem_row_major);
+    }
+#endif
+}
+
+// out[c][d] += sum_r a[r][c] * b[r][d] for the warp's 16 rows c0.. of out;
+// a is (BLK x BLK) read transposed, b (BLK x HSP)
+template <int BLK, int HSP>
+__device__ void tile_atb_acc(float *out, int ldo, const floatX *a, int lda, const floatX *b, int ldb,
+                             int c0, int lane) {
+#ifdef ENABLE_FP32
+    for (int e = lane; e < 16 * HSP; e += WARP) {
+        int c = c0 + e / HSP, d = e % HSP;
+        float s = out[c * ldo + d];
+        for (int r = 0; r < BLK; r++) { s += a[r * lda + c] * b[r * ldb + d]; }
+        out[c * ldo + d] = s;
+    }
+#else
+    using namespace nvcuda;
+    (void)lane;
+    for (int d0 = 0; d0 < HSP; d0 += 16) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::load_matrix_sync(acc, out + c0 * ldo + d0, ldo, wmma::mem_row_major);
+        for (int r0 = 0; r0 < BLK; r0 += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::col_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+            wmma::load_matrix_sync(fa, a + r0 * lda + c0, lda);  // a^T, read as column-major
+            wmma::load_matrix_sync(fb, b + r0 * ldb + d0, ldb);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(out + c0 * ldo + d0, acc, ldo, wmma::mem_row_major);
+    }
+#endif
+}
+
+// copies rows [t0, t0+BLK) of one head's q, k or v (part 0, 1, 2 of qkv
+// (B,T,3C)) into a shared tile, zeros beyond T and beyond hs
+template <int BLK, int HSP>
+__device__ void load_head_tile(floatX *tile, const floatX *qkv, int part, int b, int h, int t0,
+                               int T, int C, int hs) {
+    const int ld = AttLd<HSP>::x;
+    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
+        int r = e / HSP, d = e % HSP, t = t0 + r;
+        floatX v = to_x(0.0f);
+        if (t < T && d < hs) { v = qkv[((size_t)b * T + t) * 3 * C + (size_t)part * C + (size_t)h * hs + d]; }
+        tile[r * ld + d] = v;
+    }
+}
+
+// the same for a (B,T,C) tensor (out or dout) with heads side by side
+template <int BLK, int HSP>
+__device__ void load_btc_tile(floatX *tile, const floatX *x, int b, int h, int t0, int T, int C, int hs) {
+    const int ld = AttLd<HSP>::x;
+    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
+        int r = e / HSP, d = e % HSP, t = t0 + r;
+        floatX v = to_x(0.0f);
+        if (t < T && d < hs) { v = x[((size_t)b * T + t) * C + (size_t)h * hs + d]; }
+        tile[r * ld + d] = v;
+    }
+}
+
+// shared memory carving: byte offsets rounded up to 128 (WMMA needs 32)
+__host__ __device__ constexpr size_t att_round(size_t x) { return (x + 127) / 128 * 128; }
+
+template <int BLK, int HSP> struct AttFwdSmem {
+    static const int ldx = AttLd<HSP>::x, lds = BLK + 4, ldp = BLK + 8, ldo = HSP + 4;
+    static constexpr size_t q = 0;
+    static constexpr size_t k = q + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t v = k + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t s = v + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t p = s + att_round(sizeof(float) * BLK * lds);
+    static constexpr size_t o = p + att_round(sizeof(floatX) * BLK * ldp);
+    static constexpr size_t bytes = o + att_round(sizeof(float) * BLK * ldo);
+};
+
+// one block per (query tile, b*NH + h); writes out (B,T,C) and lse (B,NH,T)
+template <int BLK, int HSP>
+__global__ void __launch_bounds__(BLK * 2)
+attention_forward_kernel(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH) {
+    typedef AttFwdSmem<BLK, HSP> S;
+    DYNAMIC_SMEM(smem);
+    floatX *sq = (floatX *)(smem + S::q), *sk = (floatX *)(smem + S::k), *sv = (floatX *)(smem + S::v);
+    float *ss = (float *)(smem + S::s), *so = (float *)(smem + S::o);
+    floatX *sp = (floatX *)(smem + S::p);
+    int qt = blockIdx.x, bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    int hs = C / NH, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    float scale = 1.0f / sqrtf((float)hs);
+    int r0 = warp * 16;                  // the warp's 16 rows
+    int row = r0 + lane / 2, half = lane % 2;  // two lanes per row, half the columns each
+    int t = qt * BLK + row;              // the query position of this lane's row
+    load_head_tile<BLK, HSP>(sq, qkv, 0, b, h, qt * BLK, T, C, hs);
+    for (int e = threadIdx.x; e < BLK * S::ldo; e += blockDim.x) { so[e] = 0.0f; }
+    float m = 0.0f, l = 0.0f;  // running max and sum of this row (valid after tile 0)
+    for (int kt = 0; kt <= qt; kt++) {
+        __syncthreads();  // the previous tile's k, v are no longer read
+        load_head_tile<BLK, HSP>(sk, qkv, 1, b, h, kt * BLK, T, C, hs);
+        load_head_tile<BLK, HSP>(sv, qkv, 2, b, h, kt * BLK, T, C, hs);
+        __syncthreads();
+        tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);
+        __syncwarp();
+        // online softmax over this tile's columns t2 <= t (the causal mask).
+        // Every row has at least one such column in every tile it visits
+        // (all of them below the diagonal, column 0 on it), though one half
+        // of a row may have none.
+        int c0 = half * (BLK / 2);
+        float tmax = 0.0f;
+        int any = 0;
+        for (int c = c0; c < c0 + BLK / 2; c++) {
+            int t2 = kt * BLK + c;
+            if (t2 <= t) {
+                float s = ss[row * S::lds + c] * scale;
+                tmax = any ? fmaxf(tmax, s) : s;
+                any = 1;
+            }
+        }
+        // combine the two halves (a half with no valid column, any = 0, takes the other's)
+        float omax = __shfl_xor_sync(0xffffffffu, tmax, 1);
+        int oany = __shfl_xor_sync(0xffffffffu, any, 1);
+        if (!any) { tmax = omax; } else if (oany) { tmax = fmaxf(tmax, omax); }
+        float m_new = kt == 0 ? tmax : fmaxf(m, tmax);
+        float corr = kt == 0 ? 0.0f : expf(m - m_new);  // tile 0: nothing to rescale yet
+        float psum = 0.0f;
+        for (int c = c0; c < c0 + BLK / 2; c++) {
+            int t2 = kt * BLK + c;
+            float p = 0.0f;
+            if (t2 <= t) { p = expf(ss[row * S::lds + c] * scale - m_new); }
+            psum += p;
+            sp[row * S::ldp + c] = to_x(p);
+        }
+        psum += __shfl_xor_sync(0xffffffffu, psum, 1);
+        l = l * corr + psum;
+        m = m_new;
+        for (int d = half * (HSP / 2); d < (half + 1) * (HSP / 2); d++) { so[row * S::ldo + d] *= corr; }
+        __syncwarp();
+        tile_ab_acc<BLK, HSP>(so, S::ldo, sp, S::ldp, sv, S::ldx, r0, lane);
+        __syncwarp();
+    }
+    if (t < T) {
+        float inv = 1.0f / l;  // l >= 1: the max term is exp(0)
+        floatX *o = out + ((size_t)b * T + t) * C + (size_t)h * hs;
+        for (int d = half; d < hs; d += 2) { o[d] = to_x(so[row * S::ldo + d] * inv); }
+        if (half == 0) { lse[((size_t)b * NH + h) * T + t] = m + logf(l); }
+    }
+}
+
+// D[b,h,t] = dout[b,t,h,:] . out[b,t,h,:]; one warp per (b,t,h)
+__global__ void attention_dot_kernel(float *D, const floatX *dout, const floatX *out, int B, int T,
+                                     int C, int NH) {
+    size_t w = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (w >= (size_t)B * T * NH) { return; }
+    int lane = threadIdx.x % WARP, hs = C / NH;
+    int h = (int)(w % NH);
+    size_t bt = w / NH;
+    int t = (int)(bt % T), b = (int)(bt / T);
+    const floatX *d = dout + bt * C + (size_t)h * hs, *o = out + bt * C + (size_t)h * hs;
+    float s = 0.0f;
+    for (int i = lane; i < hs; i += WARP) { s += to_f(d[i]) * to_f(o[i]); }
+    s = warp_sum(s);
+    if (lane == 0) { D[((size_t)b * NH + h) * T + t] = s; }
+}
+
+template <int BLK, int HSP> struct AttBwdSmem {
+    static const int ldx = AttLd<HSP>::x, lds = BLK + 4, ldp = BLK + 8, lda = HSP + 4;
+    static constexpr size_t q = 0;   // q (dkv kernel) or k (dq kernel)
+    static constexpr size_t k = q + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t v = k + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t dout = v + att_round(sizeof(floatX) * BLK * ldx);
+    static constexpr size_t s = dout + att_round(sizeof(floatX) * BLK * ldx);  // S, then dP
+    static constexpr size_t p = s + att_round(sizeof(float) * BLK * lds);       // P, then dS
+    static constexpr size_t acc1 = p + att_round(sizeof(floatX) * BLK * ldp);   // dk or dq
+    static constexpr size_t acc2 = acc1 + att_round(sizeof(float) * BLK * lda); // dv
+    static constexpr size_t lse = acc2 + att_round(sizeof(float) * BLK * lda);
+    static constexpr size_t dd = lse + att_round(sizeof(float) * BLK);
+    static constexpr size_t bytes = dd + att_round(sizeof(float) * BLK);
+};
+
+// P = exp(S * scale - lse) for the warp's rows (0 where masked or beyond T),
+// written to sp; S (fp32) in ss. Query row r is position tq0 + r, key column c
+// is position tk0 + c.
+template <int BLK>
+__device__ void att_probs(floatX *sp, int ldp, const float *ss, int lds, const float *slse, int r0,
+                          int lane, int tq0, int tk0, int T, float scale) {
+    for (int e = lane; e < 16 * BLK; e += WARP) {
+        int r = r0 + e / BLK, c = e % BLK;
+        int t = tq0 + r, t2 = tk0 + c;
+        float p = 0.0f;
+        if (t < T && t2 <= t) { p = expf(ss[r * lds + c] * scale - slse[r]); }
+        sp[r * ldp + c] = to_x(p);
+    }
+}
+
+// dS = P (dP - D) * scale in place of P, for the warp's rows; dP (fp32) in ss
+template <int BLK>
+__device__ void att_dscores(floatX *sp, int ldp, const float *ss, int lds, const float *sD, int r0,
+                            int lane, float scale) {
+    for (int e = lane; e < 16 * BLK; e += WARP) {
+        int r = r0 + e / BLK, c = e % BLK;
+        float p = to_f(sp[r * ldp + c]);
+        sp[r * ldp + c] = to_x(p * (ss[r * lds + c] - sD[r]) * scale);
+    }
+}
+
+// dk and dv of one key tile: one block per (key tile, b*NH + h), walking the
+// query tiles from the diagonal to the end. Overwrites its rows of dqkv's k
+// and v parts.
+template <int BLK, int HSP>
+__global__ void __launch_bounds__(BLK * 2)
+attention_backward_dkv_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                              const float *D, int B, int T, int C, int NH) {
+    typedef AttBwdSmem<BLK, HSP> S;
+    DYNAMIC_SMEM(smem);
+    floatX *sq = (floatX *)(smem + S::q), *sk = (floatX *)(smem + S::k), *sv = (floatX *)(smem + S::v);
+    floatX *sdo = (floatX *)(smem + S::dout), *sp = (floatX *)(smem + S::p);
+    float *ss = (float *)(smem + S::s), *sdk = (float *)(smem + S::acc1), *sdv = (float *)(smem + S::acc2);
+    float *slse = (float *)(smem + S::lse), *sD = (float *)(smem + S::dd);
+    int kt = blockIdx.x, bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    int hs = C / NH, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, r0 = warp * 16;
+    float scale = 1.0f / sqrtf((float)hs);
+    int nt = (T + BLK - 1) / BLK;
+    load_head_tile<BLK, HSP>(sk, qkv, 1, b, h, kt * BLK, T, C, hs);
+    load_head_tile<BLK, HSP>(sv, qkv, 2, b, h, kt * BLK, T, C, hs);
+    for (int e = threadIdx.x; e < BLK * S::lda; e += blockDim.x) { sdk[e] = 0.0f; sdv[e] = 0.0f; }
+    for (int qt = kt; qt < nt; qt++) {
+        __syncthreads();  // the previous query tile is no longer read
+        load_head_tile<BLK, HSP>(sq, qkv, 0, b, h, qt * BLK, T, C, hs);
+        load_btc_tile<BLK, HSP>(sdo, dout, b, h, qt * BLK, T, C, hs);
+        for (int r = threadIdx.x; r < BLK; r += blockDim.x) {
+            int t = qt * BLK + r;
+            slse[r] = t < T ? lse[((size_t)b * NH + h) * T + t] : 0.0f;
+            sD[r] = t < T ? D[((size_t)b * NH + h) * T + t] : 0.0f;
+        }
+        __syncthreads();
+        // rows of S, P, dP, dS are query rows; each warp computes 16 of them
+        tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);       // S = q k^T
+        __syncwarp();
+        att_probs<BLK>(sp, S::ldp, ss, S::lds, slse, r0, lane, qt * BLK, kt * BLK, T, scale);
+        __syncwarp();
+        tile_abt<BLK, HSP>(ss, S::lds, sdo, sv, S::ldx, r0, lane);      // dP = dout v^T
+        __syncthreads();  // dv reads every row of P
+        tile_atb_acc<BLK, HSP>(sdv, S::lda, sp, S::ldp, sdo, S::ldx, r0, lane);  // dv += P^T dout
+        __syncthreads();  // P is overwritten by dS next
+        att_dscores<BLK>(sp, S::ldp, ss, S::lds, sD, r0, lane, scale);
+        __syncthreads();  // dk reads every row of dS
+        tile_atb_acc<BLK, HSP>(sdk, S::lda, sp, S::ldp, sq, S::ldx, r0, lane);   // dk += dS^T q
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
+        int r = e / HSP, d = e % HSP, t = kt * BLK + r;
+        if (t < T && d < hs) {
+            floatX *row = dqkv + ((size_t)b * T + t) * 3 * C + (size_t)h * hs + d;
+            row[C] = to_x(sdk[r * S::lda + d]);
+            row[2 * C] = to_x(sdv[r * S::lda + d]);
+        }
+    }
+}
+
+// dq of one query tile: one block per (query tile, b*NH + h), walking the key
+// tiles up to the diagonal. Overwrites its rows of dqkv's q part.
+template <int BLK, int HSP>
+__global__ void __launch_bounds__(BLK * 2)
+attention_backward_dq_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv, const float *lse,
+                             const float *D, int B, int T, int C, int NH) {
+    typedef AttBwdSmem<BLK, HSP> S;
+    DYNAMIC_SMEM(smem);
+    floatX *sq = (floatX *)(smem + S::q), *sk = (floatX *)(smem + S::k), *sv = (floatX *)(smem + S::v);
+    floatX *sdo = (floatX *)(smem + S::dout), *sp = (floatX *)(smem + S::p);
+    float *ss = (float *)(smem + S::s), *sdq = (float *)(smem + S::acc1);
+    float *slse = (float *)(smem + S::lse), *sD = (float *)(smem + S::dd);
+    int qt = blockIdx.x, bh = blockIdx.y, b = bh / NH, h = bh % NH;
+    int hs = C / NH, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, r0 = warp * 16;
+    float scale = 1.0f / sqrtf((float)hs);
+    load_head_tile<BLK, HSP>(sq, qkv, 0, b, h, qt * BLK, T, C, hs);
+    load_btc_tile<BLK, HSP>(sdo, dout, b, h, qt * BLK, T, C, hs);
+    for (int r = threadIdx.x; r < BLK; r += blockDim.x) {
+        int t = qt * BLK + r;
+        slse[r] = t < T ? lse[((size_t)b * NH + h) * T + t] : 0.0f;
+        sD[r] = t < T ? D[((size_t)b * NH + h) * T + t] : 0.0f;
+    }
+    for (int e = threadIdx.x; e < BLK * S::lda; e += blockDim.x) { sdq[e] = 0.0f; }
+    for (int kt = 0; kt <= qt; kt++) {
+        __syncthreads();
+        load_head_tile<BLK, HSP>(sk, qkv, 1, b, h, kt * BLK, T, C, hs);
+        load_head_tile<BLK, HSP>(sv, qkv, 2, b, h, kt * BLK, T, C, hs);
+        __syncthreads();
+        // every row of S, P, dP, dS and dq is the warp's own: no block syncs inside
+        tile_abt<BLK, HSP>(ss, S::lds, sq, sk, S::ldx, r0, lane);       // S = q k^T
+        __syncwarp();
+        att_probs<BLK>(sp, S::ldp, ss, S::lds, slse, r0, lane, qt * BLK, kt * BLK, T, scale);
+        __syncwarp();
+        tile_abt<BLK, HSP>(ss, S::lds, sdo, sv, S::ldx, r0, lane);      // dP = dout v^T
+        __syncwarp();
+        att_dscores<BLK>(sp, S::ldp, ss, S::lds, sD, r0, lane, scale);
+        __syncwarp();
+        tile_ab_acc<BLK, HSP>(sdq, S::lda, sp, S::ldp, sk, S::ldx, r0, lane);  // dq += dS k
+        __syncwarp();
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < BLK * HSP; e += blockDim.x) {
+        int r = e / HSP, d = e % HSP, t = qt * BLK + r;
+        if (t < T && d < hs) {
+            dqkv[((size_t)b * T + t) * 3 * C + (size_t)h * hs + d] = to_x(sdq[r * S::lda + d]);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------
+// GELU: twin of gelu_forward / gelu_backward (the same formulas: s = 0.5 (1 +
+// tanh u) = 1 / (1 + exp(-2u))). The matmuls fuse GELU into cuBLASLt's
+// epilogue; these run when cuBLASLt offers no algorithm with that epilogue.
+
+__device__ __forceinline__ float gelu_s(float x) {
+    float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
+    return 1.0f / (1.0f + expf(-2.0f * u));
+}
+
+// twin of gelu_forward: out = x * s(x); overwrites
+__global__ void gelu_forward_kernel(floatX *out, const floatX *inp, size_t N) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N) { return; }
+    float x = to_f(inp[i]);
+    out[i] = to_x(x * gelu_s(x));
+}
+
+// the backward of gelu_forward (gelu_backward's formula): dinp = gelu'(inp) *
+// dout; overwrites (dinp may be dout: in place)
+__global__ void gelu_backward_kernel(floatX *dinp, const floatX *inp, const floatX *dout, size_t N) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= N) { return; }
+    float x = to_f(inp[i]);
+    float s = gelu_s(x);
+    float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
+    dinp[i] = to_x((s + 2.0f * x * s * (1.0f - s) * du) * to_f(dout[i]));
+}
+
+// ----------------------------------------------------------------------------
+// residual: twin of residual_forward, fused with the layernorm_forward that
+// always follows it
+
+// twin of residual_forward then layernorm_forward: residual = inp1 + inp2
+// (rounded to floatX first, because the backward's layernorm reads the stored
+// residual), then out = layernorm(residual); one warp per row; overwrites
+__global__ void residual_layernorm_forward_kernel(floatX *residual, floatX *out, float *mean,
+                                                  float *rstd, const floatX *inp1,
+                                                  const floatX *inp2, const floatX *weight,
+                                                  const floatX *bias, size_t N, int C) {
+    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
+    if (row >= N) { return; }
+    int lane = threadIdx.x % WARP;
+    floatX *r = residual + row * C;
+    for (int c = lane; c < C; c += WARP) { r[c] = to_x(to_f(inp1[row * C + c]) + to_f(inp2[row * C + c])); }
+    __syncwarp();  // the row is re-read by other lanes of the same warp
+    layernorm_row(out + row * C, mean + row, rstd + row, r, weight, bias, C, lane);
+}
+
+// ----------------------------------------------------------------------------
+// fused classifier: twin of softmax_crossentropy_forward followed by
+// softmax_crossentropy_backward. One block per row (b,t): one read of the row
+// for its max and sum (online: when a larger value arrives, the running sum
+// is rescaled by exp(old max - new max)), then loss = log(sum) + max -
+// l[target], and (when dloss != 0 is wanted) a second read that overwrites
+// the logits with dlogits = (softmax - onehot(target)) * dloss. The
+// probabilities are never stored. Loops run to V; the padding gets 0.
+
+#ifndef CLASSIFIER_THREADS  // any multiple of 32 up to 1024 (dev/cuda_emu uses fewer)
+#define CLASSIFIER_THREADS 1024
+#endif
+
+// merges (m2, s2) into (m, s): sums of exp(x - m) over two sets
+__device__ __forceinline__ void softmax_merge(float *m, float *s, int *n, float m2, float s2, int n2) {
+    if (n2 == 0) { return; }
+    if (*n == 0) { *m = m2; *s = s2; *n = n2; return; }
+    float mx = fmaxf(*m, m2);
+    *s = *s * expf(*m - mx) + s2 * expf(m2 - mx);
+    *m = mx;
+    *n += n2;
+}
+
+// adds one value x: a single exp, of whichever of x and the max is smaller
+__device__ __forceinline__ void softmax_add(float *m, float *s, int *n, float x) {
+    if (*n == 0) {
+        *m = x;
+        *s = 1.0f;
+    } else if (x > *m) {
+        *s = *s * expf(*m - x) + 1.0f;
+        *m = x;
+    } else {
+        *s += expf(x - *m);
+    }
+    (*n)++;
+}
+
+// one block per row (b,t), as described above: losses[i] overwritten, and
+// with write_grad the row's logits overwritten by dlogits
+__global__ void __launch_bounds__(CLASSIFIER_THREADS)
+classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss, int write_grad,
+                  int V, int Vp) {
+    __shared__ float sm_m[CLASSIFIER_THREADS / WARP], sm_s[CLASSIFIER_THREADS / WARP];
+    __shared__ int sm_n[CLASSIFIER_THREADS / WARP];
+    size_t i = blockIdx.x;
+    floatX *l = logits + i * Vp;
+    float m = 0.0f, s = 0.0f;
+    int n = 0;  // how many values this thread has seen (m is valid when n > 0)
+    for (int v = threadIdx.x; v < V; v += blockDim.x) { softmax_add(&m, &s, &n, to_f(l[v])); }
+    // warp, then block: fixed shuffle and index orders (deterministic)
+    for (int o = WARP / 2; o > 0; o /= 2) {
+        float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
+        int n2 = __shfl_xor_sync(0xffffffffu, n, o);
+        softmax_merge(&m, &s, &n, m2, s2, n2);
+    }
+    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, nwarps = blockDim.x / WARP;
+    if (lane == 0) { sm_m[warp] = m; sm_s[warp] = s; sm_n[warp] = n; }
+    __syncthreads();
+    m = sm_m[0]; s = sm_s[0]; n = sm_n[0];
+    for (int w = 1; w < nwarps; w++) { softmax_merge(&m, &s, &n, sm_m[w], sm_s[w], sm_n[w]); }
+    int target = targets[i];
+    float lt = to_f(l[target]);
+    __syncthreads();  // every thread has read l[target] before it may be overwritten
+    if (threadIdx.x == 0) { losses[i] = logf(s) + m - lt; }
+    if (!write_grad) { return; }
+    float inv = 1.0f / s;
+    for (int v = threadIdx.x; v < Vp; v += blockDim.x) {
+        float g = 0.0f;
+        if (v < V) { g = (expf(to_f(l[v]) - m) * inv - (v == target ? 1.0f : 0.0f)) * dloss; }
+        l[v] = to_x(g);
+    }
+}
+
+// ----------------------------------------------------------------------------
+// optimizer: twins of gpt2_grad_sumsq and gpt2_update
+
+// partial[ch] = sum of g^2 over chunk ch of NORM_CHUNK gradients, in double
+// (the same chunks as the CPU; the host adds the partials in order)
+__global__ void grad_norm_kernel(double *partial, const float *g, size_t n) {
+    __shared__ double sm[32];
+    size_t ch = blockIdx.x, start = ch * NORM_CHUNK;
+    size_t end = start + NORM_CHUNK < n ? start + NORM_CHUNK : n;
+    double s = 0.0;
+    for (size_t i = start + threadIdx.x; i < end; i += blockDim.x) { s += (double)g[i] * g[i]; }
+    s = warp_sum_d(s);
+    int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    if (lane == 0) { sm[warp] = s; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double t = 0.0;
+        for (int w = 0; w < (int)(blockDim.x / WARP); w++) { t += sm[w]; }
+        partial[ch] = t;
+    }
+}
+
+// per-tensor facts for the one AdamW launch: where each tensor ends in the
+// flat parameter array and whether it decays (spec_decays, the CPU's rule)
+typedef struct {
+    size_t end[NUM_PARAMETER_TENSORS];
+    int decays[NUM_PARAMETER_TENSORS];
+} AdamWTable;
+
+// elements [lo, lo + n) of the flat arrays (m and v hold only those, from
+// index 0); the formulas of gpt2_update
+__global__ void adamw_kernel(float *params, floatX *params_x, const float *grads, float *m, float *v,
+                             size_t lo, size_t n, AdamWTable tab, float lr, float beta1,
+                             float beta2, float eps, float weight_decay, float grad_scale,
+                             float bc1, float bc2) {
+    size_t i = lo + (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= lo + n) { return; }
+    int k = 0;
+    while (k < NUM_PARAMETER_TENSORS - 1 && i >= tab.end[k]) { k++; }
+    float wd = tab.decays[k] ? weight_decay : 0.0f;
+    float grad = grads[i] * grad_scale;
+    size_t j = i - lo;
+    float mi = beta1 * m[j] + (1.0f - beta1) * grad;
+    float vi = beta2 * v[j] + (1.0f - beta2) * grad * grad;
+    m[j] = mi;
+    v[j] = vi;
+    float mhat = mi / bc1;
+    float vhat = vi / bc2;
+    float p = params[i];
+    p -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p);
+    params[i] = p;
+    if (params_x != NULL) { params_x[i] = to_x(p); }
+}
+
+// out = in rounded to floatX: the compute copy of the fp32 parameters
+__global__ void float_to_x_kernel(floatX *out, const float *in, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) { out[i] = to_x(in[i]); }
+}
+
+// out = in as float: the row of logits the sampler reads
+__global__ void x_to_float_kernel(float *out, const floatX *in, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) { out[i] = to_f(in[i]); }
+}
+
+#endif  // TRAIN_KERNELS_CUH
