@@ -228,6 +228,27 @@ test-import: import_hf test/test_import_hf tmp/import_hf_asan
 test-plot: dev/plot_loss
 	bash test/test_plot.sh ./dev/plot_loss
 
+# fuzz: every parser under libFuzzer, FUZZ_SECONDS each (default 20): model
+#   files, training state, token shards, tokenizer files, tokenizer import,
+#   safetensors, the encoder (two oracles), plot_loss's log, ./train's flags.
+#   One harness per parser in test/fuzz/ (test/README.md, Fuzzing), seeds in
+#   test/fuzz/corpus/; builds, new inputs and findings in tmp/fuzz/. Needs
+#   clang with its fuzzer runtime (apt-get install clang libclang-rt-14-dev),
+#   so it is not part of test or test-all. FUZZ_JOBS=2 runs two at a time.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_HARNESSES = model state shard tokfile import safetensors encode plot flags
+FUZZ_FLAGS = -std=c11 -Wall -Wextra -Wno-unused-function -Wno-unknown-pragmas -D_GNU_SOURCE \
+             -DDIE_LONGJMP -g -O1 -fno-omit-frame-pointer \
+             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+.PHONY: fuzz
+tmp/fuzz/%: test/fuzz/%.c test/fuzz/fuzz.h $(TRAIN_SRC) tokenizer.c import_hf.c dev/plot_loss.c
+	@mkdir -p tmp/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< -o $@ $(LDLIBS)
+
+fuzz: $(addprefix tmp/fuzz/,$(FUZZ_HARNESSES))
+	bash test/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
 # test-mpi: 2 MPI ranks against 1 process with the whole batch, ZeRO-1,
 #   resume (test/test_mpi.sh); skipped when mpicc/mpirun are not installed
 #   (apt-get install openmpi-bin libopenmpi-dev).
@@ -434,6 +455,7 @@ help:
 	@echo '  make test-quickstart      make run shortened: 4 steps on a small committed text'
 	@echo '  make test-robust          SIGINT/SIGTERM, random SIGKILLs, a full disk, NaN: nothing lost'
 	@echo '  make test-mutations       breaks train.c on purpose; the tests must fail'
+	@echo '  make fuzz                 the parsers under libFuzzer, FUZZ_SECONDS each (needs clang; not in test-all)'
 	@echo 'checks without a GPU'
 	@echo '  make check-cuda           every .cu compiled, FP32 and BF16, warnings as errors (nvcc)'
 	@echo '  make check-cuda-emu       train.cu on the CPU under dev/cuda_emu, against train.c (g++)'

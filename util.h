@@ -49,17 +49,32 @@ exits non-zero: raw fopen/fread/malloc appear nowhere else.
 #define ERROR_PREFIX "error: "
 #endif
 
+// DIE_LONGJMP (the fuzzing harnesses of test/fuzz/ only): die() formats the
+// message into die_message and longjmps to die_jump, which the harness set
+// with setjmp, instead of exiting; the harness frees what the error path left.
+#ifdef DIE_LONGJMP
+#include <setjmp.h>
+static jmp_buf die_jump;
+static char die_message[512];
+#endif
+
 // prints the message on stderr and exits with status 1: the one way any
 // program here stops on bad input, a bad file or a failed call
 __attribute__((noreturn, format(printf, 1, 2)))
 static inline void die(const char *fmt, ...) {
     va_list args;
     va_start(args, fmt);
+#ifdef DIE_LONGJMP
+    vsnprintf(die_message, sizeof(die_message), fmt, args);
+    va_end(args);
+    longjmp(die_jump, 1);
+#else
     fprintf(stderr, ERROR_PREFIX);
     vfprintf(stderr, fmt, args);
     fprintf(stderr, "\n");
     va_end(args);
     exit(EXIT_FAILURE);
+#endif
 }
 
 // ----------------------------------------------------------------------------

@@ -47,6 +47,7 @@ data-min/data-max attributes with the plotted range, which the test reads.
 #define MARGIN_TOP 40.0
 #define MARGIN_BOTTOM 55.0
 #define TARGET_TICKS 6          // about this many ticks per axis
+#define MAX_TICKS 50            // at most this many: bounds a degenerate axis
 #define LINE_MAX_LEN 4096
 #define TRAIN_COLOR "#1f77b4"
 #define VAL_COLOR "#d62728"
@@ -209,12 +210,17 @@ static void xml_text(FILE *f, const char *s) {
     }
 }
 
+// The ticks are lo + k * tick, counted by k: stepping v += tick never ends when
+// the tick is below the rounding step of the values (losses near 1e16 that
+// differ by 2 give a tick of 0.5, and 1e16 + 0.5 == 1e16).
 static void svg_axes(FILE *f, const Axis *x, const Axis *y) {
     double x0 = MARGIN_LEFT, x1 = WIDTH - MARGIN_RIGHT;
     double y0 = HEIGHT - MARGIN_BOTTOM, y1 = MARGIN_TOP;
     fprintf(f, "<g id=\"x-axis\" data-min=\"%g\" data-max=\"%g\" font-size=\"12\" text-anchor=\"middle\">\n",
             x->lo, x->hi);
-    for (double v = x->lo; v <= x->hi + x->tick * 1e-6; v += x->tick) {
+    for (int k = 0; k <= MAX_TICKS; k++) {
+        double v = x->lo + k * x->tick;
+        if (!(v <= x->hi + x->tick * 1e-6)) { break; }
         double px = map_x(x, v);
         fprintf(f, "  <line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n",
                 px, y0, px, y1);
@@ -226,7 +232,9 @@ static void svg_axes(FILE *f, const Axis *x, const Axis *y) {
             (x0 + x1) / 2, HEIGHT - 12);
     fprintf(f, "<g id=\"y-axis\" data-min=\"%g\" data-max=\"%g\" font-size=\"12\" text-anchor=\"end\">\n",
             y->lo, y->hi);
-    for (double v = y->lo; v <= y->hi + y->tick * 1e-6; v += y->tick) {
+    for (int k = 0; k <= MAX_TICKS; k++) {
+        double v = y->lo + k * y->tick;
+        if (!(v <= y->hi + y->tick * 1e-6)) { break; }
         double py = map_y(y, v);
         fprintf(f, "  <line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n",
                 x0, py, x1, py);

@@ -97,6 +97,12 @@ expect_fail "negative step" "malformed" "$DIR/neg.log"
 printf 's:1 lr:0.1\n' > "$DIR/nolosses.log"
 expect_fail "no trl/tel lines" "no loss lines" "$DIR/nolosses.log"
 expect_fail "missing file" "cannot open" "$DIR/nonexistent.log"
+# fuzzing regressions (test/fuzz/, make fuzz): each must finish, plot or refuse
+REG=$(dirname "$0")/fixtures/fuzz_regressions
+timeout 20 "$PLOT" "$REG/plot_tick_below_rounding.log" "$DIR/reg.svg" > /dev/null 2>&1
+rc=$?
+[ $rc -eq 0 ] && [ -s "$DIR/reg.svg" ] && ok "losses 1e16 and 1e16+2: the axis ends (tick below rounding)" \
+    || bad "tick below rounding" "exit status $rc (124: it hung)"
 if "$PLOT" "$DIR/run.log" > /dev/null 2>&1; then bad "one argument" "accepted"; else ok "one argument: usage, exit $?"; fi
 if "$PLOT" "$DIR/run.log" "$DIR/x.svg" --ymin 5 --ymax 4 > /dev/null 2>&1; then bad "--ymin > --ymax" "accepted"; else ok "--ymin > --ymax refused"; fi
 
