@@ -118,10 +118,7 @@ static void encoder_forward_gpu(floatX *out, const int *inp, const floatX *wte, 
 // twin of encoder_backward: adds into dwte and dwpe
 static void encoder_backward_gpu(float *dwte, float *dwpe, const floatX *dout, const TokenBuckets *tb,
                                  int B, int T, int C) {
-    dim3 grid(tb->num_ids, ceil_div(C, 256));
-    LAUNCH(grid, 256, 0, encoder_backward_wte_kernel)(dwte, dout, tb->d_ids, tb->d_starts,
-                                                      tb->d_positions, C);
-    launchCheck();
+    encoder_backward_wte_launch(dwte, dout, tb, C);
     LAUNCH(ceil_div((size_t)T * C, 256), 256, 0, encoder_backward_wpe_kernel)(dwpe, dout, B, T, C);
     launchCheck();
 }
@@ -607,6 +604,7 @@ typedef struct {
     GpuActs a;
     void *acts_memory;
     size_t act_bytes, scratch_bytes;
+    size_t bucket_bytes;       // the encoder backward's token buckets, chunks and partial sums
     TokenBuckets buckets;
     int *inputs_host;          // (B_max, T_max) the last forward's tokens
     float *losses_host;        // (B_max, T_max)
@@ -698,6 +696,19 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     tb->d_ids = (int *)gpu_alloc(g, BT * sizeof(int));
     tb->d_starts = (int *)gpu_alloc(g, (BT + 1) * sizeof(int));
     tb->d_positions = (int *)gpu_alloc(g, BT * sizeof(int));
+    // the chunks of the split buckets and their partial sums: allocated once
+    // for the worst case of B x T tokens
+    tb->chunk = ENCODER_CHUNK;
+    size_t max_chunks = token_buckets_max_chunks(BT, tb->chunk);
+    tb->partial_starts = (int *)mallocCheck((BT + 1) * sizeof(int));
+    tb->chunk_starts = (int *)mallocCheck(max_chunks * sizeof(int));
+    tb->chunk_ends = (int *)mallocCheck(max_chunks * sizeof(int));
+    tb->d_partial_starts = (int *)gpu_alloc(g, (BT + 1) * sizeof(int));
+    tb->d_chunk_starts = (int *)gpu_alloc(g, max_chunks * sizeof(int));
+    tb->d_chunk_ends = (int *)gpu_alloc(g, max_chunks * sizeof(int));
+    tb->d_partials = (float *)gpu_alloc(g, max_chunks * (size_t)cfg->channels * sizeof(float));
+    g->bucket_bytes = (4 * BT + 2) * sizeof(int) + 2 * max_chunks * sizeof(int) +
+                      max_chunks * (size_t)cfg->channels * sizeof(float);
     g->inputs_host = (int *)mallocCheck(BT * sizeof(int));
     g->losses_host = (float *)mallocCheck(BT * sizeof(float));
     g->logits_row = (float *)gpu_alloc(g, (size_t)cfg->padded_vocab_size * sizeof(float));
@@ -718,6 +729,10 @@ static void gpu_model_free(GPT2GPU *g) {
     cudaCheck(cudaFree(g->buckets.d_ids));
     cudaCheck(cudaFree(g->buckets.d_starts));
     cudaCheck(cudaFree(g->buckets.d_positions));
+    cudaCheck(cudaFree(g->buckets.d_partial_starts));
+    cudaCheck(cudaFree(g->buckets.d_chunk_starts));
+    cudaCheck(cudaFree(g->buckets.d_chunk_ends));
+    cudaCheck(cudaFree(g->buckets.d_partials));
     cudaCheck(cudaFree(g->mm.workspace));
     cudaCheck(cudaFree(g->logits_row));
     cublasCheck(cublasLtDestroy(g->mm.lt));
@@ -726,6 +741,9 @@ static void gpu_model_free(GPT2GPU *g) {
     free(g->buckets.starts);
     free(g->buckets.positions);
     free(g->buckets.count);
+    free(g->buckets.partial_starts);
+    free(g->buckets.chunk_starts);
+    free(g->buckets.chunk_ends);
     free(g->inputs_host);
     free(g->losses_host);
     memset(g, 0, sizeof(*g));
@@ -1067,6 +1085,7 @@ static void gpu_print_bill(const GPT2GPU *g, const GpuPeak *peak, const cudaDevi
     print_bytes_row("AdamW moments (m, v)", 2 * nm * sizeof(float));
     print_bytes_row("activations (saved)", g->act_bytes);
     print_bytes_row("scratch (backward, tokens)", g->scratch_bytes);
+    print_bytes_row("encoder token buckets", g->bucket_bytes);
     print_bytes_row("cuBLASLt workspace", CUBLAS_WORKSPACE_BYTES);
     print_bytes_row("total allocated", g->bytes_allocated);
     print_bytes_row("device memory still free", free_b);
