@@ -1,6 +1,7 @@
 // check_kernels.cpp: train.cu's kernels (train_kernels.cuh, included as it is),
 // emulated on the CPU (emu.h), against train.c's CPU twins: every kernel, the
-// attention at several shapes and both tile sizes, each launched with LAUNCH as
+// attention at several shapes and every tile size train.cu can pick (the
+// encoder backward also with split buckets), each launched with LAUNCH as
 // train.cu launches it. One line per check, OK|FAIL, maxrel = max |emu - cpu| /
 // max |cpu|; exits 1 on a failure. Built and run by dev/cuda_emu/run.sh (make
 // check-cuda-emu) with -DCUDA_EMU -I dev/cuda_emu/include, with the WMMA tile
@@ -197,6 +198,12 @@ int main() {
     attention_case<32, 128>(1, 70, 256, 2, 3);   // hs 128
     attention_case<64, 64>(1, 64, 64, 1, 4);     // T a multiple of the tile
     attention_case<32, 64>(1, 1, 64, 1, 5);      // T = 1
+    // the one-warp tiles train.cu picks where the larger ones exceed the
+    // device's shared memory per block (ATT_BLK_MIN)
+    attention_case<16, 64>(2, 40, 64, 4, 6);     // hs 16 padded to 64
+    attention_case<16, 64>(1, 50, 128, 2, 7);    // hs 64
+    attention_case<16, 128>(1, 70, 256, 2, 8);   // hs 128
+    attention_case<16, 128>(1, 1, 192, 2, 9);    // hs 96 padded to 128, T = 1
     printf("%s: %d failure(s) (%s tile code)\n", fails ? "FAIL" : "OK", fails,
 #ifdef EMU_SCALAR
            "scalar");
