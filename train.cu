@@ -365,7 +365,7 @@ static int attention_variants(AttTile *v, int hsp) {
         v[n++] = att_tile<32, 64>();
         v[n++] = att_tile<ATT_BLK_MIN, 64>();
     } else {
-        v[n++] = att_tile<32, 128>();
+        v[n++] = att_tile<ATT_BLK_128, 128>();
         v[n++] = att_tile<ATT_BLK_MIN, 128>();
     }
     return n;
@@ -448,7 +448,9 @@ static void attention_dispatch(int blk, floatX *out, float *lse, floatX *dqkv, c
         }
     } else {
         switch (blk) {
-        case 32: attention_launch<32, 128>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward); return;
+        case ATT_BLK_128:
+            attention_launch<ATT_BLK_128, 128>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward);
+            return;
         case ATT_BLK_MIN:
             attention_launch<ATT_BLK_MIN, 128>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward);
             return;
