@@ -41,8 +41,9 @@ gelu, residual, classifier, optimizer):
                      column_sums_gpu (also the matmuls' dbias), layernorm_backward_gpu
     matmul           Matmul (cuBLASLt handle), matmul_lt (cuBLASLt, or the
                      emulation's under CUDA_EMU), matmul_forward_gpu, matmul_backward_gpu
-    attention        tile sizes, attention_launch, attention_forward_gpu,
-                     attention_backward_gpu
+    attention        tile sizes and variants, attention_launch,
+                     attention_choose (the variant that fits the device),
+                     attention_dispatch, attention_forward_gpu, attention_backward_gpu
     gelu             gelu_forward_gpu, gelu_backward_gpu (fallbacks of the
                      matmuls' fused GELU epilogues)
     residual         residual_layernorm_forward_gpu; no launcher for the
@@ -118,10 +119,7 @@ static void encoder_forward_gpu(floatX *out, const int *inp, const floatX *wte, 
 // twin of encoder_backward: adds into dwte and dwpe
 static void encoder_backward_gpu(float *dwte, float *dwpe, const floatX *dout, const TokenBuckets *tb,
                                  int B, int T, int C) {
-    dim3 grid(tb->num_ids, ceil_div(C, 256));
-    LAUNCH(grid, 256, 0, encoder_backward_wte_kernel)(dwte, dout, tb->d_ids, tb->d_starts,
-                                                      tb->d_positions, C);
-    launchCheck();
+    encoder_backward_wte_launch(dwte, dout, tb, C);
     LAUNCH(ceil_div((size_t)T * C, 256), 256, 0, encoder_backward_wpe_kernel)(dwpe, dout, B, T, C);
     launchCheck();
 }
@@ -326,15 +324,55 @@ static void matmul_backward_gpu(Matmul *mm, floatX *dinp, float *dweight, float 
 // attention: twin of attention_forward / attention_backward (the
 // flash-style kernels and their tiles are in train_kernels.cuh)
 
-// Tile sizes: 64 x 64 tiles (4 warps) where shared memory allows, 32 x 32
-// (2 warps) for the FP32 build and for head sizes above 64, so every variant
-// fits in the 99 KiB per block of sm_86/sm_89 as well as sm_80/sm_90.
+// Tile sizes: the largest tile of each head-size class (head sizes up to 64
+// and up to 128) is ATT_BLK_64 / ATT_BLK_128 rows: 64 (4 warps) for the bf16
+// build at head size 64, 32 (2 warps) otherwise. Smaller tiles are compiled
+// too, down to ATT_BLK_MIN (16 rows, one warp), for devices with less shared
+// memory per block: the FP32 build's 32-row tiles at head size 128 need 111
+// KiB in the backward, above the 99 KiB of sm_86/sm_89/sm_120. At setup
+// (attention_choose) each model takes the largest variant of its class whose
+// forward and backward fit in the device's opt-in limit per block; the
+// largest variant is the one used before this choice existed, so on a device
+// where it fits the sums are unchanged.
 #ifdef ENABLE_FP32
 #define ATT_BLK_64 32
 #else
 #define ATT_BLK_64 64
 #endif
 #define ATT_BLK_128 32
+#define ATT_BLK_MIN 16
+
+// one compiled tile variant: rows per tile and its dynamic shared memory
+typedef struct {
+    int blk;
+    size_t fwd_smem, bwd_smem;
+} AttTile;
+
+template <int BLK, int HSP>
+static AttTile att_tile(void) {
+    AttTile t = {BLK, AttFwdSmem<BLK, HSP>::bytes, AttBwdSmem<BLK, HSP>::bytes};
+    return t;
+}
+
+// the compiled variants for head sizes up to hsp (64 or 128), largest first;
+// returns how many
+static int attention_variants(AttTile *v, int hsp) {
+    int n = 0;
+    if (hsp == 64) {
+#if ATT_BLK_64 == 64
+        v[n++] = att_tile<64, 64>();
+#endif
+        v[n++] = att_tile<32, 64>();
+        v[n++] = att_tile<ATT_BLK_MIN, 64>();
+    } else {
+        v[n++] = att_tile<ATT_BLK_128, 128>();
+        v[n++] = att_tile<ATT_BLK_MIN, 128>();
+    }
+    return n;
+}
+
+// the head-size class of hs: tiles pad head dims to 64 or 128
+static int attention_hsp(int hs) { return hs <= 64 ? 64 : 128; }
 
 template <int BLK, int HSP>
 static void attention_launch(floatX *out, float *lse, floatX *dqkv, const floatX *dout,
@@ -369,30 +407,78 @@ static void attention_check(int C, int NH) {
     }
 }
 
-// twin of attention_forward: out (B,T,C) and lse (B,NH,T) (in place of att);
-// overwrites both
-static void attention_forward_gpu(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH) {
-    attention_check(C, NH);
-    if (C / NH <= 64) {
-        attention_launch<ATT_BLK_64, 64>(out, lse, NULL, NULL, qkv, NULL, B, T, C, NH, 0);
-    } else {
-        attention_launch<ATT_BLK_128, 128>(out, lse, NULL, NULL, qkv, NULL, B, T, C, NH, 0);
+// the tile variant for head size hs on the current device: the largest whose
+// forward and backward shared memory fit in the opt-in limit per block;
+// prints the choice when verbose
+static int attention_choose(int hs, int verbose) {
+    int dev = 0, optin = 0;
+    cudaCheck(cudaGetDevice(&dev));
+    cudaCheck(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    AttTile v[4];
+    int n = attention_variants(v, attention_hsp(hs));
+    for (int i = 0; i < n; i++) {
+        if (v[i].fwd_smem <= (size_t)optin && v[i].bwd_smem <= (size_t)optin) {
+            if (verbose) {
+                printf("attention: hs %d tiles %d (forward %zu KiB, backward %zu KiB of %d KiB per block)\n",
+                       hs, v[i].blk, (v[i].fwd_smem + 1023) / 1024, (v[i].bwd_smem + 1023) / 1024,
+                       optin / 1024);
+            }
+            return v[i].blk;
+        }
     }
+    die("attention: no tile variant for head size %d fits in this GPU's %d bytes of shared memory per "
+        "block (the smallest, %d rows, needs %zu forward and %zu backward)",
+        hs, optin, v[n - 1].blk, v[n - 1].fwd_smem, v[n - 1].bwd_smem);
+    return 0;
+}
+
+// attention_launch with the tile variant blk (one of attention_variants')
+static void attention_dispatch(int blk, floatX *out, float *lse, floatX *dqkv, const floatX *dout,
+                               const floatX *qkv, float *D, int B, int T, int C, int NH, int backward) {
+    if (attention_hsp(C / NH) == 64) {
+        switch (blk) {
+#if ATT_BLK_64 == 64
+        case 64: attention_launch<64, 64>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward); return;
+#endif
+        case 32: attention_launch<32, 64>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward); return;
+        case ATT_BLK_MIN:
+            attention_launch<ATT_BLK_MIN, 64>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward);
+            return;
+        default: break;
+        }
+    } else {
+        switch (blk) {
+        case ATT_BLK_128:
+            attention_launch<ATT_BLK_128, 128>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward);
+            return;
+        case ATT_BLK_MIN:
+            attention_launch<ATT_BLK_MIN, 128>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward);
+            return;
+        default: break;
+        }
+    }
+    die("attention: no compiled tile variant of %d rows for head size %d", blk, C / NH);
+}
+
+// twin of attention_forward: out (B,T,C) and lse (B,NH,T) (in place of att);
+// overwrites both. blk: the tile variant (attention_choose)
+static void attention_forward_gpu(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
+                                  int blk) {
+    attention_check(C, NH);
+    attention_dispatch(blk, out, lse, NULL, NULL, qkv, NULL, B, T, C, NH, 0);
 }
 
 // twin of attention_backward: dinp (B,T,3C) from dout (B,T,C), the forward's
 // inp (qkv), out and lse; D is scratch (B,NH,T). Overwrites dinp (scratch).
+// blk: the tile variant (attention_choose)
 static void attention_backward_gpu(floatX *dinp, float *D, const floatX *dout, const floatX *inp,
-                                   const floatX *out, const float *lse, int B, int T, int C, int NH) {
+                                   const floatX *out, const float *lse, int B, int T, int C, int NH,
+                                   int blk) {
     attention_check(C, NH);
     size_t warps = (size_t)B * T * NH;
     LAUNCH(ceil_div(warps, 8), 8 * WARP, 0, attention_dot_kernel)(D, dout, out, B, T, C, NH);
     launchCheck();
-    if (C / NH <= 64) {
-        attention_launch<ATT_BLK_64, 64>(NULL, (float *)lse, dinp, dout, inp, D, B, T, C, NH, 1);
-    } else {
-        attention_launch<ATT_BLK_128, 128>(NULL, (float *)lse, dinp, dout, inp, D, B, T, C, NH, 1);
-    }
+    attention_dispatch(blk, NULL, (float *)lse, dinp, dout, inp, D, B, T, C, NH, 1);
 }
 
 // ----------------------------------------------------------------------------
@@ -607,6 +693,7 @@ typedef struct {
     GpuActs a;
     void *acts_memory;
     size_t act_bytes, scratch_bytes;
+    size_t bucket_bytes;       // the encoder backward's token buckets, chunks and partial sums
     TokenBuckets buckets;
     int *inputs_host;          // (B_max, T_max) the last forward's tokens
     float *losses_host;        // (B_max, T_max)
@@ -616,6 +703,7 @@ typedef struct {
     // data parallel: this process's rank among nranks
     int rank, nranks;
     int recompute;             // ln1, ln2, fch_gelu are recomputed in the backward
+    int att_blk;               // the attention's tile rows on this device (attention_choose)
 #ifdef USE_MPI
     ncclComm_t nccl;
 #endif
@@ -647,6 +735,7 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     }
     if (cfg->channels % 8 != 0) { die("the GPU trainer needs C (%d) to be a multiple of 8", cfg->channels); }
     attention_check(cfg->channels, cfg->num_heads);
+    g->att_blk = attention_choose(cfg->channels / cfg->num_heads, rank == 0);
     g->config = *cfg;
     g->rank = rank;
     g->nranks = nranks;
@@ -698,6 +787,19 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     tb->d_ids = (int *)gpu_alloc(g, BT * sizeof(int));
     tb->d_starts = (int *)gpu_alloc(g, (BT + 1) * sizeof(int));
     tb->d_positions = (int *)gpu_alloc(g, BT * sizeof(int));
+    // the chunks of the split buckets and their partial sums: allocated once
+    // for the worst case of B x T tokens
+    tb->chunk = ENCODER_CHUNK;
+    size_t max_chunks = token_buckets_max_chunks(BT, tb->chunk);
+    tb->partial_starts = (int *)mallocCheck((BT + 1) * sizeof(int));
+    tb->chunk_starts = (int *)mallocCheck(max_chunks * sizeof(int));
+    tb->chunk_ends = (int *)mallocCheck(max_chunks * sizeof(int));
+    tb->d_partial_starts = (int *)gpu_alloc(g, (BT + 1) * sizeof(int));
+    tb->d_chunk_starts = (int *)gpu_alloc(g, max_chunks * sizeof(int));
+    tb->d_chunk_ends = (int *)gpu_alloc(g, max_chunks * sizeof(int));
+    tb->d_partials = (float *)gpu_alloc(g, max_chunks * (size_t)cfg->channels * sizeof(float));
+    g->bucket_bytes = (4 * BT + 2) * sizeof(int) + 2 * max_chunks * sizeof(int) +
+                      max_chunks * (size_t)cfg->channels * sizeof(float);
     g->inputs_host = (int *)mallocCheck(BT * sizeof(int));
     g->losses_host = (float *)mallocCheck(BT * sizeof(float));
     g->logits_row = (float *)gpu_alloc(g, (size_t)cfg->padded_vocab_size * sizeof(float));
@@ -718,6 +820,10 @@ static void gpu_model_free(GPT2GPU *g) {
     cudaCheck(cudaFree(g->buckets.d_ids));
     cudaCheck(cudaFree(g->buckets.d_starts));
     cudaCheck(cudaFree(g->buckets.d_positions));
+    cudaCheck(cudaFree(g->buckets.d_partial_starts));
+    cudaCheck(cudaFree(g->buckets.d_chunk_starts));
+    cudaCheck(cudaFree(g->buckets.d_chunk_ends));
+    cudaCheck(cudaFree(g->buckets.d_partials));
     cudaCheck(cudaFree(g->mm.workspace));
     cudaCheck(cudaFree(g->logits_row));
     cublasCheck(cublasLtDestroy(g->mm.lt));
@@ -726,6 +832,9 @@ static void gpu_model_free(GPT2GPU *g) {
     free(g->buckets.starts);
     free(g->buckets.positions);
     free(g->buckets.count);
+    free(g->buckets.partial_starts);
+    free(g->buckets.chunk_starts);
+    free(g->buckets.chunk_ends);
     free(g->inputs_host);
     free(g->losses_host);
     memset(g, 0, sizeof(*g));
@@ -815,7 +924,7 @@ static void gpu_forward(GPT2GPU *g, const int *inputs, int B, int T) {
         const floatX *residual = l == 0 ? a->encoded : layer_acts_x(g, l - 1, B, T).residual3;
         // ln1 was made by the previous layer's fused residual + layernorm (or above for l = 0)
         matmul_forward_gpu(&g->mm, la.qkv, NULL, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
-        attention_forward_gpu(la.atty, la.att_lse, la.qkv, B, T, C, NH);
+        attention_forward_gpu(la.atty, la.att_lse, la.qkv, B, T, C, NH, g->att_blk);
         matmul_forward_gpu(&g->mm, a->btc, NULL, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
         residual_layernorm_forward_gpu(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, residual,
                                        a->btc, lp.ln2w, lp.ln2b, B, T, C);
@@ -901,7 +1010,8 @@ static void gpu_backward(GPT2GPU *g) {
         // the attention half: d attproj = d residual2 = dresidual
         matmul_backward_gpu(&g->mm, a->btc, gp.attprojw, gp.attprojb, a->dresidual, la.atty,
                             lp.attprojw, NULL, B, T, C, C, cs);
-        attention_backward_gpu(a->dqkv, a->att_D, a->btc, la.qkv, la.atty, la.att_lse, B, T, C, NH);
+        attention_backward_gpu(a->dqkv, a->att_D, a->btc, la.qkv, la.atty, la.att_lse, B, T, C, NH,
+                               g->att_blk);
         matmul_backward_gpu(&g->mm, a->btc, gp.qkvw, gp.qkvb, a->dqkv, la.ln1, lp.qkvw, NULL, B, T, C, 3 * C, cs);
         layernorm_backward_gpu(a->dresidual, gp.ln1w, gp.ln1b, a->btc, residual, lp.ln1w,
                                la.ln1_mean, la.ln1_rstd, B, T, C, cs);
@@ -1067,6 +1177,7 @@ static void gpu_print_bill(const GPT2GPU *g, const GpuPeak *peak, const cudaDevi
     print_bytes_row("AdamW moments (m, v)", 2 * nm * sizeof(float));
     print_bytes_row("activations (saved)", g->act_bytes);
     print_bytes_row("scratch (backward, tokens)", g->scratch_bytes);
+    print_bytes_row("encoder token buckets", g->bucket_bytes);
     print_bytes_row("cuBLASLt workspace", CUBLAS_WORKSPACE_BYTES);
     print_bytes_row("total allocated", g->bytes_allocated);
     print_bytes_row("device memory still free", free_b);

@@ -17,8 +17,10 @@ Map, in train.c's layer order:
   constants and helpers  WARP, COLSUM_ROWS, ATT_MAX_HS; to_f / to_x, warp sums,
                          ceil_div (host)
   encoder                encoder_forward_kernel; encoder_backward_wte_kernel,
-                         encoder_backward_wpe_kernel and the host-built token
-                         buckets the wte one reads (TokenBuckets)
+                         encoder_backward_wte_partial_kernel (frequent tokens'
+                         positions in chunks), encoder_backward_wpe_kernel and
+                         the host-built token buckets the wte ones read
+                         (TokenBuckets)
   layernorm              layernorm_forward_kernel, layernorm_recompute_kernel
                          (--recompute), layernorm_backward_kernel, and the
                          column sums (column_partials_kernel,
@@ -82,15 +84,40 @@ __global__ void encoder_forward_kernel(floatX *out, const int *inp, const floatX
 // encoder_backward's dwte: dwte[id,:] += sum of dout[b,t,:] over the
 // positions where inp[b,t] == id.
 // Deterministic without atomics: the host sorts the positions by token (a
-// bucket per distinct id, positions in increasing order), one block row per
-// distinct id sums its bucket in that fixed order and owns its row of dwte.
+// bucket per distinct id, positions in increasing order). A frequent token
+// (a few percent of real text: thousands of positions in a batch) would make
+// one block do thousands of serial loads, so a bucket of more than `chunk`
+// positions is split into chunks of at most `chunk` positions:
+//   encoder_backward_wte_partial_kernel: one block row per chunk sums its
+//     positions in order into a partial row (scratch)
+//   encoder_backward_wte_kernel: one block row per distinct id, which owns its
+//     row of dwte, adds its chunks' partials in chunk order, or (a bucket of
+//     at most `chunk` positions, not split) its positions in order.
+// The same sums in the same order in every run; an unsplit bucket sums
+// exactly as a single pass over its positions.
+__global__ void encoder_backward_wte_partial_kernel(float *partials, const floatX *dout,
+                                                    const int *chunk_starts, const int *chunk_ends,
+                                                    const int *positions, int C) {
+    int j = blockIdx.x;
+    int c = blockIdx.y * blockDim.x + threadIdx.x;
+    if (c >= C) { return; }
+    float s = 0.0f;
+    for (int k = chunk_starts[j]; k < chunk_ends[j]; k++) { s += to_f(dout[(size_t)positions[k] * C + c]); }
+    partials[(size_t)j * C + c] = s;
+}
+
 __global__ void encoder_backward_wte_kernel(float *dwte, const floatX *dout, const int *ids,
-                                            const int *starts, const int *positions, int C) {
+                                            const int *starts, const int *positions,
+                                            const float *partials, const int *partial_starts, int C) {
     int u = blockIdx.x;
     int c = blockIdx.y * blockDim.x + threadIdx.x;
     if (c >= C) { return; }
     float s = 0.0f;
-    for (int k = starts[u]; k < starts[u + 1]; k++) { s += to_f(dout[(size_t)positions[k] * C + c]); }
+    if (partial_starts[u] < partial_starts[u + 1]) {  // split: its chunks' sums, in chunk order
+        for (int j = partial_starts[u]; j < partial_starts[u + 1]; j++) { s += partials[(size_t)j * C + c]; }
+    } else {
+        for (int k = starts[u]; k < starts[u + 1]; k++) { s += to_f(dout[(size_t)positions[k] * C + c]); }
+    }
     dwte[(size_t)ids[u] * C + c] += s;
 }
 
@@ -104,33 +131,83 @@ __global__ void encoder_backward_wpe_kernel(float *dwpe, const floatX *dout, int
     dwpe[idx] += s;
 }
 
-// the buckets of encoder_backward_wte_kernel, built on the host from the
-// batch's tokens (B*T ints: cheap next to a step)
+// positions per chunk of a split bucket (encoder_backward_wte_partial_kernel):
+// bounds the serial loads of one block
+#define ENCODER_CHUNK 256
+
+// the buckets (and chunks) of the encoder_backward_wte kernels, built on the
+// host from the batch's tokens (B*T ints: cheap next to a step)
 typedef struct {
+    int chunk;            // positions per chunk of a split bucket (ENCODER_CHUNK)
     int num_ids;          // distinct token ids in the batch
+    int num_chunks;       // chunks of the split buckets (buckets of more than chunk positions)
     int *ids, *starts, *positions;  // host: (BT), (BT+1), (BT)
-    int *d_ids, *d_starts, *d_positions;  // device copies
+    int *partial_starts;  // host (BT+1): id u's chunks are [partial_starts[u], partial_starts[u+1])
+    int *chunk_starts, *chunk_ends;  // host (max_chunks): chunk j's range of positions
+    int *d_ids, *d_starts, *d_positions, *d_partial_starts, *d_chunk_starts, *d_chunk_ends;  // device copies
+    float *d_partials;    // device (max_chunks, C): the chunks' sums
     int *count;           // host scratch (V)
 } TokenBuckets;
+
+// the most chunks a batch of BT tokens can have: only buckets of c > chunk
+// positions are split, into ceil(c / chunk) <= 2 c / chunk chunks, and the
+// split buckets hold at most BT positions in all
+static size_t token_buckets_max_chunks(size_t BT, int chunk) { return 2 * (BT / (size_t)chunk) + 1; }
 
 static void token_buckets_build(TokenBuckets *tb, const int *inp, size_t BT, int V) {
     memset(tb->count, 0, (size_t)V * sizeof(int));
     for (size_t i = 0; i < BT; i++) { tb->count[inp[i]]++; }
-    int u = 0, start = 0;
+    size_t max_chunks = token_buckets_max_chunks(BT, tb->chunk);
+    int u = 0, start = 0, nc = 0;
     for (int v = 0; v < V; v++) {
         if (tb->count[v] == 0) { continue; }
         tb->ids[u] = v;
         tb->starts[u] = start;
+        tb->partial_starts[u] = nc;
+        if (tb->count[v] > tb->chunk) {  // split into chunks of tb->chunk positions (the last may be shorter)
+            for (int k = start; k < start + tb->count[v]; k += tb->chunk) {
+                if ((size_t)nc >= max_chunks) {  // internal: token_buckets_max_chunks is wrong
+                    die("token_buckets_build: more than the %zu chunks allocated", max_chunks);
+                }
+                tb->chunk_starts[nc] = k;
+                tb->chunk_ends[nc] = k + tb->chunk < start + tb->count[v] ? k + tb->chunk : start + tb->count[v];
+                nc++;
+            }
+        }
         start += tb->count[v];
         tb->count[v] = tb->starts[u];  // now the next free slot of v's bucket
         u++;
     }
     tb->starts[u] = start;
+    tb->partial_starts[u] = nc;
     tb->num_ids = u;
+    tb->num_chunks = nc;
     for (size_t i = 0; i < BT; i++) { tb->positions[tb->count[inp[i]]++] = (int)i; }
     cudaCheck(cudaMemcpy(tb->d_ids, tb->ids, (size_t)u * sizeof(int), cudaMemcpyHostToDevice));
     cudaCheck(cudaMemcpy(tb->d_starts, tb->starts, ((size_t)u + 1) * sizeof(int), cudaMemcpyHostToDevice));
     cudaCheck(cudaMemcpy(tb->d_positions, tb->positions, BT * sizeof(int), cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(tb->d_partial_starts, tb->partial_starts, ((size_t)u + 1) * sizeof(int),
+                         cudaMemcpyHostToDevice));
+    if (nc > 0) {
+        cudaCheck(cudaMemcpy(tb->d_chunk_starts, tb->chunk_starts, (size_t)nc * sizeof(int), cudaMemcpyHostToDevice));
+        cudaCheck(cudaMemcpy(tb->d_chunk_ends, tb->chunk_ends, (size_t)nc * sizeof(int), cudaMemcpyHostToDevice));
+    }
+}
+
+// encoder_backward's dwte from the built buckets: the split buckets' chunk
+// sums, then one block row per distinct id (train.cu's launcher and
+// check_kernels.cpp both launch through this)
+static void encoder_backward_wte_launch(float *dwte, const floatX *dout, const TokenBuckets *tb, int C) {
+    if (tb->num_chunks > 0) {
+        dim3 pgrid(tb->num_chunks, ceil_div(C, 256));
+        LAUNCH(pgrid, 256, 0, encoder_backward_wte_partial_kernel)(tb->d_partials, dout, tb->d_chunk_starts,
+                                                                   tb->d_chunk_ends, tb->d_positions, C);
+        cudaCheck(cudaGetLastError());
+    }
+    dim3 grid(tb->num_ids, ceil_div(C, 256));
+    LAUNCH(grid, 256, 0, encoder_backward_wte_kernel)(dwte, dout, tb->d_ids, tb->d_starts, tb->d_positions,
+                                                      tb->d_partials, tb->d_partial_starts, C);
+    cudaCheck(cudaGetLastError());
 }
 
 // ----------------------------------------------------------------------------

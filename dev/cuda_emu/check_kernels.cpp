@@ -1,6 +1,7 @@
 // check_kernels.cpp: train.cu's kernels (train_kernels.cuh, included as it is),
 // emulated on the CPU (emu.h), against train.c's CPU twins: every kernel, the
-// attention at several shapes and both tile sizes, each launched with LAUNCH as
+// attention at several shapes and every tile size train.cu can pick (the
+// encoder backward also with split buckets), each launched with LAUNCH as
 // train.cu launches it. One line per check, OK|FAIL, maxrel = max |emu - cpu| /
 // max |cpu|; exits 1 on a failure. Built and run by dev/cuda_emu/run.sh (make
 // check-cuda-emu) with -DCUDA_EMU -I dev/cuda_emu/include, with the WMMA tile
@@ -23,6 +24,26 @@ static void cmp(const char *name, const float *a, const float *b, size_t n, doub
 static std::vector<float> randv(Rng *rng, size_t n, float s = 1.0f) {
     std::vector<float> v(n); for (auto &x : v) x = s * rng_normal(rng); return v;
 }
+// encoder_backward's dwte through the buckets, split into chunks of `chunk`
+// positions, launched as train.cu launches it; returns the number of chunks
+static int encoder_backward_case(float *dwte, const float *dout, const int *inp, size_t N, int C, int V,
+                                 int chunk) {
+    TokenBuckets tb;
+    tb.chunk = chunk;
+    size_t mc = token_buckets_max_chunks(N, chunk);
+    std::vector<int> ids(N), starts(N + 1), pos(N), count(V), ps(N + 1), cs(mc), ce(mc);
+    std::vector<float> partials(mc * C, 777.f);
+    tb.ids = ids.data(); tb.starts = starts.data(); tb.positions = pos.data(); tb.count = count.data();
+    tb.partial_starts = ps.data(); tb.chunk_starts = cs.data(); tb.chunk_ends = ce.data();
+    std::vector<int> dids(N), dstarts(N + 1), dpos(N), dps(N + 1), dcs(mc), dce(mc);  // "device" copies
+    tb.d_ids = dids.data(); tb.d_starts = dstarts.data(); tb.d_positions = dpos.data();
+    tb.d_partial_starts = dps.data(); tb.d_chunk_starts = dcs.data(); tb.d_chunk_ends = dce.data();
+    tb.d_partials = partials.data();
+    token_buckets_build(&tb, inp, N, V);
+    encoder_backward_wte_launch(dwte, dout, &tb, C);
+    return tb.num_chunks;
+}
+
 static void check_layers() {
     Rng rng; rng_seed(&rng, 7);
     int B = 2, T = 5, C = 96, V = 37, Vp = 64;
@@ -39,16 +60,24 @@ static void check_layers() {
     auto dout = randv(&rng, NC);
     auto dwte1 = randv(&rng, (size_t)V * C), dwpe1 = randv(&rng, (size_t)T * C);
     auto dwte2 = dwte1, dwpe2 = dwpe1;
-    TokenBuckets tb;
-    std::vector<int> ids(N), starts(N + 1), pos(N), count(V);
-    tb.ids = ids.data(); tb.starts = starts.data(); tb.positions = pos.data(); tb.count = count.data();
-    tb.d_ids = tb.ids; tb.d_starts = tb.starts; tb.d_positions = tb.positions;
-    token_buckets_build(&tb, inp.data(), N, V);
-    LAUNCH(dim3(tb.num_ids, ceil_div(C, 256)), 256, 0, encoder_backward_wte_kernel)(dwte1.data(), dout.data(), tb.d_ids, tb.d_starts, tb.d_positions, C);
+    encoder_backward_case(dwte1.data(), dout.data(), inp.data(), N, C, V, ENCODER_CHUNK);
     LAUNCH(ceil_div((size_t)T * C, 256), 256, 0, encoder_backward_wpe_kernel)(dwpe1.data(), dout.data(), B, T, C);
     encoder_backward(dwte2.data(), dwpe2.data(), dout.data(), inp.data(), B, T, C);
     cmp("encoder_backward dwte", dwte1.data(), dwte2.data(), dwte1.size());
     cmp("encoder_backward dwpe", dwpe1.data(), dwpe2.data(), dwpe1.size());
+    // the split of frequent tokens' buckets, with chunks of 3 positions: of 40
+    // positions token 5 has 27 (9 full chunks), 2 has 5 and 1 has 4 (2 chunks,
+    // the last shorter), 3 has exactly 3 and 6 has 1 (unsplit): 13 chunks
+    { int B2 = 4, T2 = 10; size_t N2 = (size_t)B2 * T2;
+      std::vector<int> inp2(N2);
+      for (size_t i = 0; i < N2; i++) inp2[i] = i % 4 == 1 ? (int)(i % 3) + 1 : 5;
+      inp2[3] = 1; inp2[7] = 2; inp2[0] = 6;
+      auto d2 = randv(&rng, N2 * C), e1 = randv(&rng, (size_t)V * C), p1 = randv(&rng, (size_t)T2 * C);
+      auto e2 = e1, p2 = p1;
+      int chunks = encoder_backward_case(e1.data(), d2.data(), inp2.data(), N2, C, V, 3);
+      encoder_backward(e2.data(), p2.data(), d2.data(), inp2.data(), B2, T2, C);
+      char name[64]; snprintf(name, sizeof(name), "encoder_backward dwte (%d chunks)", chunks);
+      cmp(name, e1.data(), e2.data(), e1.size()); }
     // layernorm forward, fused residual + layernorm, recompute
     auto x = randv(&rng, NC, 3.0f), x2 = randv(&rng, NC), w = randv(&rng, C), bb = randv(&rng, C);
     for (auto &v : x) v += 1.5f;
@@ -169,6 +198,12 @@ int main() {
     attention_case<32, 128>(1, 70, 256, 2, 3);   // hs 128
     attention_case<64, 64>(1, 64, 64, 1, 4);     // T a multiple of the tile
     attention_case<32, 64>(1, 1, 64, 1, 5);      // T = 1
+    // the one-warp tiles train.cu picks where the larger ones exceed the
+    // device's shared memory per block (ATT_BLK_MIN)
+    attention_case<16, 64>(2, 40, 64, 4, 6);     // hs 16 padded to 64
+    attention_case<16, 64>(1, 50, 128, 2, 7);    // hs 64
+    attention_case<16, 128>(1, 70, 256, 2, 8);   // hs 128
+    attention_case<16, 128>(1, 1, 192, 2, 9);    // hs 96 padded to 128, T = 1
     printf("%s: %d failure(s) (%s tile code)\n", fails ? "FAIL" : "OK", fails,
 #ifdef EMU_SCALAR
            "scalar");

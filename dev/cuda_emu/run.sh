@@ -11,7 +11,8 @@
 #   2. the whole trainer: test/test_gpu.cu (which includes train.cu), run as
 #      test_gpu runs on a GPU, without the 124M shape: the FP32 build, and
 #      the bf16 build's code paths (tiles, the separate compute copy of the
-#      weights) in fp32
+#      weights) in fp32, and the FP32 build again as on a laptop GPU (99 KiB
+#      of shared memory per block: EMU_SMEM_OPTIN, the smaller attention tiles)
 # Exit status: non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -35,4 +36,7 @@ flags=(-std=c++20 -O2 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-function 
     -o "$out/test_gpu_bf16paths" -lm -pthread
 "$out/test_gpu_fp32"
 "$out/test_gpu_bf16paths"
+# a laptop GPU's 99 KiB of shared memory per block (sm_86/sm_89/sm_120): the
+# FP32 build's head size 128 takes the smaller attention tiles
+EMU_SMEM_OPTIN=101376 "$out/test_gpu_fp32"
 echo "check-cuda-emu: OK (kernels and the whole trainer, emulated on the CPU)"

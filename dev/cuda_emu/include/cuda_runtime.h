@@ -10,6 +10,7 @@
 
 typedef int cudaError_t;
 #define cudaSuccess 0
+#define cudaErrorInvalidValue 1
 #define cudaErrorMemoryAllocation 2
 static const char *cudaGetErrorString(cudaError_t e) { return e == 0 ? "no error" : "emulated error"; }
 static cudaError_t cudaGetLastError(void) { return cudaSuccess; }
@@ -18,11 +19,19 @@ typedef struct {
     char name[256];
     int multiProcessorCount, major, minor;
 } cudaDeviceProp;
-enum cudaDeviceAttr { cudaDevAttrClockRate, cudaDevAttrMemoryClockRate, cudaDevAttrGlobalMemoryBusWidth };
+enum cudaDeviceAttr { cudaDevAttrClockRate, cudaDevAttrMemoryClockRate, cudaDevAttrGlobalMemoryBusWidth,
+                      cudaDevAttrMaxSharedMemoryPerBlockOptin };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
 static cudaError_t cudaGetDeviceCount(int *n) { *n = 8; return cudaSuccess; }  // room for mpirun ranks
 static cudaError_t cudaSetDevice(int d) { (void)d; return cudaSuccess; }
+static cudaError_t cudaGetDevice(int *d) { *d = 0; return cudaSuccess; }
+// the opt-in shared memory per block: EMU_SMEM_OPTIN bytes (run.sh sets a
+// laptop GPU's 101376, 99 KiB), else H100's 232448 (227 KiB)
+static int emu_smem_optin(void) {
+    const char *e = getenv("EMU_SMEM_OPTIN");
+    return e != NULL && atoi(e) > 0 ? atoi(e) : 232448;
+}
 static cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     (void)d;
     memset(p, 0, sizeof(*p));
@@ -31,7 +40,11 @@ static cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int d) {
     p->major = 8;
     return cudaSuccess;
 }
-static cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) { (void)a; (void)d; *v = 0; return cudaSuccess; }
+static cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int d) {
+    (void)d;
+    *v = a == cudaDevAttrMaxSharedMemoryPerBlockOptin ? emu_smem_optin() : 0;
+    return cudaSuccess;
+}
 static cudaError_t cudaMalloc(void *p, size_t bytes) {
     *(void **)p = malloc(bytes > 0 ? bytes : 1);
     if (*(void **)p == NULL) { return cudaErrorMemoryAllocation; }
@@ -43,5 +56,8 @@ static cudaError_t cudaMemset(void *p, int v, size_t n) { memset(p, v, n); retur
 static cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind k) { (void)k; memmove(d, s, n); return cudaSuccess; }
 static cudaError_t cudaMemGetInfo(size_t *f, size_t *t) { *f = 0; *t = 0; return cudaSuccess; }
 template <typename K>
-static cudaError_t cudaFuncSetAttribute(K k, cudaFuncAttribute a, int v) { (void)k; (void)a; (void)v; return cudaSuccess; }
+static cudaError_t cudaFuncSetAttribute(K k, cudaFuncAttribute a, int v) {  // fails above the limit, as on a GPU
+    (void)k;
+    return a == cudaFuncAttributeMaxDynamicSharedMemorySize && v > emu_smem_optin() ? cudaErrorInvalidValue : cudaSuccess;
+}
 #endif
