@@ -1,6 +1,10 @@
 # Shared by the shell tests: test files written with perl (always on Debian),
 # so no Python is needed.
 #   source test/lib.sh
+# ok NAME / bad NAME: one `OK   NAME` or `FAIL NAME` line, counted in pass / fail
+pass=0; fail=0
+ok()  { echo "OK   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1"; fail=$((fail + 1)); }
 write_tokens() {  # write_tokens PATH NTOK VOCAB [MAGIC]: llm.c token shard of random ids
     perl -e 'my ($path,$n,$v,$magic)=@ARGV; srand(1); open(my $f,">:raw",$path) or die;
              print $f pack("l<256",$magic,1,$n,(0)x253);

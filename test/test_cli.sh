@@ -9,10 +9,6 @@ TRAIN=${1:-./train}
 [ -x "$TRAIN" ] || { echo "FAIL: $TRAIN not built"; exit 1; }
 TMP=$(mktemp -d /tmp/test_cli.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
-
-ok()   { echo "OK   $1"; pass=$((pass + 1)); }
-bad()  { echo "FAIL $1"; fail=$((fail + 1)); }
 
 # expect_error NAME PATTERN -- CMD...: CMD must exit with status 1 (not a
 # signal, not a sanitizer abort) and print PATTERN on stderr
@@ -27,7 +23,7 @@ expect_error() {
     ok "$name: $(grep -m1 -iE 'error' "$TMP/err" | cut -c1-110)"
 }
 
-source "$(dirname "$0")/lib.sh"  # write_tokens, write_model
+source "$(dirname "$0")/lib.sh"  # ok, bad, write_tokens, write_model
 
 write_model "$TMP/model.bin" 2 4 64 300 32
 write_tokens "$TMP/train.bin" 2000 300

@@ -12,10 +12,7 @@ TRAIN=${1:-tmp/train_mpi}
 [ -x "$TRAIN" ] || { echo "FAIL: $TRAIN not built (make test-mpi builds it)"; exit 1; }
 TMP=$(mktemp -d /tmp/test_mpi.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-pass=0; fail=0
-ok()  { echo "OK   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1"; fail=$((fail + 1)); }
-source "$(dirname "$0")/lib.sh"  # write_tokens, write_model
+source "$(dirname "$0")/lib.sh"  # ok, bad, write_tokens, write_model
 
 # one OpenMP thread per rank; root in containers and CI needs the two
 # OpenMPI switches; more ranks than cores is fine here
