@@ -224,97 +224,213 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 // through strides so that a transpose is just a different stride:
 //   A[m,k] = a[m * a_rs + k * a_cs],  B[k,n] = b[k * b_rs + n * b_cs],
 //   C[m,n] = c[m * N + n].
-// How it is fast:
-// 1. Register tile: a MATMUL_MR x MATMUL_NR block of C (6 x 16 floats, 12
-//    vectors of 8) stays in registers while k runs; each step loads 16
-//    values of B and 6 of A and does 96 multiply-adds, so the arithmetic,
-//    not the memory, sets the pace. The vectors are GCC/Clang vector
-//    extensions: plain C arithmetic on 8 floats at once, which the compiler
-//    maps to AVX (or SSE, NEON, or scalar code where there is none).
-// 2. Cache blocks: C is done in groups of 1024 columns, and for each group k
-//    runs in blocks of MATMUL_KC. For one k block, the group is cut into
-//    tiles of MATMUL_MC rows by one 16-column strip; a tile copies its strip
-//    of B into a contiguous panel (KC x 16 = 16 KiB, stays in L1; this is
-//    also where a transposed B becomes contiguous), its A block (MC x KC,
-//    up to 504 KiB) stays in L2 while the tiles of a row block pass, and the
-//    group of C (up to MC x 1024) stays in L2 from one k block to the next.
-//    So even the classifier's 50304-wide products read each byte of A, B
-//    and C from memory only a few times.
-// 3. Threads share out the tiles of one k block: no two write the same
-//    element of C, and every element adds its k blocks in the same order,
-//    so the result is the same for any thread count.
+// How it is fast (the layout of the GotoBLAS/BLIS design):
+// 1. Register tile: a MATMUL_MR x MATMUL_NR block of C (6 x 16 floats with
+//    AVX2: 12 vector registers of 8) stays in registers while k runs; each
+//    step loads 16 values of B and 6 of A and does 96 multiply-adds, so the
+//    arithmetic, not the memory, sets the pace. The vectors are GCC/Clang
+//    vector extensions: plain C arithmetic on 8 (AVX2) or 16 (AVX-512) floats
+//    at once, which the compiler turns into FMA instructions.
+// 2. Packing: k runs in blocks of MATMUL_KC. For each k block, B's rows (up
+//    to MATMUL_NC columns at a time) are copied once, by all threads, into
+//    strips of NR columns, each strip contiguous (KC x NR floats, 16 KiB: it
+//    stays in L1 while it is used). Each thread copies its block of up to
+//    MATMUL_MC rows of A into panels of MR rows, contiguous too (stays in L2).
+//    The register tile then reads both with unit stride whatever A's and B's
+//    strides are: this is where a transposed operand becomes contiguous.
+//    Partial panels are zero-filled, so every tile runs the same loop.
+// 3. Threads share out the (row block, column range) tasks of one k block:
+//    no two write the same element of C, and every element adds its k
+//    blocks in the same order with the same arithmetic, so the result is the
+//    same for any thread count.
+// 4. row_sums (may be NULL): row_sums[m] += sum_k A[m,k], gathered while A is
+//    packed, so the weight gradient's pass gives the bias gradient without
+//    reading dout again.
 #if defined(__AVX512F__)
 #define MATMUL_VEC 16  // floats per vector register: 32 registers of 16 with AVX-512
 #define MATMUL_MR 12   // 12 x 32 tile: 24 accumulators + 2 of B + 1 of A
+#define MATMUL_MC 288  // rows of A per block: 288 x 256 floats = 288 KiB, for a 1 MiB L2
 #else
 #define MATMUL_VEC 8   // 16 registers of 8 with AVX2 (and narrower or none elsewhere)
 #define MATMUL_MR 6    // 6 x 16 tile: 12 accumulators + 2 of B + 1 of A
+#define MATMUL_MC 144  // rows of A per block: 144 x 256 floats = 144 KiB, for a 512 KiB L2
 #endif
 #define MATMUL_NR (2 * MATMUL_VEC)
 #define MATMUL_KC 256
-#define MATMUL_MC 504  // at most this many rows per row block (a multiple of 6 and 12)
-#define MATMUL_NC_STRIPS 64  // strips of C per column group: 1024 columns
+#define MATMUL_NC 2048  // columns of B packed at once: 256 x 2048 floats = 2 MiB, in L3
 typedef float floatv __attribute__((vector_size(MATMUL_VEC * sizeof(float))));
 
-// C[0:rows, 0:cols] += A[0:rows, 0:kc] @ panel (kc, MATMUL_NR)
-static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs,
-                                const float *panel, int kc, int rows, int cols) {
+// C[0:rows, 0:cols] += Apanel (MR, kc) @ Bstrip (kc, NR), both packed k-major:
+// apanel[k * MR + r] = A[r, k],  bstrip[k * NR + j] = B[k, j]
+static void matmul_micro_kernel(float *c, size_t ldc, const float *apanel, const float *bstrip,
+                                int kc, int rows, int cols) {
     floatv acc[MATMUL_MR][2];
     memset(acc, 0, sizeof(acc));
-    size_t row[MATMUL_MR];  // rows past `rows` re-read the last one; never stored
-    for (int r = 0; r < MATMUL_MR; r++) { row[r] = (size_t)(r < rows ? r : rows - 1) * a_rs; }
     for (int k = 0; k < kc; k++) {
         floatv b0, b1;  // memcpy: unaligned vector loads
-        memcpy(&b0, panel + (size_t)k * MATMUL_NR, sizeof(b0));
-        memcpy(&b1, panel + (size_t)k * MATMUL_NR + MATMUL_VEC, sizeof(b1));
-        const float *ak = a + (size_t)k * a_cs;
+        memcpy(&b0, bstrip + (size_t)k * MATMUL_NR, sizeof(b0));
+        memcpy(&b1, bstrip + (size_t)k * MATMUL_NR + MATMUL_VEC, sizeof(b1));
+        const float *ak = apanel + (size_t)k * MATMUL_MR;
         for (int r = 0; r < MATMUL_MR; r++) {
-            float ar = ak[row[r]];
-            acc[r][0] += ar * b0;  // the scalar is broadcast to all lanes
-            acc[r][1] += ar * b1;
+            acc[r][0] += ak[r] * b0;  // the scalar is broadcast to all lanes
+            acc[r][1] += ak[r] * b1;
         }
     }
-    float tile[MATMUL_MR][MATMUL_NR];
+    if (rows == MATMUL_MR && cols == MATMUL_NR) {  // a whole tile: vector adds into C
+        for (int r = 0; r < MATMUL_MR; r++) {
+            for (int h = 0; h < 2; h++) {
+                floatv cv;
+                memcpy(&cv, c + (size_t)r * ldc + h * MATMUL_VEC, sizeof(cv));
+                cv += acc[r][h];
+                memcpy(c + (size_t)r * ldc + h * MATMUL_VEC, &cv, sizeof(cv));
+            }
+        }
+        return;
+    }
+    float tile[MATMUL_MR][MATMUL_NR];  // an edge tile: only its rows and columns
     memcpy(tile, acc, sizeof(tile));
     for (int r = 0; r < rows; r++) {
         for (int j = 0; j < cols; j++) { c[(size_t)r * ldc + j] += tile[r][j]; }
     }
 }
 
-// C (M, N) += A (M, K) @ B (K, N), strided as described above
-static void matmul_accumulate(float *c, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                              size_t b_rs, size_t b_cs, int M, int N, int K) {
-    const int strips = (N + MATMUL_NR - 1) / MATMUL_NR;
-    const int row_blocks = (M + MATMUL_MC - 1) / MATMUL_MC;
-    // rows per block: as even as the blocks can be, in whole micro-tiles
-    const int mc = ((M + row_blocks - 1) / row_blocks + MATMUL_MR - 1) / MATMUL_MR * MATMUL_MR;
-    for (int s0 = 0; s0 < strips; s0 += MATMUL_NC_STRIPS) {
-      const int group = strips - s0 < MATMUL_NC_STRIPS ? strips - s0 : MATMUL_NC_STRIPS;
-      for (int k0 = 0; k0 < K; k0 += MATMUL_KC) {
-        const int kc = K - k0 < MATMUL_KC ? K - k0 : MATMUL_KC;
-        #pragma omp parallel for collapse(2) schedule(static)
-        for (int rb = 0; rb < row_blocks; rb++) {
-            for (int s = s0; s < s0 + group; s++) {
-                float panel[MATMUL_KC * MATMUL_NR];
-                const int n0 = s * MATMUL_NR;
-                const int cols = N - n0 < MATMUL_NR ? N - n0 : MATMUL_NR;
-                for (int k = 0; k < kc; k++) {  // pack, zero-filling a partial strip
-                    for (int j = 0; j < MATMUL_NR; j++) {
-                        panel[k * MATMUL_NR + j] =
-                            j < cols ? b[(size_t)(k0 + k) * b_rs + (size_t)(n0 + j) * b_cs] : 0.0f;
-                    }
-                }
-                const int m_end = (rb + 1) * mc < M ? (rb + 1) * mc : M;
-                for (int m0 = rb * mc; m0 < m_end; m0 += MATMUL_MR) {
-                    const int rows = m_end - m0 < MATMUL_MR ? m_end - m0 : MATMUL_MR;
-                    matmul_micro_kernel(c + (size_t)m0 * N + n0, (size_t)N,
-                                        a + (size_t)m0 * a_rs + (size_t)k0 * a_cs, a_rs, a_cs,
-                                        panel, kc, rows, cols);
+// packs B[k0:k0+kc, n0:n0+NR] into strip[k * NR + j], zeros past column N.
+// The loops run along whichever of B's strides is 1, so the reads are
+// contiguous (the forward's B is weight transposed: its columns are rows).
+static void matmul_pack_b(float *strip, const float *b, size_t b_rs, size_t b_cs, int k0, int kc,
+                          int n0, int N) {
+    const int cols = N - n0 < MATMUL_NR ? N - n0 : MATMUL_NR;
+    const float *src = b + (size_t)k0 * b_rs + (size_t)n0 * b_cs;
+    if (cols < MATMUL_NR) { memset(strip, 0, (size_t)kc * MATMUL_NR * sizeof(float)); }
+    if (b_cs == 1) {  // B's rows are contiguous: copy row k's NR columns
+        for (int k = 0; k < kc; k++) {
+            memcpy(strip + (size_t)k * MATMUL_NR, src + (size_t)k * b_rs, cols * sizeof(float));
+        }
+        return;
+    }
+    for (int k = 0; k < kc; k++) {  // B's columns are contiguous: NR streams at once
+        const float *row = src + (size_t)k * b_rs;
+        for (int j = 0; j < cols; j++) { strip[(size_t)k * MATMUL_NR + j] = row[(size_t)j * b_cs]; }
+    }
+}
+
+// packs A[m0:m0+rows, k0:k0+kc] into panels of MR rows, panel p at
+// apack + p * kc * MR holding apack[p*kc*MR + k*MR + r] = A[m0 + p*MR + r, k0 + k],
+// zeros past the last row. With sums: sums[i] += A[m0 + i, k] for each k in
+// order (the same additions, in the same order, as one running sum over k).
+// As for B, the loops run along A's unit stride.
+static void matmul_pack_a(float *apack, float *sums, const float *a, size_t a_rs, size_t a_cs,
+                          int m0, int rows, int k0, int kc) {
+    const int panels = (rows + MATMUL_MR - 1) / MATMUL_MR;
+    for (int p = 0; p < panels; p++) {
+        float *panel = apack + (size_t)p * kc * MATMUL_MR;
+        const int r_end = rows - p * MATMUL_MR < MATMUL_MR ? rows - p * MATMUL_MR : MATMUL_MR;
+        const float *src = a + (size_t)(m0 + p * MATMUL_MR) * a_rs + (size_t)k0 * a_cs;
+        float *psums = sums != NULL ? sums + p * MATMUL_MR : NULL;
+        if (r_end < MATMUL_MR) { memset(panel, 0, (size_t)kc * MATMUL_MR * sizeof(float)); }
+        if (a_cs == 1) {  // A's rows are contiguous: walk each row
+            for (int r = 0; r < r_end; r++) {
+                const float *row = src + (size_t)r * a_rs;
+                for (int k = 0; k < kc; k++) { panel[(size_t)k * MATMUL_MR + r] = row[k]; }
+                if (psums != NULL) {
+                    float s = psums[r];
+                    for (int k = 0; k < kc; k++) { s += row[k]; }
+                    psums[r] = s;
                 }
             }
+            continue;
         }
-      }
+        for (int k = 0; k < kc; k++) {  // A's columns are contiguous (A = dout^T)
+            const float *col = src + (size_t)k * a_cs;
+            for (int r = 0; r < r_end; r++) { panel[(size_t)k * MATMUL_MR + r] = col[(size_t)r * a_rs]; }
+            if (psums != NULL) {
+                for (int r = 0; r < r_end; r++) { psums[r] += col[(size_t)r * a_rs]; }
+            }
+        }
     }
+}
+
+// which of the parallel region's threads this is (0 without OpenMP)
+static int thread_index(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// C (M, N) += A (M, K) @ B (K, N), strided as described above; row_sums
+// (M) or NULL: row_sums[m] += sum_k A[m,k]
+static void matmul_accumulate(float *c, float *row_sums, const float *a, size_t a_rs, size_t a_cs,
+                              const float *b, size_t b_rs, size_t b_cs, int M, int N, int K) {
+    const int threads = num_threads();
+    // row blocks as even as they can be, in whole panels of MR rows
+    const int row_blocks = (M + MATMUL_MC - 1) / MATMUL_MC;
+    const int mc = ((M + row_blocks - 1) / row_blocks + MATMUL_MR - 1) / MATMUL_MR * MATMUL_MR;
+    // and each row block's columns cut into parts, so that there are at
+    // least two tasks per thread (few rows: the 256 tokens of a small batch)
+    const int parts = row_blocks >= 2 * threads ? 1 : (2 * threads + row_blocks - 1) / row_blocks;
+    const int kc_max = K < MATMUL_KC ? K : MATMUL_KC;
+    const int nc_max = N < MATMUL_NC ? (N + MATMUL_NR - 1) / MATMUL_NR * MATMUL_NR : MATMUL_NC;
+    float *bpack = (float *)mallocCheck((size_t)kc_max * nc_max * sizeof(float));
+    float *apack = (float *)mallocCheck((size_t)threads * mc * kc_max * sizeof(float));
+    float *sums = NULL;  // the row sums from 0, added to row_sums at the end
+    if (row_sums != NULL) {
+        sums = (float *)mallocCheck((size_t)M * sizeof(float));
+        memset(sums, 0, (size_t)M * sizeof(float));
+    }
+    #pragma omp parallel
+    {
+        float *my_apack = apack + (size_t)thread_index() * mc * kc_max;
+        for (int n0 = 0; n0 < N; n0 += MATMUL_NC) {
+            const int nc = N - n0 < MATMUL_NC ? N - n0 : MATMUL_NC;
+            const int strips = (nc + MATMUL_NR - 1) / MATMUL_NR;
+            const int strips_per_part = (strips + parts - 1) / parts;
+            for (int k0 = 0; k0 < K; k0 += MATMUL_KC) {
+                const int kc = K - k0 < MATMUL_KC ? K - k0 : MATMUL_KC;
+                // threads own strips of the packed B
+                #pragma omp for schedule(static)
+                for (int s = 0; s < strips; s++) {
+                    matmul_pack_b(bpack + (size_t)s * kc * MATMUL_NR, b, b_rs, b_cs, k0, kc,
+                                  n0 + s * MATMUL_NR, N);
+                }
+                // (the loop's barrier: B is packed before anyone reads it)
+                // threads own tasks: a row block's columns [s_begin, s_end) of C
+                #pragma omp for collapse(2) schedule(static)
+                for (int rb = 0; rb < row_blocks; rb++) {
+                    for (int part = 0; part < parts; part++) {
+                        const int m0 = rb * mc;
+                        const int rows = M - m0 < mc ? M - m0 : mc;
+                        const int s_begin = part * strips_per_part;
+                        const int s_end = s_begin + strips_per_part < strips
+                                              ? s_begin + strips_per_part : strips;
+                        if (rows <= 0 || s_begin >= s_end) { continue; }
+                        // one task per row block adds its row sums, once per k
+                        float *task_sums = sums != NULL && n0 == 0 && part == 0 ? sums + m0 : NULL;
+                        matmul_pack_a(my_apack, task_sums, a, a_rs, a_cs, m0, rows, k0, kc);
+                        for (int s = s_begin; s < s_end; s++) {
+                            const int n = n0 + s * MATMUL_NR;
+                            const int cols = N - n < MATMUL_NR ? N - n : MATMUL_NR;
+                            for (int p = 0; p * MATMUL_MR < rows; p++) {
+                                const int m = m0 + p * MATMUL_MR;
+                                matmul_micro_kernel(c + (size_t)m * N + n, (size_t)N,
+                                                    my_apack + (size_t)p * kc * MATMUL_MR,
+                                                    bpack + (size_t)s * kc * MATMUL_NR, kc,
+                                                    M - m < MATMUL_MR ? M - m : MATMUL_MR, cols);
+                            }
+                        }
+                    }
+                }
+                // (the loop's barrier: every task is done before B is repacked)
+            }
+        }
+    }
+    if (sums != NULL) {
+        for (int m = 0; m < M; m++) { row_sums[m] += sums[m]; }
+        free(sums);
+    }
+    free(apack);
+    free(bpack);
 }
 
 // out = inp @ weight^T + bias: out[i,o] = bias[o] + sum_c inp[i,c] * weight[o,c]
@@ -346,7 +462,7 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
         return;
     }
     // A = inp (N, C); B[c,o] = weight[o,c]: weight read transposed
-    matmul_accumulate(out, inp, (size_t)C, 1, weight, 1, (size_t)C, (int)N, OC, C);
+    matmul_accumulate(out, NULL, inp, (size_t)C, 1, weight, 1, (size_t)C, (int)N, OC, C);
 }
 
 // backward of matmul_forward:
@@ -356,20 +472,9 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, int B, int T, int C, int OC) {
     const size_t N = (size_t)B * T;
-    matmul_accumulate(dinp, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
-    matmul_accumulate(dweight, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
-    if (dbias != NULL) {
-        // threads own blocks of 64 outputs o, and read dout row by row
-        #pragma omp parallel for
-        for (int o0 = 0; o0 < OC; o0 += 64) {
-            int n = OC - o0 < 64 ? OC - o0 : 64;
-            float db[64] = {0.0f};
-            for (size_t i = 0; i < N; i++) {
-                for (int j = 0; j < n; j++) { db[j] += dout[i * OC + o0 + j]; }
-            }
-            for (int j = 0; j < n; j++) { dbias[o0 + j] += db[j]; }
-        }
-    }
+    matmul_accumulate(dinp, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
+    // A = dout^T (OC, N), whose row sums are the bias gradient
+    matmul_accumulate(dweight, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
 }
 
 // One query's attention over n keys and values: the core of both attention
