@@ -38,6 +38,7 @@ Sections 1-4 are the model, in one stretch. Before section 5 it includes:
     train_files.h     model files, the token-shard loader, training-state files
     train_flags.h     every flag once: RunConfig, defaults, parsing, -h
     train_bill.h      memory and FLOPs of a run, --dry-run
+    train_profile.h   --profile: where a step's time goes, against this machine's peak
     train_generate.h  sampling, the KV cache, --prompt
 doc/tour.md follows one training step through sections 2-4.
 
@@ -917,6 +918,32 @@ static size_t count_activations(const GPT2Config *cfg, int B, int T) {
     return layout_specs(specs, NUM_ACTIVATION_TENSORS);
 }
 
+// Where a step's time goes (--profile): the model's functions end every
+// operation with lap(), which adds the time since the previous lap to that
+// operation's total, so the totals add up to the whole step. The run turns
+// the stopwatch on for its training steps only (not validation or sampling);
+// a lap costs one clock read, about 20 ns, against ~200 laps in a step of
+// milliseconds or more. train_profile.h prints the table.
+typedef enum {
+    OP_MATMUL_FORWARD, OP_MATMUL_BACKWARD, OP_ATTENTION_FORWARD, OP_ATTENTION_BACKWARD,
+    OP_LAYERNORM, OP_GELU, OP_RESIDUAL, OP_ENCODER, OP_CLASSIFIER, OP_ZERO_GRAD, OP_NORM,
+    OP_ADAMW, OP_COMM, OP_OTHER, NUM_OPS
+} Op;
+
+typedef struct {
+    int running;             // laps count only while this is set
+    double last;             // the clock at the previous lap
+    double seconds[NUM_OPS]; // time per operation since the last reset
+    int steps;               // training steps timed since the last reset
+} Stopwatch;
+
+static void lap(Stopwatch *sw, Op op) {
+    if (!sw->running) { return; }
+    double now = now_seconds();
+    sw->seconds[op] += now - sw->last;
+    sw->last = now;
+}
+
 typedef struct {
     GPT2Config config;
     TensorSpec param_specs[NUM_PARAMETER_TENSORS];
@@ -940,6 +967,7 @@ typedef struct {
     int *targets;               // (B_max, T_max) the last loss's targets
     int B, T;                   // shape of the last forward
     size_t bytes_allocated;     // everything above, for the bill check
+    Stopwatch sw;               // --profile: time per operation (not allocated)
 } GPT2;
 
 // allocates parameters, gradients and AdamW moments (all zero) for a config
@@ -1114,26 +1142,41 @@ static void gpt2_forward(GPT2 *model, const int *inputs, int B, int T) {
     model->T = T;
     ParameterTensors *p = &model->params;
     ActivationTensors *a = &model->acts;
+    Stopwatch *sw = &model->sw;  // lap(sw, OP) after each operation: --profile
+    lap(sw, OP_OTHER);           // (the time since the last lap: the data, the loop)
     encoder_forward(a->encoded, inputs, p->wte, p->wpe, B, T, C);
+    lap(sw, OP_ENCODER);
     for (int l = 0; l < L; l++) {
         LayerParams lp = layer_params(p, cfg, l);
         LayerActs la = layer_acts(a, cfg, l, B, T);
         const float *residual = l == 0 ? a->encoded : layer_acts(a, cfg, l - 1, B, T).residual3;
         layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, residual, lp.ln1w, lp.ln1b, B, T, C);
+        lap(sw, OP_LAYERNORM);
         matmul_forward(la.qkv, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
+        lap(sw, OP_MATMUL_FORWARD);
         attention_forward(la.atty, la.att, la.qkv, B, T, C, NH);
+        lap(sw, OP_ATTENTION_FORWARD);
         matmul_forward(la.attproj, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
+        lap(sw, OP_MATMUL_FORWARD);
         residual_forward(la.residual2, residual, la.attproj, BT * C);
+        lap(sw, OP_RESIDUAL);
         layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, lp.ln2w, lp.ln2b, B, T, C);
+        lap(sw, OP_LAYERNORM);
         matmul_forward(la.fch, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+        lap(sw, OP_MATMUL_FORWARD);
         gelu_forward(la.fch_gelu, la.fch, BT * 4 * C);
+        lap(sw, OP_GELU);
         matmul_forward(la.fcproj, la.fch_gelu, lp.fcprojw, lp.fcprojb, B, T, 4 * C, C);
+        lap(sw, OP_MATMUL_FORWARD);
         residual_forward(la.residual3, la.residual2, la.fcproj, BT * C);
+        lap(sw, OP_RESIDUAL);
     }
     const float *last = layer_acts(a, cfg, L - 1, B, T).residual3;
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, B, T, C);
+    lap(sw, OP_LAYERNORM);
     // the LM head is the token embedding: logits = lnf @ wte^T (padding rows of wte are 0)
     matmul_forward(a->logits, a->lnf, p->wte, NULL, B, T, C, Vp);
+    lap(sw, OP_MATMUL_FORWARD);
 }
 
 // mean cross-entropy of the last forward's logits against targets (B, T);
@@ -1149,6 +1192,7 @@ static float gpt2_loss(GPT2 *model, const int *targets) {
                                  cfg->padded_vocab_size);
     double sum = 0.0;  // in order, in double: the same value for any thread count
     for (size_t i = 0; i < BT; i++) { sum += a->losses[i]; }
+    lap(&model->sw, OP_CLASSIFIER);
     return (float)(sum / (double)BT);
 }
 
@@ -1158,6 +1202,7 @@ static float gpt2_loss(GPT2 *model, const int *targets) {
 // zeroes the parameter gradients (the only place they are zeroed)
 static void gpt2_zero_grad(GPT2 *model) {
     memset(model->grads_memory, 0, model->num_parameters * sizeof(float));
+    lap(&model->sw, OP_ZERO_GRAD);
 }
 
 // adds into the parameter gradients the gradient of loss_scale * sum of the
@@ -1171,16 +1216,22 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
     size_t BT = (size_t)B * T;
     ParameterTensors *p = &model->params, *g = &model->grads;
     ActivationTensors *a = &model->acts, *ga = &model->grads_acts;
+    Stopwatch *sw = &model->sw;
+    lap(sw, OP_OTHER);
     // activation gradients are scratch for this one backward: start them at 0
     memset(model->grads_acts_memory, 0, model->num_activations * sizeof(float));
+    lap(sw, OP_ZERO_GRAD);
     for (size_t i = 0; i < BT; i++) { ga->losses[i] = loss_scale; }
 
     softmax_crossentropy_backward(ga->logits, ga->losses, a->probs, model->targets, B, T, V, Vp);
+    lap(sw, OP_CLASSIFIER);
     matmul_backward(ga->lnf, g->wte, NULL, ga->logits, a->lnf, p->wte, B, T, C, Vp);
+    lap(sw, OP_MATMUL_BACKWARD);
     const float *last = layer_acts(a, cfg, L - 1, B, T).residual3;
     float *dlast = layer_acts(ga, cfg, L - 1, B, T).residual3;
     layernorm_backward(dlast, g->lnfw, g->lnfb, ga->lnf, last, p->lnfw, a->lnf_mean, a->lnf_rstd,
                        B, T, C);
+    lap(sw, OP_LAYERNORM);
     for (int l = L - 1; l >= 0; l--) {
         LayerParams lp = layer_params(p, cfg, l), gp = layer_params(g, cfg, l);
         LayerActs la = layer_acts(a, cfg, l, B, T), gl = layer_acts(ga, cfg, l, B, T);
@@ -1188,22 +1239,33 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
         float *dresidual = l == 0 ? ga->encoded : layer_acts(ga, cfg, l - 1, B, T).residual3;
         // the MLP half, last line of the forward first
         residual_backward(gl.residual2, gl.fcproj, gl.residual3, BT * C);
+        lap(sw, OP_RESIDUAL);
         matmul_backward(gl.fch_gelu, gp.fcprojw, gp.fcprojb, gl.fcproj, la.fch_gelu, lp.fcprojw,
                         B, T, 4 * C, C);
+        lap(sw, OP_MATMUL_BACKWARD);
         gelu_backward(gl.fch, la.fch, gl.fch_gelu, BT * 4 * C);
+        lap(sw, OP_GELU);
         matmul_backward(gl.ln2, gp.fcw, gp.fcb, gl.fch, la.ln2, lp.fcw, B, T, C, 4 * C);
+        lap(sw, OP_MATMUL_BACKWARD);
         layernorm_backward(gl.residual2, gp.ln2w, gp.ln2b, gl.ln2, la.residual2, lp.ln2w,
                            la.ln2_mean, la.ln2_rstd, B, T, C);
+        lap(sw, OP_LAYERNORM);
         // the attention half
         residual_backward(dresidual, gl.attproj, gl.residual2, BT * C);
+        lap(sw, OP_RESIDUAL);
         matmul_backward(gl.atty, gp.attprojw, gp.attprojb, gl.attproj, la.atty, lp.attprojw,
                         B, T, C, C);
+        lap(sw, OP_MATMUL_BACKWARD);
         attention_backward(gl.qkv, gl.att, gl.atty, la.qkv, la.att, B, T, C, NH);
+        lap(sw, OP_ATTENTION_BACKWARD);
         matmul_backward(gl.ln1, gp.qkvw, gp.qkvb, gl.qkv, la.ln1, lp.qkvw, B, T, C, 3 * C);
+        lap(sw, OP_MATMUL_BACKWARD);
         layernorm_backward(dresidual, gp.ln1w, gp.ln1b, gl.ln1, residual, lp.ln1w, la.ln1_mean,
                            la.ln1_rstd, B, T, C);
+        lap(sw, OP_LAYERNORM);
     }
     encoder_backward(g->wte, g->wpe, ga->encoded, model->inputs, B, T, C);
+    lap(sw, OP_ENCODER);
 }
 
 // the sum of squares of gradients [start, end). Fixed chunks summed in
@@ -1223,6 +1285,7 @@ static double gpt2_grad_sumsq(GPT2 *model, size_t start, size_t end) {
     }
     double total = 0.0;
     for (size_t ch = 0; ch < chunks; ch++) { total += partial[ch]; }
+    lap(&model->sw, OP_NORM);
     return total;
 }
 
@@ -1271,6 +1334,7 @@ static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
             p[i] -= args->lr * (mhat / (sqrtf(vhat) + args->eps) + wd * p[i]);
         }
     }
+    lap(&model->sw, OP_ADAMW);
 }
 
 // ----------------------------------------------------------------------------
@@ -1287,6 +1351,7 @@ static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
 #include "train_files.h"
 #include "train_flags.h"
 #include "train_bill.h"
+#include "train_profile.h"
 #include "train_generate.h"
 
 // ----------------------------------------------------------------------------
@@ -1369,11 +1434,13 @@ static float cpu_micro_step(Run *run, const int *inputs, const int *targets, int
 
 static void cpu_reduce_grads(Run *run) {
     GPT2 *m = &run->model;
+    lap(&m->sw, OP_OTHER);
     if (run->zero) {
         comm_reduce_scatter(m->grads_memory, m->num_parameters);
     } else {
         comm_all_reduce(m->grads_memory, m->num_parameters);
     }
+    lap(&m->sw, OP_COMM);
 }
 
 static double cpu_grad_sumsq(Run *run) {
@@ -1383,6 +1450,7 @@ static double cpu_grad_sumsq(Run *run) {
 static void cpu_update(Run *run, const AdamWArgs *args) {
     gpt2_update(&run->model, args);
     if (run->zero) { comm_all_gather(run->model.params_memory, run->model.num_parameters); }
+    lap(&run->model.sw, OP_COMM);
 }
 
 static float cpu_eval_loss(Run *run, const int *inputs, const int *targets, int B, int T) {
@@ -1649,6 +1717,9 @@ static StepResult run_step(Run *run) {
     double t0 = now_seconds();
     const RunConfig *c = &run->cfg;
     const Backend *be = run->be;
+    Stopwatch *sw = &run->model.sw;  // the CPU model's laps count from here
+    sw->running = 1;
+    sw->last = t0;
     be->zero_grad(run);
     double loss_sum = 0.0;
     float loss_scale = 1.0f / ((float)c->B * c->T * run->grad_accum);
@@ -1684,6 +1755,9 @@ static StepResult run_step(Run *run) {
         }
         run->step++;
         r.ms = 1000.0 * (now_seconds() - t0);
+        lap(sw, OP_OTHER);
+        sw->running = 0;
+        sw->steps++;
         return r;
     }
     run->nonfinite_streak = 0;
@@ -1692,6 +1766,9 @@ static StepResult run_step(Run *run) {
     be->update(run, &args);
     run->step++;
     r.ms = 1000.0 * (now_seconds() - t0);
+    lap(sw, OP_OTHER);
+    sw->running = 0;
+    sw->steps++;
     return r;
 }
 
@@ -1834,6 +1911,10 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         if (c.val_every > 0 && run.step % c.val_every == 0) { run_validate(&run); }
         if (c.sample_every > 0 && run.step > 0 && run.step % c.sample_every == 0) { run_sample(&run); }
         StepResult r = run_step(&run);
+        if (run.step == first_step + 1 && run.step < run.max_steps) {
+            // --profile leaves out the first step: first touches of memory, cold caches
+            memset(&run.model.sw, 0, sizeof(run.model.sw));
+        }
         double tok_s = tokens_per_step / (r.ms / 1000.0);
         // the time left at this session's mean step time (evaluations and
         // checkpoints not counted)
@@ -1872,6 +1953,16 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         comm_check_same(run.model.params_memory, run.model.num_parameters * sizeof(float));
     }
     run_checkpoint(&run);
+    if (c.profile && g_comm.rank == 0) {
+        if (strcmp(backend->name, "cpu") == 0) {
+            GPT2 *m = &run.model;
+            print_profile(&m->sw, &m->config, run.B_local, c.T, run.grad_accum, m->num_parameters,
+                          m->opt_end - m->opt_start,
+                          compute_bill(&m->config, run.B_local, c.T, run.grad_accum, 1).flops_per_step);
+        } else {
+            printf("--profile: the per-operation table is the CPU backend's\n");
+        }
+    }
     run_sample(&run);
     run_free(&run);
     comm_finish();
