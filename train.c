@@ -9,7 +9,7 @@ companion headers that this file includes, so it still builds with one
 command.
 
 Build and run:
-    make train                 (or: cc -O3 -march=native -fopenmp train.c -lm -o train)
+    make train                 (or: cc -O3 -march=native -fno-math-errno -fopenmp train.c -lm -o train)
     ./train -h                                   # every flag and its default
     ./train -e d6 -b 4 -t 64 -x 100 -o out       # a small GPT-2 from scratch
     ./train -e model.bin -i 'shards/train_*.bin' # continue from a model file
@@ -309,7 +309,14 @@ static void matmul_pack_b(float *strip, const float *b, size_t b_rs, size_t b_cs
         }
         return;
     }
-    for (int k = 0; k < kc; k++) {  // B's columns are contiguous: NR streams at once
+    if (cols == MATMUL_NR) {  // B's columns are contiguous: NR streams at once
+        for (int k = 0; k < kc; k++) {
+            const float *row = src + (size_t)k * b_rs;
+            for (int j = 0; j < MATMUL_NR; j++) { strip[(size_t)k * MATMUL_NR + j] = row[(size_t)j * b_cs]; }
+        }
+        return;
+    }
+    for (int k = 0; k < kc; k++) {  // (the same for the last, partial strip)
         const float *row = src + (size_t)k * b_rs;
         for (int j = 0; j < cols; j++) { strip[(size_t)k * MATMUL_NR + j] = row[(size_t)j * b_cs]; }
     }
