@@ -224,7 +224,7 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 // are one operation, C (M, N) += A (M, K) @ B (K, N), with A and B read
 // through strides so that a transpose is just a different stride:
 //   A[m,k] = a[m * a_rs + k * a_cs],  B[k,n] = b[k * b_rs + n * b_cs],
-//   C[m,n] = c[m * N + n].
+//   C[m,n] = c[m * ldc + n].
 // How it is fast (the layout of the GotoBLAS/BLIS design):
 // 1. Register tile: a MATMUL_MR x MATMUL_NR block of C (6 x 16 floats with
 //    AVX2: 12 vector registers of 8) stays in registers while k runs; each
@@ -367,10 +367,11 @@ static int thread_index(void) {
 #endif
 }
 
-// C (M, N) += A (M, K) @ B (K, N), strided as described above; row_sums
-// (M) or NULL: row_sums[m] += sum_k A[m,k]
-static void matmul_accumulate(float *c, float *row_sums, const float *a, size_t a_rs, size_t a_cs,
-                              const float *b, size_t b_rs, size_t b_cs, int M, int N, int K) {
+// C (M, N) += A (M, K) @ B (K, N), strided as described above, C[m,n] at
+// c[m * ldc + n]; row_sums (M) or NULL: row_sums[m] += sum_k A[m,k]
+static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float *a, size_t a_rs,
+                              size_t a_cs, const float *b, size_t b_rs, size_t b_cs, int M, int N,
+                              int K) {
     const int threads = num_threads();
     // row blocks as even as they can be, in whole panels of MR rows
     const int row_blocks = (M + MATMUL_MC - 1) / MATMUL_MC;
@@ -421,7 +422,7 @@ static void matmul_accumulate(float *c, float *row_sums, const float *a, size_t 
                             const int cols = N - n < MATMUL_NR ? N - n : MATMUL_NR;
                             for (int p = 0; p * MATMUL_MR < rows; p++) {
                                 const int m = m0 + p * MATMUL_MR;
-                                matmul_micro_kernel(c + (size_t)m * N + n, (size_t)N,
+                                matmul_micro_kernel(c + (size_t)m * ldc + n, ldc,
                                                     my_apack + (size_t)p * kc * MATMUL_MR,
                                                     bpack + (size_t)s * kc * MATMUL_NR, kc,
                                                     M - m < MATMUL_MR ? M - m : MATMUL_MR, cols);
@@ -470,7 +471,7 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
         return;
     }
     // A = inp (N, C); B[c,o] = weight[o,c]: weight read transposed
-    matmul_accumulate(out, NULL, inp, (size_t)C, 1, weight, 1, (size_t)C, (int)N, OC, C);
+    matmul_accumulate(out, (size_t)OC, NULL, inp, (size_t)C, 1, weight, 1, (size_t)C, (int)N, OC, C);
 }
 
 // backward of matmul_forward:
@@ -480,29 +481,28 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, int B, int T, int C, int OC) {
     const size_t N = (size_t)B * T;
-    matmul_accumulate(dinp, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
+    matmul_accumulate(dinp, (size_t)C, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
     // A = dout^T (OC, N), whose row sums are the bias gradient
-    matmul_accumulate(dweight, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
+    matmul_accumulate(dweight, (size_t)C, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
 }
 
-// One query's attention over n keys and values: the core of both attention
-// forwards. k and v step by `stride` floats from key/value 0 to n-1.
-//   a[t2] = softmax_t2(q . k_t2 * scale),  o = sum_t2 a[t2] v_t2
-// o (hs) and a (n); overwrites both.
-static void attention_row(float *o, float *a, const float *q, const float *k, const float *v,
-                          size_t stride, int n, int hs, float scale) {
-    // scores, and their max (started from the first score)
-    float maxval = 0.0f;
+// Attention is matmuls too: for one head, the scores are Q K^T and the output
+// is P V (P the softmax of the scores), and the backward is four more
+// products. So both passes run the products through matmul_accumulate, a
+// block of ATTENTION_BLOCK query rows at a time: a block at rows [r0, r1)
+// needs keys 0..r1-1 only (causal), so no more than the block's own triangle
+// above the diagonal is computed and thrown away.
+#define ATTENTION_BLOCK 128
+
+// the softmax of one row of scores in place: a[t2] = softmax(a[t2] * scale)
+// over t2 < n, and a[t2] = 0 for n <= t2 < len
+static void attention_softmax_row(float *a, int n, int len, float scale) {
+    float maxval = a[0] * scale;  // the max (started from the first score)
     for (int t2 = 0; t2 < n; t2++) {
-        const float *kt = k + (size_t)t2 * stride;
-        float s = 0.0f;
-        #pragma omp simd reduction(+ : s)
-        for (int i = 0; i < hs; i++) { s += q[i] * kt[i]; }
-        s *= scale;
-        a[t2] = s;
-        if (t2 == 0 || s > maxval) { maxval = s; }
+        a[t2] *= scale;
+        if (a[t2] > maxval) { maxval = a[t2]; }
     }
-    // softmax: subtract the max so exp never overflows
+    // subtract the max so exp never overflows
     float sum = 0.0f;
     for (int t2 = 0; t2 < n; t2++) {
         a[t2] = exp_fast(a[t2] - maxval);
@@ -510,12 +510,34 @@ static void attention_row(float *o, float *a, const float *q, const float *k, co
     }
     float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
     for (int t2 = 0; t2 < n; t2++) { a[t2] *= inv; }
-    // weighted sum of the values
-    for (int i = 0; i < hs; i++) { o[i] = 0.0f; }
-    for (int t2 = 0; t2 < n; t2++) {
-        const float *vt = v + (size_t)t2 * stride;
-        for (int i = 0; i < hs; i++) { o[i] += a[t2] * vt[i]; }
+    for (int t2 = n; t2 < len; t2++) { a[t2] = 0.0f; }
+}
+
+// One head's causal attention for `rows` queries at positions p0, p0+1, ...
+// over the keys and values at positions 0 .. p0+rows-1. Row i of q, k and v
+// is at q + i*q_rs (k, v: kv_rs); row i of att at att + i*att_rs, of out at
+// out + i*out_rs. For each query row i (position p = p0 + i):
+//   att[i, t2] = softmax_{t2<=p}(q_i . k_t2 * scale), 0 for p < t2 < att_len
+//   out[i, :]  = sum_{t2<=p} att[i, t2] v_t2
+// Overwrites att[i, 0:att_len] and out[i, 0:hs]. Both forwards call this, so
+// the KV cache's rows are the same bits as the training forward's: each score
+// and each output element is the same sum in the same order (matmul_accumulate's
+// arithmetic per element does not depend on the number of rows or columns,
+// and the zeros above the diagonal add exactly nothing).
+static void attention_head_forward(float *out, size_t out_rs, float *att, size_t att_rs,
+                                   const float *q, size_t q_rs, const float *k, const float *v,
+                                   size_t kv_rs, int rows, int p0, int att_len, int hs, float scale) {
+    const int keys = p0 + rows;
+    for (int i = 0; i < rows; i++) {
+        memset(att + i * att_rs, 0, (size_t)keys * sizeof(float));
+        memset(out + i * out_rs, 0, (size_t)hs * sizeof(float));
     }
+    // scores: att[i, t2] = q_i . k_t2, A = q (rows, hs), B[c, t2] = k_t2[c]
+    matmul_accumulate(att, att_rs, NULL, q, q_rs, 1, k, 1, kv_rs, rows, keys, hs);
+    #pragma omp parallel for if (rows >= 32)  // threads own rows of att
+    for (int i = 0; i < rows; i++) { attention_softmax_row(att + i * att_rs, p0 + i + 1, att_len, scale); }
+    // out = att (rows, keys) @ v (keys, hs)
+    matmul_accumulate(out, out_rs, NULL, att, att_rs, 1, v, kv_rs, 1, rows, hs, keys);
 }
 
 // Causal multi-head self-attention. inp (B,T,3C) holds q, k, v side by side,
@@ -523,70 +545,79 @@ static void attention_row(float *o, float *a, const float *q, const float *k, co
 //   att[t2] = softmax_{t2<=t}(q_t . k_t2 / sqrt(hs)),  att[t2 > t] = 0
 //   out[b,t,h*hs:] = sum_{t2<=t} att[t2] * v_t2
 // out (B,T,C), att (B,NH,T,T) saved for the backward; overwrites both.
+// With at least two (b,h) per thread, threads own whole heads (their rows of
+// att, their channels of out; the products inside run on one thread);
+// otherwise the heads go one by one and each product uses every thread.
 static void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH) {
     const int hs = C / NH;
     const size_t C3 = 3 * (size_t)C;
     const float scale = 1.0f / sqrtf((float)hs);
-    #pragma omp parallel for collapse(3)
+    #pragma omp parallel for collapse(2) if (B * NH >= 2 * num_threads())
     for (int b = 0; b < B; b++) {
-        for (int t = 0; t < T; t++) {
-            for (int h = 0; h < NH; h++) {
-                const float *seq = inp + (size_t)b * T * C3 + (size_t)h * hs;
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                attention_row(out + ((size_t)b * T + t) * C + (size_t)h * hs, a, seq + t * C3,
-                              seq + C, seq + 2 * (size_t)C, C3, t + 1, hs, scale);
-                for (int t2 = t + 1; t2 < T; t2++) { a[t2] = 0.0f; }
+        for (int h = 0; h < NH; h++) {
+            const float *q = inp + (size_t)b * T * C3 + (size_t)h * hs;
+            float *a = att + ((size_t)b * NH + h) * T * T;
+            float *o = out + (size_t)b * T * C + (size_t)h * hs;
+            for (int r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
+                const int rows = T - r0 < ATTENTION_BLOCK ? T - r0 : ATTENTION_BLOCK;
+                attention_head_forward(o + (size_t)r0 * C, (size_t)C, a + (size_t)r0 * T, (size_t)T,
+                                       q + r0 * C3, C3, q + C, q + 2 * (size_t)C, C3, rows, r0, T,
+                                       hs, scale);
             }
         }
     }
 }
 
-// backward of attention_forward. Per (b,h,t), walking the forward backwards:
-//   out = sum att[t2] v_t2   ->  datt[t2] += dout . v_t2,  dv_t2 += att[t2] * dout
-//   att = softmax(s)         ->  ds[t2] = att[t2] * (datt[t2] - sum_t3 att[t3] datt[t3])
-//   s = q . k_t2 / sqrt(hs)  ->  dq += ds[t2] k_t2 / sqrt(hs), dk_t2 += ds[t2] q / sqrt(hs)
-// dinp (B,T,3C), datt (B,NH,T,T) is scratch of the same shape as att.
-// dk and dv of a position t2 collect from every t >= t2, so threads own a
-// whole (b,h): its head's channels of dinp, over all t, are theirs alone.
+// backward of attention_forward, per (b,h), walking the forward backwards:
+//   out = att @ v       ->  datt = dout @ v^T,  dv += att^T @ dout
+//   att = softmax(s)    ->  ds[t,t2] = att[t,t2] * (datt[t,t2] - sum_t3 att[t,t3] datt[t,t3])
+//   s = q k^T * scale   ->  dq += ds @ k * scale,  dk += ds^T @ q * scale
+// (the scale is folded into ds). dinp (B,T,3C), datt (B,NH,T,T) scratch of
+// the same shape as att, which the backward starts at 0. Blocks of query rows
+// for datt and dq (keys < r1 only); blocks of key rows for dk and dv, which
+// collect from the queries t >= t2 only. Threads as in the forward: whole
+// heads, or every thread in each product.
 static void attention_backward(float *dinp, float *datt, const float *dout, const float *inp,
                                const float *att, int B, int T, int C, int NH) {
     const int hs = C / NH;
     const size_t C3 = 3 * (size_t)C;
     const float scale = 1.0f / sqrtf((float)hs);
-    #pragma omp parallel for collapse(2)
+    #pragma omp parallel for collapse(2) if (B * NH >= 2 * num_threads())
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
-                const float *q = inp + ((size_t)b * T + t) * C3 + (size_t)h * hs;
-                float *dq = dinp + ((size_t)b * T + t) * C3 + (size_t)h * hs;
-                const float *d = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
-                // through the weighted sum of values
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = inp + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    float *dv = dinp + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    float s = 0.0f;
-                    #pragma omp simd reduction(+ : s)
-                    for (int i = 0; i < hs; i++) {
-                        s += d[i] * v[i];
-                        dv[i] += a[t2] * d[i];
-                    }
-                    da[t2] += s;
+            const float *q = inp + (size_t)b * T * C3 + (size_t)h * hs, *k = q + C, *v = q + 2 * (size_t)C;
+            float *dq = dinp + (size_t)b * T * C3 + (size_t)h * hs, *dk = dq + C, *dv = dq + 2 * (size_t)C;
+            const float *a = att + ((size_t)b * NH + h) * T * T;
+            float *da = datt + ((size_t)b * NH + h) * T * T;
+            const float *d = dout + (size_t)b * T * C + (size_t)h * hs;
+            for (int r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
+                const int rows = T - r0 < ATTENTION_BLOCK ? T - r0 : ATTENTION_BLOCK, keys = r0 + rows;
+                float *dar = da + (size_t)r0 * T;
+                // datt[t, t2] += dout_t . v_t2 for the block's rows, keys < r1
+                matmul_accumulate(dar, (size_t)T, NULL, d + (size_t)r0 * C, (size_t)C, 1, v, 1, C3,
+                                  rows, keys, hs);
+                // through the softmax, in place: datt becomes ds (zero above the diagonal)
+                #pragma omp parallel for if (rows >= 32)  // threads own rows
+                for (int i = 0; i < rows; i++) {
+                    const float *ar = a + (size_t)(r0 + i) * T;
+                    float *dr = dar + (size_t)i * T;
+                    float dot = 0.0f;
+                    for (int t2 = 0; t2 <= r0 + i; t2++) { dot += ar[t2] * dr[t2]; }
+                    for (int t2 = 0; t2 <= r0 + i; t2++) { dr[t2] = ar[t2] * (dr[t2] - dot) * scale; }
+                    for (int t2 = r0 + i + 1; t2 < keys; t2++) { dr[t2] = 0.0f; }
                 }
-                // through the softmax
-                float dot = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) { dot += a[t2] * da[t2]; }
-                // through the scaled scores
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = inp + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float *dk = dinp + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float ds = a[t2] * (da[t2] - dot) * scale;
-                    for (int i = 0; i < hs; i++) {
-                        dq[i] += ds * k[i];
-                        dk[i] += ds * q[i];
-                    }
-                }
+                // dq_t += sum_t2 ds[t, t2] k_t2
+                matmul_accumulate(dq + r0 * C3, C3, NULL, dar, (size_t)T, 1, k, C3, 1, rows, hs, keys);
+            }
+            for (int c0 = 0; c0 < T; c0 += ATTENTION_BLOCK) {
+                const int rows = T - c0 < ATTENTION_BLOCK ? T - c0 : ATTENTION_BLOCK;
+                // key rows [c0, c0 + rows) collect from queries t in [c0, T):
+                // dv_t2 += sum_t att[t, t2] dout_t,  dk_t2 += sum_t ds[t, t2] q_t
+                const size_t from = (size_t)c0 * T + c0;  // att[c0, c0]: A[t2, t] = att[t, t2]
+                matmul_accumulate(dv + c0 * C3, C3, NULL, a + from, 1, (size_t)T, d + (size_t)c0 * C,
+                                  (size_t)C, 1, rows, hs, T - c0);
+                matmul_accumulate(dk + c0 * C3, C3, NULL, da + from, 1, (size_t)T, q + c0 * C3, C3, 1,
+                                  rows, hs, T - c0);
             }
         }
     }
@@ -596,11 +627,10 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
 // pos0..pos0+n-1 of one sequence attend over every position so far. qkv (n,3C)
 // holds the new rows' q, k, v; their k and v are first stored into kcache and
 // vcache (maxT, C) at rows pos0..pos0+n-1, then new row t (position p =
-// pos0+t) computes, per head, exactly attention_forward's row p (same sums
-// in the same order):
+// pos0+t) computes, per head, exactly attention_forward's row p (the same
+// attention_head_forward, so the same sums in the same order):
 //   att[t2] = softmax_{t2<=p}(q_p . k_t2 / sqrt(hs)),  out[t,h*hs:] = sum att[t2] v_t2
 // out (n,C), att (n,NH,pos0+n) scratch; overwrites out. No backward.
-// Threads own a (t,h): its channels of out and its row of att.
 static void attention_forward_cached(float *out, float *att, float *kcache, float *vcache,
                                      const float *qkv, int pos0, int n, int C, int NH) {
     const int hs = C / NH, P = pos0 + n;
@@ -610,13 +640,10 @@ static void attention_forward_cached(float *out, float *att, float *kcache, floa
         memcpy(kcache + (size_t)(pos0 + t) * C, qkv + t * C3 + C, (size_t)C * sizeof(float));
         memcpy(vcache + (size_t)(pos0 + t) * C, qkv + t * C3 + 2 * (size_t)C, (size_t)C * sizeof(float));
     }
-    #pragma omp parallel for collapse(2)
-    for (int t = 0; t < n; t++) {
-        for (int h = 0; h < NH; h++) {
-            attention_row(out + (size_t)t * C + (size_t)h * hs, att + ((size_t)t * NH + h) * P,
-                          qkv + t * C3 + (size_t)h * hs, kcache + (size_t)h * hs,
-                          vcache + (size_t)h * hs, (size_t)C, pos0 + t + 1, hs, scale);
-        }
+    for (int h = 0; h < NH; h++) {
+        attention_head_forward(out + (size_t)h * hs, (size_t)C, att + (size_t)h * P, (size_t)NH * P,
+                               qkv + (size_t)h * hs, C3, kcache + (size_t)h * hs,
+                               vcache + (size_t)h * hs, (size_t)C, n, pos0, P, hs, scale);
     }
 }
 
@@ -1277,7 +1304,10 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
 
 // the sum of squares of gradients [start, end). Fixed chunks summed in
 // double, then the chunk sums added in order: the same bits for any number of
-// threads.
+// threads. Within a chunk, NORM_LANES running sums take every NORM_LANES-th
+// element (lane j: elements j, j + 8, ...), so the additions vectorise instead
+// of waiting on one another; the lanes are then added in order.
+#define NORM_LANES 8
 static double gpt2_grad_sumsq(GPT2 *model, size_t start, size_t end) {
     size_t chunks = (end - start + NORM_CHUNK - 1) / NORM_CHUNK;
     const float *grads = model->grads_memory + start;
@@ -1285,9 +1315,15 @@ static double gpt2_grad_sumsq(GPT2 *model, size_t start, size_t end) {
     size_t n = end - start;
     #pragma omp parallel for
     for (size_t ch = 0; ch < chunks; ch++) {
+        size_t i = ch * NORM_CHUNK;
         size_t stop = (ch + 1) * NORM_CHUNK < n ? (ch + 1) * NORM_CHUNK : n;
+        double lanes[NORM_LANES] = {0.0};
+        for (; i + NORM_LANES <= stop; i += NORM_LANES) {
+            for (int j = 0; j < NORM_LANES; j++) { lanes[j] += (double)grads[i + j] * grads[i + j]; }
+        }
+        for (; i < stop; i++) { lanes[0] += (double)grads[i] * grads[i]; }
         double s = 0.0;
-        for (size_t i = ch * NORM_CHUNK; i < stop; i++) { s += (double)grads[i] * grads[i]; }
+        for (int j = 0; j < NORM_LANES; j++) { s += lanes[j]; }
         partial[ch] = s;
     }
     double total = 0.0;
