@@ -42,7 +42,10 @@ endif
 # -fno-math-errno: sqrtf need not set errno (nothing reads it), so AdamW's
 # loop is vectorised (vsqrtps); the square roots are exact either way, so
 # the results are the same bits.
-CFLAGS = $(CFLAGS_BASE) $(OPT) $(MARCH) -ffp-contract=fast -fno-math-errno $(OMP_FLAGS)
+# MATMUL_ISA=avx2: the AVX2 register tile even on an AVX-512 CPU (for tests
+# and comparisons; -march=native otherwise picks the widest the CPU has).
+ISA_FLAGS = $(if $(filter avx2,$(MATMUL_ISA)),-mno-avx512f)
+CFLAGS = $(CFLAGS_BASE) $(OPT) $(MARCH) $(ISA_FLAGS) -ffp-contract=fast -fno-math-errno $(OMP_FLAGS)
 # The sanitizer build of the tests: address + undefined behaviour, no recovery.
 SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS)
 
@@ -95,6 +98,14 @@ dev/cpu/attention: dev/cpu/attention.c dev/cpu/lab.h $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 dev/cpu/classifier: dev/cpu/classifier.c dev/cpu/lab.h $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+# the matmul's two register tiles: -march=native picks AVX-512's 12 x 32 where
+# the CPU has it; matmul_avx2 forces AVX2's 6 x 16 (also: make train
+# MATMUL_ISA=avx2), and matmul_avx512 compiles the AVX-512 tile on any x86
+# CPU (test-cpu-lab runs it only where the CPU can).
+dev/cpu/matmul_avx2: dev/cpu/matmul.c dev/cpu/lab.h $(TRAIN_SRC)
+	$(CC) $(CFLAGS) -mavx2 -mfma -mno-avx512f $< -o $@ $(LDLIBS)
+dev/cpu/matmul_avx512: dev/cpu/matmul.c dev/cpu/lab.h $(TRAIN_SRC)
+	$(CC) $(CFLAGS) -mavx512f -mavx512vl -mfma $< -o $@ $(LDLIBS)
 
 # ==== the main job: data, a run, its picture, the recipe ========================
 # data: GPT-2's vocabulary and tinyshakespeare as GPT-2 token shards
@@ -267,10 +278,19 @@ test-mpi:
 endif
 
 # test-cpu-lab: the dev/cpu lab's checks only, at small odd shapes.
-test-cpu-lab: $(CPU_LAB)
+test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512
 	./dev/cpu/matmul 37 61 45 0         # partial register tiles in every direction
+	# 3 row blocks, 3 k blocks, 2 column blocks of the packed matmul, 1 and 3 threads
+	OMP_NUM_THREADS=1 ./dev/cpu/matmul 300 520 2100 0
+	OMP_NUM_THREADS=3 ./dev/cpu/matmul 300 520 2100 0
+	./dev/cpu/matmul_avx2 300 520 2100 0
+	@if grep -qw avx512f /proc/cpuinfo; then ./dev/cpu/matmul_avx512 300 520 2100 0; \
+	 else echo "dev/cpu/matmul_avx512: built; not run (this CPU has no AVX-512)"; fi
 	./dev/cpu/attention 2 17 64 4 0     # odd T, hs 16
 	./dev/cpu/attention 1 70 96 2 0     # hs 48
+	# several 128-row blocks: 2 heads (each product shared by the threads), 12 heads (threads own heads)
+	./dev/cpu/attention 1 300 128 2 0
+	./dev/cpu/attention 3 150 96 4 0
 	./dev/cpu/classifier 5 1000 0       # V not a multiple of the padding
 
 # test-cuda: the GPU trainer without a GPU. Always: train.cu's kernels and the
@@ -428,7 +448,7 @@ gpu-check:
 clean:
 	rm -f train tokenizer import_hf train_gpu
 	rm -f test/test_train test/test_train_asan test/train_asan test/test_import_hf test/test_gpu
-	rm -f $(CPU_LAB) dev/plot_loss dev/bigram
+	rm -f $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/plot_loss dev/bigram
 	$(MAKE) -C dev/cuda clean
 	rm -rf tmp
 
