@@ -15,8 +15,11 @@
 # and prints min and median ms per step, ours/torch, tokens/s and the share of
 # the SGEMM peak over the whole step (the bill's FLOPs / median step time).
 # ./train's per-operation tables follow the summary.
+# With threads 1 and 2, a table per shape of what the second thread bought per
+# operation. MPI=1 adds 1 process x 2 threads against 2 MPI ranks x 1 thread
+# (dev/bench_mpi.sh) for the shapes whose batch splits over two ranks.
 # Environment: PYTHON (default /usr/bin/python3, which needs torch and numpy),
-# STEPS (default 5).
+# STEPS (default 5), MPI.
 #
 # dev/bench_torch.py sets the thread count and OpenBLAS's kernels for PyTorch;
 # we add OMP_WAIT_POLICY=PASSIVE, without which PyTorch's OpenMP threads spin
@@ -153,3 +156,43 @@ PY
 echo
 echo "./train --profile, per operation:"
 cat "$tmp/profiles"
+
+# with 1 and 2 threads: per operation, what the second thread bought and what
+# it lost (to barriers, imbalance, memory bandwidth): 2-thread ms - 1-thread ms / 2
+"$PYTHON" - "$tmp/profiles" <<'PY'
+import re, sys
+tables, key = {}, None
+for line in open(sys.argv[1]):
+    m = re.match(r"threads (\d+), (\S+ B \d+ T \d+):", line)
+    if m:
+        key = (int(m.group(1)), m.group(2))
+        tables[key] = {}
+        continue
+    cells = [c.strip() for c in line.split("|")]
+    if key and len(cells) > 3 and re.match(r"^[0-9.]+$", cells[2]):
+        tables[key][cells[1]] = float(cells[2])
+shapes = sorted({s for _, s in tables}, key=lambda s: list(tables).index((min(t for t, x in tables if x == s), s)))
+for shape in shapes:
+    if (1, shape) not in tables or (2, shape) not in tables:
+        continue
+    one, two = tables[(1, shape)], tables[(2, shape)]
+    print(f"\nthreads 1 -> 2, {shape}: ms per step; lost = ms(2) - ms(1)/2 (waiting, imbalance, bandwidth)")
+    print("%-20s %10s %10s %8s %9s" % ("operation", "1 thread", "2 threads", "speedup", "lost ms"))
+    for op in one:
+        a, b = one[op], two.get(op, 0.0)
+        if a < 0.05 and b < 0.05:
+            continue
+        print("%-20s %10.1f %10.1f %8s %9.1f" % (op, a, b, "%.2fx" % (a / b) if b > 0 else "-", b - a / 2))
+    ta, tb = sum(one.values()), sum(two.values())
+    print("%-20s %10.1f %10.1f %8s %9.1f" % ("whole step", ta, tb, "%.2fx" % (ta / tb), tb - ta / 2))
+PY
+
+# MPI=1: 1 process x 2 threads against 2 ranks x 1 thread (dev/bench_mpi.sh),
+# for the shapes whose batch splits over 2 ranks
+if [ "${MPI:-0}" = 1 ]; then
+    for shape in "d12 4 64" "d6 8 256"; do
+        read -r name B T <<< "$shape"
+        echo
+        bash dev/bench_mpi.sh "$name" "$B" "$T" 2 2
+    done
+fi
