@@ -377,8 +377,13 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
     const int row_blocks = (M + MATMUL_MC - 1) / MATMUL_MC;
     const int mc = ((M + row_blocks - 1) / row_blocks + MATMUL_MR - 1) / MATMUL_MR * MATMUL_MR;
     // and each row block's columns cut into parts, so that there are at
-    // least two tasks per thread (few rows: the 256 tokens of a small batch)
-    const int parts = row_blocks >= 2 * threads ? 1 : (2 * threads + row_blocks - 1) / row_blocks;
+    // least four tasks per thread (few rows: the 256 tokens of a small batch),
+    // handed out as threads come free: the last tasks even out the threads'
+    // finishing times. A part keeps at least 4 strips (64 columns), so
+    // packing its copy of A stays a small fraction of its work.
+    const int want = 4 * threads, strips_max = (N < MATMUL_NC ? N : MATMUL_NC) / MATMUL_NR;
+    int parts = row_blocks >= want ? 1 : (want + row_blocks - 1) / row_blocks;
+    if (parts > strips_max / 4) { parts = strips_max / 4 > 1 ? strips_max / 4 : 1; }
     const int kc_max = K < MATMUL_KC ? K : MATMUL_KC;
     const int nc_max = N < MATMUL_NC ? (N + MATMUL_NR - 1) / MATMUL_NR * MATMUL_NR : MATMUL_NC;
     float *bpack = (float *)mallocCheck((size_t)kc_max * nc_max * sizeof(float));
@@ -405,7 +410,7 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
                 }
                 // (the loop's barrier: B is packed before anyone reads it)
                 // threads own tasks: a row block's columns [s_begin, s_end) of C
-                #pragma omp for collapse(2) schedule(static)
+                #pragma omp for collapse(2) schedule(dynamic)
                 for (int rb = 0; rb < row_blocks; rb++) {
                     for (int part = 0; part < parts; part++) {
                         const int m0 = rb * mc;
