@@ -9,7 +9,7 @@ companion headers that this file includes, so it still builds with one
 command.
 
 Build and run:
-    make train                 (or: cc -O3 -march=native -fno-math-errno -fopenmp train.c -lm -o train)
+    make train                 (or: cc -O3 -march=native -fno-math-errno -fno-trapping-math -fopenmp train.c -lm -o train)
     ./train -h                                   # every flag and its default
     ./train -e d6 -b 4 -t 64 -x 100 -o out       # a small GPT-2 from scratch
     ./train -e model.bin -i 'shards/train_*.bin' # continue from a model file
@@ -102,9 +102,11 @@ static inline float exp_fast(float x) {
               r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
     // the float 2^n; a NaN x leaves n NaN, which must not reach the integer
     // conversion (undefined): it takes -126 here, and p, also NaN, carries
-    // the NaN into the result
+    // the NaN into the result. e + 127 is in [1, 215], so a signed int holds
+    // it and its shift (a signed conversion also lets loops of exp_fast
+    // vectorise: AVX2 has no float to unsigned conversion)
     float e = n >= -126.0f ? n : -126.0f;
-    uint32_t bits = (uint32_t)(e + 127.0f) << 23;
+    int32_t bits = (int32_t)(e + 127.0f) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof(scale));
     return p * scale;
@@ -501,18 +503,20 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
 
 // the softmax of one row of scores in place: a[t2] = softmax(a[t2] * scale)
 // over t2 < n, and a[t2] = 0 for n <= t2 < len
+// (omp simd reductions: the vector lanes keep partial maxima and sums,
+// combined at the end; the same order every time, for a given build)
 static void attention_softmax_row(float *a, int n, int len, float scale) {
     float maxval = a[0] * scale;  // the max (started from the first score)
+    #pragma omp simd reduction(max : maxval)
     for (int t2 = 0; t2 < n; t2++) {
         a[t2] *= scale;
-        if (a[t2] > maxval) { maxval = a[t2]; }
+        maxval = a[t2] > maxval ? a[t2] : maxval;
     }
     // subtract the max so exp never overflows
+    for (int t2 = 0; t2 < n; t2++) { a[t2] = exp_fast(a[t2] - maxval); }
     float sum = 0.0f;
-    for (int t2 = 0; t2 < n; t2++) {
-        a[t2] = exp_fast(a[t2] - maxval);
-        sum += a[t2];
-    }
+    #pragma omp simd reduction(+ : sum)
+    for (int t2 = 0; t2 < n; t2++) { sum += a[t2]; }
     float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
     for (int t2 = 0; t2 < n; t2++) { a[t2] *= inv; }
     for (int t2 = n; t2 < len; t2++) { a[t2] = 0.0f; }
@@ -607,6 +611,7 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
                     const float *ar = a + (size_t)(r0 + i) * T;
                     float *dr = dar + (size_t)i * T;
                     float dot = 0.0f;
+                    #pragma omp simd reduction(+ : dot)
                     for (int t2 = 0; t2 <= r0 + i; t2++) { dot += ar[t2] * dr[t2]; }
                     for (int t2 = 0; t2 <= r0 + i; t2++) { dr[t2] = ar[t2] * (dr[t2] - dot) * scale; }
                     for (int t2 = r0 + i + 1; t2 < keys; t2++) { dr[t2] = 0.0f; }
