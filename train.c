@@ -38,7 +38,7 @@ Sections 1-4 are the model, in one stretch. Before section 5 it includes:
     train_files.h     model files, the token-shard loader, training-state files
     train_flags.h     every flag once: RunConfig, defaults, parsing, -h
     train_bill.h      memory and FLOPs of a run, --dry-run
-    train_profile.h   --profile: where a step's time goes, against this machine's peak
+    train_profile.h   --profile: where a step's time goes, against this machine's peaks
     train_generate.h  sampling, the KV cache, --prompt
 doc/tour.md follows one training step through sections 2-4.
 
