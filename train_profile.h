@@ -12,7 +12,7 @@ measured here and now in the same run:
     matmul can beat here; OpenBLAS's SGEMM reaches about the same, see
     dev/bench_cpu.sh, which measures both);
   - memory: GB/s (bytes read + bytes written, counting each tensor once)
-    against a copy: memcpy of 64 MiB buffers on every thread.
+    against a stream y += x over 64 MiB arrays on every thread.
 The FLOPs and bytes are counted per operation from the shapes below (what
 the code does: the causal attention computes only t2 <= t), so the rates are
 estimates of work over measured time.
