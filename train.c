@@ -333,10 +333,14 @@ static void matmul_pack_b(float *bpack, const float *b, size_t b_rs, size_t b_cs
         float *strip = bpack + (size_t)s * kc * MATMUL_NR;
         const float *src = b + (size_t)k0 * b_rs + (size_t)(n0 + s * MATMUL_NR) * b_cs;
         const int cols = nc - s * MATMUL_NR < MATMUL_NR ? nc - s * MATMUL_NR : MATMUL_NR;
-        if (cols < MATMUL_NR) { memset(strip, 0, (size_t)kc * MATMUL_NR * sizeof(float)); }
         for (int k = 0; k < kc; k++) {
             const float *col = src + (size_t)k * b_rs;
-            for (int j = 0; j < cols; j++) { strip[(size_t)k * MATMUL_NR + j] = col[(size_t)j * b_cs]; }
+            float *dst = strip + (size_t)k * MATMUL_NR;
+            if (cols == MATMUL_NR) {  // (a fixed count, unrolled by the compiler)
+                for (int j = 0; j < MATMUL_NR; j++) { dst[j] = col[(size_t)j * b_cs]; }
+            } else {
+                for (int j = 0; j < MATMUL_NR; j++) { dst[j] = j < cols ? col[(size_t)j * b_cs] : 0.0f; }
+            }
         }
     }
 }
