@@ -1323,6 +1323,8 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
 // element (lane j: elements j, j + 8, ...), so the additions vectorise instead
 // of waiting on one another; the lanes are then added in order.
 #define NORM_LANES 8
+typedef double doublev __attribute__((vector_size(4 * sizeof(double))));
+typedef float floatv4 __attribute__((vector_size(4 * sizeof(float))));
 static double gpt2_grad_sumsq(GPT2 *model, size_t start, size_t end) {
     size_t chunks = (end - start + NORM_CHUNK - 1) / NORM_CHUNK;
     const float *grads = model->grads_memory + start;
@@ -1332,10 +1334,20 @@ static double gpt2_grad_sumsq(GPT2 *model, size_t start, size_t end) {
     for (size_t ch = 0; ch < chunks; ch++) {
         size_t i = ch * NORM_CHUNK;
         size_t stop = (ch + 1) * NORM_CHUNK < n ? (ch + 1) * NORM_CHUNK : n;
-        double lanes[NORM_LANES] = {0.0};
+        // lanes 0-3 and 4-7 as two vectors of 4 doubles (vector extensions;
+        // __builtin_convertvector widens 4 floats to 4 doubles)
+        doublev lo = {0.0, 0.0, 0.0, 0.0}, hi = lo;
         for (; i + NORM_LANES <= stop; i += NORM_LANES) {
-            for (int j = 0; j < NORM_LANES; j++) { lanes[j] += (double)grads[i + j] * grads[i + j]; }
+            floatv4 a, b;
+            memcpy(&a, grads + i, sizeof(a));
+            memcpy(&b, grads + i + 4, sizeof(b));
+            doublev da = __builtin_convertvector(a, doublev), db = __builtin_convertvector(b, doublev);
+            lo += da * da;
+            hi += db * db;
         }
+        double lanes[NORM_LANES];
+        memcpy(lanes, &lo, sizeof(lo));
+        memcpy(lanes + 4, &hi, sizeof(hi));
         for (; i < stop; i++) { lanes[0] += (double)grads[i] * grads[i]; }
         double s = 0.0;
         for (int j = 0; j < NORM_LANES; j++) { s += lanes[j]; }
