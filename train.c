@@ -274,12 +274,13 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 #define MATMUL_NR (2 * MATMUL_VEC)
 #define MATMUL_KC 256
 #define MATMUL_NC 2048  // columns of B packed at once: 256 x 2048 floats = 2 MiB, in L3
+#define MATMUL_DIRECT_STRIPS 4  // up to this many strips of C: A is not packed (see below)
 typedef float floatv __attribute__((vector_size(MATMUL_VEC * sizeof(float))));
 
-// C[0:rows, 0:cols] += Apanel (MR, kc) @ Bstrip (kc, NR), both packed k-major:
-// apanel[k * MR + r] = A[r, k],  bstrip[k * NR + j] = B[k, j]
-static void matmul_micro_kernel(float *c, size_t ldc, const float *apanel, const float *bstrip,
-                                int kc, int rows, int cols) {
+// C[0:rows, 0:cols] += A (MR, kc) @ Bstrip (kc, NR): A[r, k] = a[r * a_rs + k * a_cs]
+// (a packed panel: a_rs = 1, a_cs = MR), bstrip packed k-major: bstrip[k * NR + j] = B[k, j]
+static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs,
+                                const float *bstrip, int kc, int rows, int cols) {
     floatv acc[MATMUL_MR][2];
     memset(acc, 0, sizeof(acc));
     for (int r = 0; r < rows; r++) {  // ask for C's rows now: they arrive while k runs
@@ -290,10 +291,10 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *apanel, const
         floatv b0, b1;  // memcpy: unaligned vector loads
         memcpy(&b0, bstrip + (size_t)k * MATMUL_NR, sizeof(b0));
         memcpy(&b1, bstrip + (size_t)k * MATMUL_NR + MATMUL_VEC, sizeof(b1));
-        const float *ak = apanel + (size_t)k * MATMUL_MR;
+        const float *ak = a + (size_t)k * a_cs;
         for (int r = 0; r < MATMUL_MR; r++) {
-            acc[r][0] += ak[r] * b0;  // the scalar is broadcast to all lanes
-            acc[r][1] += ak[r] * b1;
+            acc[r][0] += ak[r * a_rs] * b0;  // the scalar is broadcast to all lanes
+            acc[r][1] += ak[r * a_rs] * b1;
         }
     }
     if (rows == MATMUL_MR && cols == MATMUL_NR) {  // a whole tile: vector adds into C
@@ -413,6 +414,10 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
     const int nc_max = N < MATMUL_NC ? (N + MATMUL_NR - 1) / MATMUL_NR * MATMUL_NR : MATMUL_NC;
     float *bpack = (float *)mallocCheck((size_t)kc_max * nc_max * sizeof(float));
     float *apack = (float *)mallocCheck((size_t)threads * mc * kc_max * sizeof(float));
+    // A is read where it is, not packed, when its panels serve at most
+    // MATMUL_DIRECT_STRIPS strips of C (attention's products with N = hs):
+    // then packing would cost about as much as the multiply-adds it feeds
+    const int direct = row_sums == NULL && N <= MATMUL_DIRECT_STRIPS * MATMUL_NR;
     float *sums = NULL;  // the row sums from 0, added to row_sums at the end
     if (row_sums != NULL) {
         sums = (float *)mallocCheck((size_t)M * sizeof(float));
@@ -441,14 +446,22 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
                         if (rows <= 0 || s_begin >= s_end) { continue; }
                         // one task per row block adds its row sums, once per k
                         float *task_sums = sums != NULL && n0 == 0 && part == 0 ? sums + m0 : NULL;
-                        matmul_pack_a(my_apack, task_sums, a, a_rs, a_cs, m0, rows, k0, kc);
+                        // direct: whole panels are read from A where it is
+                        // (packing only the last, partial one), else all packed
+                        const int packed_from = direct ? rows / MATMUL_MR : 0;
+                        matmul_pack_a(my_apack, task_sums, a, a_rs, a_cs, m0 + packed_from * MATMUL_MR,
+                                      rows - packed_from * MATMUL_MR, k0, kc);
                         for (int s = s_begin; s < s_end; s++) {
                             const int n = n0 + s * MATMUL_NR;
                             const int cols = N - n < MATMUL_NR ? N - n : MATMUL_NR;
                             for (int p = 0; p * MATMUL_MR < rows; p++) {
                                 const int m = m0 + p * MATMUL_MR;
-                                matmul_micro_kernel(c + (size_t)m * ldc + n, ldc,
-                                                    my_apack + (size_t)p * kc * MATMUL_MR,
+                                const float *panel = p < packed_from
+                                    ? a + (size_t)m * a_rs + (size_t)k0 * a_cs
+                                    : my_apack + (size_t)(p - packed_from) * kc * MATMUL_MR;
+                                matmul_micro_kernel(c + (size_t)m * ldc + n, ldc, panel,
+                                                    p < packed_from ? a_rs : 1,
+                                                    p < packed_from ? a_cs : MATMUL_MR,
                                                     bpack + (size_t)s * kc * MATMUL_NR, kc,
                                                     M - m < MATMUL_MR ? M - m : MATMUL_MR, cols);
                             }
