@@ -161,6 +161,7 @@ SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,und
 #   purpose without freeing, so leak checks are off there (they stay on for
 #   test_train). Also the matmul kernel against its plain loops.
 FIXTURE = test/fixtures/gpt2_tiny.bin
+LORA_FIXTURE = test/fixtures/gpt2_tiny_lora.bin
 
 test/test_train: test/test_train.c $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -172,8 +173,8 @@ test/train_asan: $(TRAIN_SRC)
 	$(CC) $(SAN_FLAGS) $< -o $@ $(LDLIBS)
 
 test-train: test/test_train test/test_train_asan train test/train_asan dev/cpu/matmul
-	./test/test_train $(FIXTURE)
-	./test/test_train_asan $(FIXTURE)
+	./test/test_train $(FIXTURE) $(LORA_FIXTURE)
+	./test/test_train_asan $(FIXTURE) $(LORA_FIXTURE)
 	./dev/cpu/matmul 100 50 70 1    # the kernel against its plain loops: partial tiles,
 	./dev/cpu/matmul 130 300 1100 1 # several k blocks and column groups
 	bash test/test_cli.sh ./train
