@@ -155,7 +155,7 @@ test-all: test test-robust test-mpi test-cpu-lab test-cuda test-quickstart test-
 SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS)
 
 # test-train: test/test_train (PyTorch parity, finite differences, overfit,
-#   resume, files, bill) and test/test_cli.sh (./train as a program: bad input,
+#   resume, files, bill; the same for LoRA) and test/test_cli.sh (./train as a program: bad input,
 #   dry run, checkpoints, resume, --prompt). Both run twice: optimised, and
 #   built with address + undefined sanitizers. The CLI's error paths exit() on
 #   purpose without freeing, so leak checks are off there (they stay on for
@@ -296,7 +296,7 @@ test-quickstart:
 
 # test-mutations: breaks each backward (and AdamW, clipping, the schedule) in
 #   a copy of train.c and shows that test_train then fails
-#   (dev/mutation_check.sh): 19 builds of test_train, 137 s on 2 cores, so
+#   (dev/mutation_check.sh): 23 builds of test_train (137 s on 2 cores with 19), so
 #   it is in test-all, not in test. The mutated copy lives in a temporary
 #   directory, so the compiler gets -I for the files train.c includes.
 test-mutations:

@@ -15,17 +15,21 @@ Build and run:
     ./train -e model.bin -i 'shards/train_*.bin' # continue from a model file
     ./train -e d48 -b 8 -t 1024 --dry-run        # what would it cost?
     ./train -e model.bin -k tok.bin --prompt Hi  # continue a text (KV cache), no training
+    ./train -e model.bin --lora 8 -o out         # LoRA fine-tuning: the base frozen
 
 Map of this file, in reading order:
     1. constants                 the model's numbers (layernorm epsilon, GELU, init)
-    2. layers                    encoder, layernorm, matmul, attention, GELU,
-                                 residual, softmax + cross-entropy: each forward
-                                 beside its backward, in the order the model uses them
+    2. layers                    encoder, layernorm, matmul (and its LoRA
+                                 adapters), attention, GELU, residual, softmax +
+                                 cross-entropy: each forward beside its backward,
+                                 in the order the model uses them
     3. the model                 config and presets, ONE table per tensor group
-                                 (parameters, activations) giving sizes, pointers,
-                                 init and weight decay; build, forward, loss
+                                 (parameters, activations, LoRA's trainable set)
+                                 giving sizes, pointers, init and weight decay;
+                                 build, LoRA's frozen base, forward, loss
     4. backward and AdamW        zero_grad, backward (the forward in reverse),
-                                 gradient norm and clipping, the AdamW update
+                                 gradient norm and clipping, the AdamW update,
+                                 merging LoRA's adapters
     5. the training run          the backend table (train.cu plugs in its GPU
                                  one), the CPU backend, the learning-rate schedule,
                                  checkpoints, one step, validation, sampling,
@@ -1524,8 +1528,8 @@ typedef struct {
 // (spec_decays: the adapters decay, being matrices)
 static void lora_update(GPT2 *model, const AdamWArgs *args) {
     LoraState *s = &model->lora;
-    float bc1 = (float)(1.0 - pow(args->beta1, args->t));
-    float bc2 = (float)(1.0 - pow(args->beta2, args->t));
+    float bc1 = (float)(1.0 - pow(args->beta1, (double)args->t));  // as gpt2_update's
+    float bc2 = (float)(1.0 - pow(args->beta2, (double)args->t));
     for (int k = 0; k < s->num_specs; k++) {
         const TensorSpec *sp = &s->specs[k];
         float wd = spec_decays(sp) ? args->weight_decay : 0.0f;
@@ -1767,8 +1771,11 @@ static const char *gpt2_first_nonfinite(const GPT2 *model, char *buf, size_t siz
             size_t n = spec_numel(s), per = s->per_layer ? n / s->shape[0] : n;
             for (size_t i = 0; i < n; i++) {
                 if (isfinite(x[i])) { continue; }
-                snprintf(buf, size, "%s%s (layer %zu, element %zu)", what[g], s->name,
-                         s->per_layer ? i / per : 0, s->per_layer ? i % per : i);
+                if (s->per_layer) {
+                    snprintf(buf, size, "%s%s (layer %zu, element %zu)", what[g], s->name, i / per, i % per);
+                } else {
+                    snprintf(buf, size, "%s%s (element %zu)", what[g], s->name, i);
+                }
                 return buf;
             }
         }

@@ -78,6 +78,15 @@ mutate "cosine decay ignored" \
     'return min_lr + coeff * (c->lr - min_lr);' 'return c->lr;'
 mutate "warmup ignored" \
     'if (step < c->warmup) { return c->lr * (float)(step + 1) / (float)c->warmup; }' ''
+mutate "lora_backward forgets the scale" \
+    'dh[i] *= scale;' 'dh[i] *= 1.0f;'
+mutate "lora_backward drops dB" \
+    'matmul_backward(dh, dlora_b, NULL, dout, h, lora_b, B, T, R, OC);' \
+    'matmul_backward(dh, NULL, NULL, dout, h, lora_b, B, T, R, OC);'
+mutate "LoRA AdamW without the second bias correction" \
+    'float bc2 = (float)(1.0 - pow(args->beta2, (double)args->t));' 'float bc2 = 1.0f;'
+mutate "lora_merge forgets the scale" \
+    'scaled[i] = s->scale * b[i];' 'scaled[i] = b[i];'
 
 echo "$([ $survived = 0 ] && echo PASS || echo FAIL): $((total - survived)) of $total mutations caught"
 [ $survived = 0 ]

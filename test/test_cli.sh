@@ -163,6 +163,7 @@ expect_error "--lora-targets unknown" "unknown target 'bogus'" -- "$TRAIN" "${CO
 expect_error "--lora-merge without --lora" "needs adapters" -- "$TRAIN" "${COMMON[@]}" --lora-merge "$TMP/m.bin"
 expect_error "--lora with --zero 1" "ZeRO-1" -- "$TRAIN" "${COMMON[@]}" --lora 4 --zero 1
 expect_error "--lora with --prompt" "merge the adapters first" -- "$TRAIN" "${GEN[@]}" --lora 4
+expect_error "--lora: NaN loss" "diverged" -- "$TRAIN" "${COMMON[@]}" -e "$TMP/nanmodel.bin" --lora 4 -x 2 -v 0
 LORA=("${COMMON[@]}" --lora 4 --lora-alpha 8 --lora-targets qkv,fc -c 0.1 -l 1e-2 -g 0 -d 64 --shuffle 1)
 strip_ms() { grep -E '^(step|val)' "$1" | sed 's/| ms .*//'; }
 if "$TRAIN" "${LORA[@]}" -x 6 -v 3 -o "$TMP/lora_a" --lora-merge "$TMP/merged.bin" > "$TMP/la.out" 2>&1 \
