@@ -2227,6 +2227,24 @@ static void print_lora_bill(const GPT2Config *cfg, const LoraConfig *lc, int B, 
     printf("+------------------------------+------------------+----------------+\n");
 }
 
+// --dry-run --lora R: the LoRA bill after dry_run's, for the same shape (V
+// from the tokenizer file when there is one, as dry_run takes it)
+static void lora_dry_run(const RunConfig *c) {
+    int V = c->vocab;
+    if (file_size(c->tokenizer) >= 0) {
+        Tokenizer tok;
+        tokenizer_load(&tok, c->tokenizer);
+        V = (int)tok.vocab_size;
+        tokenizer_free(&tok);
+    }
+    GPT2Config mc;
+    model_config_for(&mc, c->model, V);
+    LoraConfig lc = {c->lora, c->lora_alpha > 0.0f ? c->lora_alpha : (float)c->lora,
+                     lora_parse_targets(c->lora_targets), c->lora_train_norms};
+    lora_check(&mc, &lc);
+    print_lora_bill(&mc, &lc, c->B, c->T);
+}
+
 // the LoRA flags, checked before anything is loaded: a message and exit 1 for
 // what is wrong or not supported
 static void check_lora_flags(const RunConfig *c, const Backend *backend) {
@@ -2264,14 +2282,7 @@ static int train_main(int argc, char **argv, const Backend *backend) {
     check_lora_flags(&c, backend);
     if (c.dry_run) {
         if (g_comm.rank == 0) { dry_run(&c); }
-        if (g_comm.rank == 0 && c.lora > 0) {
-            GPT2Config mc;
-            model_config_for(&mc, c.model, c.vocab);
-            LoraConfig lc = {c.lora, c.lora_alpha > 0.0f ? c.lora_alpha : (float)c.lora,
-                             lora_parse_targets(c.lora_targets), c.lora_train_norms};
-            lora_check(&mc, &lc);
-            print_lora_bill(&mc, &lc, c.B, c.T);
-        }
+        if (g_comm.rank == 0 && c.lora > 0) { lora_dry_run(&c); }
         comm_finish();
         return 0;
     }
