@@ -1232,7 +1232,8 @@ static unsigned lora_parse_targets(const char *list) {
         size_t len = strcspn(p, ",");
         int found = -1;
         for (int t = 0; t < LORA_NUM_TARGETS; t++) {
-            if (strlen(lora_target_names[t]) == len && strncmp(p, lora_target_names[t], len) == 0) { found = t; }
+            const char *name = lora_target_names[t];
+            if (strlen(name) == len && strncmp(p, name, len) == 0) { found = t; }
         }
         if (found < 0) {
             die("--lora-targets: unknown target '%.*s' in '%s' (the targets are qkv, attproj, fc, "
@@ -1250,7 +1251,9 @@ static unsigned lora_parse_targets(const char *list) {
 static void lora_check(const GPT2Config *cfg, const LoraConfig *lc) {
     if (lc->rank <= 0) { die("--lora %d: the rank R must be positive", lc->rank); }
     if (lc->targets == 0 || (lc->targets & ~LORA_ALL_TARGETS) != 0) { die("--lora: bad target set"); }
-    if (!(lc->alpha > 0.0f) || !isfinite(lc->alpha)) { die("--lora-alpha %g must be positive", lc->alpha); }
+    if (!(lc->alpha > 0.0f) || !isfinite(lc->alpha)) {
+        die("--lora-alpha %g must be positive", lc->alpha);
+    }
     for (int t = 0; t < LORA_NUM_TARGETS; t++) {
         if (!(lc->targets & (1u << t))) { continue; }
         int in, out;
@@ -1623,7 +1626,8 @@ static double lora_grad_sumsq(GPT2 *model) {
     for (size_t ch = 0; ch < chunks; ch++) {
         size_t stop = (ch + 1) * NORM_CHUNK < n ? (ch + 1) * NORM_CHUNK : n;
         double sum = 0.0;
-        for (size_t i = ch * NORM_CHUNK; i < stop; i++) { sum += (double)s->g_memory[i] * s->g_memory[i]; }
+        const float *g = s->g_memory;
+        for (size_t i = ch * NORM_CHUNK; i < stop; i++) { sum += (double)g[i] * g[i]; }
         partial[ch] = sum;
     }
     double total = 0.0;
@@ -2505,7 +2509,9 @@ static void check_lora_flags(const RunConfig *c, const Backend *backend) {
             backend->name);
     }
     if (c->zero) { die("--lora with --zero 1: ZeRO-1 sharding of LoRA's AdamW state is not supported"); }
-    if (g_comm.nranks > 1) { die("--lora with %d MPI ranks: LoRA runs in one process only", g_comm.nranks); }
+    if (g_comm.nranks > 1) {
+        die("--lora with %d MPI ranks: LoRA runs in one process only", g_comm.nranks);
+    }
     if (c->prompt != NULL) {
         die("--prompt with --lora: generation runs a plain model; merge the adapters first "
             "(--lora-merge OUT), then --prompt with -e OUT");
