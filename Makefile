@@ -40,12 +40,14 @@ endif
 # that off by default); twice the matmul speed, and each FMA rounds once
 # instead of twice. The PyTorch parity tests pass at the same tolerances.
 # -fno-math-errno: sqrtf need not set errno (nothing reads it), so AdamW's
-# loop is vectorised (vsqrtps); the square roots are exact either way, so
-# the results are the same bits.
+# loop is vectorised (vsqrtps); -fno-trapping-math: no floating-point traps
+# are enabled, so both sides of a select may be computed, which lets the
+# loops of exp_fast (GELU, softmax) vectorise. Neither changes a result: the
+# same operations in the same order, exact square roots.
 # MATMUL_ISA=avx2: the AVX2 register tile even on an AVX-512 CPU (for tests
 # and comparisons; -march=native otherwise picks the widest the CPU has).
 ISA_FLAGS = $(if $(filter avx2,$(MATMUL_ISA)),-mno-avx512f)
-CFLAGS = $(CFLAGS_BASE) $(OPT) $(MARCH) $(ISA_FLAGS) -ffp-contract=fast -fno-math-errno $(OMP_FLAGS)
+CFLAGS = $(CFLAGS_BASE) $(OPT) $(MARCH) $(ISA_FLAGS) -ffp-contract=fast -fno-math-errno -fno-trapping-math $(OMP_FLAGS)
 # The sanitizer build of the tests: address + undefined behaviour, no recovery.
 SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS)
 

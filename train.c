@@ -9,7 +9,7 @@ companion headers that this file includes, so it still builds with one
 command.
 
 Build and run:
-    make train                 (or: cc -O3 -march=native -fno-math-errno -fopenmp train.c -lm -o train)
+    make train                 (or: cc -O3 -march=native -fno-math-errno -fno-trapping-math -fopenmp train.c -lm -o train)
     ./train -h                                   # every flag and its default
     ./train -e d6 -b 4 -t 64 -x 100 -o out       # a small GPT-2 from scratch
     ./train -e model.bin -i 'shards/train_*.bin' # continue from a model file
@@ -42,7 +42,7 @@ Sections 1-4 are the model, in one stretch. Before section 5 it includes:
     train_files.h     model files, the token-shard loader, training-state files
     train_flags.h     every flag once: RunConfig, defaults, parsing, -h
     train_bill.h      memory and FLOPs of a run, --dry-run
-    train_profile.h   --profile: where a step's time goes, against this machine's peak
+    train_profile.h   --profile: where a step's time goes, against this machine's peaks
     train_generate.h  sampling, the KV cache, --prompt
 doc/tour.md follows one training step through sections 2-4.
 
@@ -106,9 +106,11 @@ static inline float exp_fast(float x) {
               r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
     // the float 2^n; a NaN x leaves n NaN, which must not reach the integer
     // conversion (undefined): it takes -126 here, and p, also NaN, carries
-    // the NaN into the result
+    // the NaN into the result. e + 127 is in [1, 215], so a signed int holds
+    // it and its shift (a signed conversion also lets loops of exp_fast
+    // vectorise: AVX2 has no float to unsigned conversion)
     float e = n >= -126.0f ? n : -126.0f;
-    uint32_t bits = (uint32_t)(e + 127.0f) << 23;
+    int32_t bits = (int32_t)(e + 127.0f) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof(scale));
     return p * scale;
@@ -273,6 +275,10 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *apanel, const
                                 int kc, int rows, int cols) {
     floatv acc[MATMUL_MR][2];
     memset(acc, 0, sizeof(acc));
+    for (int r = 0; r < rows; r++) {  // ask for C's rows now: they arrive while k runs
+        __builtin_prefetch(c + (size_t)r * ldc, 1);
+        __builtin_prefetch(c + (size_t)r * ldc + MATMUL_NR - 1, 1);
+    }
     for (int k = 0; k < kc; k++) {
         floatv b0, b1;  // memcpy: unaligned vector loads
         memcpy(&b0, bstrip + (size_t)k * MATMUL_NR, sizeof(b0));
@@ -301,30 +307,43 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *apanel, const
     }
 }
 
-// packs B[k0:k0+kc, n0:n0+NR] into strip[k * NR + j], zeros past column N.
-// The loops run along whichever of B's strides is 1, so the reads are
-// contiguous (the forward's B is weight transposed: its columns are rows).
-static void matmul_pack_b(float *strip, const float *b, size_t b_rs, size_t b_cs, int k0, int kc,
-                          int n0, int N) {
-    const int cols = N - n0 < MATMUL_NR ? N - n0 : MATMUL_NR;
-    const float *src = b + (size_t)k0 * b_rs + (size_t)n0 * b_cs;
-    if (cols < MATMUL_NR) { memset(strip, 0, (size_t)kc * MATMUL_NR * sizeof(float)); }
-    if (b_cs == 1) {  // B's rows are contiguous: copy row k's NR columns
+// packs B's block [k0:k0+kc, n0:n0+nc] into strips of NR columns, strip s
+// at bpack + s * kc * NR holding bpack[s*kc*NR + k*NR + j] = B[k0 + k, n0 + s*NR + j],
+// zeros past column nc. Inside a parallel region: the threads share the
+// work, walking B along its unit stride so that its reads are contiguous:
+//   B's rows contiguous (b_cs = 1): threads own rows k, each copied NR
+//     columns at a time into every strip;
+//   B's columns contiguous (the forward's B, weight transposed): threads own
+//     strips, each filled k by k from its NR columns at once (NR streams).
+static void matmul_pack_b(float *bpack, const float *b, size_t b_rs, size_t b_cs, int k0, int kc,
+                          int n0, int nc) {
+    const int strips = (nc + MATMUL_NR - 1) / MATMUL_NR;
+    if (b_cs == 1) {
+        #pragma omp for schedule(static)
         for (int k = 0; k < kc; k++) {
-            memcpy(strip + (size_t)k * MATMUL_NR, src + (size_t)k * b_rs, cols * sizeof(float));
+            const float *row = b + (size_t)(k0 + k) * b_rs + n0;
+            for (int s = 0; s < strips; s++) {
+                float *dst = bpack + ((size_t)s * kc + k) * MATMUL_NR;
+                const int cols = nc - s * MATMUL_NR < MATMUL_NR ? nc - s * MATMUL_NR : MATMUL_NR;
+                if (cols == MATMUL_NR) {  // (a fixed size: the compiler makes it two vector moves)
+                    memcpy(dst, row + s * MATMUL_NR, MATMUL_NR * sizeof(float));
+                } else {
+                    for (int j = 0; j < MATMUL_NR; j++) { dst[j] = j < cols ? row[s * MATMUL_NR + j] : 0.0f; }
+                }
+            }
         }
         return;
     }
-    if (cols == MATMUL_NR) {  // B's columns are contiguous: NR streams at once
+    #pragma omp for schedule(static)
+    for (int s = 0; s < strips; s++) {
+        float *strip = bpack + (size_t)s * kc * MATMUL_NR;
+        const float *src = b + (size_t)k0 * b_rs + (size_t)(n0 + s * MATMUL_NR) * b_cs;
+        const int cols = nc - s * MATMUL_NR < MATMUL_NR ? nc - s * MATMUL_NR : MATMUL_NR;
+        if (cols < MATMUL_NR) { memset(strip, 0, (size_t)kc * MATMUL_NR * sizeof(float)); }
         for (int k = 0; k < kc; k++) {
-            const float *row = src + (size_t)k * b_rs;
-            for (int j = 0; j < MATMUL_NR; j++) { strip[(size_t)k * MATMUL_NR + j] = row[(size_t)j * b_cs]; }
+            const float *col = src + (size_t)k * b_rs;
+            for (int j = 0; j < cols; j++) { strip[(size_t)k * MATMUL_NR + j] = col[(size_t)j * b_cs]; }
         }
-        return;
-    }
-    for (int k = 0; k < kc; k++) {  // (the same for the last, partial strip)
-        const float *row = src + (size_t)k * b_rs;
-        for (int j = 0; j < cols; j++) { strip[(size_t)k * MATMUL_NR + j] = row[(size_t)j * b_cs]; }
     }
 }
 
@@ -332,7 +351,6 @@ static void matmul_pack_b(float *strip, const float *b, size_t b_rs, size_t b_cs
 // apack + p * kc * MR holding apack[p*kc*MR + k*MR + r] = A[m0 + p*MR + r, k0 + k],
 // zeros past the last row. With sums: sums[i] += A[m0 + i, k] for each k in
 // order (the same additions, in the same order, as one running sum over k).
-// As for B, the loops run along A's unit stride.
 static void matmul_pack_a(float *apack, float *sums, const float *a, size_t a_rs, size_t a_cs,
                           int m0, int rows, int k0, int kc) {
     const int panels = (rows + MATMUL_MR - 1) / MATMUL_MR;
@@ -342,19 +360,9 @@ static void matmul_pack_a(float *apack, float *sums, const float *a, size_t a_rs
         const float *src = a + (size_t)(m0 + p * MATMUL_MR) * a_rs + (size_t)k0 * a_cs;
         float *psums = sums != NULL ? sums + p * MATMUL_MR : NULL;
         if (r_end < MATMUL_MR) { memset(panel, 0, (size_t)kc * MATMUL_MR * sizeof(float)); }
-        if (a_cs == 1) {  // A's rows are contiguous: walk each row
-            for (int r = 0; r < r_end; r++) {
-                const float *row = src + (size_t)r * a_rs;
-                for (int k = 0; k < kc; k++) { panel[(size_t)k * MATMUL_MR + r] = row[k]; }
-                if (psums != NULL) {
-                    float s = psums[r];
-                    for (int k = 0; k < kc; k++) { s += row[k]; }
-                    psums[r] = s;
-                }
-            }
-            continue;
-        }
-        for (int k = 0; k < kc; k++) {  // A's columns are contiguous (A = dout^T)
+        // k by k, the MR values of column k (MR reads, from MR rows of A or
+        // from one row of dout when A = dout^T; MR contiguous writes)
+        for (int k = 0; k < kc; k++) {
             const float *col = src + (size_t)k * a_cs;
             for (int r = 0; r < r_end; r++) { panel[(size_t)k * MATMUL_MR + r] = col[(size_t)r * a_rs]; }
             if (psums != NULL) {
@@ -408,13 +416,8 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
             const int strips_per_part = (strips + parts - 1) / parts;
             for (int k0 = 0; k0 < K; k0 += MATMUL_KC) {
                 const int kc = K - k0 < MATMUL_KC ? K - k0 : MATMUL_KC;
-                // threads own strips of the packed B
-                #pragma omp for schedule(static)
-                for (int s = 0; s < strips; s++) {
-                    matmul_pack_b(bpack + (size_t)s * kc * MATMUL_NR, b, b_rs, b_cs, k0, kc,
-                                  n0 + s * MATMUL_NR, N);
-                }
-                // (the loop's barrier: B is packed before anyone reads it)
+                matmul_pack_b(bpack, b, b_rs, b_cs, k0, kc, n0, nc);
+                // (the packing loop's barrier: B is packed before anyone reads it)
                 // threads own tasks: a row block's columns [s_begin, s_end) of C
                 #pragma omp for collapse(2) schedule(dynamic)
                 for (int rb = 0; rb < row_blocks; rb++) {
@@ -557,18 +560,20 @@ static void lora_backward(float *dinp, float *dlora_a, float *dlora_b, float *dh
 
 // the softmax of one row of scores in place: a[t2] = softmax(a[t2] * scale)
 // over t2 < n, and a[t2] = 0 for n <= t2 < len
+// (omp simd reductions: the vector lanes keep partial maxima and sums,
+// combined at the end; the same order every time, for a given build)
 static void attention_softmax_row(float *a, int n, int len, float scale) {
     float maxval = a[0] * scale;  // the max (started from the first score)
+    #pragma omp simd reduction(max : maxval)
     for (int t2 = 0; t2 < n; t2++) {
         a[t2] *= scale;
-        if (a[t2] > maxval) { maxval = a[t2]; }
+        maxval = a[t2] > maxval ? a[t2] : maxval;
     }
     // subtract the max so exp never overflows
+    for (int t2 = 0; t2 < n; t2++) { a[t2] = exp_fast(a[t2] - maxval); }
     float sum = 0.0f;
-    for (int t2 = 0; t2 < n; t2++) {
-        a[t2] = exp_fast(a[t2] - maxval);
-        sum += a[t2];
-    }
+    #pragma omp simd reduction(+ : sum)
+    for (int t2 = 0; t2 < n; t2++) { sum += a[t2]; }
     float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
     for (int t2 = 0; t2 < n; t2++) { a[t2] *= inv; }
     for (int t2 = n; t2 < len; t2++) { a[t2] = 0.0f; }
@@ -663,6 +668,7 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
                     const float *ar = a + (size_t)(r0 + i) * T;
                     float *dr = dar + (size_t)i * T;
                     float dot = 0.0f;
+                    #pragma omp simd reduction(+ : dot)
                     for (int t2 = 0; t2 <= r0 + i; t2++) { dot += ar[t2] * dr[t2]; }
                     for (int t2 = 0; t2 <= r0 + i; t2++) { dr[t2] = ar[t2] * (dr[t2] - dot) * scale; }
                     for (int t2 = r0 + i + 1; t2 < keys; t2++) { dr[t2] = 0.0f; }

@@ -8,7 +8,7 @@
 # (2048^3, through PyTorch) with OpenBLAS choosing its own kernels and with the
 # kernels named from /proc/cpuinfo (the faster setting is used for PyTorch's
 # steps below), and, from ./train --profile, the FMA peak of ./train's register
-# tile and a memcpy bandwidth. Then for each shape (d12 = GPT-2 124M at B 4,
+# tile and a memory bandwidth (y += x). Then for each shape (d12 = GPT-2 124M at B 4,
 # T 64; d6 at B 8, T 256; d12 at B 1, T 1024) it writes a random token shard,
 # times STEPS+1 full training steps (forward, backward, clip, AdamW) of
 # ./train --profile and of dev/bench_torch.py, drops the first step of each,
@@ -112,7 +112,7 @@ for threads in $threads_list; do
             ours=$(stats "$tmp/train.ms")
             flops=$(sed -n 's/^| FLOPs per step *| *\([0-9.eE+-]*\) .*/\1/p' "$tmp/train.out")
             fma=$(sed -n 's/.*FMA peak \([0-9.]*\) GFLOP.*/\1/p' "$tmp/train.out")
-            copy=$(sed -n 's/.*copy \([0-9.]*\) GB\/s.*/\1/p' "$tmp/train.out")
+            copy=$(sed -n 's/.*stream y += x \([0-9.]*\) GB\/s.*/\1/p' "$tmp/train.out")
             { echo "threads $threads, $name B $B T $T:"; sed -n '/^profile:/,/^whole step/p' "$tmp/train.out"; echo; } \
                 >> "$tmp/profiles"
         else
@@ -134,8 +134,8 @@ import sys
 def num(s):
     return None if s in ("-", "") else float(s)
 hdr = ("thr", "shape", "B", "T", "ours min", "ours med", "torch min", "torch med", "ours/torch",
-       "ours tok/s", "torch tok/s", "ours %sgemm", "torch %sgemm", "sgemm", "fma", "copy GB/s")
-fmt = "%3s %-5s %2s %5s %9s %9s %9s %9s %10s %10s %11s %11s %12s %6s %6s %9s"
+       "ours tok/s", "torch tok/s", "ours %sgemm", "torch %sgemm", "sgemm", "fma", "stream GB/s")
+fmt = "%3s %-5s %2s %5s %9s %9s %9s %9s %10s %10s %11s %11s %12s %6s %6s %11s"
 print(fmt % hdr)
 for row in sys.argv[1:]:
     thr, name, B, T, omin, omed, tmin, tmed, flops, sgemm, fma, copy = row.split()
@@ -151,7 +151,7 @@ for row in sys.argv[1:]:
 print("ms per full training step (fwd + bwd + clip + AdamW); ours/torch from the medians;")
 print("%sgemm: the bill's FLOPs per step / median step time / OpenBLAS's SGEMM 2048^3 rate on the")
 print("same threads (sgemm, GFLOP/s); fma: ./train's register tile on data in L1 (GFLOP/s);")
-print("copy: memcpy bandwidth (bytes read + written), both measured by ./train --profile")
+print("stream: y += x over 64 MiB (bytes read + written), both measured by ./train --profile")
 PY
 echo
 echo "./train --profile, per operation:"

@@ -97,7 +97,7 @@ else bad "run end to end"; tail -20 "$TMP/run.out"; fi
 prof_check=$(awk -F'|' '
     /^step [23]\/3/ { for (i = 1; i <= NF; i++) if ($i ~ /^ ms /) { split($i, w, " "); ms += w[2] / 2 } }
     /^profile: 2 steps timed/ { head = 1; split($0, w, ", "); split(w[2], v, " "); per_step = v[1] }
-    /FMA peak [0-9.]+ GFLOP\/s.*copy [0-9.]+ GB\/s/ { peaks = 1 }
+    /FMA peak [0-9.]+ GFLOP\/s.*stream y \+= x [0-9.]+ GB\/s/ { peaks = 1 }
     head && $4 ~ /^ *[0-9.]+%/ { rows++ }
     /^whole step: .* of the FMA peak/ { whole = 1 }
     END { printf "%d %d %d %d %.3f", head, peaks, rows, whole, (ms > 0 ? per_step / ms : 0) }' "$TMP/prof")
