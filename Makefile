@@ -171,12 +171,13 @@ test-all: test test-robust test-mpi test-cpu-lab test-cuda test-quickstart test-
 SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS)
 
 # test-train: test/test_train (PyTorch parity, finite differences, overfit,
-#   resume, files, bill) and test/test_cli.sh (./train as a program: bad input,
+#   resume, files, bill; the same for LoRA) and test/test_cli.sh (./train as a program: bad input,
 #   dry run, checkpoints, resume, --prompt). Both run twice: optimised, and
 #   built with address + undefined sanitizers. The CLI's error paths exit() on
 #   purpose without freeing, so leak checks are off there (they stay on for
 #   test_train). Also the matmul kernel against its plain loops.
 FIXTURE = test/fixtures/gpt2_tiny.bin
+LORA_FIXTURE = test/fixtures/gpt2_tiny_lora.bin
 
 test/test_train: test/test_train.c $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -188,8 +189,8 @@ test/train_asan: $(TRAIN_SRC)
 	$(CC) $(SAN_FLAGS) $< -o $@ $(LDLIBS)
 
 test-train: test/test_train test/test_train_asan train test/train_asan dev/cpu/matmul
-	./test/test_train $(FIXTURE)
-	./test/test_train_asan $(FIXTURE)
+	./test/test_train $(FIXTURE) $(LORA_FIXTURE)
+	./test/test_train_asan $(FIXTURE) $(LORA_FIXTURE)
 	./dev/cpu/matmul 100 50 70 1    # the kernel against its plain loops: partial tiles,
 	./dev/cpu/matmul 130 300 1100 1 # several k blocks and column groups
 	bash test/test_cli.sh ./train
@@ -320,7 +321,7 @@ test-quickstart:
 
 # test-mutations: breaks each backward (and AdamW, clipping, the schedule) in
 #   a copy of train.c and shows that test_train then fails
-#   (dev/mutation_check.sh): 19 builds of test_train, 137 s on 2 cores, so
+#   (dev/mutation_check.sh): 23 builds of test_train (137 s on 2 cores with 19), so
 #   it is in test-all, not in test. The mutated copy lives in a temporary
 #   directory, so the compiler gets -I for the files train.c includes.
 test-mutations:

@@ -15,17 +15,21 @@ Build and run:
     ./train -e model.bin -i 'shards/train_*.bin' # continue from a model file
     ./train -e d48 -b 8 -t 1024 --dry-run        # what would it cost?
     ./train -e model.bin -k tok.bin --prompt Hi  # continue a text (KV cache), no training
+    ./train -e model.bin --lora 8 -o out         # LoRA fine-tuning: the base frozen
 
 Map of this file, in reading order:
     1. constants                 the model's numbers (layernorm epsilon, GELU, init)
-    2. layers                    encoder, layernorm, matmul, attention, GELU,
-                                 residual, softmax + cross-entropy: each forward
-                                 beside its backward, in the order the model uses them
+    2. layers                    encoder, layernorm, matmul (and its LoRA
+                                 adapters), attention, GELU, residual, softmax +
+                                 cross-entropy: each forward beside its backward,
+                                 in the order the model uses them
     3. the model                 config and presets, ONE table per tensor group
-                                 (parameters, activations) giving sizes, pointers,
-                                 init and weight decay; build, forward, loss
+                                 (parameters, activations, LoRA's trainable set)
+                                 giving sizes, pointers, init and weight decay;
+                                 build, LoRA's frozen base, forward, loss
     4. backward and AdamW        zero_grad, backward (the forward in reverse),
-                                 gradient norm and clipping, the AdamW update
+                                 gradient norm and clipping, the AdamW update,
+                                 merging LoRA's adapters
     5. the training run          the backend table (train.cu plugs in its GPU
                                  one), the CPU backend, the learning-rate schedule,
                                  checkpoints, one step, validation, sampling,
@@ -189,6 +193,7 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
 //   dx += rstd * (g - mean_c(g) - n * mean_c(g * n))
 // (the two means are the gradient flowing through mean and rstd).
 // Rows own their dinp; the dweight/dbias sums over rows are split by channel.
+// dweight and dbias are NULL when the layernorm is frozen (LoRA).
 static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *weight, const float *mean,
                                const float *rstd, int B, int T, int C) {
@@ -214,6 +219,7 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
             dx[c] += rstd[i] * (g - g_mean - n * gn_mean);
         }
     }
+    if (dweight == NULL) { return; }
     // the parameters' gradients: threads own blocks of LAYERNORM_BLOCK
     // channels, summed over the rows in registers, then added once
     #pragma omp parallel for
@@ -516,12 +522,62 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
 //   dinp[i,c]    += sum_o dout[i,o] * weight[o,c]   (dout @ weight)
 //   dweight[o,c] += sum_i dout[i,o] * inp[i,c]      (dout^T @ inp)
 //   dbias[o]     += sum_i dout[i,o]                 (dbias may be NULL)
+// dweight and dbias are NULL for a frozen weight (LoRA): its product is skipped.
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, int B, int T, int C, int OC) {
     const size_t N = (size_t)B * T;
     matmul_accumulate(dinp, (size_t)C, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
-    // A = dout^T (OC, N), whose row sums are the bias gradient
-    matmul_accumulate(dweight, (size_t)C, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
+    if (dweight != NULL) {
+        // A = dout^T (OC, N), whose row sums are the bias gradient
+        matmul_accumulate(dweight, (size_t)C, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
+    } else if (dbias != NULL) {
+        // a frozen weight with a trainable bias (LoRA --lora-train-norms): the
+        // column sums of dout alone; threads own blocks of 64 outputs o
+        #pragma omp parallel for
+        for (int o0 = 0; o0 < OC; o0 += 64) {
+            int n = OC - o0 < 64 ? OC - o0 : 64;
+            float db[64] = {0.0f};
+            for (size_t i = 0; i < N; i++) {
+                for (int j = 0; j < n; j++) { db[j] += dout[i * OC + o0 + j]; }
+            }
+            for (int j = 0; j < n; j++) { dbias[o0 + j] += db[j]; }
+        }
+    }
+}
+
+// LoRA (low-rank adaptation): a frozen weight W (OC, C) gets a trainable
+// update of rank R, W' = W + scale * lora_b @ lora_a with lora_a (R, C),
+// lora_b (OC, R) and scale = alpha / R, computed as two thin products (R (C +
+// OC) multiply-adds per token instead of C * OC), added to what
+// matmul_forward wrote into out:
+//   h = scale * inp @ lora_a^T     (B,T,R), saved for the backward
+//   out += h @ lora_b^T
+// out (B,T,OC), h (B,T,R), inp (B,T,C); overwrites h, adds (+=) into out.
+static void lora_forward(float *out, float *h, const float *inp, const float *lora_a,
+                         const float *lora_b, float scale, int B, int T, int C, int OC, int R) {
+    const size_t N = (size_t)B * T;
+    matmul_forward(h, inp, lora_a, NULL, B, T, C, R);
+    #pragma omp parallel for
+    for (size_t i = 0; i < N * R; i++) { h[i] *= scale; }
+    // out (N, OC) += h (N, R) @ lora_b^T: lora_b read transposed, as
+    // matmul_forward reads its weight, but added into out instead of overwriting it
+    matmul_accumulate(out, (size_t)OC, NULL, h, (size_t)R, 1, lora_b, 1, (size_t)R, (int)N, OC, R);
+}
+
+// backward of lora_forward, its two lines in reverse:
+//   out += h @ lora_b^T         ->  dh = dout @ lora_b,  dlora_b += dout^T @ h
+//   h = scale * inp @ lora_a^T  ->  dinp += (scale dh) @ lora_a,  dlora_a += (scale dh)^T @ inp
+// (each is matmul_backward's pair of products). dh (B,T,R) is scratch,
+// overwritten; adds into dinp, dlora_a and dlora_b.
+static void lora_backward(float *dinp, float *dlora_a, float *dlora_b, float *dh, const float *dout,
+                          const float *inp, const float *h, const float *lora_a,
+                          const float *lora_b, float scale, int B, int T, int C, int OC, int R) {
+    const size_t n = (size_t)B * T * R;
+    memset(dh, 0, n * sizeof(float));
+    matmul_backward(dh, dlora_b, NULL, dout, h, lora_b, B, T, R, OC);
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) { dh[i] *= scale; }
+    matmul_backward(dinp, dlora_a, NULL, dh, inp, lora_a, B, T, C, R);
 }
 
 // Attention is matmuls too: for one head, the scores are Q K^T and the output
@@ -993,6 +1049,153 @@ static size_t count_activations(const GPT2Config *cfg, int B, int T) {
     return layout_specs(specs, NUM_ACTIVATION_TENSORS);
 }
 
+// LoRA fine-tuning: the base parameters are frozen (no gradients, no AdamW
+// moments) and each targeted matrix W (out, in) of every block gets two
+// trainable adapters, A (R, in) and B (out, R): W' = W + (alpha / R) B A
+// (lora_forward). The trainable set is the adapters and, with train_norms,
+// the base's biases and layernorm parameters (the tensors that do not decay).
+// A starts uniform in +-1/sqrt(in) (PEFT's default), B at 0, so at step 0
+// the model is exactly the base model.
+typedef enum { LORA_QKV, LORA_ATTPROJ, LORA_FC, LORA_FCPROJ, LORA_NUM_TARGETS } LoraTarget;
+static const char *const lora_target_names[LORA_NUM_TARGETS] = {"qkv", "attproj", "fc", "fcproj"};
+#define LORA_ALL_TARGETS ((1u << LORA_NUM_TARGETS) - 1)
+
+typedef struct {
+    int rank;          // R; 0 = no LoRA: every parameter trains
+    float alpha;       // the update is scaled by alpha / R
+    unsigned targets;  // bit t set: matrix t (LoraTarget) of every block has adapters
+    int train_norms;   // 1: the biases and layernorm parameters train too
+} LoraConfig;
+
+// in and out channels of target t's matrix (out, in)
+static void lora_target_dims(const GPT2Config *cfg, int t, int *in, int *out) {
+    int C = cfg->channels;
+    static const int in_mult[LORA_NUM_TARGETS] = {1, 1, 1, 4}, out_mult[LORA_NUM_TARGETS] = {3, 1, 4, 1};
+    *in = in_mult[t] * C;
+    *out = out_mult[t] * C;
+}
+
+typedef struct {
+    float *a[LORA_NUM_TARGETS];  // (L, R, in) adapter A of target t; NULL when not targeted
+    float *b[LORA_NUM_TARGETS];  // (L, out, R) adapter B
+} LoraTensors;
+
+typedef struct {
+    float *h[LORA_NUM_TARGETS];  // (L, B, T, R) scale * A x of target t, saved for the backward
+    float *dh;                   // (B, T, R) scratch of lora_backward
+} LoraActs;
+
+#define LORA_MAX_TRAINABLE (2 * LORA_NUM_TARGETS + NUM_PARAMETER_TENSORS)
+#define LORA_MAX_ACTS (LORA_NUM_TARGETS + 1)
+
+// the trainable table: the adapters of each target (A, then B), then with
+// train_norms every base tensor that does not decay (biases, layernorms).
+// base[k] is the param_specs index of entry k, or -1 for an adapter, whose
+// offset is into LoraTensors. Returns the number of entries.
+static int lora_specs(TensorSpec *specs, int *base, const GPT2Config *cfg, const LoraConfig *lc) {
+    static const char *const names[LORA_NUM_TARGETS][2] = {
+        {"qkv_lora_a", "qkv_lora_b"}, {"attproj_lora_a", "attproj_lora_b"},
+        {"fc_lora_a", "fc_lora_b"}, {"fcproj_lora_a", "fcproj_lora_b"}};
+    size_t L = cfg->num_layers, R = lc->rank;
+    int n = 0;
+    for (int t = 0; t < LORA_NUM_TARGETS; t++) {
+        if (!(lc->targets & (1u << t))) { continue; }
+        int in, out;
+        lora_target_dims(cfg, t, &in, &out);
+        TensorSpec a = {names[t][0], offsetof(LoraTensors, a) + t * sizeof(float *), 3,
+                        {L, R, (size_t)in}, 1, INIT_NONE, 0};
+        TensorSpec b = {names[t][1], offsetof(LoraTensors, b) + t * sizeof(float *), 3,
+                        {L, (size_t)out, R}, 1, INIT_ZEROS, 0};
+        base[n] = -1;
+        specs[n++] = a;
+        base[n] = -1;
+        specs[n++] = b;
+    }
+    if (lc->train_norms) {
+        TensorSpec p[NUM_PARAMETER_TENSORS];
+        parameter_specs(p, cfg);
+        for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+            if (spec_decays(&p[i])) { continue; }
+            base[n] = i;
+            specs[n++] = p[i];
+        }
+    }
+    return n;
+}
+
+// the LoRA activation table for batches of B x T: h of each target, and dh
+static int lora_act_specs(TensorSpec *specs, const GPT2Config *cfg, const LoraConfig *lc, int B, int T) {
+    static const char *const names[LORA_NUM_TARGETS] = {"qkv_lora_h", "attproj_lora_h", "fc_lora_h",
+                                                        "fcproj_lora_h"};
+    size_t L = cfg->num_layers, R = lc->rank;
+    int n = 0;
+    for (int t = 0; t < LORA_NUM_TARGETS; t++) {
+        if (!(lc->targets & (1u << t))) { continue; }
+        TensorSpec h = {names[t], offsetof(LoraActs, h) + t * sizeof(float *), 4,
+                        {L, (size_t)B, (size_t)T, R}, 1, INIT_NONE, 0};
+        specs[n++] = h;
+    }
+    TensorSpec dh = {"lora_dh", offsetof(LoraActs, dh), 3, {(size_t)B, (size_t)T, R}, 0, INIT_NONE, 0};
+    specs[n++] = dh;
+    return n;
+}
+
+// the bytes a LoRA run allocates, per group, from the same tables as lora_init
+// and gpt2_alloc_activations: what the bill prints, and test_train checks
+// against what is allocated
+typedef struct {
+    size_t num_trainable;           // adapters, plus the biases and layernorms with train_norms
+    size_t base_param_bytes;        // the frozen base model (its trainable norms included)
+    size_t adapter_bytes;           // A and B of every targeted matrix
+    size_t grad_bytes;              // gradients of the trainable set only
+    size_t adam_bytes;              // AdamW m and v of the trainable set only
+    size_t act_bytes, act_grad_bytes;  // the base model's activations and their gradients
+    size_t lora_act_bytes;          // h of every targeted matrix, and the dh scratch
+    size_t other_bytes;             // token buffers, norm partial sums
+    size_t total_bytes;
+} LoraBill;
+
+static LoraBill lora_bill(const GPT2Config *cfg, const LoraConfig *lc, int B, int T) {
+    TensorSpec specs[LORA_MAX_TRAINABLE], acts[LORA_MAX_ACTS];
+    int base[LORA_MAX_TRAINABLE];
+    int n = lora_specs(specs, base, cfg, lc);
+    LoraBill b;
+    memset(&b, 0, sizeof(b));
+    b.num_trainable = layout_specs(specs, n);
+    for (int k = 0; k < n; k++) {
+        if (base[k] < 0) { b.adapter_bytes += spec_numel(&specs[k]) * sizeof(float); }
+    }
+    b.base_param_bytes = count_parameters(cfg) * sizeof(float);
+    b.grad_bytes = b.num_trainable * sizeof(float);
+    b.adam_bytes = 2 * b.num_trainable * sizeof(float);
+    b.act_bytes = b.act_grad_bytes = count_activations(cfg, B, T) * sizeof(float);
+    b.lora_act_bytes = layout_specs(acts, lora_act_specs(acts, cfg, lc, B, T)) * sizeof(float);
+    b.other_bytes = (b.num_trainable + NORM_CHUNK - 1) / NORM_CHUNK * sizeof(double) +
+                    2 * (size_t)B * T * sizeof(int);
+    b.total_bytes = b.base_param_bytes + b.adapter_bytes + b.grad_bytes + b.adam_bytes + b.act_bytes +
+                    b.act_grad_bytes + b.lora_act_bytes + b.other_bytes;
+    return b;
+}
+
+// what LoRA adds to a GPT2: the config, the trainable table and its memory
+typedef struct {
+    LoraConfig config;            // config.rank == 0: LoRA is off
+    float scale;                  // alpha / R
+    TensorSpec specs[LORA_MAX_TRAINABLE];
+    int base[LORA_MAX_TRAINABLE]; // see lora_specs
+    int num_specs;
+    size_t num_adapters;          // elements of the adapters: the first entries of specs
+    size_t num_trainable;         // elements of the whole trainable set
+    LoraTensors w;                // the adapters
+    LoraTensors g;                // their gradients
+    float *w_memory;              // (num_adapters)
+    float *g_memory;              // (num_trainable) gradients of the trainable set, table order
+    float *m_memory, *v_memory;   // (num_trainable) AdamW moments
+    LoraActs acts;
+    float *acts_memory;
+    size_t num_acts;
+} LoraState;
+
 // Where a step's time goes (--profile): the model's functions end every
 // operation with lap(), which adds the time since the previous lap to that
 // operation's total, so the totals add up to the whole step. The run turns
@@ -1041,9 +1244,165 @@ typedef struct {
     int *inputs;                // (B_max, T_max) the last forward's tokens
     int *targets;               // (B_max, T_max) the last loss's targets
     int B, T;                   // shape of the last forward
+    LoraState lora;             // LoRA fine-tuning (lora.config.rank > 0): the base is frozen
     size_t bytes_allocated;     // everything above, for the bill check
     Stopwatch sw;               // --profile: time per operation (not allocated)
 } GPT2;
+
+// ---- LoRA: the trainable set beside the frozen model (see LoraConfig)
+
+#define LORA_A_INIT_GAIN 1.0f  // A ~ U(-g/sqrt(in), g/sqrt(in)): kaiming_uniform(a=sqrt(5)), as PEFT
+
+// the values of trainable entry k: an adapter, or a base tensor in params_memory
+static float *lora_values(GPT2 *model, int k) {
+    const LoraState *s = &model->lora;
+    if (s->base[k] < 0) { return s->w_memory + s->specs[k].start; }
+    return model->params_memory + model->param_specs[s->base[k]].start;
+}
+
+// the bitmask of a comma-separated list of targets ("qkv,fc"); exits on an unknown one
+static unsigned lora_parse_targets(const char *list) {
+    unsigned mask = 0;
+    const char *p = list;
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        int found = -1;
+        for (int t = 0; t < LORA_NUM_TARGETS; t++) {
+            const char *name = lora_target_names[t];
+            if (strlen(name) == len && strncmp(p, name, len) == 0) { found = t; }
+        }
+        if (found < 0) {
+            die("--lora-targets: unknown target '%.*s' in '%s' (the targets are qkv, attproj, fc, "
+                "fcproj, comma-separated)", (int)len, p, list);
+        }
+        mask |= 1u << found;
+        p += len;
+        if (*p == ',') { p++; }
+    }
+    if (mask == 0) { die("--lora-targets '%s' names no target (qkv, attproj, fc, fcproj)", list); }
+    return mask;
+}
+
+// a LoRA config must fit the model: R at most min(in, out) of every targeted matrix
+static void lora_check(const GPT2Config *cfg, const LoraConfig *lc) {
+    if (lc->rank <= 0) { die("--lora %d: the rank R must be positive", lc->rank); }
+    if (lc->targets == 0 || (lc->targets & ~LORA_ALL_TARGETS) != 0) { die("--lora: bad target set"); }
+    if (!(lc->alpha > 0.0f) || !isfinite(lc->alpha)) {
+        die("--lora-alpha %g must be positive", lc->alpha);
+    }
+    for (int t = 0; t < LORA_NUM_TARGETS; t++) {
+        if (!(lc->targets & (1u << t))) { continue; }
+        int in, out;
+        lora_target_dims(cfg, t, &in, &out);
+        int most = in < out ? in : out;
+        if (lc->rank > most) {
+            die("--lora %d: the rank is larger than the %s matrix (%d x %d) allows; use at most %d",
+                lc->rank, lora_target_names[t], out, in, most);
+        }
+    }
+}
+
+// freezes the base model: frees its gradients and AdamW moments (the memory
+// LoRA saves); its parameters stay
+static void gpt2_freeze(GPT2 *model) {
+    size_t n = model->num_parameters;
+    free(model->grads_memory);
+    free(model->m_memory);
+    free(model->v_memory);
+    free(model->norm_partials);
+    model->bytes_allocated -= (n + 2 * (model->opt_end - model->opt_start)) * sizeof(float) +
+                              (n + NORM_CHUNK - 1) / NORM_CHUNK * sizeof(double);
+    model->grads_memory = model->m_memory = model->v_memory = NULL;
+    model->norm_partials = NULL;
+    memset(&model->grads, 0, sizeof(model->grads));
+    model->opt_start = model->opt_end = 0;
+}
+
+// LoRA on a frozen model (gpt2_freeze first): the trainable table, its
+// memory (adapters, gradients, m, v), A drawn from rng, B zero; the
+// gradients of trainable base tensors point into the trainable set's
+static void lora_init(GPT2 *model, const LoraConfig *lc, Rng *rng) {
+    lora_check(&model->config, lc);
+    LoraState *s = &model->lora;
+    memset(s, 0, sizeof(*s));
+    s->config = *lc;
+    s->scale = lc->alpha / (float)lc->rank;
+    s->num_specs = lora_specs(s->specs, s->base, &model->config, lc);
+    s->num_trainable = layout_specs(s->specs, s->num_specs);
+    for (int k = 0; k < s->num_specs; k++) {
+        if (s->base[k] < 0) { s->num_adapters = s->specs[k].start + spec_numel(&s->specs[k]); }
+    }
+    size_t n = s->num_trainable;
+    s->w_memory = (float *)callocCheck(s->num_adapters, sizeof(float));
+    s->g_memory = (float *)callocCheck(n, sizeof(float));
+    s->m_memory = (float *)callocCheck(n, sizeof(float));
+    s->v_memory = (float *)callocCheck(n, sizeof(float));
+    size_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+    model->norm_partials = (double *)callocCheck(chunks, sizeof(double));
+    for (int k = 0; k < s->num_specs; k++) {
+        const TensorSpec *sp = &s->specs[k];
+        if (s->base[k] < 0) {
+            *(float **)((char *)&s->w + sp->offset) = s->w_memory + sp->start;
+            *(float **)((char *)&s->g + sp->offset) = s->g_memory + sp->start;
+        } else {
+            *(float **)((char *)&model->grads + sp->offset) = s->g_memory + sp->start;
+        }
+    }
+    for (int t = 0; t < LORA_NUM_TARGETS; t++) {
+        if (!(lc->targets & (1u << t))) { continue; }
+        int in, out;
+        lora_target_dims(&model->config, t, &in, &out);
+        float bound = LORA_A_INIT_GAIN / sqrtf((float)in);
+        size_t na = (size_t)model->config.num_layers * lc->rank * in;
+        for (size_t i = 0; i < na; i++) { s->w.a[t][i] = bound * (2.0f * rng_uniform(rng) - 1.0f); }
+    }
+    model->bytes_allocated += (s->num_adapters + 3 * n) * sizeof(float) + chunks * sizeof(double);
+}
+
+// the LoRA activations for batches of up to B x T (gpt2_alloc_activations calls it)
+static void lora_alloc_activations(GPT2 *model, int B, int T) {
+    LoraState *s = &model->lora;
+    TensorSpec specs[LORA_MAX_ACTS];
+    int k = lora_act_specs(specs, &model->config, &s->config, B, T);
+    s->num_acts = layout_specs(specs, k);
+    s->acts_memory = (float *)callocCheck(s->num_acts, sizeof(float));
+    point_tensors(&s->acts, specs, k, s->acts_memory);
+    model->bytes_allocated += s->num_acts * sizeof(float);
+}
+
+static void lora_free(GPT2 *model) {
+    LoraState *s = &model->lora;
+    free(s->w_memory);
+    free(s->g_memory);
+    free(s->m_memory);
+    free(s->v_memory);
+    free(s->acts_memory);
+    memset(s, 0, sizeof(*s));
+}
+
+// lora_forward of target t in layer l, when t is targeted: adds into out
+static void lora_forward_at(GPT2 *model, int t, int l, float *out, const float *inp, int B, int T) {
+    LoraState *s = &model->lora;
+    if (s->config.rank == 0 || !(s->config.targets & (1u << t))) { return; }
+    int in, oc, R = s->config.rank;
+    lora_target_dims(&model->config, t, &in, &oc);
+    size_t BT = (size_t)B * T;
+    lora_forward(out, s->acts.h[t] + l * BT * R, inp, s->w.a[t] + (size_t)l * R * in,
+                 s->w.b[t] + (size_t)l * oc * R, s->scale, B, T, in, oc, R);
+}
+
+// lora_backward of target t in layer l, when t is targeted: adds into dinp and the adapters' gradients
+static void lora_backward_at(GPT2 *model, int t, int l, float *dinp, const float *dout,
+                             const float *inp, int B, int T) {
+    LoraState *s = &model->lora;
+    if (s->config.rank == 0 || !(s->config.targets & (1u << t))) { return; }
+    int in, oc, R = s->config.rank;
+    lora_target_dims(&model->config, t, &in, &oc);
+    size_t BT = (size_t)B * T, la = (size_t)l * R * in, lb = (size_t)l * oc * R;
+    lora_backward(dinp, s->g.a[t] + la, s->g.b[t] + lb, s->acts.dh, dout, inp,
+                  s->acts.h[t] + l * BT * R, s->w.a[t] + la, s->w.b[t] + lb, s->scale, B, T, in,
+                  oc, R);
+}
 
 // allocates parameters, gradients and AdamW moments (all zero) for a config
 static void gpt2_init(GPT2 *model, const GPT2Config *cfg) {
@@ -1085,6 +1444,7 @@ static void gpt2_alloc_activations(GPT2 *model, int B, int T) {
     model->inputs = (int *)callocCheck((size_t)B * T, sizeof(int));
     model->targets = (int *)callocCheck((size_t)B * T, sizeof(int));
     model->bytes_allocated += 2 * n * sizeof(float) + 2 * (size_t)B * T * sizeof(int);
+    if (model->lora.config.rank > 0) { lora_alloc_activations(model, B, T); }
 }
 
 static void gpt2_free(GPT2 *model) {
@@ -1097,6 +1457,7 @@ static void gpt2_free(GPT2 *model) {
     free(model->grads_acts_memory);
     free(model->inputs);
     free(model->targets);
+    lora_free(model);
     memset(model, 0, sizeof(*model));
 }
 
@@ -1145,21 +1506,26 @@ typedef struct {
     float *ln2w, *ln2b, *fcw, *fcb, *fcprojw, *fcprojb;
 } LayerParams;
 
+// base + offset, or NULL for a tensor that is not there (a frozen one's gradient)
+static float *offset_or_null(float *base, size_t offset) {
+    return base != NULL ? base + offset : NULL;
+}
+
 static LayerParams layer_params(const ParameterTensors *p, const GPT2Config *cfg, int l) {
     size_t C = cfg->channels;
     LayerParams lp;
-    lp.ln1w = p->ln1w + l * C;
-    lp.ln1b = p->ln1b + l * C;
-    lp.qkvw = p->qkvw + l * 3 * C * C;
-    lp.qkvb = p->qkvb + l * 3 * C;
-    lp.attprojw = p->attprojw + l * C * C;
-    lp.attprojb = p->attprojb + l * C;
-    lp.ln2w = p->ln2w + l * C;
-    lp.ln2b = p->ln2b + l * C;
-    lp.fcw = p->fcw + l * 4 * C * C;
-    lp.fcb = p->fcb + l * 4 * C;
-    lp.fcprojw = p->fcprojw + l * C * 4 * C;
-    lp.fcprojb = p->fcprojb + l * C;
+    lp.ln1w = offset_or_null(p->ln1w, l * C);
+    lp.ln1b = offset_or_null(p->ln1b, l * C);
+    lp.qkvw = offset_or_null(p->qkvw, l * 3 * C * C);
+    lp.qkvb = offset_or_null(p->qkvb, l * 3 * C);
+    lp.attprojw = offset_or_null(p->attprojw, l * C * C);
+    lp.attprojb = offset_or_null(p->attprojb, l * C);
+    lp.ln2w = offset_or_null(p->ln2w, l * C);
+    lp.ln2b = offset_or_null(p->ln2b, l * C);
+    lp.fcw = offset_or_null(p->fcw, l * 4 * C * C);
+    lp.fcb = offset_or_null(p->fcb, l * 4 * C);
+    lp.fcprojw = offset_or_null(p->fcprojw, l * C * 4 * C);
+    lp.fcprojb = offset_or_null(p->fcprojb, l * C);
     return lp;
 }
 
@@ -1228,20 +1594,25 @@ static void gpt2_forward(GPT2 *model, const int *inputs, int B, int T) {
         layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, residual, lp.ln1w, lp.ln1b, B, T, C);
         lap(sw, OP_LAYERNORM);
         matmul_forward(la.qkv, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
+        // LoRA (a no-op without --lora): += the adapters' term, timed as matmul
+        lora_forward_at(model, LORA_QKV, l, la.qkv, la.ln1, B, T);
         lap(sw, OP_MATMUL_FORWARD);
         attention_forward(la.atty, la.att, la.qkv, B, T, C, NH);
         lap(sw, OP_ATTENTION_FORWARD);
         matmul_forward(la.attproj, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
+        lora_forward_at(model, LORA_ATTPROJ, l, la.attproj, la.atty, B, T);
         lap(sw, OP_MATMUL_FORWARD);
         residual_forward(la.residual2, residual, la.attproj, BT * C);
         lap(sw, OP_RESIDUAL);
         layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, lp.ln2w, lp.ln2b, B, T, C);
         lap(sw, OP_LAYERNORM);
         matmul_forward(la.fch, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+        lora_forward_at(model, LORA_FC, l, la.fch, la.ln2, B, T);
         lap(sw, OP_MATMUL_FORWARD);
         gelu_forward(la.fch_gelu, la.fch, BT * 4 * C);
         lap(sw, OP_GELU);
         matmul_forward(la.fcproj, la.fch_gelu, lp.fcprojw, lp.fcprojb, B, T, 4 * C, C);
+        lora_forward_at(model, LORA_FCPROJ, l, la.fcproj, la.fch_gelu, B, T);
         lap(sw, OP_MATMUL_FORWARD);
         residual_forward(la.residual3, la.residual2, la.fcproj, BT * C);
         lap(sw, OP_RESIDUAL);
@@ -1274,8 +1645,36 @@ static float gpt2_loss(GPT2 *model, const int *targets) {
 // ----------------------------------------------------------------------------
 // 4. backward and AdamW
 
+// LoRA: zeroes the trainable set's gradients
+static void lora_zero_grad(GPT2 *model) {
+    memset(model->lora.g_memory, 0, model->lora.num_trainable * sizeof(float));
+    lap(&model->sw, OP_ZERO_GRAD);
+}
+
+// LoRA: the sum of squares of the trainable set's gradients, in fixed chunks
+// summed in double and then in order, as gpt2_grad_sumsq (any thread count,
+// the same bits)
+static double lora_grad_sumsq(GPT2 *model) {
+    const LoraState *s = &model->lora;
+    size_t n = s->num_trainable, chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+    double *partial = model->norm_partials;
+    #pragma omp parallel for
+    for (size_t ch = 0; ch < chunks; ch++) {
+        size_t stop = (ch + 1) * NORM_CHUNK < n ? (ch + 1) * NORM_CHUNK : n;
+        double sum = 0.0;
+        const float *g = s->g_memory;
+        for (size_t i = ch * NORM_CHUNK; i < stop; i++) { sum += (double)g[i] * g[i]; }
+        partial[ch] = sum;
+    }
+    double total = 0.0;
+    for (size_t ch = 0; ch < chunks; ch++) { total += partial[ch]; }
+    lap(&model->sw, OP_NORM);
+    return total;
+}
+
 // zeroes the parameter gradients (the only place they are zeroed)
 static void gpt2_zero_grad(GPT2 *model) {
+    if (model->lora.config.rank > 0) { lora_zero_grad(model); return; }  // LoRA: the trainable set
     memset(model->grads_memory, 0, model->num_parameters * sizeof(float));
     lap(&model->sw, OP_ZERO_GRAD);
 }
@@ -1283,6 +1682,9 @@ static void gpt2_zero_grad(GPT2 *model) {
 // adds into the parameter gradients the gradient of loss_scale * sum of the
 // per-token losses of the last gpt2_loss. loss_scale = 1/(B*T) gives the
 // gradient of the mean loss; 1/(B*T*steps) averages over accumulation steps.
+// With LoRA only the trainable set gets gradients (a frozen tensor's
+// gradient pointer is NULL and its products are skipped); the activation
+// gradients still flow through every layer.
 static void gpt2_backward(GPT2 *model, float loss_scale) {
     const GPT2Config *cfg = &model->config;
     int B = model->B, T = model->T;
@@ -1317,10 +1719,12 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
         lap(sw, OP_RESIDUAL);
         matmul_backward(gl.fch_gelu, gp.fcprojw, gp.fcprojb, gl.fcproj, la.fch_gelu, lp.fcprojw,
                         B, T, 4 * C, C);
+        lora_backward_at(model, LORA_FCPROJ, l, gl.fch_gelu, gl.fcproj, la.fch_gelu, B, T);
         lap(sw, OP_MATMUL_BACKWARD);
         gelu_backward(gl.fch, la.fch, gl.fch_gelu, BT * 4 * C);
         lap(sw, OP_GELU);
         matmul_backward(gl.ln2, gp.fcw, gp.fcb, gl.fch, la.ln2, lp.fcw, B, T, C, 4 * C);
+        lora_backward_at(model, LORA_FC, l, gl.ln2, gl.fch, la.ln2, B, T);
         lap(sw, OP_MATMUL_BACKWARD);
         layernorm_backward(gl.residual2, gp.ln2w, gp.ln2b, gl.ln2, la.residual2, lp.ln2w,
                            la.ln2_mean, la.ln2_rstd, B, T, C);
@@ -1330,16 +1734,18 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
         lap(sw, OP_RESIDUAL);
         matmul_backward(gl.atty, gp.attprojw, gp.attprojb, gl.attproj, la.atty, lp.attprojw,
                         B, T, C, C);
+        lora_backward_at(model, LORA_ATTPROJ, l, gl.atty, gl.attproj, la.atty, B, T);
         lap(sw, OP_MATMUL_BACKWARD);
         attention_backward(gl.qkv, gl.att, gl.atty, la.qkv, la.att, B, T, C, NH);
         lap(sw, OP_ATTENTION_BACKWARD);
         matmul_backward(gl.ln1, gp.qkvw, gp.qkvb, gl.qkv, la.ln1, lp.qkvw, B, T, C, 3 * C);
+        lora_backward_at(model, LORA_QKV, l, gl.ln1, gl.qkv, la.ln1, B, T);
         lap(sw, OP_MATMUL_BACKWARD);
         layernorm_backward(dresidual, gp.ln1w, gp.ln1b, gl.ln1, residual, lp.ln1w, la.ln1_mean,
                            la.ln1_rstd, B, T, C);
         lap(sw, OP_LAYERNORM);
     }
-    encoder_backward(g->wte, g->wpe, ga->encoded, model->inputs, B, T, C);
+    if (g->wte != NULL) { encoder_backward(g->wte, g->wpe, ga->encoded, model->inputs, B, T, C); }
     lap(sw, OP_ENCODER);
 }
 
@@ -1352,6 +1758,7 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
 typedef double doublev __attribute__((vector_size(4 * sizeof(double))));
 typedef float floatv4 __attribute__((vector_size(4 * sizeof(float))));
 static double gpt2_grad_sumsq(GPT2 *model, size_t start, size_t end) {
+    if (model->lora.config.rank > 0) { return lora_grad_sumsq(model); }  // LoRA: the trainable set
     size_t chunks = (end - start + NORM_CHUNK - 1) / NORM_CHUNK;
     const float *grads = model->grads_memory + start;
     double *partial = model->norm_partials;
@@ -1399,12 +1806,40 @@ typedef struct {
     int t;             // 1-based step number, for the bias corrections
 } AdamWArgs;
 
+// LoRA: gpt2_update's AdamW over the trainable set (adapters, and with
+// train_norms the biases and layernorms), weight decay by the same rule
+// (spec_decays: the adapters decay, being matrices)
+static void lora_update(GPT2 *model, const AdamWArgs *args) {
+    LoraState *s = &model->lora;
+    float bc1 = (float)(1.0 - pow(args->beta1, (double)args->t));  // as gpt2_update's
+    float bc2 = (float)(1.0 - pow(args->beta2, (double)args->t));
+    for (int k = 0; k < s->num_specs; k++) {
+        const TensorSpec *sp = &s->specs[k];
+        float wd = spec_decays(sp) ? args->weight_decay : 0.0f;
+        float *p = lora_values(model, k);
+        const float *g = s->g_memory + sp->start;
+        float *m = s->m_memory + sp->start, *v = s->v_memory + sp->start;
+        size_t n = spec_numel(sp);
+        #pragma omp parallel for
+        for (size_t i = 0; i < n; i++) {
+            float grad = g[i] * args->grad_scale;
+            m[i] = args->beta1 * m[i] + (1.0f - args->beta1) * grad;
+            v[i] = args->beta2 * v[i] + (1.0f - args->beta2) * grad * grad;
+            float mhat = m[i] / bc1;
+            float vhat = v[i] / bc2;
+            p[i] -= args->lr * (mhat / (sqrtf(vhat) + args->eps) + wd * p[i]);
+        }
+    }
+    lap(&model->sw, OP_ADAMW);
+}
+
 // AdamW, with decoupled weight decay on the matrices only (spec_decays):
 //   g = grad * grad_scale
 //   m = beta1 m + (1 - beta1) g,  v = beta2 v + (1 - beta2) g^2
 //   p -= lr * ( m / (1 - beta1^t) / (sqrt(v / (1 - beta2^t)) + eps) + wd * p )
 // Only parameters [opt_start, opt_end) are updated (all, unless ZeRO-1).
 static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
+    if (model->lora.config.rank > 0) { lora_update(model, args); return; }  // LoRA: the trainable set
     float bc1 = (float)(1.0 - pow(args->beta1, args->t));
     float bc2 = (float)(1.0 - pow(args->beta2, args->t));
     for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
@@ -1431,6 +1866,32 @@ static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
         }
     }
     lap(&model->sw, OP_ADAMW);
+}
+
+// LoRA: folds the adapters into the base, W += scale * B A for every targeted
+// matrix of every layer, and ends LoRA: the model is then a plain model whose
+// logits are the LoRA model's (up to float rounding), ready for gpt2_save
+static void lora_merge(GPT2 *model) {
+    LoraState *s = &model->lora;
+    const GPT2Config *cfg = &model->config;
+    float *weights[LORA_NUM_TARGETS] = {model->params.qkvw, model->params.attprojw,
+                                        model->params.fcw, model->params.fcprojw};
+    int R = s->config.rank;
+    for (int t = 0; t < LORA_NUM_TARGETS; t++) {
+        if (!(s->config.targets & (1u << t))) { continue; }
+        int in, out;
+        lora_target_dims(cfg, t, &in, &out);
+        float *scaled = (float *)mallocCheck((size_t)out * R * sizeof(float));
+        for (int l = 0; l < cfg->num_layers; l++) {
+            const float *b = s->w.b[t] + (size_t)l * out * R;
+            for (size_t i = 0; i < (size_t)out * R; i++) { scaled[i] = s->scale * b[i]; }
+            // W (out, in) += (scale B) (out, R) @ A (R, in)
+            matmul_accumulate(weights[t] + (size_t)l * out * in, (size_t)in, NULL, scaled, (size_t)R, 1,
+                              s->w.a[t] + (size_t)l * R * in, (size_t)in, 1, out, in, R);
+        }
+        free(scaled);
+    }
+    s->config.rank = 0;  // the forward no longer adds the adapters
 }
 
 // ----------------------------------------------------------------------------
@@ -1504,6 +1965,7 @@ struct Run {
     int step;              // optimizer steps done
     int max_steps;
     int grad_accum;        // micro-steps per step
+    uint64_t base_hash;    // LoRA: params_hash of the base model as loaded, for its checkpoints
     int nonfinite_streak;  // steps in a row skipped for a non-finite loss or norm
     float *sample_scratch; // (V)
     int *gen_tokens;       // (gen_tokens + 1)
@@ -1531,7 +1993,9 @@ static float cpu_micro_step(Run *run, const int *inputs, const int *targets, int
 static void cpu_reduce_grads(Run *run) {
     GPT2 *m = &run->model;
     lap(&m->sw, OP_OTHER);
-    if (run->zero) {
+    if (m->lora.config.rank > 0) {  // LoRA: the trainable set's gradients (no ZeRO-1)
+        comm_all_reduce(m->lora.g_memory, m->lora.num_trainable);
+    } else if (run->zero) {
         comm_reduce_scatter(m->grads_memory, m->num_parameters);
     } else {
         comm_all_reduce(m->grads_memory, m->num_parameters);
@@ -1569,11 +2033,31 @@ static const char *gpt2_first_nonfinite(const GPT2 *model, char *buf, size_t siz
     const float *groups[2] = {model->params_memory, model->grads_memory};
     const char *what[2] = {"", "the gradient of "};
     for (int g = 0; g < 2; g++) {
+        if (groups[g] == NULL) { continue; }  // LoRA: the base has no gradients
         for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
             const TensorSpec *s = &model->param_specs[k];
             size_t n = spec_numel(s), per = s->per_layer ? n / s->shape[0] : n;
             for (size_t i = 0; i < n; i++) {
                 if (isfinite(groups[g][s->start + i])) { continue; }
+                if (s->per_layer) {
+                    snprintf(buf, size, "%s%s (layer %zu, element %zu)", what[g], s->name, i / per, i % per);
+                } else {
+                    snprintf(buf, size, "%s%s (element %zu)", what[g], s->name, i);
+                }
+                return buf;
+            }
+        }
+    }
+    // LoRA: the adapters, then the trainable set's gradients
+    const LoraState *ls = &model->lora;
+    for (int g = 0; g < 2 && ls->config.rank > 0; g++) {
+        for (int k = 0; k < ls->num_specs; k++) {
+            const TensorSpec *s = &ls->specs[k];
+            if (g == 0 && ls->base[k] >= 0) { continue; }  // checked with the base above
+            const float *x = (g == 0 ? ls->w_memory : ls->g_memory) + s->start;
+            size_t n = spec_numel(s), per = s->per_layer ? n / s->shape[0] : n;
+            for (size_t i = 0; i < n; i++) {
+                if (isfinite(x[i])) { continue; }
                 if (s->per_layer) {
                     snprintf(buf, size, "%s%s (layer %zu, element %zu)", what[g], s->name, i / per, i % per);
                 } else {
@@ -1630,6 +2114,17 @@ static void run_checkpoint(Run *run) {
         comm_gather_shards(m_full, m->m_memory, m->num_parameters);
         comm_gather_shards(v_full, m->v_memory, m->num_parameters);
     }
+    if (m->lora.config.rank > 0) {  // LoRA: the trainable set and run state; the base is -e
+        if (g_comm.rank == 0) {
+            char path[PATH_MAX_LEN];
+            path_join(path, run->cfg.output_dir, "lora_%08d.bin", run->step);
+            TrainState s = run_state(run);
+            lora_save(path, m, &s, run->base_hash);
+            printf("checkpoint: %s/lora_%08d.bin\n", run->cfg.output_dir, run->step);
+        }
+        comm_barrier();
+        return;
+    }
     if (g_comm.rank == 0) {
         char path[PATH_MAX_LEN];
         path_join(path, run->cfg.output_dir, "model_%08d.bin", run->step);
@@ -1678,6 +2173,14 @@ static void print_run_config(const Run *run, const GPT2Config *mc) {
                c->val_every, c->val_batches, c->sample_every, c->gen_tokens);
     config_row("backend", "%s, %d rank(s) of B=%d%s", run->be->name, g_comm.nranks, run->B_local,
                run->zero ? ", ZeRO-1 (AdamW state sharded)" : "");
+    const LoraState *ls = &run->model.lora;
+    if (ls->config.rank > 0) {
+        config_row("LoRA (--lora)", "R=%d alpha=%g %s%s", ls->config.rank, ls->config.alpha,
+                   c->lora_targets, ls->config.train_norms ? " +norms" : "");
+        config_row("trainable", "%zu of %zu parameters (%.3f%%)", ls->num_trainable,
+                   run->model.num_parameters + ls->num_adapters,
+                   100.0 * ls->num_trainable / (run->model.num_parameters + ls->num_adapters));
+    }
     config_row("other", "seed %d, shuffle %d, threads %d", c->seed, c->shuffle, num_threads());
     printf("%s\n", line);
 }
@@ -1704,8 +2207,16 @@ static void run_init(Run *run, const RunConfig *c) {
                 "takes V from --vocab (%d)\n", c->tokenizer, c->vocab);
     }
     if (c->resume && c->output_dir[0] == '\0') { die("-y 1 needs -o DIR to find the checkpoint in"); }
+    // LoRA: the base comes from -e, the checkpoints are lora_STEP.bin
+    int lora = c->lora > 0;
+    if (c->resume && !lora && g_comm.rank == 0 && latest_checkpoint(c->output_dir) < 0 &&
+        latest_checkpoint_of(c->output_dir, "lora") >= 0) {
+        die("'%s' holds LoRA checkpoints (lora_*.bin): resume them with the same --lora R and -e "
+            "as the run that wrote them", c->output_dir);
+    }
     // rank 0 picks the checkpoint: every rank then reads the same files
-    int resume_step = comm_broadcast_int(c->resume ? latest_checkpoint(c->output_dir) : -1);
+    int resume_step = comm_broadcast_int(
+        c->resume ? latest_checkpoint_of(c->output_dir, lora ? "lora" : "state") : -1);
     if (c->resume && resume_step < 0 && g_comm.rank == 0) {
         printf("resume: no checkpoint in '%s' yet, starting fresh\n", c->output_dir);
     }
@@ -1713,7 +2224,7 @@ static void run_init(Run *run, const RunConfig *c) {
     // anything is allocated
     GPT2Config shape;
     char resume_model[PATH_MAX_LEN] = "";
-    if (resume_step >= 0) {
+    if (resume_step >= 0 && !lora) {
         path_join(resume_model, c->output_dir, "model_%08d.bin", resume_step);
         read_model_header(&shape, resume_model);
     } else {
@@ -1722,8 +2233,14 @@ static void run_init(Run *run, const RunConfig *c) {
     if (c->T > shape.max_seq_len) {
         die("-t %d is longer than the model's maxT=%d", c->T, shape.max_seq_len);
     }
+    LoraConfig lcfg = {c->lora, c->lora_alpha > 0.0f ? c->lora_alpha : (float)c->lora, 0,
+                       c->lora_train_norms};
+    if (lora) {
+        lcfg.targets = lora_parse_targets(c->lora_targets);
+        lora_check(&shape, &lcfg);
+    }
     check_run_size(&shape, run->B_local, c->T, run->zero ? g_comm.nranks : 1, run->be == &cpu_backend);
-    if (resume_step >= 0) {
+    if (resume_step >= 0 && !lora) {
         gpt2_load(&run->model, resume_model);
         if (g_comm.rank == 0) { printf("resume: from %s\n", resume_model); }
     } else if (config_from_preset(&shape, c->model, shape.vocab_size)) {
@@ -1737,6 +2254,12 @@ static void run_init(Run *run, const RunConfig *c) {
     if (run->use_tokenizer && run->tokenizer.vocab_size != (size_t)mc->vocab_size && g_comm.rank == 0) {
         fprintf(stderr, "warning: tokenizer has %zu tokens, the model %d\n",
                 run->tokenizer.vocab_size, mc->vocab_size);
+    }
+    if (lora) {
+        // the base as loaded, hashed so that a resume with another -e is refused
+        if (c->output_dir[0] != '\0') { run->base_hash = params_hash(&run->model); }
+        gpt2_freeze(&run->model);
+        lora_init(&run->model, &lcfg, &run->rng);
     }
     if (run->zero) {
         size_t n = run->model.num_parameters;
@@ -1767,9 +2290,15 @@ static void run_init(Run *run, const RunConfig *c) {
     run->gen_tokens = (int *)mallocCheck(((size_t)c->gen_tokens + 1) * sizeof(int));
     if (resume_step >= 0) {
         char path[PATH_MAX_LEN];
-        path_join(path, c->output_dir, "state_%08d.bin", resume_step);
         TrainState s = run_state(run);
-        state_load(path, &run->model, &s);
+        if (lora) {
+            path_join(path, c->output_dir, "lora_%08d.bin", resume_step);
+            lora_load(path, &run->model, &s, run->base_hash);
+            if (g_comm.rank == 0) { printf("resume: from %s\n", path); }
+        } else {
+            path_join(path, c->output_dir, "state_%08d.bin", resume_step);
+            state_load(path, &run->model, &s);
+        }
         run->step = s.step;
         run->rng.state = s.rng_state;
         loader_seek(&run->train, s.pos);
@@ -1971,6 +2500,72 @@ static int run_stop(Run *run, int sig, int saved) {
     return 128 + sig;
 }
 
+// the bill of a LoRA run beside full training's, for the same shape and batch
+static void print_lora_bill(const GPT2Config *cfg, const LoraConfig *lc, int B, int T) {
+    LoraBill b = lora_bill(cfg, lc, B, T);
+    Bill full = compute_bill(cfg, B, T, 1, 1);
+    char title[64];
+    snprintf(title, sizeof(title), "LoRA R=%d (B=%d, T=%d)", lc->rank, B, T);
+    printf("+------------------------------+------------------+----------------+\n");
+    printf("| %-28s | %16s | %14s |\n", title, "bytes", "");
+    printf("+------------------------------+------------------+----------------+\n");
+    printf("| %-28s | %16zu | %14s |\n", "trainable (count)", b.num_trainable, "");
+    print_bytes_row("base parameters (frozen)", b.base_param_bytes);
+    print_bytes_row("adapters", b.adapter_bytes);
+    print_bytes_row("gradients (trainable)", b.grad_bytes);
+    print_bytes_row("AdamW moments (trainable)", b.adam_bytes);
+    print_bytes_row("activations", b.act_bytes);
+    print_bytes_row("activation gradients", b.act_grad_bytes);
+    print_bytes_row("LoRA activations (h, dh)", b.lora_act_bytes);
+    print_bytes_row("other (tokens, norm sums)", b.other_bytes);
+    print_bytes_row("total", b.total_bytes);
+    print_bytes_row("full training, for contrast", full.total_bytes);
+    printf("+------------------------------+------------------+----------------+\n");
+}
+
+// --dry-run --lora R: the LoRA bill after dry_run's, for the same shape (V
+// from the tokenizer file when there is one, as dry_run takes it)
+static void lora_dry_run(const RunConfig *c) {
+    int V = c->vocab;
+    if (file_size(c->tokenizer) >= 0) {
+        Tokenizer tok;
+        tokenizer_load(&tok, c->tokenizer);
+        V = (int)tok.vocab_size;
+        tokenizer_free(&tok);
+    }
+    GPT2Config mc;
+    model_config_for(&mc, c->model, V);
+    LoraConfig lc = {c->lora, c->lora_alpha > 0.0f ? c->lora_alpha : (float)c->lora,
+                     lora_parse_targets(c->lora_targets), c->lora_train_norms};
+    lora_check(&mc, &lc);
+    print_lora_bill(&mc, &lc, c->B, c->T);
+}
+
+// the LoRA flags, checked before anything is loaded: a message and exit 1 for
+// what is wrong or not supported
+static void check_lora_flags(const RunConfig *c, const Backend *backend) {
+    if (c->lora == 0) {
+        if (c->lora_merge[0] != '\0') {
+            die("--lora-merge needs adapters to merge: give --lora R (and -o DIR -y 1 to merge a "
+                "LoRA checkpoint)");
+        }
+        return;
+    }
+    lora_parse_targets(c->lora_targets);
+    if (backend != &cpu_backend) {
+        die("--lora: the %s backend does not support LoRA yet; fine-tune with ./train (the CPU)",
+            backend->name);
+    }
+    if (c->zero) { die("--lora with --zero 1: ZeRO-1 sharding of LoRA's AdamW state is not supported"); }
+    if (g_comm.nranks > 1) {
+        die("--lora with %d MPI ranks: LoRA runs in one process only", g_comm.nranks);
+    }
+    if (c->prompt != NULL) {
+        die("--prompt with --lora: generation runs a plain model; merge the adapters first "
+            "(--lora-merge OUT), then --prompt with -e OUT");
+    }
+}
+
 // the command line program on a backend (train.c's main: the CPU; train.cu's:
 // CUDA). Rank 0 prints, logs, samples and writes checkpoints.
 static int train_main(int argc, char **argv, const Backend *backend) {
@@ -1982,8 +2577,10 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         return 0;
     }
     c.backend = backend;
+    check_lora_flags(&c, backend);
     if (c.dry_run) {
         if (g_comm.rank == 0) { dry_run(&c); }
+        if (g_comm.rank == 0 && c.lora > 0) { lora_dry_run(&c); }
         comm_finish();
         return 0;
     }
@@ -1997,8 +2594,12 @@ static int train_main(int argc, char **argv, const Backend *backend) {
     run_init(&run, &c);
     if (g_comm.rank == 0) {
         print_run_config(&run, &run.model.config);
-        print_bill(&run.model.config, run.B_local, c.T, run.grad_accum,
-                   run.zero ? g_comm.nranks : 1);
+        if (run.model.lora.config.rank > 0) {
+            print_lora_bill(&run.model.config, &run.model.lora.config, run.B_local, c.T);
+        } else {
+            print_bill(&run.model.config, run.B_local, c.T, run.grad_accum,
+                       run.zero ? g_comm.nranks : 1);
+        }
     }
     size_t tokens_per_step = (size_t)c.B * c.T * run.grad_accum;
     double step_ms_sum = 0.0;  // this session's steps, for the ETA
@@ -2060,6 +2661,11 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         }
     }
     run_sample(&run);
+    if (c.lora_merge[0] != '\0' && g_comm.rank == 0) {  // LoRA: W + (alpha/R) B A, a plain model file
+        lora_merge(&run.model);
+        gpt2_save(&run.model, c.lora_merge);
+        printf("merged: %s (the base with the adapters of step %d merged in)\n", c.lora_merge, run.step);
+    }
     run_free(&run);
     comm_finish();
     return 0;

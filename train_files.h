@@ -359,6 +359,111 @@ static void state_load(const char *path, GPT2 *m, TrainState *s) {
     s->pos = pos;
 }
 
+// ----------------------------------------------------------------------------
+// LoRA checkpoints: lora_STEP.bin alone (the base model is the -e file, never
+// rewritten): the header (as a state file's, plus [12]=R [13]=targets
+// [14]=train_norms [15]=alpha, a float stored bit for bit); the RNG state,
+// the loader position, the trainable count, the seed and a hash of the base
+// parameters (7 uint64); then the trainable set's values, m and v,
+// num_trainable floats each, in the trainable table's order.
+
+// FNV-1a over the base parameters' bytes: a resume with another -e is refused
+static uint64_t params_hash(const GPT2 *m) {
+    const unsigned char *p = (const unsigned char *)m->params_memory;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < m->num_parameters * sizeof(float); i++) { h = (h ^ p[i]) * 0x100000001b3ULL; }
+    return h;
+}
+
+static void lora_save(const char *path, GPT2 *m, const TrainState *s, uint64_t base_hash) {
+    const LoraState *ls = &m->lora;
+    int header[HEADER_INTS] = {0};
+    header[0] = LORA_MAGIC;
+    header[1] = LORA_VERSION;
+    config_to_header(header, &m->config);
+    header[8] = s->B;
+    header[9] = s->T;
+    header[10] = s->step;
+    header[11] = s->shuffle;
+    header[12] = ls->config.rank;
+    header[13] = (int)ls->config.targets;
+    header[14] = ls->config.train_norms;
+    memcpy(&header[15], &ls->config.alpha, sizeof(float));
+    uint64_t words[7] = {s->rng_state, s->pos.epoch, s->pos.shard_pos, s->pos.batch_pos,
+                         (uint64_t)ls->num_trainable, (uint64_t)s->seed, base_hash};
+    AtomicFile out = atomic_open(path);
+    atomic_write(&out, header, sizeof(int), HEADER_INTS);
+    atomic_write(&out, words, sizeof(uint64_t), 7);
+    for (int k = 0; k < ls->num_specs; k++) {
+        atomic_write(&out, lora_values(m, k), sizeof(float), spec_numel(&ls->specs[k]));
+    }
+    atomic_write(&out, ls->m_memory, sizeof(float), ls->num_trainable);
+    atomic_write(&out, ls->v_memory, sizeof(float), ls->num_trainable);
+    atomic_commit(&out);
+}
+
+// reads a LoRA checkpoint into m (lora_init done with the run's flags):
+// checks it against m's shape, LoRA flags and base parameters and s's B, T,
+// shuffle and seed; fills the trainable set, m, v and s's step, RNG state
+// and loader position
+static void lora_load(const char *path, GPT2 *m, TrainState *s, uint64_t base_hash) {
+    LoraState *ls = &m->lora;
+    int header[HEADER_INTS], expect[HEADER_INTS] = {0};
+    read_header(header, path, LORA_MAGIC, "LoRA checkpoint");
+    if (header[1] != LORA_VERSION) {
+        die("LoRA checkpoint '%s' has version %d, expected %d", path, header[1], LORA_VERSION);
+    }
+    config_to_header(expect, &m->config);
+    if (memcmp(header + 2, expect + 2, 6 * sizeof(int)) != 0) {
+        die("LoRA checkpoint '%s' belongs to another model shape than -e", path);
+    }
+    float alpha;
+    memcpy(&alpha, &header[15], sizeof(float));
+    if (header[12] != ls->config.rank || header[13] != (int)ls->config.targets ||
+        header[14] != ls->config.train_norms || alpha != ls->config.alpha) {
+        char targets[64] = "";
+        for (int t = 0; t < LORA_NUM_TARGETS; t++) {
+            if (!((unsigned)header[13] & (1u << t))) { continue; }
+            if (targets[0] != '\0') { strcat(targets, ","); }
+            strcat(targets, lora_target_names[t]);
+        }
+        die("LoRA checkpoint '%s' was trained with --lora %d --lora-alpha %g --lora-targets %s "
+            "--lora-train-norms %d; resume with the same", path, header[12], alpha,
+            targets[0] != '\0' ? targets : "(none)", header[14]);
+    }
+    if (header[8] != s->B || header[9] != s->T || header[11] != s->shuffle) {
+        die("LoRA checkpoint '%s' was written with -b %d -t %d --shuffle %d; resume with the same "
+            "(given: -b %d -t %d --shuffle %d)", path, header[8], header[9], header[11],
+            s->B, s->T, s->shuffle);
+    }
+    size_t n = ls->num_trainable;
+    int64_t want = (int64_t)(HEADER_INTS * sizeof(int) + 7 * sizeof(uint64_t) + 3 * n * sizeof(float));
+    if (file_size(path) != want) { die("LoRA checkpoint '%s' is truncated or corrupt", path); }
+    uint64_t words[7];
+    FILE *fp = fopenCheck(path, "rb");
+    fseekCheck(fp, HEADER_INTS * sizeof(int), SEEK_SET);
+    freadCheck(words, sizeof(uint64_t), 7, fp);
+    if (words[4] != n) { die("LoRA checkpoint '%s': trainable count differs", path); }
+    if (words[5] != (uint64_t)s->seed && s->shuffle) {
+        die("LoRA checkpoint '%s' was written with --seed %llu; shuffled data needs the same seed",
+            path, (unsigned long long)words[5]);
+    }
+    if (words[6] != base_hash) {
+        die("LoRA checkpoint '%s' was trained on another base model than -e (its parameters "
+            "differ): resume with the same -e", path);
+    }
+    for (int k = 0; k < ls->num_specs; k++) {
+        freadCheck(lora_values(m, k), sizeof(float), spec_numel(&ls->specs[k]), fp);
+    }
+    freadCheck(ls->m_memory, sizeof(float), n, fp);
+    freadCheck(ls->v_memory, sizeof(float), n, fp);
+    fcloseCheck(fp);
+    s->step = header[10];
+    s->rng_state = words[0];
+    LoaderPosition pos = {words[1], words[2], words[3]};
+    s->pos = pos;
+}
+
 // removes the temporary files that killed runs left in dir
 // (model_*.bin.tmp.PID and state_*.bin.tmp.PID of a PID no longer running):
 // they are never read, only taking space
@@ -378,10 +483,12 @@ static void remove_stale_temporaries(const char *dir) {
     globfree(&g);
 }
 
-// the step of the newest state_*.bin in dir, or -1 when there is none
-static int latest_checkpoint(const char *dir) {
-    char pattern[PATH_MAX_LEN];
-    int n = snprintf(pattern, sizeof(pattern), "%s/state_*.bin", dir);
+// the step of the newest KIND_*.bin in dir (kind "state": a checkpoint;
+// "lora": a LoRA checkpoint), or -1 when there is none
+static int latest_checkpoint_of(const char *dir, const char *kind) {
+    char pattern[PATH_MAX_LEN], scan[64];
+    int n = snprintf(pattern, sizeof(pattern), "%s/%s_*.bin", dir, kind);
+    snprintf(scan, sizeof(scan), "%s_%%d.bin", kind);
     if (n < 0 || n >= PATH_MAX_LEN) { die("path too long: %s", dir); }
     glob_t g;
     int best = -1;
@@ -389,7 +496,7 @@ static int latest_checkpoint(const char *dir) {
         for (size_t i = 0; i < g.gl_pathc; i++) {
             const char *base = strrchr(g.gl_pathv[i], '/');
             int step = 0;
-            if (sscanf(base != NULL ? base + 1 : g.gl_pathv[i], "state_%d.bin", &step) == 1 &&
+            if (sscanf(base != NULL ? base + 1 : g.gl_pathv[i], scan, &step) == 1 &&
                 step > best) {
                 best = step;
             }
@@ -397,4 +504,8 @@ static int latest_checkpoint(const char *dir) {
         globfree(&g);
     }
     return best;
+}
+
+static int latest_checkpoint(const char *dir) {
+    return latest_checkpoint_of(dir, "state");
 }

@@ -63,7 +63,17 @@ table is checked against -h by test/test_cli.sh.
     FLAG(INT, kv_cache, NULL, "--kv-cache", 1, 0, 1, \
          "with --prompt: 0 = rerun the whole context for every token") \
     FLAG(INT, recompute, NULL, "--recompute", 0, 0, 1, \
-         "train_gpu: 1 = recompute GELU and layernorm in the backward (less memory)")
+         "train_gpu: 1 = recompute GELU and layernorm in the backward (less memory)") \
+    FLAG(INT, lora, NULL, "--lora", 0, 0, 65536, \
+         "LoRA fine-tuning of -e with adapters of rank R, the base frozen (0 = off: train every parameter)") \
+    FLAG(FLOAT, lora_alpha, NULL, "--lora-alpha", 0.0f, 0, 1e6, \
+         "with --lora: the adapters' update is scaled by alpha/R (0 = R: scale 1)") \
+    FLAG(STRING, lora_targets, NULL, "--lora-targets", "qkv,attproj,fc,fcproj", 0, 0, \
+         "with --lora: the matrices of each block that get adapters") \
+    FLAG(INT, lora_train_norms, NULL, "--lora-train-norms", 0, 0, 1, \
+         "with --lora: 1 = the biases and layernorms train too") \
+    FLAG(STRING, lora_merge, NULL, "--lora-merge", "", 0, 0, \
+         "with --lora: at the end also write this model file, the base with the adapters merged in")
 
 typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_STRING, FLAG_SWITCH } FlagType;
 

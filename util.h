@@ -39,6 +39,8 @@ exits non-zero: raw fopen/fread/malloc appear nowhere else.
 #define TOKENIZER_VERSION 2
 #define STATE_MAGIC 20261129         // our own: the training state for resume
 #define STATE_VERSION 1
+#define LORA_MAGIC 20261202          // our own: a LoRA checkpoint (adapters, moments, run state)
+#define LORA_VERSION 1
 #define PATH_MAX_LEN 4096            // longest path we build (checkpoint names)
 
 // ----------------------------------------------------------------------------

@@ -42,25 +42,25 @@ mutate "encoder_backward drops dwpe" \
 mutate "layernorm_backward drops the rstd term" \
     'dx[c] += rstd[i] * (g - g_mean - n * gn_mean);' 'dx[c] += rstd[i] * (g - g_mean);'
 mutate "layernorm_backward dweight unnormalised" \
-    'dweight[c] += (x[c] - mean[i]) * rstd[i] * d[c];' 'dweight[c] += (x[c] - mean[i]) * d[c];'
+    'dw[j] += (x[j] - mean[i]) * rstd[i] * d[j];' 'dw[j] += (x[j] - mean[i]) * d[j];'
 mutate "layernorm_backward dbias off by 0.1%" \
-    'dbias[c] += d[c];' 'dbias[c] += 1.001f * d[c];'
+    'db[j] += d[j];' 'db[j] += 1.001f * d[j];'
 mutate "matmul_backward dinp misses the last output channel" \
-    'matmul_accumulate(dinp, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);' \
-    'matmul_accumulate(dinp, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC - 1);'
+    'matmul_accumulate(dinp, (size_t)C, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);' \
+    'matmul_accumulate(dinp, (size_t)C, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC - 1);'
 mutate "matmul_backward dweight misses the last row" \
-    'matmul_accumulate(dweight, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);' \
-    'matmul_accumulate(dweight, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N - 1);'
+    'matmul_accumulate(dweight, (size_t)C, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);' \
+    'matmul_accumulate(dweight, (size_t)C, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N - 1);'
 mutate "matmul kernel: half the columns 0.1% off" \
-    'acc[r][1] += ar * b1;' 'acc[r][1] += 1.001f * ar * b1;'
+    'acc[r][1] += ak[r * a_rs] * b1;' 'acc[r][1] += 1.001f * ak[r * a_rs] * b1;'
 mutate "matmul_backward dbias off by 0.1%" \
-    'for (int j = 0; j < n; j++) { dbias[o0 + j] += db[j]; }' 'for (int j = 0; j < n; j++) { dbias[o0 + j] += 1.001f * db[j]; }'
+    'for (int m = 0; m < M; m++) { row_sums[m] += sums[m]; }' 'for (int m = 0; m < M; m++) { row_sums[m] += 1.001f * sums[m]; }'
 mutate "attention_backward skips the softmax correction" \
-    'float ds = a[t2] * (da[t2] - dot) * scale;' 'float ds = a[t2] * da[t2] * scale;'
+    '{ dr[t2] = ar[t2] * (dr[t2] - dot) * scale; }' '{ dr[t2] = ar[t2] * dr[t2] * scale; }'
 mutate "attention_backward forgets the 1/sqrt(hs) scale" \
-    'float ds = a[t2] * (da[t2] - dot) * scale;' 'float ds = a[t2] * (da[t2] - dot);'
-mutate "attention_backward dv off by 0.1%" \
-    'dv[i] += a[t2] * d[i];' 'dv[i] += 1.001f * a[t2] * d[i];'
+    '{ dr[t2] = ar[t2] * (dr[t2] - dot) * scale; }' '{ dr[t2] = ar[t2] * (dr[t2] - dot); }'
+mutate "attention_backward dv misses the last query" \
+    '(size_t)C, 1, rows, hs, T - c0);' '(size_t)C, 1, rows, hs, T - c0 - 1);'
 mutate "gelu_backward wrong tanh derivative" \
     'float grad = s + 2.0f * x * s * (1.0f - s) * du;' \
     'float grad = s + 2.0f * x * (1.0f - s) * du;'
@@ -78,6 +78,15 @@ mutate "cosine decay ignored" \
     'return min_lr + coeff * (c->lr - min_lr);' 'return c->lr;'
 mutate "warmup ignored" \
     'if (step < c->warmup) { return c->lr * (float)(step + 1) / (float)c->warmup; }' ''
+mutate "lora_backward forgets the scale" \
+    'dh[i] *= scale;' 'dh[i] *= 1.0f;'
+mutate "lora_backward drops dB" \
+    'matmul_backward(dh, dlora_b, NULL, dout, h, lora_b, B, T, R, OC);' \
+    'matmul_backward(dh, NULL, NULL, dout, h, lora_b, B, T, R, OC);'
+mutate "LoRA AdamW without the second bias correction" \
+    'float bc2 = (float)(1.0 - pow(args->beta2, (double)args->t));' 'float bc2 = 1.0f;'
+mutate "lora_merge forgets the scale" \
+    'scaled[i] = s->scale * b[i];' 'scaled[i] = b[i];'
 
 echo "$([ $survived = 0 ] && echo PASS || echo FAIL): $((total - survived)) of $total mutations caught"
 [ $survived = 0 ]

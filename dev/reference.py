@@ -331,6 +331,132 @@ def write_fixture(path):
     print(f"wrote {path}: {os.path.getsize(path)} bytes, sha256 {digest}")
 
 
+LORA_FIXTURE_MAGIC = 20261203
+LORA_TARGETS = ["qkv", "attproj", "fc", "fcproj"]  # train.c's LoraTarget order
+
+
+class LoRALinear(nn.Module):
+    """A frozen nn.Linear W (out, in) plus the trainable low-rank update of
+    train.c's lora_forward: y = W x + b + (alpha / R) B (A x), A (R, in), B (out, R)."""
+
+    def __init__(self, base, R, alpha):
+        super().__init__()
+        self.base, self.scale = base, alpha / R
+        self.A = nn.Parameter(torch.zeros(R, base.in_features))
+        self.B = nn.Parameter(torch.zeros(base.out_features, R))
+
+    def forward(self, x):
+        return self.base(x) + ((x @ self.A.t()) * self.scale) @ self.B.t()
+
+
+def add_lora(model, R, alpha, targets, train_norms):
+    """Wraps the targeted Linear layers of every block in LoRALinear, freezes
+    the base (with train_norms the biases and LayerNorms stay trainable) and
+    returns the trainable tensors in train.c's trainable-table order: per
+    target A then B (each a list of L tensors, to be stacked), then with
+    train_norms the base tensors that do not decay, in file order."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    in_file_order = model.tensors_in_file_order()  # before wrapping renames the Linear weights
+    table = []
+    for name in LORA_TARGETS:
+        if name not in targets:
+            continue
+        wrapped = []
+        for b in model.blocks:
+            setattr(b, name, LoRALinear(getattr(b, name), R, alpha))
+            wrapped.append(getattr(b, name))
+        table.append((name + "_lora_a", [m.A for m in wrapped], True))
+        table.append((name + "_lora_b", [m.B for m in wrapped], True))
+    if train_norms:
+        for name, ts, decays in in_file_order:
+            if not decays:
+                for t in ts:
+                    t.requires_grad_(True)
+                table.append((name, ts, False))
+    return table
+
+
+def flat_list(table, grads=False):
+    return np.concatenate([(t.grad if grads else t).detach().reshape(-1).numpy().astype("<f4")
+                           for _, ts, _ in table for t in ts])
+
+
+def write_lora_fixture(path):
+    """The LoRA fixture (test_train's LoRA parity): the tiny model of
+    write_fixture with adapters of rank R on targets, format in the docstring."""
+    torch.set_num_threads(1)
+    torch.manual_seed(1337)
+    gen = torch.Generator().manual_seed(2024)
+    L, NH, C, V, maxT, B, T = 2, 4, 64, 300, 32, 4, 32
+    R, alpha, targets, train_norms = 4, 8.0, LORA_TARGETS, 1
+    nsteps, warmup, max_steps = 10, 3, 10
+    lr, final_lr_frac, weight_decay = 3e-3, 0.1, 0.1
+    beta1, beta2, eps = 0.9, 0.95, 1e-8
+    grad_clip = 0.3  # between the step norms below, so some steps clip and some do not
+
+    model = GPT(L, NH, C, V, maxT)
+    init_params(model, gen, nontrivial_norms_and_biases=True)
+    params0 = flat(model)
+    table = add_lora(model, R, alpha, targets, train_norms)
+    with torch.no_grad():  # A as train.c draws it (uniform +-1/sqrt(in)); B not zero, so dA is tested
+        for name, ts, _ in table:
+            for t in ts:
+                if name.endswith("_lora_a"):
+                    bound = 1.0 / math.sqrt(t.shape[1])
+                    t.copy_((torch.rand(t.shape, generator=gen) * 2 - 1) * bound)
+                elif name.endswith("_lora_b"):
+                    t.copy_(torch.randn(t.shape, generator=gen) * 0.05)
+    tokens = torch.randint(0, V, (B, T + 1), generator=gen)
+    inputs, targets_ = tokens[:, :-1], tokens[:, 1:]
+    adapters0 = np.concatenate([t.detach().reshape(-1).numpy().astype("<f4")
+                                for name, ts, _ in table if "_lora_" in name for t in ts])
+    logits, loss = model(inputs, targets_)
+    logits0 = logits.detach().numpy().astype("<f4")
+    loss0 = float(loss)
+
+    trainable = [(t, d) for _, ts, d in table for t in ts]
+    opt = AdamW(trainable, beta1, beta2, eps, weight_decay)
+    step_losses, step_norms, grads0, clipped = [], [], None, []
+    for s in range(nsteps):
+        for p, _ in trainable:
+            p.grad = None
+        _, loss = model(inputs, targets_)
+        loss.backward()
+        if s == 0:
+            grads0 = flat_list(table, grads=True)
+        with torch.no_grad():
+            norm = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p, _ in trainable))
+            if norm > grad_clip:
+                for p, _ in trainable:
+                    p.grad.mul_(grad_clip / norm)
+        clipped.append(norm > grad_clip)
+        step_losses.append(float(loss))
+        step_norms.append(norm)
+        opt.step(lr_at(s, lr, warmup, max_steps, final_lr_frac))
+    assert step_losses[0] == loss0
+
+    mask = sum(1 << LORA_TARGETS.index(t) for t in targets)
+    header = np.zeros(256, dtype="<i4")
+    header[:16] = [LORA_FIXTURE_MAGIC, 1, maxT, V, L, NH, C, model.Vp,
+                   B, T, nsteps, warmup, max_steps, R, mask, train_norms]
+    header[16:24] = np.array([lr, final_lr_frac, weight_decay, beta1, beta2, eps, grad_clip, alpha],
+                             dtype="<f4").view("<i4")
+    with open(path, "wb") as f:
+        for part in (header, params0, inputs.numpy().astype("<i4"), targets_.numpy().astype("<i4"),
+                     adapters0, logits0, np.array([loss0], dtype="<f4"), grads0,
+                     np.array(step_losses, dtype="<f4"), np.array(step_norms, dtype="<f4")):
+            f.write(part.tobytes())
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    print(f"LoRA: R={R} alpha={alpha} targets={','.join(targets)} train_norms={train_norms}, "
+          f"{adapters0.size} adapter values, {grads0.size} trainable")
+    for s in range(nsteps):
+        print(f"step {s} loss {step_losses[s]:.6f} norm {step_norms[s]:.6f}"
+              f"{'  clipped' if clipped[s] else ''}")
+    print(f"wrote {path}: {os.path.getsize(path)} bytes, sha256 {digest}")
+
+
 HF_LOGITS_MAGIC = 20261201
 
 
@@ -426,9 +552,13 @@ def main():
     ap.add_argument("out", nargs="?", default="test/fixtures/gpt2_tiny.bin")
     ap.add_argument("--hf", action="store_true",
                     help="write the Hugging Face safetensors fixtures of ./import_hf instead")
+    ap.add_argument("--lora", action="store_true",
+                    help="write the LoRA fixture (default test/fixtures/gpt2_tiny_lora.bin) instead")
     args = ap.parse_args()
     if args.hf:
         write_hf_fixtures()
+    elif args.lora:
+        write_lora_fixture(args.out if args.out != ap.get_default("out") else "test/fixtures/gpt2_tiny_lora.bin")
     else:
         write_fixture(args.out)
 

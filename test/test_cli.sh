@@ -173,5 +173,51 @@ expect_error "--prompt longer than maxT" "longer than the model's context" -- "$
 expect_error "--prompt without a tokenizer" "needs a tokenizer file" -- "$TRAIN" "${GEN[@]}" -k "$TMP/none"
 expect_error "--prompt with a preset" "not the preset" -- "$TRAIN" "${GEN[@]}" -e d6
 
+# ---- LoRA: --lora R fine-tunes -e with the base frozen; lora_STEP.bin checkpoints
+expect_error "--lora negative" "--lora.*not an integer in" -- "$TRAIN" "${COMMON[@]}" --lora -1
+expect_error "--lora R larger than the matrix" "larger than the .* matrix" -- "$TRAIN" "${COMMON[@]}" --lora 65 -x 1
+expect_error "--lora-targets unknown" "unknown target 'bogus'" -- "$TRAIN" "${COMMON[@]}" --lora 4 --lora-targets qkv,bogus
+expect_error "--lora-merge without --lora" "needs adapters" -- "$TRAIN" "${COMMON[@]}" --lora-merge "$TMP/m.bin"
+expect_error "--lora with --zero 1" "ZeRO-1" -- "$TRAIN" "${COMMON[@]}" --lora 4 --zero 1
+expect_error "--lora with --prompt" "merge the adapters first" -- "$TRAIN" "${GEN[@]}" --lora 4
+expect_error "--lora: NaN loss" "diverged" -- "$TRAIN" "${COMMON[@]}" -e "$TMP/nanmodel.bin" --lora 4 -x 2 -v 0
+LORA=("${COMMON[@]}" --lora 4 --lora-alpha 8 --lora-targets qkv,fc -c 0.1 -l 1e-2 -g 0 -d 64 --shuffle 1)
+strip_ms() { grep -E '^(step|val)' "$1" | sed 's/| ms .*//'; }
+if "$TRAIN" "${LORA[@]}" -x 6 -v 3 -o "$TMP/lora_a" --lora-merge "$TMP/merged.bin" > "$TMP/la.out" 2>&1 \
+    && [ "$(grep -cE '^step [0-9]+/6 \| loss' "$TMP/la.out")" = 6 ] && [ -f "$TMP/lora_a/lora_00000006.bin" ] \
+    && ! ls "$TMP/lora_a" | grep -qE 'model_|state_|tmp' && grep -q "LoRA R=4" "$TMP/la.out"; then
+    ok "--lora run: 6 steps, lora_00000006.bin only (no model or state file), the LoRA bill"
+else bad "--lora run"; tail -20 "$TMP/la.out"; fi
+"$TRAIN" "${LORA[@]}" -x 3 -v 3 -o "$TMP/lora_b" > "$TMP/lb1.out" 2>&1
+"$TRAIN" "${LORA[@]}" -x 6 -v 3 -o "$TMP/lora_b" -y 1 > "$TMP/lb2.out" 2>&1
+if grep -q "resume: from .*lora_00000003.bin" "$TMP/lb2.out" \
+    && diff <(strip_ms "$TMP/la.out" | grep -E '^step [4-6]/') <(strip_ms "$TMP/lb2.out" | grep -E '^step [4-6]/') > /dev/null \
+    && cmp -s "$TMP/lora_a/lora_00000006.bin" "$TMP/lora_b/lora_00000006.bin"; then
+    ok "--lora resume via -y 1: steps 4-6 and lora_00000006.bin identical to the straight run"
+else bad "--lora resume via -y 1"; diff <(strip_ms "$TMP/la.out") <(strip_ms "$TMP/lb2.out") | head; fi
+expect_error "LoRA resume with another R" "trained with --lora 4 .*resume with the same" -- \
+    "$TRAIN" "${LORA[@]}" --lora 8 -x 6 -o "$TMP/lora_b" -y 1
+expect_error "LoRA resume with other targets" "lora-targets qkv,fc" -- \
+    "$TRAIN" "${LORA[@]}" --lora-targets qkv -x 6 -o "$TMP/lora_b" -y 1
+expect_error "LoRA checkpoint resumed without --lora" "holds LoRA checkpoints" -- \
+    "$TRAIN" "${COMMON[@]}" -x 6 -o "$TMP/lora_b" -y 1
+write_model "$TMP/model2.bin" 2 4 64 300 32
+perl -e 'open(my $f,"+<:raw",$ARGV[0]) or die; seek($f,1024+4*5,0); print $f pack("f<",0.5); close $f' "$TMP/model2.bin"
+expect_error "LoRA resume on another base model" "another base model" -- \
+    "$TRAIN" "${LORA[@]}" -e "$TMP/model2.bin" -x 6 -o "$TMP/lora_b" -y 1
+# the merged model is a plain model file: its val loss is the LoRA model's
+lora_val=$(grep '^val loss' "$TMP/la.out" | tail -1 | cut -d' ' -f3)
+if "$TRAIN" "${COMMON[@]}" -e "$TMP/merged.bin" -x 0 -v 1 -g 0 > "$TMP/merged.out" 2>&1; then
+    merged_val=$(grep '^val loss' "$TMP/merged.out" | tail -1 | cut -d' ' -f3)
+    if awk -v a="$lora_val" -v b="$merged_val" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }' \
+        && ! cmp -s "$TMP/model.bin" "$TMP/merged.bin"; then
+        ok "--lora-merge: the merged file (not the base) loads with -e, val loss $merged_val = LoRA's $lora_val"
+    else bad "--lora-merge val loss: merged $merged_val, LoRA $lora_val"; fi
+else bad "--lora-merge: the merged file does not load"; tail -5 "$TMP/merged.out"; fi
+if "$TRAIN" -e d12 --vocab 50257 -k "$TMP/none" -b 4 -t 256 --lora 8 --dry-run > "$TMP/ldry" 2>&1 \
+    && grep -q "LoRA R=8" "$TMP/ldry" && grep -q "full training, for contrast" "$TMP/ldry"; then
+    ok "--dry-run --lora 8 d12: $(grep -E '^\| total ' "$TMP/ldry" | tail -1 | tr -s ' ' | cut -c1-50)"
+else bad "--dry-run --lora"; cat "$TMP/ldry" | head; fi
+
 echo "$([ $fail = 0 ] && echo PASS || echo FAIL): $pass of $((pass + fail)) CLI checks passed"
 [ $fail = 0 ]

@@ -11,6 +11,12 @@ Tests of train.c, the CPU trainer. Built by `make test` (and with
    gradient accumulation equals the whole batch; sampling follows its law.
 5. A model file written and read back gives the same logits (bitwise).
 6. The bill: bytes reported equal bytes allocated.
+7. LoRA: logits, loss, the trainable set's gradients and 10 AdamW steps
+   against test/fixtures/gpt2_tiny_lora.bin (dev/reference.py --lora);
+   lora_backward against finite differences; at step 0 the model is the base
+   model; the base weights stay bitwise unchanged in training; resume is
+   bitwise; the merged model file gives the LoRA model's logits; the LoRA
+   bill's bytes equal the bytes allocated.
 
 Each check prints `OK|FAIL name maxabs maxrel`; the last line is the overall
 result, and the exit status is non-zero on any failure.
@@ -255,7 +261,8 @@ static void fd_check(TestLog *log, const char *name, float *x, size_t n, const f
     free(numeric);
 }
 
-enum { FD_B = 2, FD_T = 5, FD_C = 8, FD_NH = 2, FD_OC = 6, FD_V = 7, FD_VP = 9 };
+enum { FD_B = 2, FD_T = 5, FD_C = 8, FD_NH = 2, FD_OC = 6, FD_V = 7, FD_VP = 9, FD_R = 3 };
+#define FD_LORA_SCALE 1.5f
 
 typedef struct {
     float *inp, *weight, *bias, *out, *r, *mean, *rstd;
@@ -291,6 +298,13 @@ static double obj_residual(void *p) {
     FdLayer *s = (FdLayer *)p;
     residual_forward(s->out, s->inp, s->weight, FD_B * FD_T * FD_C);
     return dot_double(s->out, s->r, FD_B * FD_T * FD_C);
+}
+// lora_forward adds into out, so out starts at 0 each time; mean holds h
+static double obj_lora(void *p) {
+    FdLayer *s = (FdLayer *)p;
+    memset(s->out, 0, FD_B * FD_T * FD_OC * sizeof(float));
+    lora_forward(s->out, s->mean, s->inp, s->weight, s->bias, FD_LORA_SCALE, FD_B, FD_T, FD_C, FD_OC, FD_R);
+    return dot_double(s->out, s->r, FD_B * FD_T * FD_OC);
 }
 static double obj_softmax_ce(void *p) {
     FdLayer *s = (FdLayer *)p;
@@ -369,6 +383,18 @@ static void test_finite_differences(TestLog *log) {
     residual_backward(dinp, dweight, s.r, BT * FD_C);
     fd_check(log, "fd residual dinp1", s.inp, BT * FD_C, dinp, obj_residual, &s);
     fd_check(log, "fd residual dinp2", s.weight, BT * FD_C, dweight, obj_residual, &s);
+
+    // LoRA: out += scale * (inp @ A^T) @ B^T, R = 3, OC = 6
+    fill_normal(s.inp, BT * FD_C, 1.0f, &rng);
+    fill_normal(s.weight, FD_R * FD_C, 1.0f, &rng);   // A (R, C)
+    fill_normal(s.bias, FD_OC * FD_R, 1.0f, &rng);    // B (OC, R)
+    obj_lora(&s);
+    FD_RESET();
+    lora_backward(dinp, dweight, dbias, scratch, s.r, s.inp, s.mean, s.weight, s.bias, FD_LORA_SCALE,
+                  FD_B, FD_T, FD_C, FD_OC, FD_R);
+    fd_check(log, "fd lora dinp", s.inp, BT * FD_C, dinp, obj_lora, &s);
+    fd_check(log, "fd lora dA", s.weight, FD_R * FD_C, dweight, obj_lora, &s);
+    fd_check(log, "fd lora dB", s.bias, FD_OC * FD_R, dbias, obj_lora, &s);
 
     // softmax + cross-entropy: V = 7 real columns of Vp = 9; the padding
     // logits must get no gradient and must not change the loss
@@ -690,10 +716,298 @@ static void test_resume(TestLog *log, const Fixture *fx, const char *dir) {
     run_free(&b);
 }
 
+// ----------------------------------------------------------------------------
+// 7. LoRA
+
+#define LORA_FIXTURE_MAGIC 20261203
+
+typedef struct {
+    Fixture base;        // shape, batch, optimizer, base params, logits, loss, step losses and norms
+    LoraConfig lora;
+    float *adapters;     // (num_adapters) A and B of each target, the trainable table's order
+    float *grads;        // (num_trainable) the trainable set's gradients at step 0
+    size_t num_adapters, num_trainable;
+} LoraFixture;
+
+// dev/reference.py's LoRA fixture: as the plain one, plus [13]=R [14]=targets
+// [15]=train_norms [23]=alpha in the header, the adapters' initial values
+// after the batch, and the gradients of the trainable set only
+static void lora_fixture_load(LoraFixture *lf, const char *path) {
+    Fixture *fx = &lf->base;
+    memset(lf, 0, sizeof(*lf));
+    int h[HEADER_INTS];
+    read_header(h, path, LORA_FIXTURE_MAGIC, "LoRA test fixture");
+    if (h[1] != 1) { die("LoRA fixture '%s': version %d", path, h[1]); }
+    config_from_header(&fx->cfg, h, path);
+    fx->B = h[8];
+    fx->T = h[9];
+    fx->nsteps = h[10];
+    fx->warmup = h[11];
+    fx->max_steps = h[12];
+    lf->lora.rank = h[13];
+    lf->lora.targets = (unsigned)h[14];
+    lf->lora.train_norms = h[15];
+    fx->lr = header_float(h, 16);
+    fx->final_lr_frac = header_float(h, 17);
+    fx->weight_decay = header_float(h, 18);
+    fx->beta1 = header_float(h, 19);
+    fx->beta2 = header_float(h, 20);
+    fx->eps = header_float(h, 21);
+    fx->grad_clip = header_float(h, 22);
+    lf->lora.alpha = header_float(h, 23);
+    lora_check(&fx->cfg, &lf->lora);
+    TensorSpec specs[LORA_MAX_TRAINABLE];
+    int base[LORA_MAX_TRAINABLE];
+    int n = lora_specs(specs, base, &fx->cfg, &lf->lora);
+    lf->num_trainable = layout_specs(specs, n);
+    for (int k = 0; k < n; k++) {
+        if (base[k] < 0) { lf->num_adapters += spec_numel(&specs[k]); }
+    }
+    size_t N = count_parameters(&fx->cfg), BT = (size_t)fx->B * fx->T, V = fx->cfg.vocab_size;
+    fx->num_parameters = N;
+    int64_t want = (int64_t)(HEADER_INTS * 4 + N * 4 + 2 * BT * 4 + lf->num_adapters * 4 +
+                             BT * V * 4 + 4 + lf->num_trainable * 4 + 2 * (size_t)fx->nsteps * 4);
+    if (file_size(path) != want) { die("LoRA fixture '%s' has the wrong size", path); }
+    fx->params = (float *)mallocCheck(N * sizeof(float));
+    fx->inputs = (int *)mallocCheck(BT * sizeof(int));
+    fx->targets = (int *)mallocCheck(BT * sizeof(int));
+    fx->logits = (float *)mallocCheck(BT * V * sizeof(float));
+    fx->grads = NULL;
+    fx->step_losses = (float *)mallocCheck(fx->nsteps * sizeof(float));
+    fx->step_norms = (float *)mallocCheck(fx->nsteps * sizeof(float));
+    lf->adapters = (float *)mallocCheck(lf->num_adapters * sizeof(float));
+    lf->grads = (float *)mallocCheck(lf->num_trainable * sizeof(float));
+    FILE *fp = fopenCheck(path, "rb");
+    fseekCheck(fp, HEADER_INTS * 4, SEEK_SET);
+    freadCheck(fx->params, 4, N, fp);
+    freadCheck(fx->inputs, 4, BT, fp);
+    freadCheck(fx->targets, 4, BT, fp);
+    freadCheck(lf->adapters, 4, lf->num_adapters, fp);
+    freadCheck(fx->logits, 4, BT * V, fp);
+    freadCheck(&fx->loss, 4, 1, fp);
+    freadCheck(lf->grads, 4, lf->num_trainable, fp);
+    freadCheck(fx->step_losses, 4, fx->nsteps, fp);
+    freadCheck(fx->step_norms, 4, fx->nsteps, fp);
+    fcloseCheck(fp);
+}
+
+static void lora_fixture_free(LoraFixture *lf) {
+    fixture_free(&lf->base);
+    free(lf->adapters);
+    free(lf->grads);
+}
+
+// the fixture's base model, frozen, with its LoRA config and adapter values
+static void model_from_lora_fixture(GPT2 *model, const LoraFixture *lf) {
+    const Fixture *fx = &lf->base;
+    gpt2_init(model, &fx->cfg);
+    memcpy(model->params_memory, fx->params, fx->num_parameters * sizeof(float));
+    gpt2_freeze(model);
+    Rng rng;
+    rng_seed(&rng, 5);
+    lora_init(model, &lf->lora, &rng);
+    memcpy(model->lora.w_memory, lf->adapters, lf->num_adapters * sizeof(float));
+    gpt2_alloc_activations(model, fx->B, fx->T);
+}
+
+// PyTorch parity of the LoRA model, with the tolerances of test_fixture
+static void test_lora_fixture(TestLog *log, const LoraFixture *lf) {
+    const Fixture *fx = &lf->base;
+    GPT2 model;
+    model_from_lora_fixture(&model, lf);
+    int B = fx->B, T = fx->T, V = fx->cfg.vocab_size, Vp = fx->cfg.padded_vocab_size;
+    size_t BT = (size_t)B * T;
+    gpt2_forward(&model, fx->inputs, B, T);
+    float *logits = (float *)mallocCheck(BT * V * sizeof(float));
+    for (size_t i = 0; i < BT; i++) { memcpy(logits + i * V, model.acts.logits + i * Vp, V * sizeof(float)); }
+    expect_close(log, "lora fixture logits", logits, fx->logits, BT * V, TOL_LOGITS_ATOL, TOL_LOGITS_RTOL);
+    free(logits);
+    float loss = gpt2_loss(&model, fx->targets);
+    expect_close(log, "lora fixture loss", &loss, &fx->loss, 1, 0, TOL_LOGITS_RTOL);
+    gpt2_zero_grad(&model);
+    gpt2_backward(&model, 1.0f / (float)BT);
+    const LoraState *ls = &model.lora;
+    expect_true(log, "lora fixture: trainable count", ls->num_trainable == lf->num_trainable, "");
+    for (int k = 0; k < ls->num_specs; k++) {
+        const TensorSpec *sp = &ls->specs[k];
+        char name[64];
+        snprintf(name, sizeof(name), "lora fixture grad %s", sp->name);
+        const float *ref = lf->grads + sp->start;
+        double scale = 0.0;
+        for (size_t i = 0; i < spec_numel(sp); i++) { scale = fmax(scale, fabs((double)ref[i])); }
+        expect_close(log, name, ls->g_memory + sp->start, ref, spec_numel(sp),
+                     TOL_GRAD_SCALED_ATOL * scale, TOL_GRAD_RTOL);
+    }
+    RunConfig rc;
+    run_config_defaults(&rc);
+    rc.lr = fx->lr;
+    rc.warmup = fx->warmup;
+    rc.final_lr_frac = fx->final_lr_frac;
+    float losses[64], norms[64];
+    int clipped = 0;
+    for (int step = 0; step < fx->nsteps && step < 64; step++) {
+        gpt2_forward(&model, fx->inputs, B, T);
+        losses[step] = gpt2_loss(&model, fx->targets);
+        gpt2_zero_grad(&model);
+        gpt2_backward(&model, 1.0f / (float)BT);
+        norms[step] = (float)sqrt(gpt2_grad_sumsq(&model, 0, 0));
+        AdamWArgs args = {learning_rate(&rc, step, fx->max_steps), fx->beta1, fx->beta2, fx->eps,
+                          fx->weight_decay, clip_scale(norms[step], fx->grad_clip), step + 1};
+        if (norms[step] > fx->grad_clip) { clipped++; }
+        gpt2_update(&model, &args);
+    }
+    expect_close(log, "lora fixture 10-step losses", losses, fx->step_losses, fx->nsteps, 0, TOL_STEP_RTOL);
+    expect_close(log, "lora fixture 10-step grad norms", norms, fx->step_norms, fx->nsteps, 0, 1e-4);
+    char detail[64];
+    snprintf(detail, sizeof(detail), "%d of %d steps clipped", clipped, fx->nsteps);
+    expect_true(log, "lora fixture exercises clipping", clipped > 0 && clipped < fx->nsteps, detail);
+    // the bill of this very model
+    LoraBill bill = lora_bill(&fx->cfg, &lf->lora, B, T);
+    snprintf(detail, sizeof(detail), "reported %zu, allocated %zu", bill.total_bytes, model.bytes_allocated);
+    expect_true(log, "lora bill: bytes reported == allocated", bill.total_bytes == model.bytes_allocated,
+                detail);
+    gpt2_free(&model);
+}
+
+// at step 0 (B = 0) the LoRA model is exactly the base model
+static void test_lora_step0(TestLog *log, const Fixture *fx) {
+    GPT2 base, lora;
+    model_from_fixture(&base, fx);
+    gpt2_init(&lora, &fx->cfg);
+    memcpy(lora.params_memory, fx->params, fx->num_parameters * sizeof(float));
+    gpt2_freeze(&lora);
+    Rng rng;
+    rng_seed(&rng, 9);
+    LoraConfig lc = {8, 16.0f, LORA_ALL_TARGETS, 0};
+    lora_init(&lora, &lc, &rng);
+    gpt2_alloc_activations(&lora, fx->B, fx->T);
+    gpt2_forward(&base, fx->inputs, fx->B, fx->T);
+    gpt2_forward(&lora, fx->inputs, fx->B, fx->T);
+    size_t n = (size_t)fx->B * fx->T * fx->cfg.padded_vocab_size;
+    expect_close(log, "lora at step 0 = the base model", lora.acts.logits, base.acts.logits, n, 0, 0);
+    gpt2_free(&base);
+    gpt2_free(&lora);
+}
+
+// LoRA runs through run_init/run_step: the frozen base stays bitwise as
+// loaded; k steps, checkpoint, resume, k steps equal 2k straight (bitwise);
+// the merged model file gives the LoRA model's logits
+static void test_lora_run(TestLog *log, const Fixture *fx, const char *dir) {
+    const int k = 4;
+    char model_path[PATH_MAX_LEN], shard_glob[PATH_MAX_LEN], merged[PATH_MAX_LEN];
+    snprintf(model_path, sizeof(model_path), "%s/init.bin", dir);  // written by test_resume
+    snprintf(shard_glob, sizeof(shard_glob), "%s/shard_train_*.bin", dir);
+    snprintf(merged, sizeof(merged), "%s/merged.bin", dir);
+    char dir_a[PATH_MAX_LEN], dir_b[PATH_MAX_LEN];
+    snprintf(dir_a, sizeof(dir_a), "%s/lora_a", dir);
+    snprintf(dir_b, sizeof(dir_b), "%s/lora_b", dir);
+    mkdir(dir_a, 0755);
+    mkdir(dir_b, 0755);
+    GPT2 init;
+    gpt2_load(&init, model_path);
+    // with --lora-train-norms: adapters of qkv and fc, the biases and layernorms
+    RunConfig ca = tiny_run_config(dir_a, model_path, shard_glob, 2 * k);
+    ca.lora = 4;
+    ca.lora_alpha = 8.0f;
+    ca.lora_targets = "qkv,fc";
+    ca.lora_train_norms = 1;
+    ca.lr = 1e-2f;
+    RunConfig cb = ca;
+    cb.output_dir = dir_b;
+    float losses_a[8], losses_b[8];
+    Run a, b;
+    run_init(&a, &ca);
+    for (int i = 0; i < 2 * k; i++) { losses_a[i] = run_step(&a).loss; }
+    run_init(&b, &cb);
+    for (int i = 0; i < k; i++) { losses_b[i] = run_step(&b).loss; }
+    run_checkpoint(&b);
+    run_free(&b);
+    cb.resume = 1;
+    run_init(&b, &cb);
+    expect_true(log, "lora resume: restarts at step k", b.step == k, "");
+    for (int i = k; i < 2 * k; i++) { losses_b[i] = run_step(&b).loss; }
+    const LoraState *la = &a.model.lora, *lb = &b.model.lora;
+    size_t nt = la->num_trainable * sizeof(float);
+    expect_bitwise(log, "lora resume: losses", losses_a, losses_b, sizeof(losses_a));
+    expect_bitwise(log, "lora resume: adapters", la->w_memory, lb->w_memory, la->num_adapters * sizeof(float));
+    expect_bitwise(log, "lora resume: parameters (trained norms)", a.model.params_memory,
+                   b.model.params_memory, a.model.num_parameters * sizeof(float));
+    expect_bitwise(log, "lora resume: AdamW m", la->m_memory, lb->m_memory, nt);
+    expect_bitwise(log, "lora resume: AdamW v", la->v_memory, lb->v_memory, nt);
+    expect_bitwise(log, "lora resume: loader position", &a.train.pos, &b.train.pos, sizeof(LoaderPosition));
+    expect_true(log, "lora resume: rng state", a.rng.state == b.rng.state, "");
+    expect_true(log, "lora: no base gradients or moments",
+                a.model.grads_memory == NULL && a.model.m_memory == NULL && a.model.v_memory == NULL &&
+                a.model.grads.qkvw == NULL && a.model.grads.wte == NULL && a.model.grads.ln1w != NULL, "");
+    // the matrices are frozen; the norms and biases trained
+    int frozen = 1, trained = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const TensorSpec *sp = &a.model.param_specs[i];
+        int same = memcmp(a.model.params_memory + sp->start, init.params_memory + sp->start,
+                          spec_numel(sp) * sizeof(float)) == 0;
+        if (spec_decays(sp) && !same) { frozen = 0; }
+        if (!spec_decays(sp) && !same) { trained++; }
+    }
+    char detail[128];
+    snprintf(detail, sizeof(detail), "wte, wpe and the 4 matrices bitwise as loaded; %d of 10 norm/bias tensors moved",
+             trained);
+    expect_true(log, "lora --lora-train-norms: matrices frozen", frozen && trained == 10, detail);
+    // merged: a plain model file whose logits are the LoRA model's
+    int B = a.B_local, T = ca.T;
+    size_t n = (size_t)B * T * fx->cfg.padded_vocab_size;
+    float *want = (float *)mallocCheck(n * sizeof(float));
+    a.model.lora.config.rank = 0;  // the same model without its adapters, for contrast
+    gpt2_forward(&a.model, a.train.inputs, B, T);
+    memcpy(want, a.model.acts.logits, n * sizeof(float));
+    a.model.lora.config.rank = ca.lora;
+    gpt2_forward(&a.model, a.train.inputs, B, T);
+    double scale = 0.0, moved = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        moved = fmax(moved, fabs((double)a.model.acts.logits[i] - want[i]));
+        want[i] = a.model.acts.logits[i];
+        scale = fmax(scale, fabs((double)want[i]));
+    }
+    lora_merge(&a.model);
+    gpt2_save(&a.model, merged);
+    GPT2 m;
+    gpt2_load(&m, merged);
+    gpt2_alloc_activations(&m, B, T);
+    gpt2_forward(&m, a.train.inputs, B, T);
+    snprintf(detail, sizeof(detail), "(the adapters moved the logits by up to %.2e)", moved);
+    expect_close(log, "lora merge: merged model's logits", m.acts.logits, want, n, 1e-5 * scale, 0);
+    expect_true(log, "lora merge: adapters matter here", moved > 1e-3 * scale, detail);
+    free(want);
+    gpt2_free(&m);
+    run_free(&a);
+    run_free(&b);
+    // without --lora-train-norms every base parameter stays bitwise as loaded
+    RunConfig cc = ca;
+    cc.lora_train_norms = 0;
+    cc.lora_targets = "qkv,attproj,fc,fcproj";
+    cc.output_dir = "";
+    Run c;
+    run_init(&c, &cc);
+    for (int i = 0; i < 3; i++) { run_step(&c); }
+    expect_bitwise(log, "lora: base weights unchanged by training", c.model.params_memory,
+                   init.params_memory, init.num_parameters * sizeof(float));
+    run_free(&c);
+    gpt2_free(&init);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s test/fixtures/gpt2_tiny.bin\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s test/fixtures/gpt2_tiny.bin [test/fixtures/gpt2_tiny_lora.bin]\n",
+                argv[0]);
         return 2;
+    }
+    // the LoRA fixture: the second argument, or the one beside the first
+    char lora_path[PATH_MAX_LEN];
+    if (argc == 3) {
+        snprintf(lora_path, sizeof(lora_path), "%s", argv[2]);
+    } else {
+        const char *slash = strrchr(argv[1], '/');
+        int len = slash != NULL ? (int)(slash - argv[1] + 1) : 0;
+        snprintf(lora_path, sizeof(lora_path), "%.*sgpt2_tiny_lora.bin", len, argv[1]);
     }
     TestLog log = {0, 0};
     Fixture fx;
@@ -713,6 +1027,12 @@ int main(int argc, char **argv) {
     test_model_file_roundtrip(&log, &fx, dir);
     test_bill(&log, &fx);
     test_resume(&log, &fx, dir);
+    LoraFixture lf;
+    lora_fixture_load(&lf, lora_path);
+    test_lora_fixture(&log, &lf);
+    test_lora_step0(&log, &fx);
+    test_lora_run(&log, &fx, dir);
+    lora_fixture_free(&lf);
     fixture_free(&fx);
     char cmd[PATH_MAX_LEN];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

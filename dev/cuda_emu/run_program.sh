@@ -3,6 +3,7 @@
 # ./train_gpu program (train.cu as it is, built by g++ for the emulation with
 # -DCUDA_EMU -I dev/cuda_emu/include, FP32; see run.sh) against ./train on the
 # same tiny run: a d6 model with V=300 on random tokens, B=2 T=32. Checks that
+#   0. it refuses --lora (LoRA is CPU-only for now) with a message, exit 1
 #   1. the step lines' loss, lr and norm, the val losses and the sample equal
 #      ./train's (printed precision), and a checkpoint is written
 #   2. a ./train checkpoint resumed by the emulated ./train_gpu gives ./train's
@@ -45,6 +46,15 @@ same_logs() {
             }
         }' <(digest "$1") <(digest "$2")
 }
+
+# 0. LoRA is CPU-only for now: ./train_gpu refuses --lora with a message, exit 1
+"$out/train_gpu" "${args[@]}" --lora 4 -x 1 > "$out/lora.log" 2>&1
+rc=$?
+if [ $rc = 1 ] && grep -q "does not support LoRA yet" "$out/lora.log"; then
+    ok "train_gpu (emulated) refuses --lora: $(grep -m1 error "$out/lora.log" | cut -c1-80)"
+else
+    bad "train_gpu (emulated) --lora: exit $rc, expected 1 with a message"
+fi
 
 # 1. the same run on both
 ./train "${args[@]}" -x 3 -j "$out/tokens.bin" -v 2 -m 1 -g 5 -o "$out/cpu" > "$out/cpu.log" 2>&1
