@@ -1768,6 +1768,7 @@ static int train_main(int argc, char **argv, const Backend *backend) {
     }
     run_checkpoint(&run);
     run_sample(&run);
+    if (g_comm.rank == 0) { print_training_memory(&run.model, run.B_local, c.T, run.be == &cpu_backend); }
     run_free(&run);
     comm_finish();
     return 0;
