@@ -136,10 +136,10 @@ recipe: train tokenizer dev/bigram dev/plot_loss
 # make test-all: everything that runs without a GPU, what CI (.ci/run) runs:
 #   make test, then test-robust, test-mpi, test-cpu-lab, test-cuda,
 #   test-quickstart and test-mutations; 12.6 min from clean on 2 heavily loaded cores.
-TEST_TARGETS = test test-all test-train test-tokenizer test-import test-plot test-mpi \
-               test-cpu-lab test-cuda test-quickstart test-mutations test-robust
+TEST_TARGETS = test test-all test-train test-tokenizer test-import test-plot test-bill test-export \
+               test-mpi test-cpu-lab test-cuda test-quickstart test-mutations test-robust
 .PHONY: $(TEST_TARGETS)
-test: test-train test-tokenizer test-import test-plot
+test: test-train test-tokenizer test-import test-plot test-bill test-export
 
 # Tests run with OMP_WAIT_POLICY=passive (unless it is set already): an OpenMP
 # thread that waits for the others sleeps instead of spinning. On a busy
@@ -222,6 +222,13 @@ tmp/import_hf_asan: import_hf.c $(TRAIN_SRC)
 
 test-import: import_hf test/test_import_hf tmp/import_hf_asan
 	bash test/test_import_hf.sh ./import_hf ./test/test_import_hf tmp/import_hf_asan
+
+# test-bill: the bill through ./train (test/test_bill.sh): bytes reported ==
+#   bytes allocated for training and --prompt (with and without the KV
+#   cache), a d6 run's measured peak resident memory against the bill, the
+#   side-by-side and time tables against their formulas, bad --dry-run flags.
+test-bill: train
+	bash test/test_bill.sh ./train
 
 # test-plot: dev/plot_loss on fixed logs (point counts, axis ranges, resumed
 #   logs, bad input).
