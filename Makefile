@@ -75,6 +75,10 @@ tokenizer: $(TOKENIZER_SRC)
 import_hf: import_hf.c $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
+# export_hf: model file -> Hugging Face GPT-2 (model.safetensors + config.json).
+export_hf: export_hf.c $(TRAIN_SRC)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
 # dev/plot_loss: a run's main.log -> an SVG of train and val loss (plain C).
 # dev/bigram: the add-k bigram baseline of the results table.
 dev/plot_loss: dev/plot_loss.c util.h
@@ -229,6 +233,14 @@ test-import: import_hf test/test_import_hf tmp/import_hf_asan
 #   side-by-side and time tables against their formulas, bad --dry-run flags.
 test-bill: train
 	bash test/test_bill.sh ./train
+
+# test-export: ./export_hf (test/test_export_hf.sh): the imported HF fixtures
+#   and a model trained from one, exported, import back to the identical
+#   model file; PyTorch (dev/reference.py --logits-of; SKIPPED without
+#   python3-torch) reads each export by HF's names and config and gives
+#   train.c's logits; bad input.
+test-export: export_hf import_hf test/test_import_hf train
+	bash test/test_export_hf.sh ./export_hf ./import_hf ./test/test_import_hf ./train
 
 # test-plot: dev/plot_loss on fixed logs (point counts, axis ranges, resumed
 #   logs, bad input).
@@ -430,7 +442,7 @@ gpu-check:
 #   never out/ or data/, which hold runs and datasets.
 .PHONY: clean
 clean:
-	rm -f train tokenizer import_hf train_gpu
+	rm -f train tokenizer import_hf export_hf train_gpu
 	rm -f test/test_train test/test_train_asan test/train_asan test/test_import_hf test/test_gpu
 	rm -f $(CPU_LAB) dev/plot_loss dev/bigram
 	$(MAKE) -C dev/cuda clean
@@ -443,6 +455,7 @@ help:
 	@echo '  make / make all           ./train and ./tokenizer (NO_OMP=1: single-threaded; CC=clang)'
 	@echo '  make train MPI=1          ./train with data parallelism over MPI ranks (mpicc)'
 	@echo '  make import_hf            ./import_hf: Hugging Face GPT-2 weights -> model file'
+	@echo '  make export_hf            ./export_hf: model file -> Hugging Face GPT-2 (safetensors + config.json)'
 	@echo '  make dev/plot_loss        the loss-curve plotter (dev/bigram: the bigram baseline)'
 	@echo 'main job'
 	@echo '  make data                 GPT-2 vocabulary + tinyshakespeare as token shards'
@@ -450,12 +463,14 @@ help:
 	@echo '  make plot                 LOG=out/x/main.log -> its loss curves as SVG'
 	@echo '  make recipe               the README results table runs (long)'
 	@echo 'tests'
-	@echo '  make test                 test-train test-tokenizer test-import test-plot (under 2 min)'
+	@echo '  make test                 test-train test-tokenizer test-import test-plot test-bill test-export (under 2 min)'
 	@echo '  make test-all             test and every test-* below (what CI runs; minutes)'
 	@echo '  make test-train           train.c: PyTorch fixture, finite differences, resume, CLI (+ sanitizers)'
 	@echo '  make test-tokenizer       tokenizer.c against tiktoken fixtures (+ sanitizers)'
 	@echo '  make test-import          ./import_hf: logits against PyTorch, bad input'
 	@echo '  make test-plot            dev/plot_loss on fixed logs'
+	@echo '  make test-bill            the bill: allocated == reported, d6 peak memory, time table, bad flags'
+	@echo '  make test-export          ./export_hf: logits in PyTorch, import back byte for byte, bad input'
 	@echo '  make test-mpi             2 MPI ranks against 1 process, ZeRO-1, resume'
 	@echo '  make test-cpu-lab         the dev/cpu kernels against their plain loops'
 	@echo '  make test-cuda            check-cuda-emu, check-cuda, gpu-test (SKIPPED without a GPU)'
