@@ -140,10 +140,10 @@ recipe: train tokenizer dev/bigram dev/plot_loss
 # make test-all: everything that runs without a GPU, what CI (.ci/run) runs:
 #   make test, then test-robust, test-mpi, test-cpu-lab, test-cuda,
 #   test-quickstart and test-mutations; 12.6 min from clean on 2 heavily loaded cores.
-TEST_TARGETS = test test-all test-train test-tokenizer test-import test-plot test-bill test-export \
+TEST_TARGETS = test test-all test-train test-tokenizer test-import test-plot test-bill test-gpu-bill test-export \
                test-mpi test-cpu-lab test-cuda test-quickstart test-mutations test-robust
 .PHONY: $(TEST_TARGETS)
-test: test-train test-tokenizer test-import test-plot test-bill test-export
+test: test-train test-tokenizer test-import test-plot test-bill test-gpu-bill test-export
 
 # Tests run with OMP_WAIT_POLICY=passive (unless it is set already): an OpenMP
 # thread that waits for the others sleeps instead of spinning. On a busy
@@ -233,6 +233,25 @@ test-import: import_hf test/test_import_hf tmp/import_hf_asan
 #   side-by-side and time tables against their formulas, bad --dry-run flags.
 test-bill: train
 	bash test/test_bill.sh ./train
+
+# test-gpu-bill: the bill's GPU columns against train.cu's real allocations
+#   (test/test_gpu_bill.cu), bf16 and FP32 builds, under dev/cuda_emu (g++, no
+#   GPU, no nvcc): shapes, --recompute, a ZeRO-1 shard.
+EMU_FLAGS = -std=c++20 -O1 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-function \
+            -Wno-unused-parameter -DCLASSIFIER_THREADS=64 -DCUDA_EMU -I dev/cuda_emu/include
+GPU_BILL_SRC = test/test_gpu_bill.cu train.cu train_kernels.cuh cuda_common.h $(TRAIN_SRC) \
+               $(wildcard dev/cuda_emu/include/*) dev/cuda_emu/emu.h dev/cuda_emu/matmul_lt_emu.inc
+tmp/test_gpu_bill_bf16: $(GPU_BILL_SRC)
+	@mkdir -p tmp
+	g++ $(EMU_FLAGS) -x c++ $< -x none -o $@ -lm -pthread
+
+tmp/test_gpu_bill_fp32: $(GPU_BILL_SRC)
+	@mkdir -p tmp
+	g++ $(EMU_FLAGS) -DENABLE_FP32 -x c++ $< -x none -o $@ -lm -pthread
+
+test-gpu-bill: tmp/test_gpu_bill_bf16 tmp/test_gpu_bill_fp32
+	./tmp/test_gpu_bill_bf16
+	./tmp/test_gpu_bill_fp32
 
 # test-export: ./export_hf (test/test_export_hf.sh): the imported HF fixtures
 #   and a model trained from one, exported, import back to the identical
@@ -463,13 +482,14 @@ help:
 	@echo '  make plot                 LOG=out/x/main.log -> its loss curves as SVG'
 	@echo '  make recipe               the README results table runs (long)'
 	@echo 'tests'
-	@echo '  make test                 test-train test-tokenizer test-import test-plot test-bill test-export (under 2 min)'
+	@echo '  make test                 test-train test-tokenizer test-import test-plot test-bill test-gpu-bill test-export'
 	@echo '  make test-all             test and every test-* below (what CI runs; minutes)'
 	@echo '  make test-train           train.c: PyTorch fixture, finite differences, resume, CLI (+ sanitizers)'
 	@echo '  make test-tokenizer       tokenizer.c against tiktoken fixtures (+ sanitizers)'
 	@echo '  make test-import          ./import_hf: logits against PyTorch, bad input'
 	@echo '  make test-plot            dev/plot_loss on fixed logs'
 	@echo '  make test-bill            the bill: allocated == reported, d6 peak memory, time table, bad flags'
+	@echo '  make test-gpu-bill        the bill's GPU columns against train.cu's allocations (emulated, g++)'
 	@echo '  make test-export          ./export_hf: logits in PyTorch, import back byte for byte, bad input'
 	@echo '  make test-mpi             2 MPI ranks against 1 process, ZeRO-1, resume'
 	@echo '  make test-cpu-lab         the dev/cpu kernels against their plain loops'

@@ -201,11 +201,11 @@ static BillColumn bill_cpu_train(const GPT2Config *cfg, int B, int T, int shards
 // the GPU's saved activations and its backward scratch, bytes, exactly as
 // train.cu's gpu_act_table lays them out (bf16 tensors, fp32 statistics, each
 // tensor aligned; with recompute ln1, ln2 and fch_gelu keep one layer)
-static void bill_gpu_acts(const GPT2Config *cfg, int B_, int T_, int recompute, size_t *saved,
-                          size_t *scratch) {
+static void bill_gpu_acts(const GPT2Config *cfg, int B_, int T_, int recompute, size_t X,
+                          size_t *saved, size_t *scratch) {
     size_t B = B_, T = T_, C = cfg->channels, L = cfg->num_layers, NH = cfg->num_heads;
     size_t Lr = recompute ? 1 : L, Vp = cfg->padded_vocab_size, BT = B * T;
-    size_t X = BILL_BF16, F = sizeof(float), I = sizeof(int);
+    size_t F = sizeof(float), I = sizeof(int);
     size_t chunks = (BT + BILL_GPU_COLSUM_ROWS - 1) / BILL_GPU_COLSUM_ROWS;
     // (elements, bytes each) in table order; the first 19 are kept for the backward
     const size_t t[27][2] = {
@@ -237,22 +237,31 @@ static size_t bill_gpu_other(const GPT2Config *cfg, int B, int T, size_t trainab
            BILL_GPU_WORKSPACE;
 }
 
-// GPU (./train_gpu, bf16), pre-training / full fine-tuning: fp32 master
-// weights and their bf16 copy, fp32 gradients and moments (ZeRO-1: this
-// rank's shard of the moments), bf16 activations
-static BillColumn bill_gpu_train(const GPT2Config *cfg, int B, int T, int shards, int recompute) {
+// GPU, pre-training / full fine-tuning, for a compute type of X bytes:
+// fp32 master weights and (copy: a build whose compute type is not fp32
+// itself) their copy in the compute type, fp32
+// gradients and moments (ZeRO-1: this rank's shard of the moments),
+// activations in the compute type. test/test_gpu_bill.cu checks it against
+// train.cu's allocations.
+static BillColumn bill_gpu_layout(const GPT2Config *cfg, int B, int T, int shards, int recompute,
+                                  size_t X, int copy) {
     BillColumn c;
     memset(&c, 0, sizeof(c));
     size_t np = count_parameters(cfg);
     c.trainable = np;
-    c.weights = np * (sizeof(float) + BILL_BF16);
+    c.weights = np * (sizeof(float) + (copy ? X : 0));
     c.grads = np * sizeof(float);
     c.moments = 2 * ((np + shards - 1) / shards) * sizeof(float);
-    bill_gpu_acts(cfg, B, T, recompute, &c.acts, &c.act_grads);
+    bill_gpu_acts(cfg, B, T, recompute, X, &c.acts, &c.act_grads);
     c.other = bill_gpu_other(cfg, B, T, np);
     c.flops_per_token = compute_bill(cfg, B, T, 1, 1).flops_per_token;
     bill_sum(&c);
     return c;
+}
+
+// ./train_gpu as built by default: bf16
+static BillColumn bill_gpu_train(const GPT2Config *cfg, int B, int T, int shards, int recompute) {
+    return bill_gpu_layout(cfg, B, T, shards, recompute, BILL_BF16, 1);
 }
 
 // LoRA fine-tuning of rank R (layout above), on the CPU (gpu 0: fp32 like
@@ -278,7 +287,7 @@ static BillColumn bill_lora(const GPT2Config *cfg, int B, int T, int shards, int
         c.acts = c.act_grads = acts;
         c.other = chunks * sizeof(double) + 2 * BT * sizeof(int);
     } else {
-        bill_gpu_acts(cfg, B, T, recompute, &c.acts, &c.act_grads);
+        bill_gpu_acts(cfg, B, T, recompute, BILL_BF16, &c.acts, &c.act_grads);
         c.weights = np * BILL_BF16 + na * (sizeof(float) + BILL_BF16);
         c.acts += inter * BILL_BF16;
         c.act_grads += BT * (size_t)R * BILL_BF16;  // one layer's d(A x) at a time, like dqkv
