@@ -544,7 +544,7 @@ static void print_time_table(const RunConfig *c, const GPT2Config *cfg, int B, i
         // LoRA: the measured FLOP rate applied to LoRA's FLOPs (computed)
         double rate = train_tok_s * cols[0].flops_per_token;
         double s[3] = {N / train_tok_s, N * cols[1].flops_per_token / rate,
-                       (double)B * T / decode_tok_s};
+                       decode_tok_s > 0 ? (double)B * T / decode_tok_s : 0.0};
         long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
         double memory = pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
         char device[96];
