@@ -141,6 +141,7 @@ recipe: train tokenizer dev/bigram dev/plot_loss
 #   make test, then test-robust, test-mpi, test-cpu-lab, test-cuda,
 #   test-quickstart and test-mutations; 12.6 min from clean on 2 heavily loaded cores.
 TEST_TARGETS = test test-all test-train test-tokenizer test-import test-plot test-bill test-gpu-bill test-export \
+               test-export-pytorch \
                test-mpi test-cpu-lab test-cuda test-quickstart test-mutations test-robust
 .PHONY: $(TEST_TARGETS)
 test: test-train test-tokenizer test-import test-plot test-bill test-gpu-bill test-export
@@ -152,7 +153,7 @@ test: test-train test-tokenizer test-import test-plot test-bill test-gpu-bill te
 # policy and 2 s with this one. The tests check results, not speed.
 $(TEST_TARGETS): export OMP_WAIT_POLICY ?= passive
 
-test-all: test test-robust test-mpi test-cpu-lab test-cuda test-quickstart test-mutations
+test-all: test test-robust test-mpi test-cpu-lab test-cuda test-quickstart test-mutations test-export-pytorch
 	@echo "test-all: OK"
 
 # The sanitizer build of the tests: address + undefined behaviour, no recovery.
@@ -255,11 +256,16 @@ test-gpu-bill: tmp/test_gpu_bill_bf16 tmp/test_gpu_bill_fp32
 
 # test-export: ./export_hf (test/test_export_hf.sh): the imported HF fixtures
 #   and a model trained from one, exported, import back to the identical
-#   model file; PyTorch (dev/reference.py --logits-of; SKIPPED without
-#   python3-torch) reads each export by HF's names and config and gives
-#   train.c's logits; bad input.
+#   model file; the fixtures' exports are the bytes PyTorch read for the
+#   committed logits (dev/reference.py --logits-of: HF's names and config),
+#   and train.c gives those logits; bad input. No Python.
 test-export: export_hf import_hf test/test_import_hf train
 	bash test/test_export_hf.sh ./export_hf ./import_hf ./test/test_import_hf ./train
+
+# test-export-pytorch: the same, and PyTorch reads every export live
+#   (Debian's python3-torch; SKIPPED without it). In test-all.
+test-export-pytorch: export_hf import_hf test/test_import_hf train
+	bash test/test_export_hf.sh ./export_hf ./import_hf ./test/test_import_hf ./train --pytorch
 
 # test-plot: dev/plot_loss on fixed logs (point counts, axis ranges, resumed
 #   logs, bad input).
@@ -490,7 +496,8 @@ help:
 	@echo '  make test-plot            dev/plot_loss on fixed logs'
 	@echo '  make test-bill            the bill: allocated == reported, d6 peak memory, time table, bad flags'
 	@echo '  make test-gpu-bill        the bill's GPU columns against train.cu's allocations (emulated, g++)'
-	@echo '  make test-export          ./export_hf: logits in PyTorch, import back byte for byte, bad input'
+	@echo '  make test-export          ./export_hf: import back byte for byte, logits of PyTorch fixtures, bad input'
+	@echo '  make test-export-pytorch  the same, with PyTorch reading every export live (python3-torch)'
 	@echo '  make test-mpi             2 MPI ranks against 1 process, ZeRO-1, resume'
 	@echo '  make test-cpu-lab         the dev/cpu kernels against their plain loops'
 	@echo '  make test-cuda            check-cuda-emu, check-cuda, gpu-test (SKIPPED without a GPU)'

@@ -1,21 +1,35 @@
 #!/usr/bin/env bash
 # Tests of ./export_hf (model file -> Hugging Face GPT-2: model.safetensors +
 # config.json):
-#   bash test/test_export_hf.sh EXPORT_HF IMPORT_HF CHECK TRAIN
+#   bash test/test_export_hf.sh EXPORT_HF IMPORT_HF CHECK TRAIN [--pytorch]
 # CHECK is test/test_import_hf (a model file's logits against a logits file).
 # Models: the two HF fixtures imported by ./import_hf (F32 with 4 heads; F16,
 # BF16 and F32 with 2), and the first after 2 training steps of ./train.
-# For each: the export imports back to the identical model file, and PyTorch
-# (dev/reference.py --logits-of, Debian's python3-torch; SKIPPED without it)
-# reads the export by HF's names, shapes and config and computes the same
-# logits as train.c. Then bad input: exit 1 with a message, no output left.
-# Prints OK|FAIL per case and an overall line.
+# For each: the export imports back to the identical model file. For the two
+# fixtures, the export has the very bytes (sha256 below) that PyTorch read
+# when it wrote test/fixtures/export_{f32,mixed}.logits.bin
+# (dev/reference.py --logits-of: HF's names, shapes and config into its
+# GPT-2), and train.c's logits must equal those: no Python needed. With
+# --pytorch (make test-export-pytorch, in test-all) PyTorch also reads every
+# export live (SKIPPED without Debian's python3-torch). Then bad input: exit
+# 1 with a message, no output left. Prints OK|FAIL per case and an overall line.
+# When the export's format changes on purpose, the sums below change: run with
+# --pytorch, and if that passes write the fixtures again with
+#   ./import_hf test/fixtures/hf_f32.safetensors f32.bin --heads 4 && ./export_hf f32.bin hf_f32
+#   (the same for hf_mixed with --heads 2), then
+#   /usr/bin/python3 dev/reference.py --logits-of hf_f32 test/fixtures/export_f32.logits.bin \
+#       --logits-of hf_mixed test/fixtures/export_mixed.logits.bin
+# and put the new sha256sum of each model.safetensors and config.json here.
 set -u
 EXPORT=${1:-./export_hf}
 IMPORT=${2:-./import_hf}
 CHECK=${3:-./test/test_import_hf}
 TRAIN=${4:-./train}
+LIVE=${5:-}
 FX=test/fixtures
+# the exports PyTorch read for the committed logits
+SHA_f32="6e57ba85d67d4902ea0809dd9f91162bac0a9a9bd14e6dc26204120bc2a9039b 2d66024adb78545f430793098a82edae3b4ef0a1a70ebf4a7fc39a5ab1e926c7"
+SHA_mixed="4821b7ff422d9d8981c7b7b7d53e90e54476d8640289caa3e3e1b7ce06a2b7c3 d85e2b9fe19c946a68ebd45f0495bf2b3c70f74dda0687aff4a57793b83f8c01"
 for b in "$EXPORT" "$IMPORT" "$CHECK" "$TRAIN"; do [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }; done
 TMP=$(mktemp -d /tmp/test_export_hf.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -44,14 +58,24 @@ for m in f32 mixed trained; do
         ok "$m: export, then ./import_hf: the identical model file ($(stat -c %s "$TMP/$m.bin") bytes)"
     else bad "$m: export + import differs from the original"; fi
     PY_ARGS+=(--logits-of "$TMP/hf_$m" "$TMP/$m.logits")
+    [ "$m" = trained ] && continue
+    want=SHA_$m
+    got="$(sha256sum "$TMP/hf_$m/model.safetensors" "$TMP/hf_$m/config.json" | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//')"
+    if [ "$got" = "${!want}" ]; then
+        if "$CHECK" "$TMP/$m.bin" "$FX/export_$m.logits.bin" > "$TMP/check" 2>&1; then
+            ok "$m: the export PyTorch read (sha256 ${got:0:12}...), its logits: $(cut -c6-110 "$TMP/check")"
+        else bad "$m: logits against $FX/export_$m.logits.bin: $(cat "$TMP/check")"; fi
+    else bad "$m: the export is not the one PyTorch read for $FX/export_$m.logits.bin (sha256 $got; see the top of this file)"; fi
 done
 grep -q '"n_head": 2,' "$TMP/hf_mixed/config.json" && grep -q '"n_layer": 1,' "$TMP/hf_mixed/config.json" \
     && grep -q '"vocab_size": 64,' "$TMP/hf_mixed/config.json" && ok "config.json holds the shape (mixed: L 1, NH 2, V 64)" \
     || bad "config.json"
 
-# ---- PyTorch reads the export by HF's names and layout: the same logits
+# ---- --pytorch: PyTorch reads every export live, by HF's names and layout: the same logits
 PY=/usr/bin/python3
-if [ -x "$PY" ] && "$PY" -c "import torch, numpy" 2> /dev/null; then
+if [ "$LIVE" != --pytorch ]; then
+    :
+elif [ -x "$PY" ] && "$PY" -c "import torch, numpy" 2> /dev/null; then
     if "$PY" dev/reference.py "${PY_ARGS[@]}" > "$TMP/py.out" 2>&1; then
         for m in f32 mixed trained; do
             if "$CHECK" "$TMP/$m.bin" "$TMP/$m.logits" > "$TMP/check" 2>&1; then
