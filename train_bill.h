@@ -524,14 +524,15 @@ static const GpuPeak *find_gpu(const char *name) {
 // measured speed (--measure) and on each --gpu at --mfu of its bf16 peak.
 // Decoding one token reads every weight and the cache once, so a decoded
 // token takes at least (bytes / memory bandwidth), however few its FLOPs.
-static void print_time_table(const RunConfig *c, const GPT2Config *cfg, int B, int T, int shards) {
+static void print_time_table(const RunConfig *c, const GPT2Config *cfg, int B, int T, int shards,
+                             int lora_rank) {
     double N = c->tokens > 0 ? c->tokens : 0.0;
     char title[64], cpu_note[256] = "", gpu_note[256] = "";
     snprintf(title, sizeof(title), "time: %.3g tokens of training", N);
     printf("+--------------------------------------------+------------------+------------------+------------------+\n");
     printf("| %-42s | %16s | %16s | %16s |\n", title, "pre-training /", "LoRA", "inference");
     char lora[32], inf[32];
-    snprintf(lora, sizeof(lora), "rank %d", BILL_LORA_RANK);
+    snprintf(lora, sizeof(lora), "rank %d", lora_rank);
     snprintf(inf, sizeof(inf), "%d x %d tokens", B, T);
     printf("| %-42s | %16s | %16s | %16s |\n", "", "full fine-tuning", lora, inf);
     printf("+--------------------------------------------+------------------+------------------+------------------+\n");
@@ -539,7 +540,7 @@ static void print_time_table(const RunConfig *c, const GPT2Config *cfg, int B, i
         double train_tok_s, decode_tok_s;
         measure_cpu(cfg, B, T, (uint64_t)c->seed, &train_tok_s, &decode_tok_s);
         BillColumn cols[3] = {bill_cpu_train(cfg, B, T, shards),
-                              bill_lora(cfg, B, T, shards, BILL_LORA_RANK, 0, 0, 0),
+                              bill_lora(cfg, B, T, shards, lora_rank, 0, 0, 0),
                               bill_inference(cfg, B, T, 0)};
         // LoRA: the measured FLOP rate applied to LoRA's FLOPs (computed)
         double rate = train_tok_s * cols[0].flops_per_token;
@@ -557,7 +558,7 @@ static void print_time_table(const RunConfig *c, const GPT2Config *cfg, int B, i
     }
     if (c->gpu != NULL) {
         BillColumn cols[3] = {bill_gpu_train(cfg, B, T, shards, c->recompute),
-                              bill_lora(cfg, B, T, shards, BILL_LORA_RANK, 0, 1, c->recompute),
+                              bill_lora(cfg, B, T, shards, lora_rank, 0, 1, c->recompute),
                               bill_inference(cfg, B, T, 1)};
         char list[512];
         snprintf(list, sizeof(list), "%s", c->gpu);
@@ -625,9 +626,12 @@ static int dry_run(const RunConfig *c) {
     if (c->ranks > 1) {
         printf("per rank of %d: B=%d%s\n", c->ranks, B, shards > 1 ? ", ZeRO-1 (moments sharded)" : "");
     }
+    int lora_rank = BILL_LORA_RANK;  // the LoRA trainer's rank, when the run has one
     print_bill(&mc, B, c->T, (int)(total / BT), shards);
-    print_bill_side_by_side(&mc, B, c->T, shards, BILL_LORA_RANK);
-    if (c->tokens > 0 || c->measure || c->gpu != NULL) { print_time_table(c, &mc, B, c->T, shards); }
+    print_bill_side_by_side(&mc, B, c->T, shards, lora_rank);
+    if (c->tokens > 0 || c->measure || c->gpu != NULL) {
+        print_time_table(c, &mc, B, c->T, shards, lora_rank);
+    }
     if (have_tok) { tokenizer_free(&tok); }
     return 0;
 }
