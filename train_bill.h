@@ -561,7 +561,9 @@ static void print_time_table(const RunConfig *c, const GPT2Config *cfg, int B, i
                               bill_lora(cfg, B, T, shards, lora_rank, 0, 1, c->recompute),
                               bill_inference(cfg, B, T, 1)};
         char list[512];
+        if (strlen(c->gpu) >= sizeof(list)) { die("--gpu: the list is longer than %zu characters", sizeof(list) - 1); }
         snprintf(list, sizeof(list), "%s", c->gpu);
+        int rows = 0;
         for (char *save = NULL, *item = strtok_r(list, ",", &save); item != NULL;
              item = strtok_r(NULL, ",", &save)) {
             char *colon = strchr(item, ':');
@@ -592,7 +594,9 @@ static void print_time_table(const RunConfig *c, const GPT2Config *cfg, int B, i
                 snprintf(device, sizeof(device), "%s, MFU %.0f%%", p->name, 100 * c->mfu);
             }
             time_row(device, s, cols, gib * (double)(1 << 30));
+            rows++;
         }
+        if (rows == 0) { die("--gpu '%s' names no GPU: give NAME[:GiB],... (e.g. \"H100:80\")", c->gpu); }
         snprintf(gpu_note, sizeof(gpu_note), "GPU times computed: FLOPs / (MFU x the bf16 peak); "
                  "a decoded token at least reads the bf16 weights and the KV cache%s\n",
                  c->recompute ? "; --recompute 1" : "");

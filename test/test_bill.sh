@@ -121,6 +121,7 @@ else bad "--measure"; tail -5 "$TMP/meas"; fi
 
 # ---- bad input
 expect_error "--gpu not in the peak table" "not in the peak table" -- "$TRAIN" -e d12 -k "$TMP/none" --dry-run --gpu "GTX 9999"
+expect_error "--gpu naming no GPU" "names no GPU" -- "$TRAIN" -e d12 -k "$TMP/none" --dry-run --gpu ","
 expect_error "--gpu with a bad memory size" "NAME:GiB" -- "$TRAIN" -e d12 -k "$TMP/none" --dry-run --gpu "H100:lots"
 expect_error "--ranks that do not divide -b" "does not split" -- "$TRAIN" -e d12 -k "$TMP/none" --dry-run -b 4 --ranks 3
 expect_error "--mfu out of range" "--mfu.*not a number in" -- "$TRAIN" -e d12 -k "$TMP/none" --dry-run --mfu 2
