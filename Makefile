@@ -495,7 +495,7 @@ help:
 	@echo '  make test-import          ./import_hf: logits against PyTorch, bad input'
 	@echo '  make test-plot            dev/plot_loss on fixed logs'
 	@echo '  make test-bill            the bill: allocated == reported, d6 peak memory, time table, bad flags'
-	@echo '  make test-gpu-bill        the bill's GPU columns against train.cu's allocations (emulated, g++)'
+	@echo '  make test-gpu-bill        the GPU columns of the bill against what train.cu allocates (emulated, g++)'
 	@echo '  make test-export          ./export_hf: import back byte for byte, logits of PyTorch fixtures, bad input'
 	@echo '  make test-export-pytorch  the same, with PyTorch reading every export live (python3-torch)'
 	@echo '  make test-mpi             2 MPI ranks against 1 process, ZeRO-1, resume'
