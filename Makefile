@@ -258,9 +258,13 @@ test-gpu-bill: tmp/test_gpu_bill_bf16 tmp/test_gpu_bill_fp32
 #   and a model trained from one, exported, import back to the identical
 #   model file; the fixtures' exports are the bytes PyTorch read for the
 #   committed logits (dev/reference.py --logits-of: HF's names and config),
-#   and train.c gives those logits; bad input. No Python.
-test-export: export_hf import_hf test/test_import_hf train
-	bash test/test_export_hf.sh ./export_hf ./import_hf ./test/test_import_hf ./train
+#   and train.c gives those logits; bad input through a sanitizer build. No Python.
+tmp/export_hf_asan: export_hf.c $(TRAIN_SRC)
+	@mkdir -p tmp
+	$(CC) $(SAN_FLAGS) $< -o $@ $(LDLIBS)
+
+test-export: export_hf import_hf test/test_import_hf train tmp/export_hf_asan
+	bash test/test_export_hf.sh ./export_hf ./import_hf ./test/test_import_hf ./train "" tmp/export_hf_asan
 
 # test-export-pytorch: the same, and PyTorch reads every export live
 #   (Debian's python3-torch; SKIPPED without it). In test-all.

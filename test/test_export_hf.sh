@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests of ./export_hf (model file -> Hugging Face GPT-2: model.safetensors +
 # config.json):
-#   bash test/test_export_hf.sh EXPORT_HF IMPORT_HF CHECK TRAIN [--pytorch]
+#   bash test/test_export_hf.sh EXPORT_HF IMPORT_HF CHECK TRAIN [--pytorch] [EXPORT_HF_ASAN]
 # CHECK is test/test_import_hf (a model file's logits against a logits file).
 # Models: the two HF fixtures imported by ./import_hf (F32 with 4 heads; F16,
 # BF16 and F32 with 2), and the first after 2 training steps of ./train.
@@ -12,7 +12,9 @@
 # GPT-2), and train.c's logits must equal those: no Python needed. With
 # --pytorch (make test-export-pytorch, in test-all) PyTorch also reads every
 # export live (SKIPPED without Debian's python3-torch). Then bad input: exit
-# 1 with a message, no output left. Prints OK|FAIL per case and an overall line.
+# 1 with a message, no output left, through the sanitizer build when given
+# (which must also write the same export). Prints OK|FAIL per case and an
+# overall line.
 # When the export's format changes on purpose, the sums below change: run with
 # --pytorch, and if that passes write the fixtures again with
 #   ./import_hf test/fixtures/hf_f32.safetensors f32.bin --heads 4 && ./export_hf f32.bin hf_f32
@@ -26,11 +28,12 @@ IMPORT=${2:-./import_hf}
 CHECK=${3:-./test/test_import_hf}
 TRAIN=${4:-./train}
 LIVE=${5:-}
+BAD=${6:-$EXPORT}
 FX=test/fixtures
 # the exports PyTorch read for the committed logits
 SHA_f32="6e57ba85d67d4902ea0809dd9f91162bac0a9a9bd14e6dc26204120bc2a9039b 2d66024adb78545f430793098a82edae3b4ef0a1a70ebf4a7fc39a5ab1e926c7"
 SHA_mixed="4821b7ff422d9d8981c7b7b7d53e90e54476d8640289caa3e3e1b7ce06a2b7c3 d85e2b9fe19c946a68ebd45f0495bf2b3c70f74dda0687aff4a57793b83f8c01"
-for b in "$EXPORT" "$IMPORT" "$CHECK" "$TRAIN"; do [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }; done
+for b in "$EXPORT" "$IMPORT" "$CHECK" "$TRAIN" "$BAD"; do [ -x "$b" ] || { echo "FAIL: $b not built"; exit 1; }; done
 TMP=$(mktemp -d /tmp/test_export_hf.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 source "$(dirname "$0")/lib.sh"  # ok, bad, write_tokens, write_model
@@ -92,10 +95,14 @@ write_model "$TMP/padded.bin" 1 2 32 100 16
 "$EXPORT" "$TMP/padded.bin" "$TMP/hf_padded" > /dev/null 2> "$TMP/pad.err" && grep -q "padding" "$TMP/pad.err" \
     && ok "non-zero padding rows: exported with a warning" || bad "non-zero padding rows"
 
+"$BAD" "$TMP/mixed.bin" "$TMP/hf_bad" > /dev/null 2>&1 && cmp -s "$TMP/hf_bad/model.safetensors" "$TMP/hf_mixed/model.safetensors" \
+    && cmp -s "$TMP/hf_bad/config.json" "$TMP/hf_mixed/config.json" && ok "the bad-input build ($BAD) writes the same export" \
+    || bad "the bad-input build ($BAD) of the export"
+
 # ---- bad input: exit 1, a message, nothing written
 expect_error() {  # expect_error NAME PATTERN ARGS...
     local name=$1 pattern=$2; shift 2
-    "$EXPORT" "$@" > "$TMP/eout" 2> "$TMP/err"
+    "$BAD" "$@" > "$TMP/eout" 2> "$TMP/err"
     local rc=$?
     if [ $rc -ne 1 ]; then bad "$name (exit $rc, expected 1)"; head -5 "$TMP/err"; return; fi
     if ! grep -qiE -- "$pattern" "$TMP/err"; then bad "$name (message lacks /$pattern/)"; head -5 "$TMP/err"; return; fi
