@@ -9,7 +9,7 @@ companion headers that this file includes, so it still builds with one
 command.
 
 Build and run:
-    make train                 (or: cc -O3 -march=native -fopenmp train.c -lm -o train)
+    make train                 (or: cc -O3 -march=native -fno-math-errno -fno-trapping-math -fopenmp train.c -lm -o train)
     ./train -h                                   # every flag and its default
     ./train -e d6 -b 4 -t 64 -x 100 -o out       # a small GPT-2 from scratch
     ./train -e model.bin -i 'shards/train_*.bin' # continue from a model file
@@ -38,6 +38,7 @@ Sections 1-4 are the model, in one stretch. Before section 5 it includes:
     train_files.h     model files, the token-shard loader, training-state files
     train_flags.h     every flag once: RunConfig, defaults, parsing, -h
     train_bill.h      memory and FLOPs of a run, --dry-run
+    train_profile.h   --profile: where a step's time goes, against this machine's peak
     train_generate.h  sampling, the KV cache, --prompt
 doc/tour.md follows one training step through sections 2-4.
 
@@ -101,9 +102,11 @@ static inline float exp_fast(float x) {
               r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
     // the float 2^n; a NaN x leaves n NaN, which must not reach the integer
     // conversion (undefined): it takes -126 here, and p, also NaN, carries
-    // the NaN into the result
+    // the NaN into the result. e + 127 is in [1, 215], so a signed int holds
+    // it and its shift (a signed conversion also lets loops of exp_fast
+    // vectorise: AVX2 has no float to unsigned conversion)
     float e = n >= -126.0f ? n : -126.0f;
-    uint32_t bits = (uint32_t)(e + 127.0f) << 23;
+    int32_t bits = (int32_t)(e + 127.0f) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof(scale));
     return p * scale;
@@ -223,98 +226,227 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 // are one operation, C (M, N) += A (M, K) @ B (K, N), with A and B read
 // through strides so that a transpose is just a different stride:
 //   A[m,k] = a[m * a_rs + k * a_cs],  B[k,n] = b[k * b_rs + n * b_cs],
-//   C[m,n] = c[m * N + n].
-// How it is fast:
-// 1. Register tile: a MATMUL_MR x MATMUL_NR block of C (6 x 16 floats, 12
-//    vectors of 8) stays in registers while k runs; each step loads 16
-//    values of B and 6 of A and does 96 multiply-adds, so the arithmetic,
-//    not the memory, sets the pace. The vectors are GCC/Clang vector
-//    extensions: plain C arithmetic on 8 floats at once, which the compiler
-//    maps to AVX (or SSE, NEON, or scalar code where there is none).
-// 2. Cache blocks: C is done in groups of 1024 columns, and for each group k
-//    runs in blocks of MATMUL_KC. For one k block, the group is cut into
-//    tiles of MATMUL_MC rows by one 16-column strip; a tile copies its strip
-//    of B into a contiguous panel (KC x 16 = 16 KiB, stays in L1; this is
-//    also where a transposed B becomes contiguous), its A block (MC x KC,
-//    up to 504 KiB) stays in L2 while the tiles of a row block pass, and the
-//    group of C (up to MC x 1024) stays in L2 from one k block to the next.
-//    So even the classifier's 50304-wide products read each byte of A, B
-//    and C from memory only a few times.
-// 3. Threads share out the tiles of one k block: no two write the same
-//    element of C, and every element adds its k blocks in the same order,
-//    so the result is the same for any thread count.
+//   C[m,n] = c[m * ldc + n].
+// How it is fast (the layout of the GotoBLAS/BLIS design):
+// 1. Register tile: a MATMUL_MR x MATMUL_NR block of C (6 x 16 floats with
+//    AVX2: 12 vector registers of 8) stays in registers while k runs; each
+//    step loads 16 values of B and 6 of A and does 96 multiply-adds, so the
+//    arithmetic, not the memory, sets the pace. The vectors are GCC/Clang
+//    vector extensions: plain C arithmetic on 8 (AVX2) or 16 (AVX-512) floats
+//    at once, which the compiler turns into FMA instructions.
+// 2. Packing: k runs in blocks of MATMUL_KC. For each k block, B's rows (up
+//    to MATMUL_NC columns at a time) are copied once, by all threads, into
+//    strips of NR columns, each strip contiguous (KC x NR floats, 16 KiB: it
+//    stays in L1 while it is used). Each thread copies its block of up to
+//    MATMUL_MC rows of A into panels of MR rows, contiguous too (stays in L2).
+//    The register tile then reads both with unit stride whatever A's and B's
+//    strides are: this is where a transposed operand becomes contiguous.
+//    Partial panels are zero-filled, so every tile runs the same loop.
+// 3. Threads share out the (row block, column range) tasks of one k block:
+//    no two write the same element of C, and every element adds its k
+//    blocks in the same order with the same arithmetic, so the result is the
+//    same for any thread count.
+// 4. row_sums (may be NULL): row_sums[m] += sum_k A[m,k], gathered while A is
+//    packed, so the weight gradient's pass gives the bias gradient without
+//    reading dout again.
 #if defined(__AVX512F__)
 #define MATMUL_VEC 16  // floats per vector register: 32 registers of 16 with AVX-512
 #define MATMUL_MR 12   // 12 x 32 tile: 24 accumulators + 2 of B + 1 of A
+#define MATMUL_MC 288  // rows of A per block: 288 x 256 floats = 288 KiB, for a 1 MiB L2
 #else
 #define MATMUL_VEC 8   // 16 registers of 8 with AVX2 (and narrower or none elsewhere)
 #define MATMUL_MR 6    // 6 x 16 tile: 12 accumulators + 2 of B + 1 of A
+#define MATMUL_MC 144  // rows of A per block: 144 x 256 floats = 144 KiB, for a 512 KiB L2
 #endif
 #define MATMUL_NR (2 * MATMUL_VEC)
 #define MATMUL_KC 256
-#define MATMUL_MC 504  // at most this many rows per row block (a multiple of 6 and 12)
-#define MATMUL_NC_STRIPS 64  // strips of C per column group: 1024 columns
+#define MATMUL_NC 2048  // columns of B packed at once: 256 x 2048 floats = 2 MiB, in L3
 typedef float floatv __attribute__((vector_size(MATMUL_VEC * sizeof(float))));
 
-// C[0:rows, 0:cols] += A[0:rows, 0:kc] @ panel (kc, MATMUL_NR)
-static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_rs, size_t a_cs,
-                                const float *panel, int kc, int rows, int cols) {
+// C[0:rows, 0:cols] += Apanel (MR, kc) @ Bstrip (kc, NR), both packed k-major:
+// apanel[k * MR + r] = A[r, k],  bstrip[k * NR + j] = B[k, j]
+static void matmul_micro_kernel(float *c, size_t ldc, const float *apanel, const float *bstrip,
+                                int kc, int rows, int cols) {
     floatv acc[MATMUL_MR][2];
     memset(acc, 0, sizeof(acc));
-    size_t row[MATMUL_MR];  // rows past `rows` re-read the last one; never stored
-    for (int r = 0; r < MATMUL_MR; r++) { row[r] = (size_t)(r < rows ? r : rows - 1) * a_rs; }
     for (int k = 0; k < kc; k++) {
         floatv b0, b1;  // memcpy: unaligned vector loads
-        memcpy(&b0, panel + (size_t)k * MATMUL_NR, sizeof(b0));
-        memcpy(&b1, panel + (size_t)k * MATMUL_NR + MATMUL_VEC, sizeof(b1));
-        const float *ak = a + (size_t)k * a_cs;
+        memcpy(&b0, bstrip + (size_t)k * MATMUL_NR, sizeof(b0));
+        memcpy(&b1, bstrip + (size_t)k * MATMUL_NR + MATMUL_VEC, sizeof(b1));
+        const float *ak = apanel + (size_t)k * MATMUL_MR;
         for (int r = 0; r < MATMUL_MR; r++) {
-            float ar = ak[row[r]];
-            acc[r][0] += ar * b0;  // the scalar is broadcast to all lanes
-            acc[r][1] += ar * b1;
+            acc[r][0] += ak[r] * b0;  // the scalar is broadcast to all lanes
+            acc[r][1] += ak[r] * b1;
         }
     }
-    float tile[MATMUL_MR][MATMUL_NR];
+    if (rows == MATMUL_MR && cols == MATMUL_NR) {  // a whole tile: vector adds into C
+        for (int r = 0; r < MATMUL_MR; r++) {
+            for (int h = 0; h < 2; h++) {
+                floatv cv;
+                memcpy(&cv, c + (size_t)r * ldc + h * MATMUL_VEC, sizeof(cv));
+                cv += acc[r][h];
+                memcpy(c + (size_t)r * ldc + h * MATMUL_VEC, &cv, sizeof(cv));
+            }
+        }
+        return;
+    }
+    float tile[MATMUL_MR][MATMUL_NR];  // an edge tile: only its rows and columns
     memcpy(tile, acc, sizeof(tile));
     for (int r = 0; r < rows; r++) {
         for (int j = 0; j < cols; j++) { c[(size_t)r * ldc + j] += tile[r][j]; }
     }
 }
 
-// C (M, N) += A (M, K) @ B (K, N), strided as described above
-static void matmul_accumulate(float *c, const float *a, size_t a_rs, size_t a_cs, const float *b,
-                              size_t b_rs, size_t b_cs, int M, int N, int K) {
-    const int strips = (N + MATMUL_NR - 1) / MATMUL_NR;
-    const int row_blocks = (M + MATMUL_MC - 1) / MATMUL_MC;
-    // rows per block: as even as the blocks can be, in whole micro-tiles
-    const int mc = ((M + row_blocks - 1) / row_blocks + MATMUL_MR - 1) / MATMUL_MR * MATMUL_MR;
-    for (int s0 = 0; s0 < strips; s0 += MATMUL_NC_STRIPS) {
-      const int group = strips - s0 < MATMUL_NC_STRIPS ? strips - s0 : MATMUL_NC_STRIPS;
-      for (int k0 = 0; k0 < K; k0 += MATMUL_KC) {
-        const int kc = K - k0 < MATMUL_KC ? K - k0 : MATMUL_KC;
-        #pragma omp parallel for collapse(2) schedule(static)
-        for (int rb = 0; rb < row_blocks; rb++) {
-            for (int s = s0; s < s0 + group; s++) {
-                float panel[MATMUL_KC * MATMUL_NR];
-                const int n0 = s * MATMUL_NR;
-                const int cols = N - n0 < MATMUL_NR ? N - n0 : MATMUL_NR;
-                for (int k = 0; k < kc; k++) {  // pack, zero-filling a partial strip
-                    for (int j = 0; j < MATMUL_NR; j++) {
-                        panel[k * MATMUL_NR + j] =
-                            j < cols ? b[(size_t)(k0 + k) * b_rs + (size_t)(n0 + j) * b_cs] : 0.0f;
-                    }
-                }
-                const int m_end = (rb + 1) * mc < M ? (rb + 1) * mc : M;
-                for (int m0 = rb * mc; m0 < m_end; m0 += MATMUL_MR) {
-                    const int rows = m_end - m0 < MATMUL_MR ? m_end - m0 : MATMUL_MR;
-                    matmul_micro_kernel(c + (size_t)m0 * N + n0, (size_t)N,
-                                        a + (size_t)m0 * a_rs + (size_t)k0 * a_cs, a_rs, a_cs,
-                                        panel, kc, rows, cols);
+// packs B[k0:k0+kc, n0:n0+NR] into strip[k * NR + j], zeros past column N.
+// The loops run along whichever of B's strides is 1, so the reads are
+// contiguous (the forward's B is weight transposed: its columns are rows).
+static void matmul_pack_b(float *strip, const float *b, size_t b_rs, size_t b_cs, int k0, int kc,
+                          int n0, int N) {
+    const int cols = N - n0 < MATMUL_NR ? N - n0 : MATMUL_NR;
+    const float *src = b + (size_t)k0 * b_rs + (size_t)n0 * b_cs;
+    if (cols < MATMUL_NR) { memset(strip, 0, (size_t)kc * MATMUL_NR * sizeof(float)); }
+    if (b_cs == 1) {  // B's rows are contiguous: copy row k's NR columns
+        for (int k = 0; k < kc; k++) {
+            memcpy(strip + (size_t)k * MATMUL_NR, src + (size_t)k * b_rs, cols * sizeof(float));
+        }
+        return;
+    }
+    if (cols == MATMUL_NR) {  // B's columns are contiguous: NR streams at once
+        for (int k = 0; k < kc; k++) {
+            const float *row = src + (size_t)k * b_rs;
+            for (int j = 0; j < MATMUL_NR; j++) { strip[(size_t)k * MATMUL_NR + j] = row[(size_t)j * b_cs]; }
+        }
+        return;
+    }
+    for (int k = 0; k < kc; k++) {  // (the same for the last, partial strip)
+        const float *row = src + (size_t)k * b_rs;
+        for (int j = 0; j < cols; j++) { strip[(size_t)k * MATMUL_NR + j] = row[(size_t)j * b_cs]; }
+    }
+}
+
+// packs A[m0:m0+rows, k0:k0+kc] into panels of MR rows, panel p at
+// apack + p * kc * MR holding apack[p*kc*MR + k*MR + r] = A[m0 + p*MR + r, k0 + k],
+// zeros past the last row. With sums: sums[i] += A[m0 + i, k] for each k in
+// order (the same additions, in the same order, as one running sum over k).
+// As for B, the loops run along A's unit stride.
+static void matmul_pack_a(float *apack, float *sums, const float *a, size_t a_rs, size_t a_cs,
+                          int m0, int rows, int k0, int kc) {
+    const int panels = (rows + MATMUL_MR - 1) / MATMUL_MR;
+    for (int p = 0; p < panels; p++) {
+        float *panel = apack + (size_t)p * kc * MATMUL_MR;
+        const int r_end = rows - p * MATMUL_MR < MATMUL_MR ? rows - p * MATMUL_MR : MATMUL_MR;
+        const float *src = a + (size_t)(m0 + p * MATMUL_MR) * a_rs + (size_t)k0 * a_cs;
+        float *psums = sums != NULL ? sums + p * MATMUL_MR : NULL;
+        if (r_end < MATMUL_MR) { memset(panel, 0, (size_t)kc * MATMUL_MR * sizeof(float)); }
+        if (a_cs == 1) {  // A's rows are contiguous: walk each row
+            for (int r = 0; r < r_end; r++) {
+                const float *row = src + (size_t)r * a_rs;
+                for (int k = 0; k < kc; k++) { panel[(size_t)k * MATMUL_MR + r] = row[k]; }
+                if (psums != NULL) {
+                    float s = psums[r];
+                    for (int k = 0; k < kc; k++) { s += row[k]; }
+                    psums[r] = s;
                 }
             }
+            continue;
         }
-      }
+        for (int k = 0; k < kc; k++) {  // A's columns are contiguous (A = dout^T)
+            const float *col = src + (size_t)k * a_cs;
+            for (int r = 0; r < r_end; r++) { panel[(size_t)k * MATMUL_MR + r] = col[(size_t)r * a_rs]; }
+            if (psums != NULL) {
+                for (int r = 0; r < r_end; r++) { psums[r] += col[(size_t)r * a_rs]; }
+            }
+        }
     }
+}
+
+// which of the parallel region's threads this is (0 without OpenMP)
+static int thread_index(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// C (M, N) += A (M, K) @ B (K, N), strided as described above, C[m,n] at
+// c[m * ldc + n]; row_sums (M) or NULL: row_sums[m] += sum_k A[m,k]
+static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float *a, size_t a_rs,
+                              size_t a_cs, const float *b, size_t b_rs, size_t b_cs, int M, int N,
+                              int K) {
+    const int threads = num_threads();
+    // row blocks as even as they can be, in whole panels of MR rows
+    const int row_blocks = (M + MATMUL_MC - 1) / MATMUL_MC;
+    const int mc = ((M + row_blocks - 1) / row_blocks + MATMUL_MR - 1) / MATMUL_MR * MATMUL_MR;
+    // and each row block's columns cut into parts, so that there are at
+    // least four tasks per thread (few rows: the 256 tokens of a small batch),
+    // handed out as threads come free: the last tasks even out the threads'
+    // finishing times. A part keeps at least 4 strips (64 columns), so
+    // packing its copy of A stays a small fraction of its work.
+    const int want = 4 * threads, strips_max = (N < MATMUL_NC ? N : MATMUL_NC) / MATMUL_NR;
+    int parts = row_blocks >= want ? 1 : (want + row_blocks - 1) / row_blocks;
+    if (parts > strips_max / 4) { parts = strips_max / 4 > 1 ? strips_max / 4 : 1; }
+    const int kc_max = K < MATMUL_KC ? K : MATMUL_KC;
+    const int nc_max = N < MATMUL_NC ? (N + MATMUL_NR - 1) / MATMUL_NR * MATMUL_NR : MATMUL_NC;
+    float *bpack = (float *)mallocCheck((size_t)kc_max * nc_max * sizeof(float));
+    float *apack = (float *)mallocCheck((size_t)threads * mc * kc_max * sizeof(float));
+    float *sums = NULL;  // the row sums from 0, added to row_sums at the end
+    if (row_sums != NULL) {
+        sums = (float *)mallocCheck((size_t)M * sizeof(float));
+        memset(sums, 0, (size_t)M * sizeof(float));
+    }
+    #pragma omp parallel
+    {
+        float *my_apack = apack + (size_t)thread_index() * mc * kc_max;
+        for (int n0 = 0; n0 < N; n0 += MATMUL_NC) {
+            const int nc = N - n0 < MATMUL_NC ? N - n0 : MATMUL_NC;
+            const int strips = (nc + MATMUL_NR - 1) / MATMUL_NR;
+            const int strips_per_part = (strips + parts - 1) / parts;
+            for (int k0 = 0; k0 < K; k0 += MATMUL_KC) {
+                const int kc = K - k0 < MATMUL_KC ? K - k0 : MATMUL_KC;
+                // threads own strips of the packed B
+                #pragma omp for schedule(static)
+                for (int s = 0; s < strips; s++) {
+                    matmul_pack_b(bpack + (size_t)s * kc * MATMUL_NR, b, b_rs, b_cs, k0, kc,
+                                  n0 + s * MATMUL_NR, N);
+                }
+                // (the loop's barrier: B is packed before anyone reads it)
+                // threads own tasks: a row block's columns [s_begin, s_end) of C
+                #pragma omp for collapse(2) schedule(dynamic)
+                for (int rb = 0; rb < row_blocks; rb++) {
+                    for (int part = 0; part < parts; part++) {
+                        const int m0 = rb * mc;
+                        const int rows = M - m0 < mc ? M - m0 : mc;
+                        const int s_begin = part * strips_per_part;
+                        const int s_end = s_begin + strips_per_part < strips
+                                              ? s_begin + strips_per_part : strips;
+                        if (rows <= 0 || s_begin >= s_end) { continue; }
+                        // one task per row block adds its row sums, once per k
+                        float *task_sums = sums != NULL && n0 == 0 && part == 0 ? sums + m0 : NULL;
+                        matmul_pack_a(my_apack, task_sums, a, a_rs, a_cs, m0, rows, k0, kc);
+                        for (int s = s_begin; s < s_end; s++) {
+                            const int n = n0 + s * MATMUL_NR;
+                            const int cols = N - n < MATMUL_NR ? N - n : MATMUL_NR;
+                            for (int p = 0; p * MATMUL_MR < rows; p++) {
+                                const int m = m0 + p * MATMUL_MR;
+                                matmul_micro_kernel(c + (size_t)m * ldc + n, ldc,
+                                                    my_apack + (size_t)p * kc * MATMUL_MR,
+                                                    bpack + (size_t)s * kc * MATMUL_NR, kc,
+                                                    M - m < MATMUL_MR ? M - m : MATMUL_MR, cols);
+                            }
+                        }
+                    }
+                }
+                // (the loop's barrier: every task is done before B is repacked)
+            }
+        }
+    }
+    if (sums != NULL) {
+        for (int m = 0; m < M; m++) { row_sums[m] += sums[m]; }
+        free(sums);
+    }
+    free(apack);
+    free(bpack);
 }
 
 // out = inp @ weight^T + bias: out[i,o] = bias[o] + sum_c inp[i,c] * weight[o,c]
@@ -346,7 +478,7 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
         return;
     }
     // A = inp (N, C); B[c,o] = weight[o,c]: weight read transposed
-    matmul_accumulate(out, inp, (size_t)C, 1, weight, 1, (size_t)C, (int)N, OC, C);
+    matmul_accumulate(out, (size_t)OC, NULL, inp, (size_t)C, 1, weight, 1, (size_t)C, (int)N, OC, C);
 }
 
 // backward of matmul_forward:
@@ -356,53 +488,65 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *inp, const float *weight, int B, int T, int C, int OC) {
     const size_t N = (size_t)B * T;
-    matmul_accumulate(dinp, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
-    matmul_accumulate(dweight, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
-    if (dbias != NULL) {
-        // threads own blocks of 64 outputs o, and read dout row by row
-        #pragma omp parallel for
-        for (int o0 = 0; o0 < OC; o0 += 64) {
-            int n = OC - o0 < 64 ? OC - o0 : 64;
-            float db[64] = {0.0f};
-            for (size_t i = 0; i < N; i++) {
-                for (int j = 0; j < n; j++) { db[j] += dout[i * OC + o0 + j]; }
-            }
-            for (int j = 0; j < n; j++) { dbias[o0 + j] += db[j]; }
-        }
-    }
+    matmul_accumulate(dinp, (size_t)C, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
+    // A = dout^T (OC, N), whose row sums are the bias gradient
+    matmul_accumulate(dweight, (size_t)C, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
 }
 
-// One query's attention over n keys and values: the core of both attention
-// forwards. k and v step by `stride` floats from key/value 0 to n-1.
-//   a[t2] = softmax_t2(q . k_t2 * scale),  o = sum_t2 a[t2] v_t2
-// o (hs) and a (n); overwrites both.
-static void attention_row(float *o, float *a, const float *q, const float *k, const float *v,
-                          size_t stride, int n, int hs, float scale) {
-    // scores, and their max (started from the first score)
-    float maxval = 0.0f;
+// Attention is matmuls too: for one head, the scores are Q K^T and the output
+// is P V (P the softmax of the scores), and the backward is four more
+// products. So both passes run the products through matmul_accumulate, a
+// block of ATTENTION_BLOCK query rows at a time: a block at rows [r0, r1)
+// needs keys 0..r1-1 only (causal), so no more than the block's own triangle
+// above the diagonal is computed and thrown away.
+#define ATTENTION_BLOCK 128
+
+// the softmax of one row of scores in place: a[t2] = softmax(a[t2] * scale)
+// over t2 < n, and a[t2] = 0 for n <= t2 < len
+// (omp simd reductions: the vector lanes keep partial maxima and sums,
+// combined at the end; the same order every time, for a given build)
+static void attention_softmax_row(float *a, int n, int len, float scale) {
+    float maxval = a[0] * scale;  // the max (started from the first score)
+    #pragma omp simd reduction(max : maxval)
     for (int t2 = 0; t2 < n; t2++) {
-        const float *kt = k + (size_t)t2 * stride;
-        float s = 0.0f;
-        #pragma omp simd reduction(+ : s)
-        for (int i = 0; i < hs; i++) { s += q[i] * kt[i]; }
-        s *= scale;
-        a[t2] = s;
-        if (t2 == 0 || s > maxval) { maxval = s; }
+        a[t2] *= scale;
+        maxval = a[t2] > maxval ? a[t2] : maxval;
     }
-    // softmax: subtract the max so exp never overflows
+    // subtract the max so exp never overflows
+    for (int t2 = 0; t2 < n; t2++) { a[t2] = exp_fast(a[t2] - maxval); }
     float sum = 0.0f;
-    for (int t2 = 0; t2 < n; t2++) {
-        a[t2] = exp_fast(a[t2] - maxval);
-        sum += a[t2];
-    }
+    #pragma omp simd reduction(+ : sum)
+    for (int t2 = 0; t2 < n; t2++) { sum += a[t2]; }
     float inv = 1.0f / sum;  // sum >= 1: the max term is exp(0)
     for (int t2 = 0; t2 < n; t2++) { a[t2] *= inv; }
-    // weighted sum of the values
-    for (int i = 0; i < hs; i++) { o[i] = 0.0f; }
-    for (int t2 = 0; t2 < n; t2++) {
-        const float *vt = v + (size_t)t2 * stride;
-        for (int i = 0; i < hs; i++) { o[i] += a[t2] * vt[i]; }
+    for (int t2 = n; t2 < len; t2++) { a[t2] = 0.0f; }
+}
+
+// One head's causal attention for `rows` queries at positions p0, p0+1, ...
+// over the keys and values at positions 0 .. p0+rows-1. Row i of q, k and v
+// is at q + i*q_rs (k, v: kv_rs); row i of att at att + i*att_rs, of out at
+// out + i*out_rs. For each query row i (position p = p0 + i):
+//   att[i, t2] = softmax_{t2<=p}(q_i . k_t2 * scale), 0 for p < t2 < att_len
+//   out[i, :]  = sum_{t2<=p} att[i, t2] v_t2
+// Overwrites att[i, 0:att_len] and out[i, 0:hs]. Both forwards call this, so
+// the KV cache's rows are the same bits as the training forward's: each score
+// and each output element is the same sum in the same order (matmul_accumulate's
+// arithmetic per element does not depend on the number of rows or columns,
+// and the zeros above the diagonal add exactly nothing).
+static void attention_head_forward(float *out, size_t out_rs, float *att, size_t att_rs,
+                                   const float *q, size_t q_rs, const float *k, const float *v,
+                                   size_t kv_rs, int rows, int p0, int att_len, int hs, float scale) {
+    const int keys = p0 + rows;
+    for (int i = 0; i < rows; i++) {
+        memset(att + i * att_rs, 0, (size_t)keys * sizeof(float));
+        memset(out + i * out_rs, 0, (size_t)hs * sizeof(float));
     }
+    // scores: att[i, t2] = q_i . k_t2, A = q (rows, hs), B[c, t2] = k_t2[c]
+    matmul_accumulate(att, att_rs, NULL, q, q_rs, 1, k, 1, kv_rs, rows, keys, hs);
+    #pragma omp parallel for if (rows >= 32)  // threads own rows of att
+    for (int i = 0; i < rows; i++) { attention_softmax_row(att + i * att_rs, p0 + i + 1, att_len, scale); }
+    // out = att (rows, keys) @ v (keys, hs)
+    matmul_accumulate(out, out_rs, NULL, att, att_rs, 1, v, kv_rs, 1, rows, hs, keys);
 }
 
 // Causal multi-head self-attention. inp (B,T,3C) holds q, k, v side by side,
@@ -410,70 +554,80 @@ static void attention_row(float *o, float *a, const float *q, const float *k, co
 //   att[t2] = softmax_{t2<=t}(q_t . k_t2 / sqrt(hs)),  att[t2 > t] = 0
 //   out[b,t,h*hs:] = sum_{t2<=t} att[t2] * v_t2
 // out (B,T,C), att (B,NH,T,T) saved for the backward; overwrites both.
+// With at least two (b,h) per thread, threads own whole heads (their rows of
+// att, their channels of out; the products inside run on one thread);
+// otherwise the heads go one by one and each product uses every thread.
 static void attention_forward(float *out, float *att, const float *inp, int B, int T, int C, int NH) {
     const int hs = C / NH;
     const size_t C3 = 3 * (size_t)C;
     const float scale = 1.0f / sqrtf((float)hs);
-    #pragma omp parallel for collapse(3)
+    #pragma omp parallel for collapse(2) if (B * NH >= 2 * num_threads())
     for (int b = 0; b < B; b++) {
-        for (int t = 0; t < T; t++) {
-            for (int h = 0; h < NH; h++) {
-                const float *seq = inp + (size_t)b * T * C3 + (size_t)h * hs;
-                float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                attention_row(out + ((size_t)b * T + t) * C + (size_t)h * hs, a, seq + t * C3,
-                              seq + C, seq + 2 * (size_t)C, C3, t + 1, hs, scale);
-                for (int t2 = t + 1; t2 < T; t2++) { a[t2] = 0.0f; }
+        for (int h = 0; h < NH; h++) {
+            const float *q = inp + (size_t)b * T * C3 + (size_t)h * hs;
+            float *a = att + ((size_t)b * NH + h) * T * T;
+            float *o = out + (size_t)b * T * C + (size_t)h * hs;
+            for (int r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
+                const int rows = T - r0 < ATTENTION_BLOCK ? T - r0 : ATTENTION_BLOCK;
+                attention_head_forward(o + (size_t)r0 * C, (size_t)C, a + (size_t)r0 * T, (size_t)T,
+                                       q + r0 * C3, C3, q + C, q + 2 * (size_t)C, C3, rows, r0, T,
+                                       hs, scale);
             }
         }
     }
 }
 
-// backward of attention_forward. Per (b,h,t), walking the forward backwards:
-//   out = sum att[t2] v_t2   ->  datt[t2] += dout . v_t2,  dv_t2 += att[t2] * dout
-//   att = softmax(s)         ->  ds[t2] = att[t2] * (datt[t2] - sum_t3 att[t3] datt[t3])
-//   s = q . k_t2 / sqrt(hs)  ->  dq += ds[t2] k_t2 / sqrt(hs), dk_t2 += ds[t2] q / sqrt(hs)
-// dinp (B,T,3C), datt (B,NH,T,T) is scratch of the same shape as att.
-// dk and dv of a position t2 collect from every t >= t2, so threads own a
-// whole (b,h): its head's channels of dinp, over all t, are theirs alone.
+// backward of attention_forward, per (b,h), walking the forward backwards:
+//   out = att @ v       ->  datt = dout @ v^T,  dv += att^T @ dout
+//   att = softmax(s)    ->  ds[t,t2] = att[t,t2] * (datt[t,t2] - sum_t3 att[t,t3] datt[t,t3])
+//   s = q k^T * scale   ->  dq += ds @ k * scale,  dk += ds^T @ q * scale
+// (the scale is folded into ds). dinp (B,T,3C), datt (B,NH,T,T) scratch of
+// the same shape as att, which the backward starts at 0. Blocks of query rows
+// for datt and dq (keys < r1 only); blocks of key rows for dk and dv, which
+// collect from the queries t >= t2 only. Threads as in the forward: whole
+// heads, or every thread in each product.
 static void attention_backward(float *dinp, float *datt, const float *dout, const float *inp,
                                const float *att, int B, int T, int C, int NH) {
     const int hs = C / NH;
     const size_t C3 = 3 * (size_t)C;
     const float scale = 1.0f / sqrtf((float)hs);
-    #pragma omp parallel for collapse(2)
+    #pragma omp parallel for collapse(2) if (B * NH >= 2 * num_threads())
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
-            for (int t = 0; t < T; t++) {
-                const float *a = att + (((size_t)b * NH + h) * T + t) * T;
-                float *da = datt + (((size_t)b * NH + h) * T + t) * T;
-                const float *q = inp + ((size_t)b * T + t) * C3 + (size_t)h * hs;
-                float *dq = dinp + ((size_t)b * T + t) * C3 + (size_t)h * hs;
-                const float *d = dout + ((size_t)b * T + t) * C + (size_t)h * hs;
-                // through the weighted sum of values
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *v = inp + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    float *dv = dinp + ((size_t)b * T + t2) * C3 + 2 * (size_t)C + (size_t)h * hs;
-                    float s = 0.0f;
-                    #pragma omp simd reduction(+ : s)
-                    for (int i = 0; i < hs; i++) {
-                        s += d[i] * v[i];
-                        dv[i] += a[t2] * d[i];
-                    }
-                    da[t2] += s;
+            const float *q = inp + (size_t)b * T * C3 + (size_t)h * hs, *k = q + C, *v = q + 2 * (size_t)C;
+            float *dq = dinp + (size_t)b * T * C3 + (size_t)h * hs, *dk = dq + C, *dv = dq + 2 * (size_t)C;
+            const float *a = att + ((size_t)b * NH + h) * T * T;
+            float *da = datt + ((size_t)b * NH + h) * T * T;
+            const float *d = dout + (size_t)b * T * C + (size_t)h * hs;
+            for (int r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
+                const int rows = T - r0 < ATTENTION_BLOCK ? T - r0 : ATTENTION_BLOCK, keys = r0 + rows;
+                float *dar = da + (size_t)r0 * T;
+                // datt[t, t2] += dout_t . v_t2 for the block's rows, keys < r1
+                matmul_accumulate(dar, (size_t)T, NULL, d + (size_t)r0 * C, (size_t)C, 1, v, 1, C3,
+                                  rows, keys, hs);
+                // through the softmax, in place: datt becomes ds (zero above the diagonal)
+                #pragma omp parallel for if (rows >= 32)  // threads own rows
+                for (int i = 0; i < rows; i++) {
+                    const float *ar = a + (size_t)(r0 + i) * T;
+                    float *dr = dar + (size_t)i * T;
+                    float dot = 0.0f;
+                    #pragma omp simd reduction(+ : dot)
+                    for (int t2 = 0; t2 <= r0 + i; t2++) { dot += ar[t2] * dr[t2]; }
+                    for (int t2 = 0; t2 <= r0 + i; t2++) { dr[t2] = ar[t2] * (dr[t2] - dot) * scale; }
+                    for (int t2 = r0 + i + 1; t2 < keys; t2++) { dr[t2] = 0.0f; }
                 }
-                // through the softmax
-                float dot = 0.0f;
-                for (int t2 = 0; t2 <= t; t2++) { dot += a[t2] * da[t2]; }
-                // through the scaled scores
-                for (int t2 = 0; t2 <= t; t2++) {
-                    const float *k = inp + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float *dk = dinp + ((size_t)b * T + t2) * C3 + C + (size_t)h * hs;
-                    float ds = a[t2] * (da[t2] - dot) * scale;
-                    for (int i = 0; i < hs; i++) {
-                        dq[i] += ds * k[i];
-                        dk[i] += ds * q[i];
-                    }
-                }
+                // dq_t += sum_t2 ds[t, t2] k_t2
+                matmul_accumulate(dq + r0 * C3, C3, NULL, dar, (size_t)T, 1, k, C3, 1, rows, hs, keys);
+            }
+            for (int c0 = 0; c0 < T; c0 += ATTENTION_BLOCK) {
+                const int rows = T - c0 < ATTENTION_BLOCK ? T - c0 : ATTENTION_BLOCK;
+                // key rows [c0, c0 + rows) collect from queries t in [c0, T):
+                // dv_t2 += sum_t att[t, t2] dout_t,  dk_t2 += sum_t ds[t, t2] q_t
+                const size_t from = (size_t)c0 * T + c0;  // att[c0, c0]: A[t2, t] = att[t, t2]
+                matmul_accumulate(dv + c0 * C3, C3, NULL, a + from, 1, (size_t)T, d + (size_t)c0 * C,
+                                  (size_t)C, 1, rows, hs, T - c0);
+                matmul_accumulate(dk + c0 * C3, C3, NULL, da + from, 1, (size_t)T, q + c0 * C3, C3, 1,
+                                  rows, hs, T - c0);
             }
         }
     }
@@ -483,11 +637,10 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
 // pos0..pos0+n-1 of one sequence attend over every position so far. qkv (n,3C)
 // holds the new rows' q, k, v; their k and v are first stored into kcache and
 // vcache (maxT, C) at rows pos0..pos0+n-1, then new row t (position p =
-// pos0+t) computes, per head, exactly attention_forward's row p (same sums
-// in the same order):
+// pos0+t) computes, per head, exactly attention_forward's row p (the same
+// attention_head_forward, so the same sums in the same order):
 //   att[t2] = softmax_{t2<=p}(q_p . k_t2 / sqrt(hs)),  out[t,h*hs:] = sum att[t2] v_t2
 // out (n,C), att (n,NH,pos0+n) scratch; overwrites out. No backward.
-// Threads own a (t,h): its channels of out and its row of att.
 static void attention_forward_cached(float *out, float *att, float *kcache, float *vcache,
                                      const float *qkv, int pos0, int n, int C, int NH) {
     const int hs = C / NH, P = pos0 + n;
@@ -497,13 +650,10 @@ static void attention_forward_cached(float *out, float *att, float *kcache, floa
         memcpy(kcache + (size_t)(pos0 + t) * C, qkv + t * C3 + C, (size_t)C * sizeof(float));
         memcpy(vcache + (size_t)(pos0 + t) * C, qkv + t * C3 + 2 * (size_t)C, (size_t)C * sizeof(float));
     }
-    #pragma omp parallel for collapse(2)
-    for (int t = 0; t < n; t++) {
-        for (int h = 0; h < NH; h++) {
-            attention_row(out + (size_t)t * C + (size_t)h * hs, att + ((size_t)t * NH + h) * P,
-                          qkv + t * C3 + (size_t)h * hs, kcache + (size_t)h * hs,
-                          vcache + (size_t)h * hs, (size_t)C, pos0 + t + 1, hs, scale);
-        }
+    for (int h = 0; h < NH; h++) {
+        attention_head_forward(out + (size_t)h * hs, (size_t)C, att + (size_t)h * P, (size_t)NH * P,
+                               qkv + (size_t)h * hs, C3, kcache + (size_t)h * hs,
+                               vcache + (size_t)h * hs, (size_t)C, n, pos0, P, hs, scale);
     }
 }
 
@@ -812,6 +962,32 @@ static size_t count_activations(const GPT2Config *cfg, int B, int T) {
     return layout_specs(specs, NUM_ACTIVATION_TENSORS);
 }
 
+// Where a step's time goes (--profile): the model's functions end every
+// operation with lap(), which adds the time since the previous lap to that
+// operation's total, so the totals add up to the whole step. The run turns
+// the stopwatch on for its training steps only (not validation or sampling);
+// a lap costs one clock read, about 20 ns, against ~200 laps in a step of
+// milliseconds or more. train_profile.h prints the table.
+typedef enum {
+    OP_MATMUL_FORWARD, OP_MATMUL_BACKWARD, OP_ATTENTION_FORWARD, OP_ATTENTION_BACKWARD,
+    OP_LAYERNORM, OP_GELU, OP_RESIDUAL, OP_ENCODER, OP_CLASSIFIER, OP_ZERO_GRAD, OP_NORM,
+    OP_ADAMW, OP_COMM, OP_OTHER, NUM_OPS
+} Op;
+
+typedef struct {
+    int running;             // laps count only while this is set
+    double last;             // the clock at the previous lap
+    double seconds[NUM_OPS]; // time per operation since the last reset
+    int steps;               // training steps timed since the last reset
+} Stopwatch;
+
+static void lap(Stopwatch *sw, Op op) {
+    if (!sw->running) { return; }
+    double now = now_seconds();
+    sw->seconds[op] += now - sw->last;
+    sw->last = now;
+}
+
 typedef struct {
     GPT2Config config;
     TensorSpec param_specs[NUM_PARAMETER_TENSORS];
@@ -835,6 +1011,7 @@ typedef struct {
     int *targets;               // (B_max, T_max) the last loss's targets
     int B, T;                   // shape of the last forward
     size_t bytes_allocated;     // everything above, for the bill check
+    Stopwatch sw;               // --profile: time per operation (not allocated)
 } GPT2;
 
 // allocates parameters, gradients and AdamW moments (all zero) for a config
@@ -1009,26 +1186,41 @@ static void gpt2_forward(GPT2 *model, const int *inputs, int B, int T) {
     model->T = T;
     ParameterTensors *p = &model->params;
     ActivationTensors *a = &model->acts;
+    Stopwatch *sw = &model->sw;  // lap(sw, OP) after each operation: --profile
+    lap(sw, OP_OTHER);           // (the time since the last lap: the data, the loop)
     encoder_forward(a->encoded, inputs, p->wte, p->wpe, B, T, C);
+    lap(sw, OP_ENCODER);
     for (int l = 0; l < L; l++) {
         LayerParams lp = layer_params(p, cfg, l);
         LayerActs la = layer_acts(a, cfg, l, B, T);
         const float *residual = l == 0 ? a->encoded : layer_acts(a, cfg, l - 1, B, T).residual3;
         layernorm_forward(la.ln1, la.ln1_mean, la.ln1_rstd, residual, lp.ln1w, lp.ln1b, B, T, C);
+        lap(sw, OP_LAYERNORM);
         matmul_forward(la.qkv, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
+        lap(sw, OP_MATMUL_FORWARD);
         attention_forward(la.atty, la.att, la.qkv, B, T, C, NH);
+        lap(sw, OP_ATTENTION_FORWARD);
         matmul_forward(la.attproj, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
+        lap(sw, OP_MATMUL_FORWARD);
         residual_forward(la.residual2, residual, la.attproj, BT * C);
+        lap(sw, OP_RESIDUAL);
         layernorm_forward(la.ln2, la.ln2_mean, la.ln2_rstd, la.residual2, lp.ln2w, lp.ln2b, B, T, C);
+        lap(sw, OP_LAYERNORM);
         matmul_forward(la.fch, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+        lap(sw, OP_MATMUL_FORWARD);
         gelu_forward(la.fch_gelu, la.fch, BT * 4 * C);
+        lap(sw, OP_GELU);
         matmul_forward(la.fcproj, la.fch_gelu, lp.fcprojw, lp.fcprojb, B, T, 4 * C, C);
+        lap(sw, OP_MATMUL_FORWARD);
         residual_forward(la.residual3, la.residual2, la.fcproj, BT * C);
+        lap(sw, OP_RESIDUAL);
     }
     const float *last = layer_acts(a, cfg, L - 1, B, T).residual3;
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, last, p->lnfw, p->lnfb, B, T, C);
+    lap(sw, OP_LAYERNORM);
     // the LM head is the token embedding: logits = lnf @ wte^T (padding rows of wte are 0)
     matmul_forward(a->logits, a->lnf, p->wte, NULL, B, T, C, Vp);
+    lap(sw, OP_MATMUL_FORWARD);
 }
 
 // mean cross-entropy of the last forward's logits against targets (B, T);
@@ -1044,6 +1236,7 @@ static float gpt2_loss(GPT2 *model, const int *targets) {
                                  cfg->padded_vocab_size);
     double sum = 0.0;  // in order, in double: the same value for any thread count
     for (size_t i = 0; i < BT; i++) { sum += a->losses[i]; }
+    lap(&model->sw, OP_CLASSIFIER);
     return (float)(sum / (double)BT);
 }
 
@@ -1053,6 +1246,7 @@ static float gpt2_loss(GPT2 *model, const int *targets) {
 // zeroes the parameter gradients (the only place they are zeroed)
 static void gpt2_zero_grad(GPT2 *model) {
     memset(model->grads_memory, 0, model->num_parameters * sizeof(float));
+    lap(&model->sw, OP_ZERO_GRAD);
 }
 
 // adds into the parameter gradients the gradient of loss_scale * sum of the
@@ -1066,16 +1260,22 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
     size_t BT = (size_t)B * T;
     ParameterTensors *p = &model->params, *g = &model->grads;
     ActivationTensors *a = &model->acts, *ga = &model->grads_acts;
+    Stopwatch *sw = &model->sw;
+    lap(sw, OP_OTHER);
     // activation gradients are scratch for this one backward: start them at 0
     memset(model->grads_acts_memory, 0, model->num_activations * sizeof(float));
+    lap(sw, OP_ZERO_GRAD);
     for (size_t i = 0; i < BT; i++) { ga->losses[i] = loss_scale; }
 
     softmax_crossentropy_backward(ga->logits, ga->losses, a->probs, model->targets, B, T, V, Vp);
+    lap(sw, OP_CLASSIFIER);
     matmul_backward(ga->lnf, g->wte, NULL, ga->logits, a->lnf, p->wte, B, T, C, Vp);
+    lap(sw, OP_MATMUL_BACKWARD);
     const float *last = layer_acts(a, cfg, L - 1, B, T).residual3;
     float *dlast = layer_acts(ga, cfg, L - 1, B, T).residual3;
     layernorm_backward(dlast, g->lnfw, g->lnfb, ga->lnf, last, p->lnfw, a->lnf_mean, a->lnf_rstd,
                        B, T, C);
+    lap(sw, OP_LAYERNORM);
     for (int l = L - 1; l >= 0; l--) {
         LayerParams lp = layer_params(p, cfg, l), gp = layer_params(g, cfg, l);
         LayerActs la = layer_acts(a, cfg, l, B, T), gl = layer_acts(ga, cfg, l, B, T);
@@ -1083,27 +1283,41 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
         float *dresidual = l == 0 ? ga->encoded : layer_acts(ga, cfg, l - 1, B, T).residual3;
         // the MLP half, last line of the forward first
         residual_backward(gl.residual2, gl.fcproj, gl.residual3, BT * C);
+        lap(sw, OP_RESIDUAL);
         matmul_backward(gl.fch_gelu, gp.fcprojw, gp.fcprojb, gl.fcproj, la.fch_gelu, lp.fcprojw,
                         B, T, 4 * C, C);
+        lap(sw, OP_MATMUL_BACKWARD);
         gelu_backward(gl.fch, la.fch, gl.fch_gelu, BT * 4 * C);
+        lap(sw, OP_GELU);
         matmul_backward(gl.ln2, gp.fcw, gp.fcb, gl.fch, la.ln2, lp.fcw, B, T, C, 4 * C);
+        lap(sw, OP_MATMUL_BACKWARD);
         layernorm_backward(gl.residual2, gp.ln2w, gp.ln2b, gl.ln2, la.residual2, lp.ln2w,
                            la.ln2_mean, la.ln2_rstd, B, T, C);
+        lap(sw, OP_LAYERNORM);
         // the attention half
         residual_backward(dresidual, gl.attproj, gl.residual2, BT * C);
+        lap(sw, OP_RESIDUAL);
         matmul_backward(gl.atty, gp.attprojw, gp.attprojb, gl.attproj, la.atty, lp.attprojw,
                         B, T, C, C);
+        lap(sw, OP_MATMUL_BACKWARD);
         attention_backward(gl.qkv, gl.att, gl.atty, la.qkv, la.att, B, T, C, NH);
+        lap(sw, OP_ATTENTION_BACKWARD);
         matmul_backward(gl.ln1, gp.qkvw, gp.qkvb, gl.qkv, la.ln1, lp.qkvw, B, T, C, 3 * C);
+        lap(sw, OP_MATMUL_BACKWARD);
         layernorm_backward(dresidual, gp.ln1w, gp.ln1b, gl.ln1, residual, lp.ln1w, la.ln1_mean,
                            la.ln1_rstd, B, T, C);
+        lap(sw, OP_LAYERNORM);
     }
     encoder_backward(g->wte, g->wpe, ga->encoded, model->inputs, B, T, C);
+    lap(sw, OP_ENCODER);
 }
 
 // the sum of squares of gradients [start, end). Fixed chunks summed in
 // double, then the chunk sums added in order: the same bits for any number of
-// threads.
+// threads. Within a chunk, NORM_LANES running sums take every NORM_LANES-th
+// element (lane j: elements j, j + 8, ...), so the additions vectorise instead
+// of waiting on one another; the lanes are then added in order.
+#define NORM_LANES 8
 static double gpt2_grad_sumsq(GPT2 *model, size_t start, size_t end) {
     size_t chunks = (end - start + NORM_CHUNK - 1) / NORM_CHUNK;
     const float *grads = model->grads_memory + start;
@@ -1111,13 +1325,20 @@ static double gpt2_grad_sumsq(GPT2 *model, size_t start, size_t end) {
     size_t n = end - start;
     #pragma omp parallel for
     for (size_t ch = 0; ch < chunks; ch++) {
+        size_t i = ch * NORM_CHUNK;
         size_t stop = (ch + 1) * NORM_CHUNK < n ? (ch + 1) * NORM_CHUNK : n;
+        double lanes[NORM_LANES] = {0.0};
+        for (; i + NORM_LANES <= stop; i += NORM_LANES) {
+            for (int j = 0; j < NORM_LANES; j++) { lanes[j] += (double)grads[i + j] * grads[i + j]; }
+        }
+        for (; i < stop; i++) { lanes[0] += (double)grads[i] * grads[i]; }
         double s = 0.0;
-        for (size_t i = ch * NORM_CHUNK; i < stop; i++) { s += (double)grads[i] * grads[i]; }
+        for (int j = 0; j < NORM_LANES; j++) { s += lanes[j]; }
         partial[ch] = s;
     }
     double total = 0.0;
     for (size_t ch = 0; ch < chunks; ch++) { total += partial[ch]; }
+    lap(&model->sw, OP_NORM);
     return total;
 }
 
@@ -1166,6 +1387,7 @@ static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
             p[i] -= args->lr * (mhat / (sqrtf(vhat) + args->eps) + wd * p[i]);
         }
     }
+    lap(&model->sw, OP_ADAMW);
 }
 
 // ----------------------------------------------------------------------------
@@ -1182,6 +1404,7 @@ static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
 #include "train_files.h"
 #include "train_flags.h"
 #include "train_bill.h"
+#include "train_profile.h"
 #include "train_generate.h"
 
 // ----------------------------------------------------------------------------
@@ -1264,11 +1487,13 @@ static float cpu_micro_step(Run *run, const int *inputs, const int *targets, int
 
 static void cpu_reduce_grads(Run *run) {
     GPT2 *m = &run->model;
+    lap(&m->sw, OP_OTHER);
     if (run->zero) {
         comm_reduce_scatter(m->grads_memory, m->num_parameters);
     } else {
         comm_all_reduce(m->grads_memory, m->num_parameters);
     }
+    lap(&m->sw, OP_COMM);
 }
 
 static double cpu_grad_sumsq(Run *run) {
@@ -1278,6 +1503,7 @@ static double cpu_grad_sumsq(Run *run) {
 static void cpu_update(Run *run, const AdamWArgs *args) {
     gpt2_update(&run->model, args);
     if (run->zero) { comm_all_gather(run->model.params_memory, run->model.num_parameters); }
+    lap(&run->model.sw, OP_COMM);
 }
 
 static float cpu_eval_loss(Run *run, const int *inputs, const int *targets, int B, int T) {
@@ -1544,6 +1770,9 @@ static StepResult run_step(Run *run) {
     double t0 = now_seconds();
     const RunConfig *c = &run->cfg;
     const Backend *be = run->be;
+    Stopwatch *sw = &run->model.sw;  // the CPU model's laps count from here
+    sw->running = 1;
+    sw->last = t0;
     be->zero_grad(run);
     double loss_sum = 0.0;
     float loss_scale = 1.0f / ((float)c->B * c->T * run->grad_accum);
@@ -1579,6 +1808,9 @@ static StepResult run_step(Run *run) {
         }
         run->step++;
         r.ms = 1000.0 * (now_seconds() - t0);
+        lap(sw, OP_OTHER);
+        sw->running = 0;
+        sw->steps++;
         return r;
     }
     run->nonfinite_streak = 0;
@@ -1587,6 +1819,9 @@ static StepResult run_step(Run *run) {
     be->update(run, &args);
     run->step++;
     r.ms = 1000.0 * (now_seconds() - t0);
+    lap(sw, OP_OTHER);
+    sw->running = 0;
+    sw->steps++;
     return r;
 }
 
@@ -1729,6 +1964,10 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         if (c.val_every > 0 && run.step % c.val_every == 0) { run_validate(&run); }
         if (c.sample_every > 0 && run.step > 0 && run.step % c.sample_every == 0) { run_sample(&run); }
         StepResult r = run_step(&run);
+        if (run.step == first_step + 1 && run.step < run.max_steps) {
+            // --profile leaves out the first step: first touches of memory, cold caches
+            memset(&run.model.sw, 0, sizeof(run.model.sw));
+        }
         double tok_s = tokens_per_step / (r.ms / 1000.0);
         // the time left at this session's mean step time (evaluations and
         // checkpoints not counted)
@@ -1767,6 +2006,16 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         comm_check_same(run.model.params_memory, run.model.num_parameters * sizeof(float));
     }
     run_checkpoint(&run);
+    if (c.profile && g_comm.rank == 0) {
+        if (strcmp(backend->name, "cpu") == 0) {
+            GPT2 *m = &run.model;
+            print_profile(&m->sw, &m->config, run.B_local, c.T, run.grad_accum, m->num_parameters,
+                          m->opt_end - m->opt_start,
+                          compute_bill(&m->config, run.B_local, c.T, run.grad_accum, 1).flops_per_step);
+        } else {
+            printf("--profile: the per-operation table is the CPU backend's\n");
+        }
+    }
     run_sample(&run);
     if (g_comm.rank == 0) { print_training_memory(&run.model, run.B_local, c.T, run.be == &cpu_backend); }
     run_free(&run);

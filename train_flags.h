@@ -55,6 +55,8 @@ table is checked against -h by test/test_cli.sh.
     FLAG(INT, zero, NULL, "--zero", 0, 0, 1, "1 = ZeRO-1: shard the AdamW state over MPI ranks") \
     FLAG(INT, skip_nonfinite, NULL, "--skip-nonfinite", 0, 0, 1e9, \
          "skip the update of a step whose loss or grad norm is NaN or infinite, up to N in a row (0 = stop)") \
+    FLAG(SWITCH, profile, NULL, "--profile", 0, 0, 1, \
+         "at the end, where a training step's time went: per operation ms, share, GFLOP/s or GB/s") \
     FLAG(SWITCH, dry_run, NULL, "--dry-run", 0, 0, 1, \
          "print the bill (training, LoRA, inference; CPU and GPU), then exit") \
     FLAG(FLOAT, tokens, NULL, "--tokens", 0.0f, 0, 1e15, \

@@ -1,56 +1,66 @@
 #!/usr/bin/env bash
 # ./train against PyTorch on this CPU, same model, batch and thread count, in one run.
 #
-#   bash dev/bench_cpu.sh [threads] [steps]        (defaults 2 and 6; `make bench-train`)
+#   bash dev/bench_cpu.sh [threads...]        (default: 1 2; `make bench-train`)
+#   STEPS=6 bash dev/bench_cpu.sh 2
 #
-# For each shape (d12 = GPT-2 124M at B 4, T 64; d6 at B 8, T 256) it writes a
-# random token shard, times steps+1 full training steps (forward, backward, grad
-# clip, AdamW) of ./train and then of dev/bench_torch.py, drops the first step of
-# each (allocation, page faults, cold caches), and prints min and median ms per
-# step, tokens/s, and ours/torch (median; below 1 means ./train is faster).
-# Environment: PYTHON (default /usr/bin/python3, which needs torch and numpy).
+# For each thread count it measures the yardsticks first: OpenBLAS's SGEMM
+# (2048^3, through PyTorch) with OpenBLAS choosing its own kernels and with the
+# kernels named from /proc/cpuinfo (the faster setting is used for PyTorch's
+# steps below), and, from ./train --profile, the FMA peak of ./train's register
+# tile and a memcpy bandwidth. Then for each shape (d12 = GPT-2 124M at B 4,
+# T 64; d6 at B 8, T 256; d12 at B 1, T 1024) it writes a random token shard,
+# times STEPS+1 full training steps (forward, backward, clip, AdamW) of
+# ./train --profile and of dev/bench_torch.py, drops the first step of each,
+# and prints min and median ms per step, ours/torch, tokens/s and the share of
+# the SGEMM peak over the whole step (the bill's FLOPs / median step time).
+# ./train's per-operation tables follow the summary.
+# With threads 1 and 2, a table per shape of what the second thread bought per
+# operation. MPI=1 adds 1 process x 2 threads against 2 MPI ranks x 1 thread
+# (dev/bench_mpi.sh) for the shapes whose batch splits over two ranks.
+# Environment: PYTHON (default /usr/bin/python3, which needs torch and numpy),
+# STEPS (default 5), MPI.
 #
-# dev/bench_torch.py sets the thread count and OpenBLAS's kernels for PyTorch
-# (see its docstring: OpenBLAS 0.3.21 misreads CPUs behind a hypervisor and
-# falls back to kernels ~8x slower); we add OMP_WAIT_POLICY=PASSIVE, without
-# which PyTorch's OpenMP threads spin and take the cores from OpenBLAS's threads.
+# dev/bench_torch.py sets the thread count and OpenBLAS's kernels for PyTorch;
+# we add OMP_WAIT_POLICY=PASSIVE, without which PyTorch's OpenMP threads spin
+# and take the cores from OpenBLAS's threads.
 set -euo pipefail
 
-threads=${1:-2}
-steps=${2:-6}
+threads_list=${*:-1 2}
+steps=${STEPS:-5}
 PYTHON=${PYTHON:-/usr/bin/python3}
-case "$threads$steps" in *[!0-9]*) echo "usage: bash dev/bench_cpu.sh [threads] [steps]" >&2; exit 2;; esac
-if [ "$threads" -lt 1 ] || [ "$steps" -lt 1 ]; then
-    echo "threads and steps must be at least 1" >&2; exit 2
-fi
+for n in $threads_list $steps; do
+    case "$n" in ''|*[!0-9]*|0) echo "usage: [STEPS=N] bash dev/bench_cpu.sh [threads...]" >&2; exit 2;; esac
+done
 
 cd "$(dirname "$0")/.."
 if ! "$PYTHON" -c 'import torch, numpy' 2>/dev/null; then
     echo "$PYTHON cannot import torch and numpy (Debian: apt-get install python3-torch python3-numpy)" >&2
     exit 1
 fi
-have_train=1
-if [ ! -x ./train ]; then
-    echo "warning: ./train not found (make train); timing PyTorch only" >&2
-    have_train=0
-fi
+[ -x ./train ] || { echo "./train not found (make train)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 V=50257
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f' | tr '\n' ' ')
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores," \
-     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "threads $threads, steps $steps timed (+1 dropped)"
-# the yardstick, measured in this run: OpenBLAS SGEMM (2048^3) on the same threads
-peak=$(OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --peak --threads "$threads" \
-       | sed -n 's/^peak_gflops //p')
-echo "machine peak (OpenBLAS SGEMM, $threads threads): ${peak:--} GFLOP/s"
+     "flags: ${flags:-none of avx2 fma avx512f}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "./train: matmul built for $(grep -q avx512f /proc/cpuinfo && echo 'AVX-512 (12 x 32 tile)' || echo 'AVX2 (6 x 16 tile)') by -march=native; steps $steps timed (+1 dropped)"
+# which BLAS PyTorch runs on: OpenBLAS says its core when OPENBLAS_VERBOSE=2
+core_auto=$(OPENBLAS_VERBOSE=2 "$PYTHON" -c 'import torch; torch.mm(torch.ones(64, 64), torch.ones(64, 64))' 2>&1 \
+            | sed -n 's/^Core: //p' | head -1)
+if [ -z "$core_auto" ]; then
+    echo "warning: PyTorch does not run on OpenBLAS here (no 'Core:' line); install libopenblas0-pthread" \
+         "(Debian's reference BLAS is far slower and would flatter ./train)" >&2
+fi
+echo "PyTorch's BLAS: OpenBLAS, own choice of kernels: ${core_auto:-unknown}"
 
 # write_shard FILE NTOKENS: llm.c's token file, header int32[256] = {20240520, 1,
 # ntokens, 0...}, then ntokens uint16 tokens drawn uniformly from [0, V).
 write_shard() {
-    "$PYTHON" - "$1" "$2" "$V" <<'EOF'
+    "$PYTHON" - "$1" "$2" "$V" <<'PY'
 import sys
 import numpy as np
 path, n, V = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -60,76 +70,129 @@ tokens = np.random.default_rng(1).integers(0, V, size=n, dtype=np.int64).astype(
 with open(path, "wb") as f:
     f.write(header.tobytes())
     f.write(tokens.tobytes())
-EOF
+PY
 }
 
 # stats FILE: "min median" of the ms values in FILE (one per line), or "- -".
 stats() {
-    "$PYTHON" - "$1" <<'EOF'
+    "$PYTHON" - "$1" <<'PY'
 import statistics, sys
 v = [float(x) for x in open(sys.argv[1]).read().split()]
 print(f"{min(v):.1f} {statistics.median(v):.1f}" if v else "- -")
-EOF
+PY
+}
+
+# peak THREADS MODE: OpenBLAS SGEMM GFLOP/s (MODE auto: its own kernels; cpu: named)
+peak() {
+    OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --peak --threads "$1" --coretype "$2" \
+        | sed -n 's/^peak_gflops //p'
 }
 
 rows=()
-# name preset L NH C B T
-for shape in "d12 12 12 768 4 64" "d6 6 6 384 8 256"; do
-    read -r name L NH C B T <<< "$shape"
-    shard="$tmp/${name}_tokens.bin"
-    write_shard "$shard" $(( (steps + 8) * B * T + 1 ))
-
-    ours="- -"
-    flops="-"
-    if [ "$have_train" = 1 ]; then
-        echo "== $name (L $L NH $NH C $C) B $B T $T: ./train" >&2
-        if OMP_NUM_THREADS=$threads ./train -e "$name" --vocab $V -b "$B" -t "$T" -i "$shard" -j "$shard" \
-                -x $(( steps + 1 )) -v 0 -s 0 -g 0 -n 0 -l 3e-4 --seed 1 > "$tmp/train.out" 2> "$tmp/train.err"; then
-            # step lines look like "step 3/10 | loss ... | ms 1234.5 | tok/s ..."; drop the first
+: > "$tmp/profiles"
+for threads in $threads_list; do
+    p_auto=$(peak "$threads" auto)
+    p_cpu=$(peak "$threads" cpu)
+    mode=$(awk -v a="$p_auto" -v c="$p_cpu" 'BEGIN { print (a + 0 >= c + 0 ? "auto" : "cpu") }')
+    sgemm=$(awk -v a="$p_auto" -v c="$p_cpu" 'BEGIN { print (a + 0 >= c + 0 ? a : c) }')
+    echo "threads $threads: OpenBLAS SGEMM 2048^3 $p_auto GFLOP/s (own kernels, ${core_auto:-?})," \
+         "$p_cpu GFLOP/s (kernels named from cpuinfo); PyTorch runs with the faster ($mode)"
+    # name L NH C B T (presets of ./train and dev/bench_torch.py)
+    for shape in "d12 12 12 768 4 64" "d6 6 6 384 8 256" "d12 12 12 768 1 1024"; do
+        read -r name L NH C B T <<< "$shape"
+        shard="$tmp/${name}_${B}_${T}.bin"
+        [ -f "$shard" ] || write_shard "$shard" $(( (steps + 8) * B * T + 1 ))
+        echo "== threads $threads, $name B $B T $T: ./train" >&2
+        ours="- -" flops="-" fma="-" copy="-"
+        if OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE ./train -e "$name" --vocab $V -b "$B" -t "$T" \
+                -i "$shard" -j "$shard" -x $(( steps + 1 )) -v 0 -s 0 -g 0 -n 0 --seed 1 --profile \
+                > "$tmp/train.out" 2> "$tmp/train.err"; then
             grep '^step ' "$tmp/train.out" | tail -n +2 \
                 | sed -n 's/.*| *ms \([0-9.eE+-]*\).*/\1/p' > "$tmp/train.ms" || true
             ours=$(stats "$tmp/train.ms")
-            # the bill's "FLOPs per step" row: 6N + 12LCT per token (same model for both)
             flops=$(sed -n 's/^| FLOPs per step *| *\([0-9.eE+-]*\) .*/\1/p' "$tmp/train.out")
-            [ -n "$flops" ] || flops="-"
-            [ "$ours" = "- -" ] && echo "warning: no step timings in ./train's output" >&2
+            fma=$(sed -n 's/.*FMA peak \([0-9.]*\) GFLOP.*/\1/p' "$tmp/train.out")
+            copy=$(sed -n 's/.*copy \([0-9.]*\) GB\/s.*/\1/p' "$tmp/train.out")
+            { echo "threads $threads, $name B $B T $T:"; sed -n '/^profile:/,/^whole step/p' "$tmp/train.out"; echo; } \
+                >> "$tmp/profiles"
         else
             echo "warning: ./train failed for $name; its stderr ends:" >&2
             tail -5 "$tmp/train.err" >&2
         fi
-    fi
-
-    echo "== $name: PyTorch" >&2
-    OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --preset "$name" -B "$B" -T "$T" \
-        --threads "$threads" --steps "$steps" --warmup 1 > "$tmp/torch.out"
-    head -1 "$tmp/torch.out" >&2
-    torch=$(sed -n 's/^torch min_ms \([0-9.]*\) median_ms \([0-9.]*\)$/\1 \2/p' "$tmp/torch.out")
-    [ -n "$torch" ] || torch="- -"
-    rows+=("$name $L $NH $C $B $T $ours $torch $flops ${peak:--}")
+        echo "== threads $threads, $name B $B T $T: PyTorch" >&2
+        OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --preset "$name" -B "$B" -T "$T" \
+            --threads "$threads" --coretype "$mode" --steps "$steps" --warmup 1 > "$tmp/torch.out"
+        torch=$(sed -n 's/^torch min_ms \([0-9.]*\) median_ms \([0-9.]*\)$/\1 \2/p' "$tmp/torch.out")
+        [ -n "$torch" ] || torch="- -"
+        rows+=("$threads $name $B $T $ours $torch ${flops:--} ${sgemm:--} ${fma:--} ${copy:--}")
+    done
 done
 
 echo
-"$PYTHON" - "${rows[@]}" <<'EOF'
+"$PYTHON" - "${rows[@]}" <<'PY'
 import sys
 def num(s):
-    return None if s == "-" else float(s)
-hdr = ("shape", "B", "T", "ours min", "ours med", "torch min", "torch med",
-       "ours/torch", "ours tok/s", "torch tok/s", "ours %peak", "torch %peak")
-fmt = "%-16s %3s %4s %9s %9s %9s %9s %10s %10s %11s %10s %11s"
+    return None if s in ("-", "") else float(s)
+hdr = ("thr", "shape", "B", "T", "ours min", "ours med", "torch min", "torch med", "ours/torch",
+       "ours tok/s", "torch tok/s", "ours %sgemm", "torch %sgemm", "sgemm", "fma", "copy GB/s")
+fmt = "%3s %-5s %2s %5s %9s %9s %9s %9s %10s %10s %11s %11s %12s %6s %6s %9s"
 print(fmt % hdr)
 for row in sys.argv[1:]:
-    name, L, NH, C, B, T, omin, omed, tmin, tmed, flops, peak = row.split()
-    omin, omed, tmin, tmed, flops, peak = map(num, (omin, omed, tmin, tmed, flops, peak))
+    thr, name, B, T, omin, omed, tmin, tmed, flops, sgemm, fma, copy = row.split()
+    omin, omed, tmin, tmed, flops, sgemm, fma, copy = map(num, (omin, omed, tmin, tmed, flops, sgemm, fma, copy))
     tokens = int(B) * int(T)
     f = lambda x, fmt: "-" if x is None else fmt % x
     ratio = omed / tmed if omed and tmed else None
-    # fraction of the peak reached over the whole step, at the median step time
-    frac = lambda ms: flops / (ms / 1e3) / (peak * 1e9) * 100 if ms and flops and peak else None
-    print(fmt % (
-        f"{name} L{L} C{C}", B, T, f(omin, "%.1f"), f(omed, "%.1f"), f(tmin, "%.1f"),
-        f(tmed, "%.1f"), f(ratio, "%.2f"),
-        f(omed and tokens / omed * 1e3, "%.0f"), f(tmed and tokens / tmed * 1e3, "%.0f"),
-        f(frac(omed), "%.0f%%"), f(frac(tmed), "%.0f%%")))
+    frac = lambda ms: flops / (ms / 1e3) / (sgemm * 1e9) * 100 if ms and flops and sgemm else None
+    print(fmt % (thr, name, B, T, f(omin, "%.1f"), f(omed, "%.1f"), f(tmin, "%.1f"),
+                 f(tmed, "%.1f"), f(ratio, "%.2f"), f(omed and tokens / omed * 1e3, "%.0f"),
+                 f(tmed and tokens / tmed * 1e3, "%.0f"), f(frac(omed), "%.0f%%"),
+                 f(frac(tmed), "%.0f%%"), f(sgemm, "%.0f"), f(fma, "%.0f"), f(copy, "%.1f")))
 print("ms per full training step (fwd + bwd + clip + AdamW); ours/torch from the medians;")
-print("%peak: the bill's FLOPs per step (6N + 12LCT per token) / median step time / SGEMM peak")
-EOF
+print("%sgemm: the bill's FLOPs per step / median step time / OpenBLAS's SGEMM 2048^3 rate on the")
+print("same threads (sgemm, GFLOP/s); fma: ./train's register tile on data in L1 (GFLOP/s);")
+print("copy: memcpy bandwidth (bytes read + written), both measured by ./train --profile")
+PY
+echo
+echo "./train --profile, per operation:"
+cat "$tmp/profiles"
+
+# with 1 and 2 threads: per operation, what the second thread bought and what
+# it lost (to barriers, imbalance, memory bandwidth): 2-thread ms - 1-thread ms / 2
+"$PYTHON" - "$tmp/profiles" <<'PY'
+import re, sys
+tables, key = {}, None
+for line in open(sys.argv[1]):
+    m = re.match(r"threads (\d+), (\S+ B \d+ T \d+):", line)
+    if m:
+        key = (int(m.group(1)), m.group(2))
+        tables[key] = {}
+        continue
+    cells = [c.strip() for c in line.split("|")]
+    if key and len(cells) > 3 and re.match(r"^[0-9.]+$", cells[2]):
+        tables[key][cells[1]] = float(cells[2])
+shapes = sorted({s for _, s in tables}, key=lambda s: list(tables).index((min(t for t, x in tables if x == s), s)))
+for shape in shapes:
+    if (1, shape) not in tables or (2, shape) not in tables:
+        continue
+    one, two = tables[(1, shape)], tables[(2, shape)]
+    print(f"\nthreads 1 -> 2, {shape}: ms per step; lost = ms(2) - ms(1)/2 (waiting, imbalance, bandwidth)")
+    print("%-20s %10s %10s %8s %9s" % ("operation", "1 thread", "2 threads", "speedup", "lost ms"))
+    for op in one:
+        a, b = one[op], two.get(op, 0.0)
+        if a < 0.05 and b < 0.05:
+            continue
+        print("%-20s %10.1f %10.1f %8s %9.1f" % (op, a, b, "%.2fx" % (a / b) if b > 0 else "-", b - a / 2))
+    ta, tb = sum(one.values()), sum(two.values())
+    print("%-20s %10.1f %10.1f %8s %9.1f" % ("whole step", ta, tb, "%.2fx" % (ta / tb), tb - ta / 2))
+PY
+
+# MPI=1: 1 process x 2 threads against 2 ranks x 1 thread (dev/bench_mpi.sh),
+# for the shapes whose batch splits over 2 ranks
+if [ "${MPI:-0}" = 1 ]; then
+    for shape in "d12 4 64" "d6 8 256"; do
+        read -r name B T <<< "$shape"
+        echo
+        bash dev/bench_mpi.sh "$name" "$B" "$T" 2 2
+    done
+fi

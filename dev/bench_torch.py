@@ -17,6 +17,8 @@ Threads and BLAS, set before torch loads (BLAS libraries read them once):
   recognise newer CPUs behind a hypervisor (Sapphire Rapids under KVM reads as
   "Prescott") and falls back to SSE3 kernels, about 8x slower at matmul; so we
   name its AVX-512 (SkylakeX) or AVX2 (Haswell) kernels when the CPU has them.
+  --coretype auto leaves the choice to OpenBLAS (on some CPUs its own pick,
+  e.g. Zen, is the faster one: dev/bench_cpu.sh tries both and keeps the faster).
 - Run with OMP_WAIT_POLICY=PASSIVE: otherwise PyTorch's OpenMP threads
   spin-wait between parallel regions and take the cores from OpenBLAS's threads.
 """
@@ -47,6 +49,9 @@ def parse_args():
     ap.add_argument("--steps", type=int, default=5, help="timed steps")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--coretype", choices=("cpu", "auto"), default="cpu",
+                    help="cpu: name OpenBLAS's kernels from /proc/cpuinfo (unless "
+                         "OPENBLAS_CORETYPE is set); auto: leave the choice to OpenBLAS")
     ap.add_argument("--peak", action="store_true",
                     help="only measure this machine's SGEMM GFLOP/s (OpenBLAS, 2048^3) and exit")
     a = ap.parse_args()
@@ -77,7 +82,7 @@ def main():
     os.environ["OMP_NUM_THREADS"] = str(a.threads)
     os.environ["OPENBLAS_NUM_THREADS"] = str(a.threads)
     coretype = openblas_coretype()
-    if coretype and "OPENBLAS_CORETYPE" not in os.environ:
+    if a.coretype == "cpu" and coretype and "OPENBLAS_CORETYPE" not in os.environ:
         os.environ["OPENBLAS_CORETYPE"] = coretype
     import torch
     if a.peak:  # the yardstick: the best SGEMM rate this CPU reaches with these threads

@@ -91,6 +91,23 @@ else bad "run end to end"; tail -20 "$TMP/run.out"; fi
 "$TRAIN" "${COMMON[@]}" -e "$TMP/run/model_00000004.bin" -x 1 -v 0 -g 0 > /dev/null 2>&1 \
     && ok "a checkpointed model file loads with -e" || bad "checkpoint loads with -e"
 
+# ---- --profile: one row per operation, the first step left out, the laps
+# adding up to the steps' own times (steps 2 and 3), the machine's peaks measured
+"$TRAIN" "${COMMON[@]}" -x 3 -v 0 -g 0 --profile > "$TMP/prof" 2>&1
+prof_check=$(awk -F'|' '
+    /^step [23]\/3/ { for (i = 1; i <= NF; i++) if ($i ~ /^ ms /) { split($i, w, " "); ms += w[2] / 2 } }
+    /^profile: 2 steps timed/ { head = 1; split($0, w, ", "); split(w[2], v, " "); per_step = v[1] }
+    /FMA peak [0-9.]+ GFLOP\/s.*copy [0-9.]+ GB\/s/ { peaks = 1 }
+    head && $4 ~ /^ *[0-9.]+%/ { rows++ }
+    /^whole step: .* of the FMA peak/ { whole = 1 }
+    END { printf "%d %d %d %d %.3f", head, peaks, rows, whole, (ms > 0 ? per_step / ms : 0) }' "$TMP/prof")
+read -r p_head p_peaks p_rows p_whole p_ratio <<< "$prof_check"
+if [ "$p_head$p_peaks$p_rows$p_whole" = "11141" ] && awk -v r="$p_ratio" 'BEGIN { exit !(r > 0.97 && r < 1.03) }'; then
+    ok "--profile: 14 operations, their laps add up to the steps' time (ratio $p_ratio)"
+else
+    bad "--profile (head $p_head peaks $p_peaks rows $p_rows whole $p_whole laps/steps $p_ratio)"; head -30 "$TMP/prof"
+fi
+
 # ---- resume through the command line: the log lines of steps 4..6 of a run
 # that stopped at 3 and resumed equal those of a run that never stopped
 strip() { grep -E '^(step|val)' "$1" | sed 's/| ms .*//'; }

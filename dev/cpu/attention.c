@@ -6,9 +6,15 @@ dev/cpu/attention.c: causal multi-head self-attention, forward and backward.
 Versions:
   1. the plain loops (expf, one lane wide, one thread), saving att (B,NH,T,T);
      the reference every other version is checked against
-  2. train.c's attention_forward / attention_backward: the same algorithm with
-     vectorised dot products (omp simd), exp_fast, and threads over (b,t,h) in
-     the forward and over (b,h) in the backward
+  2. train.c's attention_forward / attention_backward: per head, blocks of 128
+     query rows; the scores Q K^T, the output P V and the backward's four
+     products (dP = dO V^T, dQ = dS K, dV = P^T dO, dK = dS^T Q) all run
+     through train.c's packed matmul (keys past the block's last row skipped),
+     exp_fast for the softmax; threads own whole heads when there are at least
+     two per thread, else share each product. (Until 2026-12 it was one query
+     row at a time with omp simd dot products: 7.5 / 5.2 GFLOP/s forward /
+     backward at B 1, T 1024, C 768, NH 12 on 1 thread of an AVX2 EPYC, against
+     20.2 / 14.4 for the blocked products, measured side by side.)
   3. online softmax, no T x T matrix: the forward visits each key once with a
      running max m, sum l and output row (rescaled by e^(m_old - m_new) when the
      max grows) and saves only lse = m + log l per row; the backward recomputes

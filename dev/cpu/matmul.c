@@ -8,7 +8,7 @@ Versions:
      product is a float reduction, which the compiler may not reorder, so it
      runs one lane wide); the reference every other version is checked against
   2. train.c's matmul_forward / matmul_backward: one strided C += A @ B kernel
-     with a register tile of vectors and packed panels of B (see
+     with a register tile of vectors and packed panels of A and B (see
      matmul_accumulate in train.c)
   3. row axpy: the loops reordered so that the innermost one runs along a
      contiguous row of the output (out[i,:] += inp[i,c] * weight^T[c,:]), which
