@@ -2656,6 +2656,10 @@ static int train_main(int argc, char **argv, const Backend *backend) {
             print_profile(&m->sw, &m->config, run.B_local, c.T, run.grad_accum, m->num_parameters,
                           m->opt_end - m->opt_start,
                           compute_bill(&m->config, run.B_local, c.T, run.grad_accum, 1).flops_per_step);
+            if (m->lora.config.rank > 0) {
+                printf("(LoRA: the rates count full training's work; the frozen matrices' weight "
+                       "gradients, AdamW and norm over them are not done, so those rates read high)\n");
+            }
         } else {
             printf("--profile: the per-operation table is the CPU backend's\n");
         }
@@ -2666,6 +2670,7 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         gpt2_save(&run.model, c.lora_merge);
         printf("merged: %s (the base with the adapters of step %d merged in)\n", c.lora_merge, run.step);
     }
+    if (g_comm.rank == 0) { print_training_memory(&run.model, run.B_local, c.T, run.be == &cpu_backend); }
     run_free(&run);
     comm_finish();
     return 0;

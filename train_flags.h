@@ -57,7 +57,17 @@ table is checked against -h by test/test_cli.sh.
          "skip the update of a step whose loss or grad norm is NaN or infinite, up to N in a row (0 = stop)") \
     FLAG(SWITCH, profile, NULL, "--profile", 0, 0, 1, \
          "at the end, where a training step's time went: per operation ms, share, GFLOP/s or GB/s") \
-    FLAG(SWITCH, dry_run, NULL, "--dry-run", 0, 0, 1, "print the configuration and the bill, then exit") \
+    FLAG(SWITCH, dry_run, NULL, "--dry-run", 0, 0, 1, \
+         "print the bill (training, LoRA, inference; CPU and GPU), then exit") \
+    FLAG(FLOAT, tokens, NULL, "--tokens", 0.0f, 0, 1e15, \
+         "with --dry-run: time N tokens of training (with --measure or --gpu)") \
+    FLAG(SWITCH, measure, NULL, "--measure", 0, 0, 1, \
+         "with --dry-run: time a few steps and decoded tokens of the real model on this CPU") \
+    FLAG(STRING, gpu, NULL, "--gpu", NULL, 0, 0, \
+         "with --dry-run: time on GPUs of the peak table, NAME[:GiB],... (e.g. \"H100:80\")") \
+    FLAG(FLOAT, mfu, NULL, "--mfu", 0.4f, 0.001, 1, "with --dry-run --gpu: the assumed MFU") \
+    FLAG(INT, ranks, NULL, "--ranks", 1, 1, 65536, \
+         "with --dry-run: data-parallel ranks; the bill is per rank (ZeRO-1 with --zero 1)") \
     FLAG(STRING, prompt, NULL, "--prompt", NULL, 0, 0, \
          "generate: continue this text by -g tokens, then exit (no training)") \
     FLAG(INT, kv_cache, NULL, "--kv-cache", 1, 0, 1, \

@@ -91,6 +91,7 @@ static int sample_token(const float *logits, int V, float temperature, int top_k
 // of matmuls) plus attention over the cached rows. Its tensors, for R rows
 // per call and the model's maxT, come from one table like the activations.
 #define NUM_CACHE_TENSORS 13
+#define PREFILL_ROWS 64  // positions per gpt2_forward_cached call while prefilling
 typedef struct {
     float *k;         // (L, maxT, C) keys of every cached position, per layer
     float *v;         // (L, maxT, C) values
@@ -134,6 +135,7 @@ typedef struct {
     int max_rows;               // R: the most positions one call computes
     int len;                    // positions cached: rows 0..len-1 of k and v are valid
     size_t positions_computed;  // positions run through the layers, over all calls
+    size_t bytes_allocated;     // the cache's memory, for the bill check
 } KVCache;
 
 // an empty cache for a model, computing up to max_rows positions per call
@@ -145,6 +147,51 @@ static void kv_cache_init(KVCache *cache, const GPT2Config *cfg, int max_rows) {
     cache->memory = (float *)callocCheck(n, sizeof(float));
     point_tensors(&cache->t, specs, NUM_CACHE_TENSORS, cache->memory);
     cache->max_rows = max_rows;
+    cache->bytes_allocated = n * sizeof(float);
+}
+
+// The inference column of the bill (train_bill.h): B sequences of T tokens,
+// each with the cache --prompt allocates (kv_cache_init for a context of T
+// positions, PREFILL_ROWS rows per call): keys and values of every position
+// (the KV cache), the working rows of one call (activations), the weights; no
+// gradients, no moments. On the GPU (gpu 1) the same tensors in bf16: a
+// layout train_gpu does not run yet. FLOPs: a prefilled position runs every
+// weight once (2 FLOPs each) and attends to at most T positions (4 C per
+// layer and position, over the full T as compute_bill counts); a decoded
+// token with a cache of T costs the same, exactly.
+static BillColumn bill_inference(const GPT2Config *cfg, int B, int T, int gpu) {
+    GPT2Config ctx = *cfg;
+    ctx.max_seq_len = T;  // the cache holds the T positions of the context
+    TensorSpec specs[NUM_CACHE_TENSORS];
+    cache_specs(specs, &ctx, PREFILL_ROWS < T ? PREFILL_ROWS : T);
+    size_t per_seq = layout_specs(specs, NUM_CACHE_TENSORS);
+    size_t kv = 2 * (size_t)cfg->num_layers * (size_t)T * (size_t)cfg->channels;
+    size_t elem = gpu ? BILL_BF16 : sizeof(float);
+    BillColumn c;
+    memset(&c, 0, sizeof(c));
+    c.weights = count_parameters(cfg) * elem;
+    c.kv_cache = (size_t)B * kv * elem;
+    c.acts = (size_t)B * (per_seq - kv) * elem;
+    double attention = 4.0 * cfg->num_layers * (double)cfg->channels * T;
+    c.flops_per_token = 2.0 * bill_matmul_weights(cfg) + attention;
+    c.flops_per_decode = c.flops_per_token;
+    bill_sum(&c);
+    return c;
+}
+
+// inference needs only the weights: frees the gradients, AdamW moments and
+// norm sums that gpt2_init allocated for training (the bill's inference
+// column has none of them)
+static void gpt2_drop_training_memory(GPT2 *model) {
+    free(model->grads_memory);
+    free(model->m_memory);
+    free(model->v_memory);
+    free(model->norm_partials);
+    model->grads_memory = model->m_memory = model->v_memory = NULL;
+    model->norm_partials = NULL;
+    memset(&model->grads, 0, sizeof(model->grads));
+    model->opt_start = model->opt_end = 0;
+    model->bytes_allocated = model->num_parameters * sizeof(float);
 }
 
 static void kv_cache_free(KVCache *cache) {
@@ -207,7 +254,16 @@ static void gpt2_forward_cached(GPT2 *model, KVCache *cache, const int *tokens, 
 // (use_cache 0, the reference) every token reruns gpt2_forward over the same
 // context: both give the same logits, and the same tokens for a given seed.
 
-#define PREFILL_ROWS 64  // positions per gpt2_forward_cached call while prefilling
+// how long generate() took: the prefill (the first token's forward over the
+// whole prompt) and the decoding of every later token (sampling included;
+// a slide of the context past maxT re-prefills inside the decoding time)
+typedef struct {
+    int prefill_tokens;
+    double prefill_s;
+    int decode_tokens;
+    double decode_s;
+    size_t cache_bytes;  // what the KV cache allocated (0 without it)
+} GenerateTimes;
 
 typedef struct {
     int max_new;          // tokens to append
@@ -228,7 +284,7 @@ static int context_start(int start, int n, int maxT) {
 // come. 1 <= n <= maxT. Without the cache, model needs activations for 1 x
 // maxT. Returns the number of positions run through the model.
 static size_t generate(GPT2 *model, const Tokenizer *tok, int *tokens, int n,
-                       const GenerateArgs *args, Rng *rng, FILE *out) {
+                       const GenerateArgs *args, Rng *rng, FILE *out, GenerateTimes *times) {
     const GPT2Config *cfg = &model->config;
     int maxT = cfg->max_seq_len, V = cfg->vocab_size;
     size_t Vp = cfg->padded_vocab_size, computed = 0;
@@ -238,6 +294,9 @@ static size_t generate(GPT2 *model, const Tokenizer *tok, int *tokens, int n,
     if (args->use_cache) { kv_cache_init(&cache, cfg, PREFILL_ROWS < maxT ? PREFILL_ROWS : maxT); }
     int start = 0;   // the context is tokens[start..n)
     int cached = 0;  // its first `cached` tokens are in the KV cache
+    memset(times, 0, sizeof(*times));
+    times->prefill_tokens = n;
+    double t0 = now_seconds();
     for (int i = 0; i < args->max_new; i++) {
         int new_start = context_start(start, n, maxT);
         if (new_start != start) {
@@ -259,14 +318,22 @@ static size_t generate(GPT2 *model, const Tokenizer *tok, int *tokens, int n,
             logits = model->acts.logits + (size_t)(len - 1) * Vp;
             computed += (size_t)len;
         }
+        if (i == 0) {
+            double t1 = now_seconds();
+            times->prefill_s = t1 - t0;
+            t0 = t1;
+        }
         tokens[n] = sample_token(logits, V, args->temperature, args->top_k, scratch, rng);
         tokenizer_print(tok, tokens[n], out);
         if (tok == NULL) { fputc(' ', out); }
         fflush(out);
         n++;
     }
+    times->decode_tokens = args->max_new > 1 ? args->max_new - 1 : 0;
+    times->decode_s = args->max_new > 1 ? now_seconds() - t0 : 0.0;
     if (args->use_cache) {
         computed = cache.positions_computed;
+        times->cache_bytes = cache.bytes_allocated;
         kv_cache_free(&cache);
     }
     free(scratch);
@@ -295,6 +362,7 @@ static int generate_main(const RunConfig *c) {
     tokenizer_build_encoder(&tok);
     GPT2 model;
     gpt2_load(&model, c->model);
+    gpt2_drop_training_memory(&model);
     const GPT2Config *mc = &model.config;
     if (tok.vocab_size > (size_t)mc->vocab_size) {
         die("the tokenizer '%s' has %zu tokens, the model '%s' only V=%d: they do not belong together",
@@ -323,13 +391,59 @@ static int generate_main(const RunConfig *c) {
     for (int i = 0; i < n; i++) { tokenizer_print(&tok, tokens[i], stdout); }
     fflush(stdout);
     double t0 = now_seconds();
-    size_t computed = generate(&model, &tok, tokens, n, &args, &rng, stdout);
+    GenerateTimes times;
+    size_t computed = generate(&model, &tok, tokens, n, &args, &rng, stdout, &times);
     double dt = now_seconds() - t0;
     printf("\n---\n%d tokens in %.2f s (%.1f tokens/s), %zu positions computed (%s)\n",
            c->gen_tokens, dt, dt > 0 ? c->gen_tokens / dt : 0.0, computed,
            c->kv_cache ? "KV cache" : "--kv-cache 0: the whole context per token");
+    printf("prefill: %d tokens in %.3f s (%.1f tokens/s); decode: %d tokens in %.3f s "
+           "(%.1f tokens/s)\n", times.prefill_tokens, times.prefill_s,
+           times.prefill_s > 0 ? times.prefill_tokens / times.prefill_s : 0.0,
+           times.decode_tokens, times.decode_s,
+           times.decode_s > 0 ? times.decode_tokens / times.decode_s : 0.0);
+    // the bill of one sequence with a context of maxT: what the cache allocates
+    BillColumn bill = bill_inference(mc, 1, mc->max_seq_len, 0);
+    if (!c->kv_cache) {  // no cache: the weights and 1 x maxT activations (and their gradients)
+        bill = bill_cpu_train(mc, 1, mc->max_seq_len, 1);
+        bill.total = bill.weights + bill.acts + bill.act_grads + 2 * (size_t)mc->max_seq_len * sizeof(int);
+    }
+    print_run_memory(c->kv_cache ? "inference, B=1 T=maxT" : "inference without the cache",
+                     model.bytes_allocated + times.cache_bytes, bill.total);
     free(tokens);
     gpt2_free(&model);
     tokenizer_free(&tok);
     return 0;
+}
+
+// Decoding speed for --dry-run --measure: prefills a prompt of random tokens
+// (MEASURE_DECODE of them, at most maxT / 2), then decodes MEASURE_DECODE
+// more one at a time with the KV cache, the newest token fed back (greedy:
+// the speed does not depend on which). Returns decoded tokens per second.
+static double measure_decode(GPT2 *model, Rng *rng) {
+    const GPT2Config *cfg = &model->config;
+    int prompt = MEASURE_DECODE < cfg->max_seq_len / 2 ? MEASURE_DECODE : cfg->max_seq_len / 2;
+    int n = prompt > 0 ? prompt : 1, steps = MEASURE_DECODE;
+    if (n + steps > cfg->max_seq_len) { steps = cfg->max_seq_len - n; }
+    if (steps < 1) { return 0.0; }
+    int *tokens = (int *)mallocCheck((size_t)(n + steps) * sizeof(int));
+    for (int i = 0; i < n; i++) { tokens[i] = (int)rng_below(rng, (size_t)cfg->vocab_size); }
+    KVCache cache;
+    kv_cache_init(&cache, cfg, PREFILL_ROWS < cfg->max_seq_len ? PREFILL_ROWS : cfg->max_seq_len);
+    for (int done = 0; done < n; done += cache.max_rows) {
+        int rows = n - done < cache.max_rows ? n - done : cache.max_rows;
+        gpt2_forward_cached(model, &cache, tokens + done, done, done + rows);
+    }
+    double t0 = now_seconds();
+    for (int i = 0; i < steps; i++) {
+        const float *logits = cache.t.logits;  // the last call's first row: any token will do
+        int best = 0;
+        for (int v = 1; v < cfg->vocab_size; v++) { if (logits[v] > logits[best]) { best = v; } }
+        tokens[n + i] = best;
+        gpt2_forward_cached(model, &cache, tokens + n + i, n + i, n + i + 1);
+    }
+    double dt = now_seconds() - t0;
+    kv_cache_free(&cache);
+    free(tokens);
+    return dt > 0 ? steps / dt : 0.0;
 }

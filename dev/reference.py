@@ -80,6 +80,12 @@ so PyTorch's fp32 logits are those of exactly the weights in the file.
 Logits file (little-endian): int32[256] header, zero except [0]=20261201
 magic [1]=1 version [2]=B [3]=T [4]=V [5]=NH; then the inputs int32 (B,T) and
 the logits float32 (B,T,V).
+
+With --logits-of DIR OUT it reads what ./export_hf wrote in DIR (config.json
+and model.safetensors, by the names and shapes transformers' GPT2LMHeadModel
+expects) into this model and writes its logits for a fixed batch as such a
+logits file OUT (test/test_export_hf.sh; transformers itself is not in
+Debian, so the check is by names, shapes, config and logits).
 """
 import argparse
 import hashlib
@@ -547,6 +553,58 @@ def write_hf_fixtures():
                      prefix="", extras=False, reverse_data=True)
 
 
+def read_safetensors(path):
+    """(metadata, {name: float32 tensor}) of a safetensors file of F32 tensors,
+    checking that the tensors tile the data in the header's order."""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    base, at, out = 8 + n, 0, {}
+    for name, info in header.items():
+        assert info["dtype"] == "F32", (name, info["dtype"])
+        b, e = info["data_offsets"]
+        assert b == at and e - b == 4 * math.prod(info["shape"]), (name, b, e, at)
+        out[name] = torch.from_numpy(np.frombuffer(data[base + b:base + e], dtype="<f4").copy()).reshape(info["shape"])
+        at = e
+    assert base + at == len(data), "bytes after the last tensor"
+    return meta, out
+
+
+def write_export_logits(export_dir, out_path, B=2):
+    """The logits PyTorch computes from ./export_hf's directory (model.safetensors
+    and config.json, read as transformers' GPT2LMHeadModel would: the same
+    names, shapes and config fields), for a fixed batch of B x maxT tokens,
+    written as a logits file of --hf (test/test_export_hf.sh compares train.c's)."""
+    with open(os.path.join(export_dir, "config.json")) as f:
+        cfg = json.load(f)
+    assert cfg["model_type"] == "gpt2" and cfg["architectures"] == ["GPT2LMHeadModel"]
+    assert cfg["activation_function"] == "gelu_new" and cfg["layer_norm_epsilon"] == LN_EPS
+    assert cfg["tie_word_embeddings"] and cfg["n_ctx"] == cfg["n_positions"]
+    L, NH, C, V, maxT = cfg["n_layer"], cfg["n_head"], cfg["n_embd"], cfg["vocab_size"], cfg["n_positions"]
+    meta, tensors = read_safetensors(os.path.join(export_dir, "model.safetensors"))
+    assert meta.get("format") == "pt", "from_pretrained needs __metadata__ format pt"
+    model = GPT(L, NH, C, V, maxT)
+    views = dict(hf_tensors(model))
+    assert set(tensors) == set(views), set(tensors) ^ set(views)
+    with torch.no_grad():
+        for name, view in views.items():
+            assert tuple(view.shape) == tuple(tensors[name].shape), name
+            view.copy_(tensors[name])
+    gen = torch.Generator().manual_seed(777)
+    inputs = torch.randint(0, V, (B, maxT), generator=gen)
+    with torch.no_grad():
+        logits, _ = model(inputs)
+    header = np.zeros(256, dtype="<i4")
+    header[:6] = [HF_LOGITS_MAGIC, 1, B, maxT, V, NH]
+    with open(out_path, "wb") as f:
+        f.write(header.tobytes())
+        f.write(inputs.numpy().astype("<i4").tobytes())
+        f.write(logits.numpy().astype("<f4").tobytes())
+    print(f"read {export_dir}: L={L} NH={NH} C={C} V={V} maxT={maxT}, {len(tensors)} tensors; wrote {out_path}")
+
+
 def main():
     ap = argparse.ArgumentParser(description="Write the GPT-2 test fixture for train.c.")
     ap.add_argument("out", nargs="?", default="test/fixtures/gpt2_tiny.bin")
@@ -554,8 +612,14 @@ def main():
                     help="write the Hugging Face safetensors fixtures of ./import_hf instead")
     ap.add_argument("--lora", action="store_true",
                     help="write the LoRA fixture (default test/fixtures/gpt2_tiny_lora.bin) instead")
+    ap.add_argument("--logits-of", nargs=2, action="append", metavar=("DIR", "OUT"),
+                    help="PyTorch's logits for ./export_hf's DIR, as a logits file OUT (repeatable)")
     args = ap.parse_args()
-    if args.hf:
+    if args.logits_of:
+        torch.set_num_threads(1)
+        for export_dir, out_path in args.logits_of:
+            write_export_logits(export_dir, out_path)
+    elif args.hf:
         write_hf_fixtures()
     elif args.lora:
         write_lora_fixture(args.out if args.out != ap.get_default("out") else "test/fixtures/gpt2_tiny_lora.bin")

@@ -128,7 +128,7 @@ LONGS=(--model "$TMP/model.bin" --train "$TMP/train.bin" --val "$TMP/val.bin" --
        --output "$TMP/fl_b" --batch 2 --seq-len 16 --total-batch 64 --lr 1e-3 --warmup 1 --final-lr 0.5
        --weight-decay 0.1 --steps 2 --val-every 2 --val-batches 2 --sample-every 0 --gen-tokens 0
        --checkpoint-every 0 --resume 0)
-strip() { sed -E 's/ms [0-9.]+ \| tok\/s [0-9]+/ms/; s/eta [0-9hms]+//; s/fl_[ab]//' "$1"; }
+strip() { sed -E 's/ms [0-9.]+ \| tok\/s [0-9]+/ms/; s/eta [0-9hms]+//; s/fl_[ab]//; /peak resident/d' "$1"; }
 if "$TRAIN" "${LETTERS[@]}" > "$TMP/fl_a.out" 2>&1 && "$TRAIN" "${LONGS[@]}" > "$TMP/fl_b.out" 2>&1 \
     && diff <(strip "$TMP/fl_a.out") <(strip "$TMP/fl_b.out") > /dev/null \
     && cmp -s "$TMP/fl_a/model_00000002.bin" "$TMP/fl_b/model_00000002.bin" \
