@@ -61,7 +61,9 @@ table is checked against -h by test/test_cli.sh.
     FLAG(INT, kv_cache, NULL, "--kv-cache", 1, 0, 1, \
          "with --prompt: 0 = rerun the whole context for every token") \
     FLAG(INT, recompute, NULL, "--recompute", 0, 0, 1, \
-         "train_gpu: 1 = recompute GELU and layernorm in the backward (less memory)")
+         "train_gpu: 1 = recompute GELU and layernorm in the backward (less memory)") \
+    FLAG(INT, gelu_fusion, NULL, "--gelu-fusion", 1, 0, 1, \
+         "train_gpu: 0 = plain cuBLASLt products + separate bias and GELU kernels, not fused epilogues")
 
 typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_STRING, FLAG_SWITCH } FlagType;
 
