@@ -9,7 +9,7 @@ Build and run:
     ./train_gpu -e d12 -b 16 -t 1024 -i 'data/.../train_*.bin' -o out/gpu
     ./train_gpu ... --recompute 1      # recompute layernorm and GELU outputs: less memory
     ./train_gpu ... --gelu-fusion 0    # bias and GELU as separate kernels, not cuBLASLt epilogues
-    TRAIN_GPU_PROFILE=5 ./train_gpu ...   # a table of step 5's GPU time per kernel family
+    TRAIN_GPU_PROFILE=5 ./train_gpu ...   # micro-step 5's GPU time per kernel family, a table
 Flags, files, log lines and checkpoints are ./train's: a run can move between
 the CPU and the GPU. The step line adds MFU against cuda_common.h's peak table.
 
@@ -37,6 +37,8 @@ the same order: helpers, encoder, layernorm, matmul helpers, attention,
 gelu, residual, classifier, optimizer):
   constants          cuBLASLt workspace size, allocation alignment, the cuBLAS
                      data type of floatX, launchCheck, nccl_check
+  profile            TRAIN_GPU_PROFILE: CUDA events between launcher calls
+                     (prof_mark), a table of one step's time per kernel family
   layers             the launchers, forward and backward side by side:
     encoder          encoder_forward_gpu, encoder_backward_gpu
     layernorm        layernorm_forward_gpu, layernorm_recompute_gpu (--recompute),

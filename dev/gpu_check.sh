@@ -89,7 +89,7 @@ nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv
 cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1 | tr -d ' .')
 
 # the binaries: gpu-build's when they are for this GPU, else built here
-bin=build/gpu
+bin=${GPU_BUILD:-build/gpu}  # make gpu-build GPU_BUILD=... puts them elsewhere
 if [ ! -f "$bin/ARCHS" ] || ! grep -qw "$cap" "$bin/ARCHS"; then
     say "binaries: $bin/ has none for sm_$cap (ARCHS: $(cat "$bin/ARCHS" 2> /dev/null || echo none)): building for sm_$cap"
     bin=build/gpu-sm_$cap
