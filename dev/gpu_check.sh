@@ -88,10 +88,14 @@ nvidia-smi --query-gpu=name,compute_cap,memory.total,driver_version --format=csv
     sed 's/^/gpu: /' | tee -a "$report"
 cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1 | tr -d ' .')
 
-# the binaries: gpu-build's when they are for this GPU, else built here
+# the binaries: gpu-build's when they run here (built for this GPU's
+# architecture, their libraries found, the driver new enough for the CUDA
+# they were built with: test_gpu --device), else built here
+usable() { [ -x "$1" ] && ! ldd "$1" 2> /dev/null | grep -q "not found" && "$1" --device > /dev/null 2>&1; }
 bin=${GPU_BUILD:-build/gpu}  # make gpu-build GPU_BUILD=... puts them elsewhere
-if [ ! -f "$bin/ARCHS" ] || ! grep -qw "$cap" "$bin/ARCHS"; then
-    say "binaries: $bin/ has none for sm_$cap (ARCHS: $(cat "$bin/ARCHS" 2> /dev/null || echo none)): building for sm_$cap"
+if [ ! -f "$bin/ARCHS" ] || ! grep -qw "$cap" "$bin/ARCHS" || ! usable "$bin/test_gpu_bf16"; then
+    say "binaries: $bin/ has none that run here (ARCHS: $(cat "$bin/ARCHS" 2> /dev/null || echo none);" \
+        "$( [ -x "$bin/test_gpu_bf16" ] && { ldd "$bin/test_gpu_bf16" | grep "not found"; "$bin/test_gpu_bf16" --device; } 2>&1 | tail -n 2 | tr '\n' ' ')): building for sm_$cap"
     bin=build/gpu-sm_$cap
 fi
 jobs=$(nproc 2> /dev/null || echo 4)
@@ -100,7 +104,8 @@ for b in train_gpu_bf16 train_gpu_fp32 test_gpu_bf16 test_gpu_fp32; do
         part "build $bin/$b" 300 - make -j "$jobs" "$bin/$b" GPU_BUILD="$bin" GPU_ARCHS="$cap" NVCC_WARN= || true
     fi
 done
-say "binaries: $bin/ ($(cat "$bin/ARCHS" 2> /dev/null || echo "sm_$cap"))"
+say "binaries: $bin/ (sm_$(sed 's/ /, sm_/g' "$bin/ARCHS" 2> /dev/null || echo "$cap"))"
+usable "$bin/test_gpu_bf16" || say "binaries: $bin/test_gpu_bf16 cannot use this GPU either; the parts below will fail"
 
 # 2. the GPU against train.c, fused and unfused epilogues
 part "test_gpu FP32" 150 - "$bin/test_gpu_fp32"

@@ -14,6 +14,7 @@ exits 1 on any failure. Without a GPU it prints SKIPPED and exits 0.
     make gpu-test                 # bf16 build: builds test/test_gpu and runs it
     make gpu-test PRECISION=FP32
     ./test/test_gpu tiny tiny-u   # only the named shapes (gpu-check's sanitizer runs)
+    ./test/test_gpu --device      # exit 0 when this binary can use the GPU (gpu-check's probe)
 
 maxrel is max |gpu - cpu| over the tensor divided by max |cpu| over the
 tensor: an error measured against the tensor's scale, so that elements near
@@ -287,16 +288,22 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
 int main(int argc, char **argv) {
     (void)train_main;  // the program's entry and backend: not used by this test
     (void)cuda_backend;
+    int probe = argc == 2 && strcmp(argv[1], "--device") == 0;
     int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+    cudaError_t err = cudaGetDeviceCount(&ndev);
+    if (err != cudaSuccess || ndev == 0) {
         (void)cudaGetLastError();
-        printf("SKIPPED test_gpu (%s): no CUDA GPU on this machine\n", FLOATX_NAME);
-        return 0;
+        // a GPU the driver sees but this binary cannot use (a driver older
+        // than the CUDA it was built with) also lands here: say which
+        printf("SKIPPED test_gpu (%s): no CUDA GPU on this machine (cudaGetDeviceCount: %s)\n", FLOATX_NAME,
+               err != cudaSuccess ? cudaGetErrorString(err) : "0 devices");
+        return probe ? 1 : 0;
     }
     cudaCheck(cudaSetDevice(0));
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
-    printf("test_gpu (%s) on %s\n", FLOATX_NAME, prop.name);
+    printf("test_gpu (%s) on %s, sm_%d%d\n", FLOATX_NAME, prop.name, prop.major, prop.minor);
+    if (probe) { return 0; }
     // T not a multiple of the attention tiles, head sizes 16 (padded to 64),
     // 128 (the 32-row tiles), and GPT-2 124M's 64; --recompute and
     // --gelu-fusion 0 on the tiny shape
