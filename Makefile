@@ -377,7 +377,9 @@ test-mutations:
 
 # ==== checks without a GPU ======================================================
 # check-cuda: every .cu (train.cu, test_gpu.cu and the dev/cuda lab) compiled
-#   in FP32 and BF16 for sm_80, all warnings errors, plus train.cu's NCCL path.
+#   in FP32 and BF16 for every architecture of GPU_ARCHS (gpu-build), all
+#   warnings errors, plus train.cu's NCCL path in both precisions; about 7
+#   CPU-minutes (37 min wall on 2 loaded cores; GPU_ARCHS=80 for a quick one).
 # check-cuda-emu: train.cu on the CPU under a small CUDA emulation (dev/cuda_emu:
 #   std::threads as CUDA threads, real barriers and shuffles, cuBLASLt's
 #   matmuls by their definition): each kernel against its train.c twin, then
@@ -390,17 +392,16 @@ test-mutations:
 # check-cuda-lab-emu: every version of every dev/cuda op run on the CPU under
 #   dev/cuda_emu's emulation, checked against train.c (g++; slow, minutes).
 .PHONY: check-cuda check-cuda-emu check-cuda-emu-program check-cuda-lab check-cuda-lab-emu
-check-cuda:
+# check-cuda is gpu-build (below: every binary linked for every architecture
+# of GPU_ARCHS, FP32 and BF16, all warnings errors) plus train.cu with MPI +
+# NCCL compiled for the same architectures in both precisions.
+check-cuda: gpu-build
 	@mkdir -p tmp/check-cuda
-	$(NVCC) $(NVCC_BASE) -arch=sm_80 -c train.cu -o tmp/check-cuda/train_bf16.o
-	$(NVCC) $(NVCC_BASE) -arch=sm_80 -DENABLE_FP32 -c train.cu -o tmp/check-cuda/train_fp32.o
-	$(NVCC) $(NVCC_BASE) -arch=sm_80 -c test/test_gpu.cu -o tmp/check-cuda/test_gpu_bf16.o
-	$(NVCC) $(NVCC_BASE) -arch=sm_80 -DENABLE_FP32 -c test/test_gpu.cu -o tmp/check-cuda/test_gpu_fp32.o
-	@if command -v mpicc > /dev/null; then echo "train.cu with MPI + NCCL:"; \
-	  $(NVCC) $(NVCC_BASE) -arch=sm_80 $(NVCC_MPI_ON) -c train.cu -o tmp/check-cuda/train_nccl.o; \
+	@if command -v mpicc > /dev/null; then echo "train.cu with MPI + NCCL, BF16 and FP32:"; \
+	  $(NVCC) $(NVCC_BASE) $(GPU_ARCHS_FLAGS) $(NVCC_MPI_ON) -c train.cu -o tmp/check-cuda/train_nccl_bf16.o && \
+	  $(NVCC) $(NVCC_BASE) $(GPU_ARCHS_FLAGS) $(NVCC_MPI_ON) -DENABLE_FP32 -c train.cu -o tmp/check-cuda/train_nccl_fp32.o; \
 	else echo "check-cuda: mpicc not found, the NCCL path is not compiled"; fi
-	@if [ -f dev/cuda/Makefile ]; then $(MAKE) check-cuda-lab GPU_ARCH=sm_80; fi
-	@echo "check-cuda: OK (train.cu and test_gpu.cu, FP32 and BF16, sm_80, no warnings)"
+	@echo "check-cuda: OK (train_gpu, test_gpu, the lab: FP32 and BF16, sm_$(subst $(space),/sm_,$(strip $(GPU_ARCHS))), with and without MPI, no warnings)"
 
 check-cuda-emu:
 	bash dev/cuda_emu/run.sh
@@ -447,9 +448,13 @@ bench-tokenizer: tokenizer
 # test/test_gpu: the GPU against train.c in one process; the same PRECISION flag.
 # gpu-test: builds and runs test/test_gpu (prints SKIPPED and passes without
 #   a GPU).
-# gpu-check: on a GPU machine: builds, test_gpu in both precisions, the lab's
-#   checks, then GPT-2 124M tokens/s and MFU (dev/gpu_check.sh; results also
-#   in $OUT/gpu-check.txt when OUT is set, else tmp/gpu-check.txt).
+# gpu-check: on a GPU machine, in at most 8 minutes (dev/gpu_check.sh):
+#   nvidia-smi; test_gpu FP32 and BF16 (fused and unfused epilogues);
+#   compute-sanitizer on test_gpu's tiny shape; GPT-2 124M bf16 tokens/s and
+#   MFU on tinyshakespeare (B 16, 32, B 16 --recompute 1) with a per-kernel
+#   table of one step; one run of each lab op. Uses gpu-build's binaries when
+#   present, builds what is missing. Report: $OUT/gpu-check.txt (OUT set),
+#   else tmp/gpu-check.txt, written as it goes. Without a GPU: says so, exit 0.
 .PHONY: gpu-test gpu-check
 NVCC ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
 PRECISION ?= BF16
@@ -492,6 +497,45 @@ gpu-test: test/test_gpu
 gpu-check:
 	bash dev/gpu_check.sh
 
+# ==== GPU binaries to carry to a GPU machine ====================================
+# gpu-build: train_gpu and test/test_gpu in BF16 and FP32, and the kernel lab,
+#   each a fat binary for every architecture in GPU_ARCHS (sm_80 A100, sm_86
+#   RTX 30, sm_89 RTX 40, sm_90 H100/H200, sm_120 RTX 50; override e.g.
+#   GPU_ARCHS=90 for a smaller build), all warnings errors, into GPU_BUILD
+#   (build/gpu/: train_gpu_bf16, train_gpu_fp32, test_gpu_bf16, test_gpu_fp32,
+#   lab/<op>, ARCHS); and the tinyshakespeare token shards (make data) that
+#   gpu-check trains on. No GPU needed; copy build/gpu/ and data/ to the GPU
+#   machine, where make gpu-check uses them.
+.PHONY: gpu-build gpu-build-lab
+GPU_ARCHS ?= 80 86 89 90 120
+GPU_BUILD ?= build/gpu
+GPU_ARCHS_FLAGS = $(foreach a,$(GPU_ARCHS),-gencode arch=compute_$(a),code=sm_$(a))
+empty :=
+space := $(empty) $(empty)
+
+$(GPU_BUILD)/build.flags: FORCE
+	@mkdir -p $(GPU_BUILD); echo '$(NVCC) $(NVCC_BASE) $(GPU_ARCHS_FLAGS)' | cmp -s - $@ || \
+	  echo '$(NVCC) $(NVCC_BASE) $(GPU_ARCHS_FLAGS)' > $@
+
+$(GPU_BUILD)/train_gpu_bf16: $(GPU_SRC) $(GPU_BUILD)/build.flags
+	$(NVCC) $(NVCC_BASE) $(GPU_ARCHS_FLAGS) $< -o $@ $(NVCC_LIBS)
+$(GPU_BUILD)/train_gpu_fp32: $(GPU_SRC) $(GPU_BUILD)/build.flags
+	$(NVCC) $(NVCC_BASE) $(GPU_ARCHS_FLAGS) -DENABLE_FP32 $< -o $@ $(NVCC_LIBS)
+$(GPU_BUILD)/test_gpu_bf16: test/test_gpu.cu $(GPU_SRC) $(GPU_BUILD)/build.flags
+	$(NVCC) $(NVCC_BASE) $(GPU_ARCHS_FLAGS) $< -o $@ $(NVCC_LIBS)
+$(GPU_BUILD)/test_gpu_fp32: test/test_gpu.cu $(GPU_SRC) $(GPU_BUILD)/build.flags
+	$(NVCC) $(NVCC_BASE) $(GPU_ARCHS_FLAGS) -DENABLE_FP32 $< -o $@ $(NVCC_LIBS)
+
+gpu-build-lab: $(GPU_BUILD)/build.flags
+	$(MAKE) -C dev/cuda BIN=$(abspath $(GPU_BUILD))/lab ARCH_FLAGS='$(GPU_ARCHS_FLAGS)'
+
+gpu-build: $(GPU_BUILD)/train_gpu_bf16 $(GPU_BUILD)/train_gpu_fp32 $(GPU_BUILD)/test_gpu_bf16 \
+           $(GPU_BUILD)/test_gpu_fp32 gpu-build-lab
+	@echo '$(strip $(GPU_ARCHS))' > $(GPU_BUILD)/ARCHS
+	@[ -f data/tinyshakespeare/gpt2_train_000.bin ] || $(MAKE) data || \
+	  echo "gpu-build: no tinyshakespeare shards (make data failed): gpu-check will use random tokens"
+	@echo "gpu-build: OK: $(GPU_BUILD)/ for sm_$(subst $(space),/sm_,$(strip $(GPU_ARCHS))) ($$(du -sh $(GPU_BUILD) | cut -f1))"
+
 # ==== clean =====================================================================
 # clean: every build product (binaries, dev/ tools, the kernel lab, tmp/);
 #   never out/ or data/, which hold runs and datasets.
@@ -501,7 +545,7 @@ clean:
 	rm -f test/test_train test/test_train_asan test/train_asan test/test_import_hf test/test_gpu
 	rm -f $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/plot_loss dev/bigram
 	$(MAKE) -C dev/cuda clean
-	rm -rf tmp
+	rm -rf tmp build
 
 # ==== help ======================================================================
 .PHONY: help
@@ -536,7 +580,8 @@ help:
 	@echo '  make test-mutations       breaks train.c on purpose; the tests must fail'
 	@echo '  make fuzz                 the parsers under libFuzzer, FUZZ_SECONDS each (needs clang; not in test-all)'
 	@echo 'checks without a GPU'
-	@echo '  make check-cuda           every .cu compiled, FP32 and BF16, warnings as errors (nvcc)'
+	@echo '  make check-cuda           every .cu for every GPU_ARCHS, FP32 and BF16, +MPI, warnings as errors'
+	@echo '  make gpu-build            build/gpu/: train_gpu, test_gpu (FP32, BF16), lab, all GPU_ARCHS, to carry'
 	@echo '  make check-cuda-emu       train.cu on the CPU under dev/cuda_emu, against train.c (g++)'
 	@echo '  make check-cuda-emu-program  the emulated ./train_gpu program against ./train (slow)'
 	@echo '  make check-cuda-lab       build every dev/cuda kernel-lab op (nvcc)'
@@ -548,7 +593,7 @@ help:
 	@echo 'on a GPU machine'
 	@echo '  make train_gpu            the GPU trainer (PRECISION=FP32, MPI=1, GPU_ARCH=sm_90)'
 	@echo '  make gpu-test             test/test_gpu: the GPU against train.c'
-	@echo '  make gpu-check            builds, gpu-test FP32 + BF16, the lab, GPT-2 124M tokens/s, MFU'
+	@echo '  make gpu-check            gpu-test FP32 + BF16, sanitizers, GPT-2 124M tokens/s, MFU, profile, lab'
 	@echo 'clean'
 	@echo '  make clean                every build product (not out/ or data/)'
 	@echo '  make help                 this list'

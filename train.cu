@@ -8,6 +8,8 @@ Build and run:
     make train_gpu MPI=1               # + NCCL over MPI: mpirun -np 8 ./train_gpu ...
     ./train_gpu -e d12 -b 16 -t 1024 -i 'data/.../train_*.bin' -o out/gpu
     ./train_gpu ... --recompute 1      # recompute layernorm and GELU outputs: less memory
+    ./train_gpu ... --gelu-fusion 0    # bias and GELU as separate kernels, not cuBLASLt epilogues
+    TRAIN_GPU_PROFILE=5 ./train_gpu ...   # micro-step 5's GPU time per kernel family, a table
 Flags, files, log lines and checkpoints are ./train's: a run can move between
 the CPU and the GPU. The step line adds MFU against cuda_common.h's peak table.
 
@@ -35,17 +37,22 @@ the same order: helpers, encoder, layernorm, matmul helpers, attention,
 gelu, residual, classifier, optimizer):
   constants          cuBLASLt workspace size, allocation alignment, the cuBLAS
                      data type of floatX, launchCheck, nccl_check
+  profile            TRAIN_GPU_PROFILE: CUDA events between launcher calls
+                     (prof_mark), a table of one step's time per kernel family
   layers             the launchers, forward and backward side by side:
     encoder          encoder_forward_gpu, encoder_backward_gpu
     layernorm        layernorm_forward_gpu, layernorm_recompute_gpu (--recompute),
                      column_sums_gpu (also the matmuls' dbias), layernorm_backward_gpu
-    matmul           Matmul (cuBLASLt handle), matmul_lt (cuBLASLt, or the
-                     emulation's under CUDA_EMU), matmul_forward_gpu, matmul_backward_gpu
+    matmul           Matmul (cuBLASLt handle, fused or not), matmul_lt
+                     (cuBLASLt, every return code checked by lt_check; the
+                     emulation's under CUDA_EMU), add_bias_gpu and
+                     matmul_dbias_gpu (the bias as separate kernels),
+                     matmul_forward_gpu, matmul_backward_gpu
     attention        tile sizes and variants, attention_launch,
                      attention_choose (the variant that fits the device),
                      attention_dispatch, attention_forward_gpu, attention_backward_gpu
-    gelu             gelu_forward_gpu, gelu_backward_gpu (fallbacks of the
-                     matmuls' fused GELU epilogues)
+    gelu             gelu_forward_gpu, gelu_backward_gpu (--gelu-fusion 0,
+                     and fallbacks of the matmuls' fused GELU epilogues)
     residual         residual_layernorm_forward_gpu; no launcher for the
                      backward of residual_forward (dout passes to both inputs
                      unchanged: gpu_backward's one dresidual buffer carries it)
@@ -104,6 +111,109 @@ static void nccl_check(ncclResult_t r, const char *what) {
     if (r != ncclSuccess) { die("NCCL: %s failed: %s", what, ncclGetErrorString(r)); }
 }
 #endif
+
+// ----------------------------------------------------------------------------
+// the step's profile (TRAIN_GPU_PROFILE=N): the GPU's time per kernel family
+// over micro-step N and what follows it up to the next micro-step (with no
+// gradient accumulation: step N's forward, loss, backward, norm and AdamW).
+// Before each launcher call the step records a CUDA event on the stream
+// (prof_mark, with the family of the work that follows); the time between
+// one event and the next is that family's, so the families partition the
+// step's GPU time (the GPU's idle gaps, waiting for the host, included). Off,
+// prof_mark returns at once.
+
+enum {
+    PF_COPIES, PF_ENCODER_FWD, PF_LAYERNORM_FWD, PF_MATMUL_FWD, PF_BIAS_GELU, PF_ATTENTION_FWD,
+    PF_CLASSIFIER, PF_MATMUL_BWD, PF_DBIAS, PF_LAYERNORM_BWD, PF_RECOMPUTE, PF_ATTENTION_BWD,
+    PF_ENCODER_BWD, PF_NORM, PF_ADAMW, PF_FAMILIES
+};
+static const char *const prof_family_names[PF_FAMILIES] = {
+    "uploads, zeroing (memcpy/memset)", "encoder forward", "layernorm forward (+ residual)",
+    "matmul forward (cuBLASLt)", "bias, GELU kernels (unfused)", "attention forward",
+    "classifier + loss mean", "matmul backward (cuBLASLt)", "bias gradients (column sums)",
+    "layernorm backward", "recompute (--recompute)", "attention backward", "encoder backward",
+    "grad norm", "AdamW",
+};
+#define PROF_MAX_MARKS 4096
+
+typedef struct {
+    int micro_step;  // the micro-step to profile (1-based); 0: off
+    int active;      // between that micro-step's start and the next one's
+    int n;           // marks recorded
+    int overflow;    // more marks than PROF_MAX_MARKS: the rest were not recorded
+    cudaEvent_t *ev;  // (PROF_MAX_MARKS) timing events
+    int *family;     // (PROF_MAX_MARKS) the family of the work after each mark
+} Profile;
+
+// the work queued after this call is family f's
+static void prof_mark(Profile *p, int f) {
+    if (p == NULL || !p->active) { return; }
+    if (p->n >= PROF_MAX_MARKS) {
+        p->overflow = 1;
+        return;
+    }
+    cudaCheck(cudaEventRecord(p->ev[p->n], 0));
+    p->family[p->n++] = f;
+}
+
+// TRAIN_GPU_PROFILE=N (0 or unset: off): the events, made at setup
+static void prof_init(Profile *p, int micro_step) {
+    memset(p, 0, sizeof(*p));
+    if (micro_step <= 0) { return; }
+    p->micro_step = micro_step;
+    p->ev = (cudaEvent_t *)mallocCheck(PROF_MAX_MARKS * sizeof(cudaEvent_t));
+    p->family = (int *)mallocCheck(PROF_MAX_MARKS * sizeof(int));
+    for (int i = 0; i < PROF_MAX_MARKS; i++) { cudaCheck(cudaEventCreate(&p->ev[i])); }
+}
+
+static void prof_free(Profile *p) {
+    if (p->ev == NULL) { return; }
+    for (int i = 0; i < PROF_MAX_MARKS; i++) { cudaCheck(cudaEventDestroy(p->ev[i])); }
+    free(p->ev);
+    free(p->family);
+    memset(p, 0, sizeof(*p));
+}
+
+// the table: each family's ms (the sum of the gaps between its marks and
+// the next ones) and share of the profiled span
+static void prof_print(Profile *p) {
+    if (p->n < 2) { return; }
+    cudaCheck(cudaEventSynchronize(p->ev[p->n - 1]));
+    double ms[PF_FAMILIES] = {0}, total = 0.0;
+    int calls[PF_FAMILIES] = {0};
+    for (int i = 0; i + 1 < p->n; i++) {
+        float t = 0.0f;
+        cudaCheck(cudaEventElapsedTime(&t, p->ev[i], p->ev[i + 1]));
+        ms[p->family[i]] += t;
+        calls[p->family[i]]++;
+        total += t;
+    }
+    printf("profile: micro-step %d, GPU time per kernel family (CUDA events between launcher calls)%s\n",
+           p->micro_step, p->overflow ? ", CUT SHORT: more than PROF_MAX_MARKS marks" : "");
+    printf("profile | %-34s | %6s | %10s | %6s\n", "kernel family", "calls", "ms", "share");
+    for (int f = 0; f < PF_FAMILIES; f++) {
+        if (calls[f] == 0) { continue; }
+        printf("profile | %-34s | %6d | %10.3f | %5.1f%%\n", prof_family_names[f], calls[f], ms[f],
+               total > 0.0 ? 100.0 * ms[f] / total : 0.0);
+    }
+    printf("profile | %-34s | %6d | %10.3f | %5.1f%%\n", "total", p->n - 1, total, 100.0);
+}
+
+// at the start of each micro-step (counted from 1), and with 0 at the end of
+// the run: starts the profiled span at its micro-step, and ends and prints it
+// at the next call
+static void prof_step(Profile *p, int micro_step, int print) {
+    if (p->micro_step == 0) { return; }
+    if (p->active) {
+        prof_mark(p, PF_COPIES);  // the end of the last family's span
+        p->active = 0;
+        if (print) { prof_print(p); }
+    }
+    if (micro_step == p->micro_step) {
+        p->active = 1;
+        p->n = 0;
+    }
+}
 
 // ----------------------------------------------------------------------------
 // encoder: twin of encoder_forward / encoder_backward
@@ -186,7 +296,26 @@ static void layernorm_backward_gpu(floatX *dinp, float *dweight, float *dbias, c
 typedef struct {
     cublasLtHandle_t lt;
     void *workspace;  // CUBLAS_WORKSPACE_BYTES
+    // 1: bias and GELU in cuBLASLt's epilogues (BIAS, GELU_AUX_BIAS, DGELU);
+    // 0 (--gelu-fusion 0): plain products, then add_bias_kernel and the GELU
+    // kernels. Both give the same math; test_gpu compares them on a GPU. The
+    // bias gradient is the column sums in both (not cuBLASLt's BGRAD
+    // epilogues, which overwrite the bias gradient where accumulation needs +=)
+    int fuse;
+    int warned;       // the fallback from a fused epilogue was reported once
+    Profile *prof;    // the step's profile, for marks inside the matmuls
 } Matmul;
+
+// the name of an epilogue, for messages
+static const char *lt_epilogue_name(cublasLtEpilogue_t e) {
+    switch (e) {
+    case CUBLASLT_EPILOGUE_DEFAULT: return "DEFAULT";
+    case CUBLASLT_EPILOGUE_BIAS: return "BIAS";
+    case CUBLASLT_EPILOGUE_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
+    case CUBLASLT_EPILOGUE_DGELU: return "DGELU";
+    default: return "other";
+    }
+}
 
 // matmul_lt: the one function that calls cuBLASLt. Under the CPU emulation
 // (-DCUDA_EMU, dev/cuda_emu) there is no cuBLASLt: dev/cuda_emu/matmul_lt_emu.inc
@@ -203,121 +332,200 @@ static uint32_t ptr_alignment(const void *p) {
     return al;
 }
 
+// the shape of one matmul_lt call, for the message of a failed cuBLASLt call
+typedef struct {
+    int m, n, k, trans_a, trans_b;
+    cublasLtEpilogue_t epilogue;
+    cudaDataType d_type;
+} LtCall;
+
+// every cuBLASLt return code goes through here: a failure names the call and
+// the product's shape, and exits
+static void lt_check(cublasStatus_t st, const char *call, const LtCall *c) {
+    if (st == CUBLAS_STATUS_SUCCESS) { return; }
+    die("cuBLASLt: %s failed: %s (%d); product D (%d x %d) = op(A) @ op(B), k=%d, transa=%c transb=%c, "
+        "epilogue %s, D %s (column-major)",
+        call, cublasGetStatusString(st), (int)st, c->m, c->n, c->k, c->trans_a ? 'T' : 'N',
+        c->trans_b ? 'T' : 'N', lt_epilogue_name(c->epilogue), c->d_type == CUDA_R_32F ? "fp32" : FLOATX_NAME);
+}
+
 // D (m,n) = alpha * op(A) @ op(B) + beta * D (column-major), with an epilogue.
 // A and B are floatX; D is floatX or fp32 (d_type). Returns 0 when cuBLASLt has
-// no algorithm for the combination (the caller then runs its plain fallback).
+// no algorithm for the combination (the caller then runs its plain fallback);
+// any other failure exits with lt_check's message.
 static int matmul_lt(Matmul *mm, void *d, cudaDataType d_type, int ldd, const floatX *a, int lda,
                      int trans_a, const floatX *b, int ldb, int trans_b, int m, int n, int k,
                      float beta, cublasLtEpilogue_t epilogue, const floatX *bias, floatX *aux,
                      int ld_aux) {
+    LtCall c = {m, n, k, trans_a, trans_b, epilogue, d_type};
     cublasLtMatmulDesc_t op;
-    cublasCheck(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    lt_check(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate", &c);
     cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-    cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)));
-    cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)));
-    cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof(ta)),
+             "cublasLtMatmulDescSetAttribute(TRANSA)", &c);
+    lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof(tb)),
+             "cublasLtMatmulDescSetAttribute(TRANSB)", &c);
+    lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+             "cublasLtMatmulDescSetAttribute(EPILOGUE)", &c);
     if (bias != NULL) {
-        cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+        // the bias vector is floatX: said explicitly rather than left to
+        // cuBLASLt's default for D's type
+        cudaDataType bt = CUDA_FLOATX;
+        lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)),
+                 "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)", &c);
+        lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+                 "cublasLtMatmulDescSetAttribute(BIAS_POINTER)", &c);
     }
     if (aux != NULL) {
         int64_t ld = ld_aux;
-        cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));
-        cublasCheck(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof(ld)));
+        lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)),
+                 "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_POINTER)", &c);
+        lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld, sizeof(ld)),
+                 "cublasLtMatmulDescSetAttribute(EPILOGUE_AUX_LD)", &c);
     }
     cublasLtMatrixLayout_t la, lb, ld;
-    cublasCheck(cublasLtMatrixLayoutCreate(&la, CUDA_FLOATX, trans_a ? k : m, trans_a ? m : k, lda));
-    cublasCheck(cublasLtMatrixLayoutCreate(&lb, CUDA_FLOATX, trans_b ? n : k, trans_b ? k : n, ldb));
-    cublasCheck(cublasLtMatrixLayoutCreate(&ld, d_type, m, n, ldd));
+    lt_check(cublasLtMatrixLayoutCreate(&la, CUDA_FLOATX, trans_a ? k : m, trans_a ? m : k, lda),
+             "cublasLtMatrixLayoutCreate(A)", &c);
+    lt_check(cublasLtMatrixLayoutCreate(&lb, CUDA_FLOATX, trans_b ? n : k, trans_b ? k : n, ldb),
+             "cublasLtMatrixLayoutCreate(B)", &c);
+    lt_check(cublasLtMatrixLayoutCreate(&ld, d_type, m, n, ldd), "cublasLtMatrixLayoutCreate(D)", &c);
     cublasLtMatmulPreference_t pref;
-    cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
+    lt_check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate", &c);
     size_t ws = CUBLAS_WORKSPACE_BYTES;
-    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+    lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
+             "cublasLtMatmulPreferenceSetAttribute(MAX_WORKSPACE_BYTES)", &c);
     // the heuristic must only offer kernels that the real addresses allow
     uint32_t al_a = ptr_alignment(a), al_b = ptr_alignment(b), al_d = ptr_alignment(d);
-    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof(al_a)));
-    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof(al_b)));
-    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_d, sizeof(al_d)));
-    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof(al_d)));
+    lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al_a, sizeof(al_a)),
+             "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_A_BYTES)", &c);
+    lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al_b, sizeof(al_b)),
+             "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_B_BYTES)", &c);
+    lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al_d, sizeof(al_d)),
+             "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_C_BYTES)", &c);
+    lt_check(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof(al_d)),
+             "cublasLtMatmulPreferenceSetAttribute(MIN_ALIGNMENT_D_BYTES)", &c);
     cublasLtMatmulHeuristicResult_t heur;
     int found = 0;
     cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(mm->lt, op, la, lb, ld, ld, pref, 1, &heur, &found);
+    // NOT_SUPPORTED (or no result) means: no algorithm for this combination,
+    // which the caller answers with its fallback; anything else is an error
+    if (st != CUBLAS_STATUS_NOT_SUPPORTED) { lt_check(st, "cublasLtMatmulAlgoGetHeuristic", &c); }
     int ok = st == CUBLAS_STATUS_SUCCESS && found > 0;
     if (ok) {
         float alpha = 1.0f;
-        cublasCheck(cublasLtMatmul(mm->lt, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heur.algo,
-                                   mm->workspace, CUBLAS_WORKSPACE_BYTES, 0));
+        lt_check(cublasLtMatmul(mm->lt, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heur.algo,
+                                mm->workspace, CUBLAS_WORKSPACE_BYTES, 0),
+                 "cublasLtMatmul", &c);
     }
-    cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
-    cublasCheck(cublasLtMatrixLayoutDestroy(la));
-    cublasCheck(cublasLtMatrixLayoutDestroy(lb));
-    cublasCheck(cublasLtMatrixLayoutDestroy(ld));
-    cublasCheck(cublasLtMatmulDescDestroy(op));
+    lt_check(cublasLtMatmulPreferenceDestroy(pref), "cublasLtMatmulPreferenceDestroy", &c);
+    lt_check(cublasLtMatrixLayoutDestroy(la), "cublasLtMatrixLayoutDestroy(A)", &c);
+    lt_check(cublasLtMatrixLayoutDestroy(lb), "cublasLtMatrixLayoutDestroy(B)", &c);
+    lt_check(cublasLtMatrixLayoutDestroy(ld), "cublasLtMatrixLayoutDestroy(D)", &c);
+    lt_check(cublasLtMatmulDescDestroy(op), "cublasLtMatmulDescDestroy", &c);
     return ok;
 }
 #endif  // CUDA_EMU
 
-// GELU's launchers (in the gelu section, after attention as in train.c): the
-// fallback when cuBLASLt offers no GELU epilogue
+// a fused epilogue had no algorithm: said once per run (the separate
+// kernels then do the same work, a little slower)
+static void matmul_fallback_note(Matmul *mm, const char *what, cublasLtEpilogue_t e, int m, int n, int k) {
+    if (mm->warned) { return; }
+    mm->warned = 1;
+    fprintf(stderr, "warning: %s: cuBLASLt has no algorithm with the %s epilogue for (%d x %d), k=%d; "
+            "using the product and separate bias/GELU kernels\n", what, lt_epilogue_name(e), m, n, k);
+}
+
+// the plain product with no epilogue; exits when cuBLASLt has no algorithm
+static void matmul_plain(Matmul *mm, const char *what, void *d, cudaDataType d_type, int ldd, const floatX *a,
+                         int lda, int trans_a, const floatX *b, int ldb, int trans_b, int m, int n, int k,
+                         float beta) {
+    if (!matmul_lt(mm, d, d_type, ldd, a, lda, trans_a, b, ldb, trans_b, m, n, k, beta,
+                   CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, 0)) {
+        die("%s: cuBLASLt has no algorithm for D (%d x %d) = op(A) @ op(B), k=%d, transa=%c transb=%c, "
+            "no epilogue", what, m, n, k, trans_a ? 'T' : 'N', trans_b ? 'T' : 'N');
+    }
+}
+
+// GELU's launchers (in the gelu section, after attention as in train.c):
+// --gelu-fusion 0, and the fallback when cuBLASLt offers no GELU epilogue
 static void gelu_forward_gpu(floatX *out, const floatX *inp, size_t N);
 static void gelu_backward_gpu(floatX *dinp, const floatX *inp, const floatX *dout, size_t N);
 
+// matmul_forward's bias as its own kernel: out (N,OC) += bias (OC)
+static void add_bias_gpu(floatX *out, const floatX *bias, size_t N, int OC) {
+    LAUNCH(ceil_div(N * OC, 256), 256, 0, add_bias_kernel)(out, bias, N, OC);
+    launchCheck();
+}
+
 // twin of matmul_forward: out (B,T,OC) = inp (B,T,C) @ weight^T (OC,C) + bias;
-// with gelu_out != NULL also gelu_out = gelu(out) (fused in the epilogue).
-// Overwrites out (and gelu_out).
+// with gelu_out != NULL also gelu_out = gelu(out) (fused in the epilogue, or
+// by gelu_forward_gpu with --gelu-fusion 0). Overwrites out (and gelu_out).
 static void matmul_forward_gpu(Matmul *mm, floatX *out, floatX *gelu_out, const floatX *inp,
                                const floatX *weight, const floatX *bias, int B, int T, int C, int OC) {
     int N = B * T;
     if (C % 8 != 0 || OC % 8 != 0) {
         die("matmul_forward_gpu: C=%d and OC=%d must be multiples of 8 (cuBLASLt alignment)", C, OC);
     }
-    if (gelu_out != NULL) {
+    if (mm->fuse && gelu_out != NULL) {
         // D = gelu(x + bias) -> gelu_out, aux = x + bias -> out
         if (matmul_lt(mm, gelu_out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f,
                       CUBLASLT_EPILOGUE_GELU_AUX_BIAS, bias, out, OC)) {
             return;
         }
-    } else if (matmul_lt(mm, out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f,
-                         bias != NULL ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT, bias,
-                         NULL, 0)) {
-        return;
+        matmul_fallback_note(mm, "matmul_forward_gpu", CUBLASLT_EPILOGUE_GELU_AUX_BIAS, OC, N, C);
+    } else if (mm->fuse && bias != NULL) {
+        if (matmul_lt(mm, out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f,
+                      CUBLASLT_EPILOGUE_BIAS, bias, NULL, 0)) {
+            return;
+        }
+        matmul_fallback_note(mm, "matmul_forward_gpu", CUBLASLT_EPILOGUE_BIAS, OC, N, C);
     }
-    // fallback: the plain product, then our own bias and GELU kernels
-    if (!matmul_lt(mm, out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f,
-                   CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, 0)) {
-        die("matmul_forward_gpu: cuBLASLt has no algorithm for (%d x %d) @ (%d x %d)", N, C, C, OC);
-    }
-    if (bias != NULL) {
-        LAUNCH(ceil_div((size_t)N * OC, 256), 256, 0, add_bias_kernel)(out, bias, (size_t)N, OC);
-        launchCheck();
-    }
+    // the plain product, then our own bias and GELU kernels
+    matmul_plain(mm, "matmul_forward_gpu", out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f);
+    prof_mark(mm->prof, PF_BIAS_GELU);
+    if (bias != NULL) { add_bias_gpu(out, bias, (size_t)N, OC); }
     if (gelu_out != NULL) { gelu_forward_gpu(gelu_out, out, (size_t)N * OC); }
+}
+
+// matmul_backward's dbias as its own kernels: dbias (OC) += column sums of
+// dout (N,OC), in fp32 in a fixed order (column_sums_gpu)
+static void matmul_dbias_gpu(float *dbias, const floatX *dout, size_t N, int OC, float *scratch) {
+    column_sums_gpu(NULL, dbias, dout, NULL, NULL, NULL, N, OC, scratch);
 }
 
 // twin of matmul_backward:
 //   dinp = dout @ weight          (overwrites: activation gradients are scratch
 //                                  here; with gelu_inp != NULL the GELU's
-//                                  backward is fused: dinp = gelu'(gelu_inp) * (dout @ weight))
+//                                  backward follows: dinp = gelu'(gelu_inp) *
+//                                  (dout @ weight), fused in cuBLASLt's DGELU
+//                                  epilogue or by gelu_backward_gpu)
 //   dweight += dout^T @ inp       (fp32, accumulated by cuBLASLt with beta = 1)
 //   dbias += column sums of dout  (fp32, deterministic; dbias may be NULL)
 static void matmul_backward_gpu(Matmul *mm, floatX *dinp, float *dweight, float *dbias,
                                 const floatX *dout, const floatX *inp, const floatX *weight,
                                 const floatX *gelu_inp, int B, int T, int C, int OC, float *scratch) {
     int N = B * T;
-    int fused = gelu_inp != NULL &&
-                matmul_lt(mm, dinp, CUDA_FLOATX, C, weight, C, 0, dout, OC, 0, C, N, OC, 0.0f,
+    int fused = 0;
+    if (mm->fuse && gelu_inp != NULL) {
+        fused = matmul_lt(mm, dinp, CUDA_FLOATX, C, weight, C, 0, dout, OC, 0, C, N, OC, 0.0f,
                           CUBLASLT_EPILOGUE_DGELU, NULL, (floatX *)gelu_inp, C);
+        if (!fused) { matmul_fallback_note(mm, "matmul_backward_gpu", CUBLASLT_EPILOGUE_DGELU, C, N, OC); }
+    }
     if (!fused) {
-        if (!matmul_lt(mm, dinp, CUDA_FLOATX, C, weight, C, 0, dout, OC, 0, C, N, OC, 0.0f,
-                       CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, 0)) {
-            die("matmul_backward_gpu: cuBLASLt has no algorithm for dinp (%d x %d)", N, C);
+        matmul_plain(mm, "matmul_backward_gpu (dinp)", dinp, CUDA_FLOATX, C, weight, C, 0, dout, OC, 0, C,
+                     N, OC, 0.0f);
+        if (gelu_inp != NULL) {
+            prof_mark(mm->prof, PF_BIAS_GELU);
+            gelu_backward_gpu(dinp, gelu_inp, dinp, (size_t)N * C);
+            prof_mark(mm->prof, PF_MATMUL_BWD);
         }
-        if (gelu_inp != NULL) { gelu_backward_gpu(dinp, gelu_inp, dinp, (size_t)N * C); }
     }
-    if (!matmul_lt(mm, dweight, CUDA_R_32F, C, inp, C, 0, dout, OC, 1, C, OC, N, 1.0f,
-                   CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, 0)) {
-        die("matmul_backward_gpu: cuBLASLt has no algorithm for dweight (%d x %d)", OC, C);
+    matmul_plain(mm, "matmul_backward_gpu (dweight)", dweight, CUDA_R_32F, C, inp, C, 0, dout, OC, 1, C, OC,
+                 N, 1.0f);
+    if (dbias != NULL) {
+        prof_mark(mm->prof, PF_DBIAS);
+        matmul_dbias_gpu(dbias, dout, (size_t)N, OC, scratch);
     }
-    if (dbias != NULL) { column_sums_gpu(NULL, dbias, dout, NULL, NULL, NULL, (size_t)N, OC, scratch); }
 }
 
 // ----------------------------------------------------------------------------
@@ -483,8 +691,8 @@ static void attention_backward_gpu(floatX *dinp, float *D, const floatX *dout, c
 
 // ----------------------------------------------------------------------------
 // GELU: twin of gelu_forward / gelu_backward. The matmuls fuse GELU into
-// cuBLASLt's epilogue; these run when cuBLASLt offers no algorithm with that
-// epilogue.
+// cuBLASLt's epilogue; these run with --gelu-fusion 0, under --recompute, and
+// when cuBLASLt offers no algorithm with that epilogue.
 
 // twin of gelu_forward: overwrites out
 static void gelu_forward_gpu(floatX *out, const floatX *inp, size_t N) {
@@ -687,7 +895,8 @@ typedef struct {
     ParameterTensorsX px;      // into params_x
     ParameterTensors g;        // into grads
     double *norm_partials;     // device (chunks)
-    double *norm_host;         // host (chunks)
+    double *norm_total;        // device (1): the partials summed (grad_norm_finish_kernel)
+    float *loss_mean;          // device (1): the mean loss (loss_mean_kernel)
     // activations
     int B_max, T_max, B, T;
     GpuActs a;
@@ -695,8 +904,19 @@ typedef struct {
     size_t act_bytes, scratch_bytes;
     size_t bucket_bytes;       // the encoder backward's token buckets, chunks and partial sums
     TokenBuckets buckets;
-    int *inputs_host;          // (B_max, T_max) the last forward's tokens
-    float *losses_host;        // (B_max, T_max)
+    // the step's host side: pinned (cudaMallocHost) at setup, so that the
+    // copies are asynchronous on the step's stream (the default stream, on
+    // which every kernel and cuBLASLt call of this file runs); a step
+    // allocates nothing and reads back one float (loss) and one double (norm)
+    int *inputs_host;          // pinned (B_max, T_max) the last forward's tokens
+    int *targets_host;         // pinned (B_max, T_max)
+    float *loss_host;          // pinned (1)
+    double *norm_host;         // pinned (1)
+    size_t pinned_bytes;       // every cudaMallocHost, for the bill
+    // events on the step's stream: the pinned inputs and buckets (inputs_free)
+    // and targets (targets_free) may be overwritten once their uploads are
+    // done; the loss and the norm have arrived on the host
+    cudaEvent_t inputs_free, targets_free, loss_ready, norm_ready;
     float *logits_row;         // device (Vp): one row of logits widened to fp32, for the sampler
     Matmul mm;
     size_t bytes_allocated;    // every cudaMalloc above, for the bill
@@ -704,10 +924,22 @@ typedef struct {
     int rank, nranks;
     int recompute;             // ln1, ln2, fch_gelu are recomputed in the backward
     int att_blk;               // the attention's tile rows on this device (attention_choose)
+    Profile prof;              // TRAIN_GPU_PROFILE (off unless prof_init)
 #ifdef USE_MPI
     ncclComm_t nccl;
 #endif
 } GPT2GPU;
+
+// pinned host memory (cudaMallocHost), at setup only
+static void *host_alloc_pinned(GPT2GPU *g, size_t bytes) {
+    void *p = NULL;
+    cudaError_t err = cudaMallocHost(&p, bytes);
+    if (err != cudaSuccess) {
+        die("cudaMallocHost: %zu bytes of pinned host memory: %s", bytes, cudaGetErrorString(err));
+    }
+    g->pinned_bytes += bytes;
+    return p;
+}
 
 static void *gpu_alloc(GPT2GPU *g, size_t bytes) {
     void *p = NULL;
@@ -767,7 +999,8 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     point_tensors(&g->g, g->param_specs, NUM_PARAMETER_TENSORS, g->grads);
     size_t chunks = (np + NORM_CHUNK - 1) / NORM_CHUNK;
     g->norm_partials = (double *)gpu_alloc(g, chunks * sizeof(double));
-    g->norm_host = (double *)mallocCheck(chunks * sizeof(double));
+    g->norm_total = (double *)gpu_alloc(g, sizeof(double));
+    g->loss_mean = (float *)gpu_alloc(g, sizeof(float));
     // activations and scratch: one allocation, carved by the table
     GpuTensor table[NUM_GPU_ACTS];
     gpu_act_table(table, cfg, B, T, recompute);
@@ -780,10 +1013,10 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     g->T_max = T;
     size_t BT = (size_t)B * T;
     TokenBuckets *tb = &g->buckets;
-    tb->ids = (int *)mallocCheck(BT * sizeof(int));
-    tb->starts = (int *)mallocCheck((BT + 1) * sizeof(int));
-    tb->positions = (int *)mallocCheck(BT * sizeof(int));
-    tb->count = (int *)mallocCheck((size_t)cfg->vocab_size * sizeof(int));
+    tb->ids = (int *)host_alloc_pinned(g, BT * sizeof(int));
+    tb->starts = (int *)host_alloc_pinned(g, (BT + 1) * sizeof(int));
+    tb->positions = (int *)host_alloc_pinned(g, BT * sizeof(int));
+    tb->count = (int *)mallocCheck((size_t)cfg->vocab_size * sizeof(int));  // host only
     tb->d_ids = (int *)gpu_alloc(g, BT * sizeof(int));
     tb->d_starts = (int *)gpu_alloc(g, (BT + 1) * sizeof(int));
     tb->d_positions = (int *)gpu_alloc(g, BT * sizeof(int));
@@ -791,20 +1024,29 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     // for the worst case of B x T tokens
     tb->chunk = ENCODER_CHUNK;
     size_t max_chunks = token_buckets_max_chunks(BT, tb->chunk);
-    tb->partial_starts = (int *)mallocCheck((BT + 1) * sizeof(int));
-    tb->chunk_starts = (int *)mallocCheck(max_chunks * sizeof(int));
-    tb->chunk_ends = (int *)mallocCheck(max_chunks * sizeof(int));
+    tb->partial_starts = (int *)host_alloc_pinned(g, (BT + 1) * sizeof(int));
+    tb->chunk_starts = (int *)host_alloc_pinned(g, max_chunks * sizeof(int));
+    tb->chunk_ends = (int *)host_alloc_pinned(g, max_chunks * sizeof(int));
     tb->d_partial_starts = (int *)gpu_alloc(g, (BT + 1) * sizeof(int));
     tb->d_chunk_starts = (int *)gpu_alloc(g, max_chunks * sizeof(int));
     tb->d_chunk_ends = (int *)gpu_alloc(g, max_chunks * sizeof(int));
     tb->d_partials = (float *)gpu_alloc(g, max_chunks * (size_t)cfg->channels * sizeof(float));
     g->bucket_bytes = (4 * BT + 2) * sizeof(int) + 2 * max_chunks * sizeof(int) +
                       max_chunks * (size_t)cfg->channels * sizeof(float);
-    g->inputs_host = (int *)mallocCheck(BT * sizeof(int));
-    g->losses_host = (float *)mallocCheck(BT * sizeof(float));
+    g->inputs_host = (int *)host_alloc_pinned(g, BT * sizeof(int));
+    g->targets_host = (int *)host_alloc_pinned(g, BT * sizeof(int));
+    g->loss_host = (float *)host_alloc_pinned(g, sizeof(float));
+    g->norm_host = (double *)host_alloc_pinned(g, sizeof(double));
+    // no timing: these only order the host against the stream
+    cudaCheck(cudaEventCreateWithFlags(&g->inputs_free, cudaEventDisableTiming));
+    cudaCheck(cudaEventCreateWithFlags(&g->targets_free, cudaEventDisableTiming));
+    cudaCheck(cudaEventCreateWithFlags(&g->loss_ready, cudaEventDisableTiming));
+    cudaCheck(cudaEventCreateWithFlags(&g->norm_ready, cudaEventDisableTiming));
     g->logits_row = (float *)gpu_alloc(g, (size_t)cfg->padded_vocab_size * sizeof(float));
     cublasCheck(cublasLtCreate(&g->mm.lt));
     g->mm.workspace = gpu_alloc(g, CUBLAS_WORKSPACE_BYTES);
+    g->mm.fuse = 1;  // cuBLASLt's epilogues; --gelu-fusion 0 clears it (cuda_setup)
+    g->mm.prof = &g->prof;
 }
 
 static void gpu_model_free(GPT2GPU *g) {
@@ -816,6 +1058,8 @@ static void gpu_model_free(GPT2GPU *g) {
     cudaCheck(cudaFree(g->params_x));
 #endif
     cudaCheck(cudaFree(g->norm_partials));
+    cudaCheck(cudaFree(g->norm_total));
+    cudaCheck(cudaFree(g->loss_mean));
     cudaCheck(cudaFree(g->acts_memory));
     cudaCheck(cudaFree(g->buckets.d_ids));
     cudaCheck(cudaFree(g->buckets.d_starts));
@@ -827,16 +1071,22 @@ static void gpu_model_free(GPT2GPU *g) {
     cudaCheck(cudaFree(g->mm.workspace));
     cudaCheck(cudaFree(g->logits_row));
     cublasCheck(cublasLtDestroy(g->mm.lt));
-    free(g->norm_host);
-    free(g->buckets.ids);
-    free(g->buckets.starts);
-    free(g->buckets.positions);
+    prof_free(&g->prof);
+    cudaCheck(cudaEventDestroy(g->inputs_free));
+    cudaCheck(cudaEventDestroy(g->targets_free));
+    cudaCheck(cudaEventDestroy(g->loss_ready));
+    cudaCheck(cudaEventDestroy(g->norm_ready));
+    cudaCheck(cudaFreeHost(g->buckets.ids));
+    cudaCheck(cudaFreeHost(g->buckets.starts));
+    cudaCheck(cudaFreeHost(g->buckets.positions));
+    cudaCheck(cudaFreeHost(g->buckets.partial_starts));
+    cudaCheck(cudaFreeHost(g->buckets.chunk_starts));
+    cudaCheck(cudaFreeHost(g->buckets.chunk_ends));
+    cudaCheck(cudaFreeHost(g->inputs_host));
+    cudaCheck(cudaFreeHost(g->targets_host));
+    cudaCheck(cudaFreeHost(g->loss_host));
+    cudaCheck(cudaFreeHost(g->norm_host));
     free(g->buckets.count);
-    free(g->buckets.partial_starts);
-    free(g->buckets.chunk_starts);
-    free(g->buckets.chunk_ends);
-    free(g->inputs_host);
-    free(g->losses_host);
     memset(g, 0, sizeof(*g));
 }
 
@@ -900,7 +1150,9 @@ static LayerActsX layer_acts_x(const GPT2GPU *g, int l, int B, int T) {
 }
 
 // twin of gpt2_forward: logits (B, T, Vp) in g->a.logits for inputs (B, T)
-// (host memory). Any B <= B_max, T <= T_max.
+// (host memory). Any B <= B_max, T <= T_max. Queues the forward and returns
+// without waiting for it; the encoder backward's token buckets are built on
+// the host while the GPU runs it, and uploaded behind it.
 static void gpu_forward(GPT2GPU *g, const int *inputs, int B, int T) {
     const GPT2Config *cfg = &g->config;
     if (B > g->B_max || T > g->T_max || B < 1 || T < 1) {
@@ -909,32 +1161,45 @@ static void gpu_forward(GPT2GPU *g, const int *inputs, int B, int T) {
     int C = cfg->channels, NH = cfg->num_heads, L = cfg->num_layers, Vp = cfg->padded_vocab_size;
     size_t BT = (size_t)B * T;
     check_tokens(inputs, BT, cfg->vocab_size, "inputs");
+    // the pinned inputs and buckets may still feed the last forward's uploads
+    cudaCheck(cudaEventSynchronize(g->inputs_free));
     memcpy(g->inputs_host, inputs, BT * sizeof(int));
-    cudaCheck(cudaMemcpy(g->a.inputs, inputs, BT * sizeof(int), cudaMemcpyHostToDevice));
+    prof_mark(&g->prof, PF_COPIES);
+    cudaCheck(cudaMemcpyAsync(g->a.inputs, g->inputs_host, BT * sizeof(int), cudaMemcpyHostToDevice, 0));
     g->B = B;
     g->T = T;
     const ParameterTensorsX *p = &g->px;
     GpuActs *a = &g->a;
+    prof_mark(&g->prof, PF_ENCODER_FWD);
     encoder_forward_gpu(a->encoded, a->inputs, p->wte, p->wpe, B, T, C);
     LayerActsX first = layer_acts_x(g, 0, B, T);
+    prof_mark(&g->prof, PF_LAYERNORM_FWD);
     layernorm_forward_gpu(first.ln1, first.ln1_mean, first.ln1_rstd, a->encoded, p->ln1w, p->ln1b, B, T, C);
     for (int l = 0; l < L; l++) {
         LayerParamsX lp = layer_params_x(p, cfg, l);
         LayerActsX la = layer_acts_x(g, l, B, T);
         const floatX *residual = l == 0 ? a->encoded : layer_acts_x(g, l - 1, B, T).residual3;
         // ln1 was made by the previous layer's fused residual + layernorm (or above for l = 0)
+        prof_mark(&g->prof, PF_MATMUL_FWD);
         matmul_forward_gpu(&g->mm, la.qkv, NULL, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
+        prof_mark(&g->prof, PF_ATTENTION_FWD);
         attention_forward_gpu(la.atty, la.att_lse, la.qkv, B, T, C, NH, g->att_blk);
+        prof_mark(&g->prof, PF_MATMUL_FWD);
         matmul_forward_gpu(&g->mm, a->btc, NULL, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
+        prof_mark(&g->prof, PF_LAYERNORM_FWD);
         residual_layernorm_forward_gpu(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, residual,
                                        a->btc, lp.ln2w, lp.ln2b, B, T, C);
+        prof_mark(&g->prof, PF_MATMUL_FWD);
         if (g->recompute) {  // the GELU the backward will recompute, by the same kernel
             matmul_forward_gpu(&g->mm, la.fch, NULL, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+            prof_mark(&g->prof, PF_BIAS_GELU);
             gelu_forward_gpu(la.fch_gelu, la.fch, BT * 4 * C);
         } else {
             matmul_forward_gpu(&g->mm, la.fch, la.fch_gelu, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
         }
+        prof_mark(&g->prof, PF_MATMUL_FWD);
         matmul_forward_gpu(&g->mm, a->btc, NULL, la.fch_gelu, lp.fcprojw, lp.fcprojb, B, T, 4 * C, C);
+        prof_mark(&g->prof, PF_LAYERNORM_FWD);
         // residual3 and the next layernorm: the next layer's ln1, or lnf after the last
         if (l + 1 < L) {
             LayerActsX nx = layer_acts_x(g, l + 1, B, T);
@@ -947,28 +1212,62 @@ static void gpu_forward(GPT2GPU *g, const int *inputs, int B, int T) {
         }
     }
     // the LM head is the token embedding (padding rows of wte are 0)
+    prof_mark(&g->prof, PF_MATMUL_FWD);
     matmul_forward_gpu(&g->mm, a->logits, NULL, a->lnf, p->wte, NULL, B, T, C, Vp);
+    prof_mark(&g->prof, PF_COPIES);
+    // the whole forward is queued: while the GPU runs it, the buckets of
+    // gpu_backward's encoder backward (a sort of the B*T tokens), queued
+    // behind it. Eval and sampling forwards build them too: a pass over the
+    // tokens and the vocabulary, small next to any forward.
+    token_buckets_build(&g->buckets, g->inputs_host, BT, cfg->vocab_size);
+    token_buckets_upload(&g->buckets, BT);
+    cudaCheck(cudaEventRecord(g->inputs_free, 0));
 }
 
-// twin of gpt2_loss (and the start of gpt2_backward): the mean cross-entropy
-// of the last forward against targets (host). With want_grad the logits are
-// replaced by dlogits for a loss of dloss * (sum of per-token losses).
-static float gpu_loss(GPT2GPU *g, const int *targets, int want_grad, float dloss) {
+// gpt2_loss's mean on the device: mean[0] = mean of losses[0..n)
+static void loss_mean_gpu(float *mean, const float *losses, size_t n) {
+    LAUNCH(1, LOSS_THREADS, 0, loss_mean_kernel)(mean, losses, n);
+    launchCheck();
+}
+
+// twin of gpt2_loss (and the start of gpt2_backward), queued: the per-token
+// losses of the last forward against targets (host), and their mean, on its
+// way to the host (gpu_loss_read). With want_grad the logits are replaced by
+// dlogits for a loss of dloss * (sum of per-token losses).
+static void gpu_loss_queue(GPT2GPU *g, const int *targets, int want_grad, float dloss) {
     const GPT2Config *cfg = &g->config;
     size_t BT = (size_t)g->B * g->T;
     check_tokens(targets, BT, cfg->vocab_size, "targets");
-    cudaCheck(cudaMemcpy(g->a.targets, targets, BT * sizeof(int), cudaMemcpyHostToDevice));
+    cudaCheck(cudaEventSynchronize(g->targets_free));  // the last upload of the pinned targets
+    memcpy(g->targets_host, targets, BT * sizeof(int));
+    prof_mark(&g->prof, PF_COPIES);
+    cudaCheck(cudaMemcpyAsync(g->a.targets, g->targets_host, BT * sizeof(int), cudaMemcpyHostToDevice, 0));
+    cudaCheck(cudaEventRecord(g->targets_free, 0));
+    prof_mark(&g->prof, PF_CLASSIFIER);
     classifier_gpu(g->a.logits, g->a.losses, g->a.targets, dloss, want_grad, g->B, g->T,
                    cfg->vocab_size, cfg->padded_vocab_size);
-    cudaCheck(cudaMemcpy(g->losses_host, g->a.losses, BT * sizeof(float), cudaMemcpyDeviceToHost));
-    double sum = 0.0;  // in order, in double, as on the CPU
-    for (size_t i = 0; i < BT; i++) { sum += g->losses_host[i]; }
-    return (float)(sum / (double)BT);
+    loss_mean_gpu(g->loss_mean, g->a.losses, BT);
+    cudaCheck(cudaMemcpyAsync(g->loss_host, g->loss_mean, sizeof(float), cudaMemcpyDeviceToHost, 0));
+    cudaCheck(cudaEventRecord(g->loss_ready, 0));
+}
+
+// the mean loss of the last gpu_loss_queue: waits for it (and only for it;
+// a training step reads it after queueing the backward)
+static float gpu_loss_read(GPT2GPU *g) {
+    cudaCheck(cudaEventSynchronize(g->loss_ready));
+    return *g->loss_host;
+}
+
+// gpu_loss_queue, then its value
+static float gpu_loss(GPT2GPU *g, const int *targets, int want_grad, float dloss) {
+    gpu_loss_queue(g, targets, want_grad, dloss);
+    return gpu_loss_read(g);
 }
 
 // twin of gpt2_zero_grad
 static void gpu_zero_grad(GPT2GPU *g) {
-    cudaCheck(cudaMemset(g->grads, 0, g->num_parameters * sizeof(float)));
+    prof_mark(&g->prof, PF_COPIES);
+    cudaCheck(cudaMemsetAsync(g->grads, 0, g->num_parameters * sizeof(float), 0));
 }
 
 // twin of gpt2_backward, after gpu_loss(want_grad = 1): adds into the
@@ -985,10 +1284,13 @@ static void gpu_backward(GPT2GPU *g) {
     ParameterTensors *gr = &g->g;
     GpuActs *a = &g->a;
     float *cs = a->colsum;
-    cudaCheck(cudaMemset(a->dresidual, 0, (size_t)B * T * C * sizeof(floatX)));
+    prof_mark(&g->prof, PF_COPIES);
+    cudaCheck(cudaMemsetAsync(a->dresidual, 0, (size_t)B * T * C * sizeof(floatX), 0));
     // logits = lnf @ wte^T (a->logits now holds dlogits)
+    prof_mark(&g->prof, PF_MATMUL_BWD);
     matmul_backward_gpu(&g->mm, a->btc, gr->wte, NULL, a->logits, a->lnf, p->wte, NULL, B, T, C, Vp, cs);
     const floatX *last = layer_acts_x(g, L - 1, B, T).residual3;
+    prof_mark(&g->prof, PF_LAYERNORM_BWD);
     layernorm_backward_gpu(a->dresidual, gr->lnfw, gr->lnfb, a->btc, last, p->lnfw, a->lnf_mean,
                            a->lnf_rstd, B, T, C, cs);
     for (int l = L - 1; l >= 0; l--) {
@@ -997,41 +1299,53 @@ static void gpu_backward(GPT2GPU *g) {
         LayerActsX la = layer_acts_x(g, l, B, T);
         const floatX *residual = l == 0 ? a->encoded : layer_acts_x(g, l - 1, B, T).residual3;
         if (g->recompute) {  // what this layer's backward reads and the forward did not keep
+            prof_mark(&g->prof, PF_RECOMPUTE);
             gelu_forward_gpu(la.fch_gelu, la.fch, BT * 4 * C);
             layernorm_recompute_gpu(la.ln2, la.residual2, la.ln2_mean, la.ln2_rstd, lp.ln2w, lp.ln2b, B, T, C);
             layernorm_recompute_gpu(la.ln1, residual, la.ln1_mean, la.ln1_rstd, lp.ln1w, lp.ln1b, B, T, C);
         }
         // the MLP half: d fcproj = d residual3 = dresidual; GELU's backward fused into dinp
+        prof_mark(&g->prof, PF_MATMUL_BWD);
         matmul_backward_gpu(&g->mm, a->dfch, gp.fcprojw, gp.fcprojb, a->dresidual, la.fch_gelu,
                             lp.fcprojw, la.fch, B, T, 4 * C, C, cs);
+        prof_mark(&g->prof, PF_MATMUL_BWD);
         matmul_backward_gpu(&g->mm, a->btc, gp.fcw, gp.fcb, a->dfch, la.ln2, lp.fcw, NULL, B, T, C, 4 * C, cs);
+        prof_mark(&g->prof, PF_LAYERNORM_BWD);
         layernorm_backward_gpu(a->dresidual, gp.ln2w, gp.ln2b, a->btc, la.residual2, lp.ln2w,
                                la.ln2_mean, la.ln2_rstd, B, T, C, cs);
         // the attention half: d attproj = d residual2 = dresidual
+        prof_mark(&g->prof, PF_MATMUL_BWD);
         matmul_backward_gpu(&g->mm, a->btc, gp.attprojw, gp.attprojb, a->dresidual, la.atty,
                             lp.attprojw, NULL, B, T, C, C, cs);
+        prof_mark(&g->prof, PF_ATTENTION_BWD);
         attention_backward_gpu(a->dqkv, a->att_D, a->btc, la.qkv, la.atty, la.att_lse, B, T, C, NH,
                                g->att_blk);
+        prof_mark(&g->prof, PF_MATMUL_BWD);
         matmul_backward_gpu(&g->mm, a->btc, gp.qkvw, gp.qkvb, a->dqkv, la.ln1, lp.qkvw, NULL, B, T, C, 3 * C, cs);
+        prof_mark(&g->prof, PF_LAYERNORM_BWD);
         layernorm_backward_gpu(a->dresidual, gp.ln1w, gp.ln1b, a->btc, residual, lp.ln1w,
                                la.ln1_mean, la.ln1_rstd, B, T, C, cs);
     }
-    token_buckets_build(&g->buckets, g->inputs_host, (size_t)B * T, cfg->vocab_size);
+    // the buckets were built and uploaded by gpu_forward
+    prof_mark(&g->prof, PF_ENCODER_BWD);
     encoder_backward_gpu(gr->wte, gr->wpe, a->dresidual, &g->buckets, B, T, C);
 }
 
 // twin of gpt2_grad_sumsq over this rank's [opt_start, opt_end): the same
 // NORM_CHUNK chunks summed in double, the partial sums added in order on the
-// host (the run loop adds the ranks' sums with ZeRO-1)
+// device; one double comes back (the run loop adds the ranks' sums with ZeRO-1)
 static double gpu_grad_sumsq(GPT2GPU *g) {
     size_t n = g->opt_end - g->opt_start;
     size_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
+    prof_mark(&g->prof, PF_NORM);
     LAUNCH((unsigned)chunks, 256, 0, grad_norm_kernel)(g->norm_partials, g->grads + g->opt_start, n);
     launchCheck();
-    cudaCheck(cudaMemcpy(g->norm_host, g->norm_partials, chunks * sizeof(double), cudaMemcpyDeviceToHost));
-    double total = 0.0;
-    for (size_t ch = 0; ch < chunks; ch++) { total += g->norm_host[ch]; }
-    return total;
+    LAUNCH(1, 1, 0, grad_norm_finish_kernel)(g->norm_total, g->norm_partials, chunks);
+    launchCheck();
+    cudaCheck(cudaMemcpyAsync(g->norm_host, g->norm_total, sizeof(double), cudaMemcpyDeviceToHost, 0));
+    cudaCheck(cudaEventRecord(g->norm_ready, 0));
+    cudaCheck(cudaEventSynchronize(g->norm_ready));
+    return *g->norm_host;
 }
 
 #ifdef USE_MPI
@@ -1054,6 +1368,7 @@ static void gpu_update(GPT2GPU *g, const AdamWArgs *args) {
 #else
     floatX *px = g->params_x;
 #endif
+    prof_mark(&g->prof, PF_ADAMW);
     LAUNCH(ceil_div(n, 256), 256, 0, adamw_kernel)(g->params, px, g->grads, g->m, g->v, lo, n, tab,
                                                    args->lr, args->beta1, args->beta2, args->eps,
                                                    args->weight_decay, args->grad_scale, bc1, bc2);
@@ -1154,6 +1469,7 @@ typedef struct {
     float *logits_host;  // (Vp) what next_logits returns
     GpuPeak peak;
     int device;
+    int micro_steps;     // micro-steps so far (TRAIN_GPU_PROFILE counts them)
 } CudaState;
 
 static CudaState *cuda_state(Run *run) { return (CudaState *)run->device; }
@@ -1180,6 +1496,7 @@ static void gpu_print_bill(const GPT2GPU *g, const GpuPeak *peak, const cudaDevi
     print_bytes_row("encoder token buckets", g->bucket_bytes);
     print_bytes_row("cuBLASLt workspace", CUBLAS_WORKSPACE_BYTES);
     print_bytes_row("total allocated", g->bytes_allocated);
+    print_bytes_row("pinned host buffers", g->pinned_bytes);
     print_bytes_row("device memory still free", free_b);
     printf("+------------------------------+------------------+----------------+\n");
     printf("GPU %d: %s, %d SMs, sm_%d%d, %.1f GiB; peak %s: bf16 %.1f, fp32 %.1f TFLOP/s, %.0f GB/s\n",
@@ -1208,6 +1525,16 @@ static void cuda_setup(Run *run) {
     GPT2GPU *g = &st->model;
     gpu_model_init(g, &m->config, run->B_local, run->cfg.T, g_comm.rank, g_comm.nranks, m->opt_start,
                    m->opt_end, run->cfg.recompute);
+    g->mm.fuse = run->cfg.gelu_fusion;
+    const char *prof = getenv("TRAIN_GPU_PROFILE");
+    if (prof != NULL && prof[0] != '\0') {
+        char *end = NULL;
+        long n = strtol(prof, &end, 10);
+        if (end == prof || *end != '\0' || n < 0 || n > 1000000000L) {
+            die("TRAIN_GPU_PROFILE='%s': give the micro-step to profile (1, 2, ...; 0 = off)", prof);
+        }
+        prof_init(&g->prof, (int)n);
+    }
 #ifdef USE_MPI
     if (g_comm.nranks > 1) { gpu_nccl_init(g); }
 #endif
@@ -1223,6 +1550,8 @@ static void cuda_setup(Run *run) {
         cudaDeviceProp prop;
         cudaCheck(cudaGetDeviceProperties(&prop, st->device));
         gpu_print_bill(g, &st->peak, &prop);
+        printf("matmuls: cuBLASLt, %s\n", g->mm.fuse ? "bias and GELU fused in its epilogues (--gelu-fusion 1)"
+                                                     : "bias and GELU as separate kernels (--gelu-fusion 0)");
     }
 }
 
@@ -1232,11 +1561,13 @@ static void cuda_zero_grad(Run *run) {
 
 static float cuda_micro_step(Run *run, const int *inputs, const int *targets, int B, int T,
                              float loss_scale) {
-    GPT2GPU *g = &cuda_state(run)->model;
+    CudaState *st = cuda_state(run);
+    GPT2GPU *g = &st->model;
+    prof_step(&g->prof, ++st->micro_steps, g->rank == 0);
     gpu_forward(g, inputs, B, T);
-    float loss = gpu_loss(g, targets, 1, loss_scale);
+    gpu_loss_queue(g, targets, 1, loss_scale);
     gpu_backward(g);
-    return loss;
+    return gpu_loss_read(g);  // the GPU is busy with the backward meanwhile
 }
 
 static void cuda_reduce_grads(Run *run) {
@@ -1277,6 +1608,7 @@ static void cuda_from_host(Run *run) {
 static void cuda_release(Run *run) {
     CudaState *st = cuda_state(run);
     if (st == NULL) { return; }
+    prof_step(&st->model.prof, 0, st->model.rank == 0);  // a profiled last step ends here
 #ifdef USE_MPI
     if (g_comm.nranks > 1) { gpu_nccl_free(&st->model); }
 #endif

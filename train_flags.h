@@ -83,7 +83,9 @@ table is checked against -h by test/test_cli.sh.
     FLAG(INT, lora_train_norms, NULL, "--lora-train-norms", 0, 0, 1, \
          "with --lora: 1 = the biases and layernorms train too") \
     FLAG(STRING, lora_merge, NULL, "--lora-merge", "", 0, 0, \
-         "with --lora: at the end also write this model file, the base with the adapters merged in")
+         "with --lora: at the end also write this model file, the base with the adapters merged in") \
+    FLAG(INT, gelu_fusion, NULL, "--gelu-fusion", 1, 0, 1, \
+         "train_gpu: 0 = plain cuBLASLt products + separate bias and GELU kernels, not fused epilogues")
 
 typedef enum { FLAG_INT, FLAG_FLOAT, FLAG_STRING, FLAG_SWITCH } FlagType;
 

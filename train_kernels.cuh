@@ -26,7 +26,8 @@ Map, in train.c's layer order:
                          column sums (column_partials_kernel,
                          column_finish_kernel: layernorm's dweight and dbias,
                          and the matmuls' dbias)
-  matmul helpers         add_bias_kernel (cuBLASLt does the products)
+  matmul helpers         add_bias_kernel (cuBLASLt does the products; the
+                         bias as a kernel: --gelu-fusion 0 and the fallback)
   attention              the tile products, the forward kernel, and the
                          backward of attention: attention_dot_kernel,
                          attention_backward_dkv_kernel, attention_backward_dq_kernel
@@ -34,8 +35,9 @@ Map, in train.c's layer order:
   residual               residual_layernorm_forward_kernel (residual_forward
                          fused with the layernorm_forward after it)
   classifier             classifier_kernel (softmax_crossentropy_forward and
-                         _backward fused)
-  optimizer              grad_norm_kernel, adamw_kernel (AdamWTable), and the
+                         _backward fused), loss_mean_kernel (gpt2_loss's mean)
+  optimizer              grad_norm_kernel, grad_norm_finish_kernel,
+                         adamw_kernel (AdamWTable), and the
                          float <-> floatX copies
 */
 #ifndef TRAIN_KERNELS_CUH
@@ -136,14 +138,15 @@ __global__ void encoder_backward_wpe_kernel(float *dwpe, const floatX *dout, int
 #define ENCODER_CHUNK 256
 
 // the buckets (and chunks) of the encoder_backward_wte kernels, built on the
-// host from the batch's tokens (B*T ints: cheap next to a step)
+// host from the batch's tokens (B*T ints: cheap next to a step) while the GPU
+// runs the forward, then uploaded (token_buckets_upload)
 typedef struct {
     int chunk;            // positions per chunk of a split bucket (ENCODER_CHUNK)
     int num_ids;          // distinct token ids in the batch
     int num_chunks;       // chunks of the split buckets (buckets of more than chunk positions)
-    int *ids, *starts, *positions;  // host: (BT), (BT+1), (BT)
-    int *partial_starts;  // host (BT+1): id u's chunks are [partial_starts[u], partial_starts[u+1])
-    int *chunk_starts, *chunk_ends;  // host (max_chunks): chunk j's range of positions
+    int *ids, *starts, *positions;  // host, pinned: (BT), (BT+1), (BT)
+    int *partial_starts;  // host, pinned (BT+1): id u's chunks are [partial_starts[u], partial_starts[u+1])
+    int *chunk_starts, *chunk_ends;  // host, pinned (max_chunks): chunk j's range of positions
     int *d_ids, *d_starts, *d_positions, *d_partial_starts, *d_chunk_starts, *d_chunk_ends;  // device copies
     float *d_partials;    // device (max_chunks, C): the chunks' sums
     int *count;           // host scratch (V)
@@ -183,14 +186,22 @@ static void token_buckets_build(TokenBuckets *tb, const int *inp, size_t BT, int
     tb->num_ids = u;
     tb->num_chunks = nc;
     for (size_t i = 0; i < BT; i++) { tb->positions[tb->count[inp[i]]++] = (int)i; }
-    cudaCheck(cudaMemcpy(tb->d_ids, tb->ids, (size_t)u * sizeof(int), cudaMemcpyHostToDevice));
-    cudaCheck(cudaMemcpy(tb->d_starts, tb->starts, ((size_t)u + 1) * sizeof(int), cudaMemcpyHostToDevice));
-    cudaCheck(cudaMemcpy(tb->d_positions, tb->positions, BT * sizeof(int), cudaMemcpyHostToDevice));
-    cudaCheck(cudaMemcpy(tb->d_partial_starts, tb->partial_starts, ((size_t)u + 1) * sizeof(int),
-                         cudaMemcpyHostToDevice));
+}
+
+// the built buckets to the device, queued on the default stream (the step's)
+// behind whatever is running: the host arrays are pinned (cudaMallocHost), so
+// the copies are real DMA transfers that return at once; the caller must not
+// rebuild the buckets before they are done (an event: train.cu's inputs_free)
+static void token_buckets_upload(TokenBuckets *tb, size_t BT) {
+    size_t u = (size_t)tb->num_ids, nc = (size_t)tb->num_chunks;
+    cudaCheck(cudaMemcpyAsync(tb->d_ids, tb->ids, u * sizeof(int), cudaMemcpyHostToDevice, 0));
+    cudaCheck(cudaMemcpyAsync(tb->d_starts, tb->starts, (u + 1) * sizeof(int), cudaMemcpyHostToDevice, 0));
+    cudaCheck(cudaMemcpyAsync(tb->d_positions, tb->positions, BT * sizeof(int), cudaMemcpyHostToDevice, 0));
+    cudaCheck(cudaMemcpyAsync(tb->d_partial_starts, tb->partial_starts, (u + 1) * sizeof(int),
+                              cudaMemcpyHostToDevice, 0));
     if (nc > 0) {
-        cudaCheck(cudaMemcpy(tb->d_chunk_starts, tb->chunk_starts, (size_t)nc * sizeof(int), cudaMemcpyHostToDevice));
-        cudaCheck(cudaMemcpy(tb->d_chunk_ends, tb->chunk_ends, (size_t)nc * sizeof(int), cudaMemcpyHostToDevice));
+        cudaCheck(cudaMemcpyAsync(tb->d_chunk_starts, tb->chunk_starts, nc * sizeof(int), cudaMemcpyHostToDevice, 0));
+        cudaCheck(cudaMemcpyAsync(tb->d_chunk_ends, tb->chunk_ends, nc * sizeof(int), cudaMemcpyHostToDevice, 0));
     }
 }
 
@@ -323,11 +334,13 @@ __global__ void column_finish_kernel(float *dweight, float *dbias, const float *
 }
 
 // ----------------------------------------------------------------------------
-// matmul helpers: cuBLASLt does the products (train.cu); this is the
-// fallback of its BIAS epilogue
+// matmul helpers: cuBLASLt does the products (train.cu); the bias of
+// matmul_forward as a kernel of its own, for --gelu-fusion 0 and as the
+// fallback of cuBLASLt's BIAS epilogue (matmul_backward's dbias is the column
+// sums above)
 
-// out[i,o] += bias[o]: the fallback of cuBLASLt's BIAS epilogues (part of
-// matmul_forward); one thread per element
+// out[i,o] += bias[o]: matmul_forward's "+ bias" after a plain product; one
+// thread per element
 __global__ void add_bias_kernel(floatX *out, const floatX *bias, size_t N, int OC) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= N * OC) { return; }
@@ -838,11 +851,33 @@ classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss
     }
 }
 
+// the mean of gpt2_loss: mean[0] = (sum of losses[0..n)) / n, summed in
+// double on the device so that a step reads one float, not B*T of them. One
+// block of LOSS_THREADS: thread t sums a contiguous slice in order, then
+// thread 0 adds the slices' sums in order: a fixed order, the same bits in
+// every run (the CPU sums all n in one pass; the two differ by a rounding of
+// a double, far below the float the result is)
+#define LOSS_THREADS 256
+__global__ void __launch_bounds__(LOSS_THREADS) loss_mean_kernel(float *mean, const float *losses, size_t n) {
+    __shared__ double sm[LOSS_THREADS];
+    size_t t = threadIdx.x, per = (n + LOSS_THREADS - 1) / LOSS_THREADS;
+    size_t lo = t * per < n ? t * per : n, hi = lo + per < n ? lo + per : n;
+    double s = 0.0;
+    for (size_t i = lo; i < hi; i++) { s += losses[i]; }
+    sm[t] = s;
+    __syncthreads();
+    if (t == 0) {
+        double total = 0.0;
+        for (int k = 0; k < LOSS_THREADS; k++) { total += sm[k]; }
+        mean[0] = (float)(total / (double)n);
+    }
+}
+
 // ----------------------------------------------------------------------------
 // optimizer: twins of gpt2_grad_sumsq and gpt2_update
 
 // partial[ch] = sum of g^2 over chunk ch of NORM_CHUNK gradients, in double
-// (the same chunks as the CPU; the host adds the partials in order)
+// (the same chunks as the CPU; grad_norm_finish_kernel adds them in order)
 __global__ void grad_norm_kernel(double *partial, const float *g, size_t n) {
     __shared__ double sm[32];
     size_t ch = blockIdx.x, start = ch * NORM_CHUNK;
@@ -858,6 +893,16 @@ __global__ void grad_norm_kernel(double *partial, const float *g, size_t n) {
         for (int w = 0; w < (int)(blockDim.x / WARP); w++) { t += sm[w]; }
         partial[ch] = t;
     }
+}
+
+// total[0] = the sum of grad_norm_kernel's partials[0..chunks), in index
+// order by one thread: exactly the host's loop in gpt2_grad_sumsq (a few
+// thousand adds for GPT-2 124M), so a step reads one double
+__global__ void grad_norm_finish_kernel(double *total, const double *partial, size_t chunks) {
+    if (threadIdx.x != 0 || blockIdx.x != 0) { return; }
+    double t = 0.0;
+    for (size_t ch = 0; ch < chunks; ch++) { t += partial[ch]; }
+    total[0] = t;
 }
 
 // per-tensor facts for the one AdamW launch: where each tensor ends in the

@@ -3,12 +3,18 @@ test_gpu.cu: the GPU trainer (train.cu) against the CPU reference (train.c)
 in one process. For each shape: the same random parameters and batch on both,
 then the logits, the loss and each of the 16 parameter gradients compared
 with per-tensor tolerances; then 5 AdamW steps on the same batch, comparing
-the losses and gradient norms; and (first shape) that two GPU runs give the
-same bits. Prints `OK|FAIL name maxabs maxrel` per tensor and an overall line;
+the losses and gradient norms; (first shape) that two GPU runs give the
+same bits; and on every shape that the matmuls without cuBLASLt's fused
+epilogues (--gelu-fusion 0: plain products, separate bias and GELU kernels)
+give the fused path's logits, loss and gradients. Under the CPU emulation
+(dev/cuda_emu) it also checks that a training step allocates nothing and
+makes no blocking copy. Prints `OK|FAIL name maxabs maxrel` per tensor and an overall line;
 exits 1 on any failure. Without a GPU it prints SKIPPED and exits 0.
 
     make gpu-test                 # bf16 build: builds test/test_gpu and runs it
     make gpu-test PRECISION=FP32
+    ./test/test_gpu tiny tiny-u   # only the named shapes (gpu-check's sanitizer runs)
+    ./test/test_gpu --device      # exit 0 when this binary can use the GPU (gpu-check's probe)
 
 maxrel is max |gpu - cpu| over the tensor divided by max |cpu| over the
 tensor: an error measured against the tensor's scale, so that elements near
@@ -39,6 +45,15 @@ zero (where a relative error means nothing) do not decide.
 #define TOL_GRAD (16 * BF16_U)
 #define TOL_STEP (4 * BF16_U)
 #endif
+// fused against unfused epilogues, both on the GPU: the same products; the
+// fused epilogue applies bias and GELU to the fp32 accumulator, the separate
+// kernels to the product rounded to floatX first, so in bf16 one more
+// rounding (u) per matmul, which the layers carry like the CPU comparison's
+#ifdef ENABLE_FP32
+#define TOL_FUSION 1e-5
+#else
+#define TOL_FUSION (8 * BF16_U)
+#endif
 #define ADAM_STEPS 5
 #define ADAM_LR 1e-3f
 
@@ -46,6 +61,7 @@ typedef struct {
     const char *name;
     int L, NH, C, V, maxT, B, T;
     int recompute;  // the GPU recomputes GELU and layernorm outputs in the backward
+    int fuse;       // 1: cuBLASLt's fused bias/GELU epilogues; 0: --gelu-fusion 0
 } TestShape;
 
 typedef struct {
@@ -93,6 +109,39 @@ static void gpu_logits_host(GPT2GPU *g, float *out, size_t n) {
     cudaCheck(cudaFree(tmp));
 }
 
+// fused against unfused: a second GPU model with the other setting of
+// mm.fuse, the same parameters and batch; logits, loss and all gradients
+// compared with the first's (which has just run forward, loss and backward)
+static void compare_fusion(Tally *tally, const TestShape *ts, GPT2GPU *g, const GPT2Config *cfg,
+                           const float *params, const int *inputs, const int *targets, float loss,
+                           const float *logits, const float *grads, size_t np) {
+    int B = ts->B, T = ts->T;
+    size_t BT = (size_t)B * T, Vp = cfg->padded_vocab_size;
+    GPT2GPU u;
+    gpu_model_init(&u, cfg, B, T, 0, 1, 0, np, ts->recompute);
+    u.mm.fuse = !g->mm.fuse;
+    gpu_upload(&u, params, params, params);  // m and v: any np floats (no update runs here)
+    gpu_zero_grad(&u);
+    gpu_forward(&u, inputs, B, T);
+    float *host = (float *)mallocCheck(BT * Vp * sizeof(float));
+    gpu_logits_host(&u, host, BT * Vp);
+    float lu = gpu_loss(&u, targets, 1, 1.0f / (float)BT);
+    gpu_backward(&u);
+    float *gu = (float *)mallocCheck(np * sizeof(float));
+    cudaCheck(cudaMemcpy(gu, u.grads, np * sizeof(float), cudaMemcpyDeviceToHost));
+    const char *other = u.mm.fuse ? "fused" : "unfused";
+    char name[64];
+    snprintf(name, sizeof(name), "%s logits", other);
+    compare(tally, ts->name, name, host, logits, BT * Vp, TOL_FUSION);
+    snprintf(name, sizeof(name), "%s loss", other);
+    compare(tally, ts->name, name, &lu, &loss, 1, TOL_FUSION);
+    snprintf(name, sizeof(name), "%s all grads", other);
+    compare(tally, ts->name, name, gu, grads, np, TOL_FUSION);
+    free(gu);
+    free(host);
+    gpu_model_free(&u);
+}
+
 // forward, loss and backward on the GPU from zeroed gradients; returns the loss
 static float gpu_step_grads(GPT2GPU *g, const int *inputs, const int *targets, int B, int T) {
     gpu_zero_grad(g);
@@ -120,8 +169,9 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
     cfg.channels = ts->C;
     int B = ts->B, T = ts->T;
     size_t BT = (size_t)B * T, Vp = cfg.padded_vocab_size;
-    printf("-- %s: L=%d NH=%d C=%d (hs %d) V=%d, B=%d T=%d%s\n", ts->name, ts->L, ts->NH, ts->C,
-           ts->C / ts->NH, ts->V, B, T, ts->recompute ? ", recompute" : "");
+    printf("-- %s: L=%d NH=%d C=%d (hs %d) V=%d, B=%d T=%d%s, %s epilogues\n", ts->name, ts->L, ts->NH,
+           ts->C, ts->C / ts->NH, ts->V, B, T, ts->recompute ? ", recompute" : "",
+           ts->fuse ? "fused" : "unfused (--gelu-fusion 0)");
     Rng rng;
     rng_seed(&rng, 1234);
     GPT2 cpu;
@@ -137,6 +187,7 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
     }
     GPT2GPU g;
     gpu_model_init(&g, &cfg, B, T, 0, 1, 0, cpu.num_parameters, ts->recompute);
+    g.mm.fuse = ts->fuse;
     gpu_upload(&g, cpu.params_memory, cpu.m_memory, cpu.v_memory);
 
     // forward: logits and loss
@@ -162,6 +213,9 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
         snprintf(name, sizeof(name), "d%s", s->name);
         compare(tally, ts->name, name, grads + s->start, cpu.grads_memory + s->start, spec_numel(s), TOL_GRAD);
     }
+    // the other setting of the epilogues, on the GPU, against this one
+    compare_fusion(tally, ts, &g, &cfg, cpu.params_memory, inputs, targets, gpu_loss_v, host, grads,
+                   cpu.num_parameters);
 
     // determinism: a second GPU forward + backward gives the same bits
     if (check_determinism) {
@@ -178,6 +232,9 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
     }
 
     // AdamW steps on the same batch: losses and gradient norms along the way
+#ifdef CUDA_EMU
+    EmuCounts before = emu_counts;  // a step allocates nothing and never blocks on a copy
+#endif
     for (int step = 1; step <= ADAM_STEPS; step++) {
         float lc = cpu_step_grads(&cpu, inputs, targets, B, T);
         float lg = gpu_step_grads(&g, inputs, targets, B, T);
@@ -194,6 +251,18 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
         gpt2_update(&cpu, &ac);
         gpu_update(&g, &ag);
     }
+#ifdef CUDA_EMU
+    {
+        long allocs = emu_counts.device_allocs - before.device_allocs + emu_counts.pinned_allocs -
+                      before.pinned_allocs;
+        long copies = emu_counts.blocking_copies - before.blocking_copies;
+        int ok = allocs == 0 && copies == 0;
+        printf("%-4s %-6s %-22s %d steps: %ld allocations, %ld blocking copies (emulation counts)\n",
+               ok ? "OK" : "FAIL", ts->name, "no alloc in a step", ADAM_STEPS, allocs, copies);
+        tally->checks++;
+        tally->failures += !ok;
+    }
+#endif
     // and the parameters after the steps. An AdamW step moves a parameter by
     // about lr at most (|m^ / sqrt(v^)| <= 1 for a steady gradient), so where
     // a gradient is nearly 0 and the two sides' roundings give it opposite
@@ -216,32 +285,48 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
     gpt2_free(&cpu);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
     (void)train_main;  // the program's entry and backend: not used by this test
     (void)cuda_backend;
+    int probe = argc == 2 && strcmp(argv[1], "--device") == 0;
     int ndev = 0;
-    if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+    cudaError_t err = cudaGetDeviceCount(&ndev);
+    if (err != cudaSuccess || ndev == 0) {
         (void)cudaGetLastError();
-        printf("SKIPPED test_gpu (%s): no CUDA GPU on this machine\n", FLOATX_NAME);
-        return 0;
+        // a GPU the driver sees but this binary cannot use (a driver older
+        // than the CUDA it was built with) also lands here: say which
+        printf("SKIPPED test_gpu (%s): no CUDA GPU on this machine (cudaGetDeviceCount: %s)\n", FLOATX_NAME,
+               err != cudaSuccess ? cudaGetErrorString(err) : "0 devices");
+        return probe ? 1 : 0;
     }
     cudaCheck(cudaSetDevice(0));
     cudaDeviceProp prop;
     cudaCheck(cudaGetDeviceProperties(&prop, 0));
-    printf("test_gpu (%s) on %s\n", FLOATX_NAME, prop.name);
+    printf("test_gpu (%s) on %s, sm_%d%d\n", FLOATX_NAME, prop.name, prop.major, prop.minor);
+    if (probe) { return 0; }
     // T not a multiple of the attention tiles, head sizes 16 (padded to 64),
-    // 128 (the 32-row tiles), and GPT-2 124M's 64; --recompute on the tiny shape
+    // 128 (the 32-row tiles), and GPT-2 124M's 64; --recompute and
+    // --gelu-fusion 0 on the tiny shape
     static const TestShape shapes[] = {
-        {"tiny", 2, 4, 64, 100, 64, 2, 40, 0},
-        {"tiny-r", 2, 4, 64, 100, 64, 2, 40, 1},
-        {"hs128", 1, 2, 256, 200, 128, 1, 100, 0},
+        {"tiny", 2, 4, 64, 100, 64, 2, 40, 0, 1},
+        {"tiny-u", 2, 4, 64, 100, 64, 2, 40, 0, 0},
+        {"tiny-r", 2, 4, 64, 100, 64, 2, 40, 1, 1},
+        {"hs128", 1, 2, 256, 200, 128, 1, 100, 0, 1},
 #ifndef TEST_GPU_NO_124M  // the CPU emulation (dev/cuda_emu) leaves out the large shape
-        {"124M", 12, 12, 768, 50257, 1024, 4, 64, 0},
+        {"124M", 12, 12, 768, 50257, 1024, 4, 64, 0, 1},
 #endif
     };
     Tally tally = {0, 0};
-    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
-        test_shape(&tally, &shapes[i], i == 0);
+    size_t nshapes = sizeof(shapes) / sizeof(shapes[0]);
+    for (int a = 1; a < argc; a++) {  // every name given must be a shape
+        int known = 0;
+        for (size_t i = 0; i < nshapes; i++) { known |= strcmp(argv[a], shapes[i].name) == 0; }
+        if (!known) { die("test_gpu: no shape named '%s' (tiny, tiny-u, tiny-r, hs128, 124M)", argv[a]); }
+    }
+    for (size_t i = 0; i < nshapes; i++) {
+        int wanted = argc == 1;  // no names: every shape
+        for (int a = 1; a < argc; a++) { wanted |= strcmp(argv[a], shapes[i].name) == 0; }
+        if (wanted) { test_shape(&tally, &shapes[i], i == 0); }
     }
     printf("%s: %d of %d checks passed (%s)\n", tally.failures == 0 ? "OK" : "FAIL",
            tally.checks - tally.failures, tally.checks, FLOATX_NAME);

@@ -31,16 +31,22 @@ static int encoder_backward_case(float *dwte, const float *dout, const int *inp,
     TokenBuckets tb;
     tb.chunk = chunk;
     size_t mc = token_buckets_max_chunks(N, chunk);
-    std::vector<int> ids(N), starts(N + 1), pos(N), count(V), ps(N + 1), cs(mc), ce(mc);
+    // the host arrays pinned, as train.cu allocates them: token_buckets_upload's
+    // asynchronous copies need it (the emulation refuses pageable memory)
+    int **host[] = {&tb.ids, &tb.starts, &tb.positions, &tb.partial_starts, &tb.chunk_starts, &tb.chunk_ends};
+    size_t sizes[] = {N, N + 1, N, N + 1, mc, mc};
+    for (int i = 0; i < 6; i++) { cudaCheck(cudaMallocHost(host[i], sizes[i] * sizeof(int))); }
+    std::vector<int> count(V);
     std::vector<float> partials(mc * C, 777.f);
-    tb.ids = ids.data(); tb.starts = starts.data(); tb.positions = pos.data(); tb.count = count.data();
-    tb.partial_starts = ps.data(); tb.chunk_starts = cs.data(); tb.chunk_ends = ce.data();
+    tb.count = count.data();
     std::vector<int> dids(N), dstarts(N + 1), dpos(N), dps(N + 1), dcs(mc), dce(mc);  // "device" copies
     tb.d_ids = dids.data(); tb.d_starts = dstarts.data(); tb.d_positions = dpos.data();
     tb.d_partial_starts = dps.data(); tb.d_chunk_starts = dcs.data(); tb.d_chunk_ends = dce.data();
     tb.d_partials = partials.data();
     token_buckets_build(&tb, inp, N, V);
+    token_buckets_upload(&tb, N);
     encoder_backward_wte_launch(dwte, dout, &tb, C);
+    for (int i = 0; i < 6; i++) { cudaCheck(cudaFreeHost(*host[i])); }
     return tb.num_chunks;
 }
 
@@ -155,7 +161,55 @@ static void check_layers() {
           p2[i] -= lr * (m2v[j] / bc1 / (sqrtf(v2v[j] / bc2) + eps) + wdk * p2[i]); }
       cmp("adamw params", p1.data(), p2.data(), n); cmp("adamw m", mm.data(), m2v.data(), cnt); cmp("adamw v", vv.data(), v2v.data(), cnt);
       cmp("adamw params_x copy", px.data() + lo, p1.data() + lo, cnt, 0.0); }
+    // the step's device-side reductions: the mean loss and the norm's partials
+    { size_t n = 1000; auto l = randv(&rng, n); for (auto &v : l) v = fabsf(v);
+      float mean = 0; LAUNCH(1, LOSS_THREADS, 0, loss_mean_kernel)(&mean, l.data(), n);
+      double s = 0; for (size_t i = 0; i < n; i++) s += l[i];
+      float ref = (float)(s / (double)n); cmp("loss_mean (gpt2_loss's mean)", &mean, &ref, 1, 1e-7);
+      std::vector<double> part = {1.5, 1e-3, 2.25, 7.0}; double tot = 0;
+      LAUNCH(1, 1, 0, grad_norm_finish_kernel)(&tot, part.data(), part.size());
+      float a = (float)tot, b = (float)(((1.5 + 1e-3) + 2.25) + 7.0); cmp("grad_norm_finish (in order)", &a, &b, 1, 0.0); }
+}
 
+// --gelu-fusion 0: matmul_forward and matmul_backward as train.cu runs them
+// without cuBLASLt's epilogues: a plain product (here by its definition, in
+// place of cuBLASLt's), then add_bias_kernel and gelu_forward_kernel; in the
+// backward gelu_backward_kernel in place on the plain dinp product, and dbias
+// by the column sums; each against train.c's matmul, gelu and their backwards
+static void check_unfused_matmul() {
+    Rng rng; rng_seed(&rng, 11);
+    int B = 2, T = 7, C = 24, OC = 40;
+    size_t N = (size_t)B * T;
+    auto inp = randv(&rng, N * C), w = randv(&rng, (size_t)OC * C, 0.3f), bias = randv(&rng, OC);
+    std::vector<float> fch(N * OC), gl(N * OC), rfch(N * OC), rgl(N * OC);
+    for (size_t i = 0; i < N; i++) {  // the plain product, out = inp @ w^T
+        for (int o = 0; o < OC; o++) {
+            double sum = 0; for (int c = 0; c < C; c++) sum += (double)inp[i * C + c] * w[(size_t)o * C + c];
+            fch[i * OC + o] = (float)sum; } }
+    LAUNCH(ceil_div(N * OC, 256), 256, 0, add_bias_kernel)(fch.data(), bias.data(), N, OC);
+    LAUNCH(ceil_div(N * OC, 256), 256, 0, gelu_forward_kernel)(gl.data(), fch.data(), N * OC);
+    matmul_forward(rfch.data(), inp.data(), w.data(), bias.data(), B, T, C, OC);
+    gelu_forward(rgl.data(), rfch.data(), N * OC);
+    cmp("unfused matmul_forward + add_bias", fch.data(), rfch.data(), N * OC);
+    cmp("unfused fc + gelu_forward", gl.data(), rgl.data(), N * OC);
+    // backward through fcproj (weight wp (C, OC)) and the GELU before it:
+    // dfch = gelu'(fch) * (dout @ wp), dwp += dout^T @ gelu, dbp += colsum(dout)
+    auto wp = randv(&rng, (size_t)C * OC, 0.3f), dout = randv(&rng, N * C);
+    std::vector<float> dfch(N * OC), rdgl(N * OC, 0.0f), rdfch(N * OC, 0.0f), rdwp((size_t)C * OC, 0.0f);
+    auto db = randv(&rng, C); auto rdb = db;
+    for (size_t i = 0; i < N; i++) {  // the plain product, dinp = dout @ wp
+        for (int o = 0; o < OC; o++) {
+            double sum = 0; for (int c = 0; c < C; c++) sum += (double)dout[i * C + c] * wp[(size_t)c * OC + o];
+            dfch[i * OC + o] = (float)sum; } }
+    LAUNCH(ceil_div(N * OC, 256), 256, 0, gelu_backward_kernel)(dfch.data(), fch.data(), dfch.data(), N * OC);
+    std::vector<float> scratch(2 * ((N + COLSUM_ROWS - 1) / COLSUM_ROWS) * C);
+    { int chunks = ceil_div(N, COLSUM_ROWS); float *pb = scratch.data(), *pw = pb + (size_t)chunks * C;
+      LAUNCH(dim3(ceil_div(C, 256), chunks), 256, 0, column_partials_kernel)(pw, pb, dout.data(), NULL, NULL, NULL, N, C);
+      LAUNCH(ceil_div(C, 256), 256, 0, column_finish_kernel)(NULL, db.data(), pw, pb, chunks, C); }
+    matmul_backward(rdgl.data(), rdwp.data(), rdb.data(), dout.data(), rgl.data(), wp.data(), B, T, OC, C);
+    gelu_backward(rdfch.data(), rfch.data(), rdgl.data(), N * OC);
+    cmp("unfused matmul_backward + gelu_backward", dfch.data(), rdfch.data(), N * OC);
+    cmp("unfused matmul_backward dbias", db.data(), rdb.data(), C);
 }
 
 // one attention shape: forward (out, lse), the dot kernel, both backward kernels
@@ -193,6 +247,7 @@ static double attention_case(int B, int T, int C, int NH, unsigned seed) {
 
 int main() {
     check_layers();
+    check_unfused_matmul();
     attention_case<32, 64>(2, 40, 64, 4, 1);     // the FP32 build's tiles; hs 16 padded to 64
     attention_case<64, 64>(2, 100, 128, 2, 2);   // the bf16 build's tiles (4 warps), hs 64
     attention_case<32, 128>(1, 70, 256, 2, 3);   // hs 128

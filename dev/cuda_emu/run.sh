@@ -6,10 +6,14 @@
 # threads); with CUDA_EMU, train.cu takes matmul_lt from matmul_lt_emu.inc. In
 # two parts:
 #   1. the kernels: check_kernels.cpp includes train_kernels.cuh (train.cu's
-#      device code) and checks each kernel against its train.c twin, with the
-#      WMMA tile code and with the FP32 build's scalar one
+#      device code) and checks each kernel against its train.c twin (the
+#      --gelu-fusion 0 path's bias and GELU kernels too), with the WMMA tile
+#      code and with the FP32 build's scalar one
 #   2. the whole trainer: test/test_gpu.cu (which includes train.cu), run as
-#      test_gpu runs on a GPU, without the 124M shape: the FP32 build, and
+#      test_gpu runs on a GPU, without the 124M shape (fused and unfused
+#      epilogues; and, emulation only, that a step allocates nothing and
+#      makes no blocking copy, its asynchronous copies from pinned memory,
+#      which the emulated cudaMemcpyAsync insists on): the FP32 build, and
 #      the bf16 build's code paths (tiles, the separate compute copy of the
 #      weights) in fp32, and the FP32 build again as on a laptop GPU (99 KiB
 #      of shared memory per block: EMU_SMEM_OPTIN, the smaller attention tiles)

@@ -7,7 +7,9 @@
 #   1. the step lines' loss, lr and norm, the val losses and the sample equal
 #      ./train's (printed precision), and a checkpoint is written
 #   2. a ./train checkpoint resumed by the emulated ./train_gpu gives ./train's
-#      next step (the files move between CPU and GPU)
+#      next step (the files move between CPU and GPU), with --gelu-fusion 0
+#      (separate bias and GELU kernels) and TRAIN_GPU_PROFILE=1 (the table of
+#      the step's time per kernel family)
 #   3. with mpirun (when installed; NCCL calls done by MPI, include/nccl.h):
 #      2 ranks, and 2 ranks with ZeRO-1, give the 1-process losses, and the
 #      two write identical checkpoints
@@ -71,12 +73,17 @@ grep -q "| mfu " "$out/gpu.log" && ok "the step line has mfu" || bad "no mfu in 
 # 2. a CPU checkpoint resumed on the GPU backend
 cp -r "$out/cpu" "$out/mix"
 ./train "${args[@]}" -x 4 -v 0 -g 0 -o "$out/cpu" -y 1 > "$out/cpu_resume.log" 2>&1
-"$out/train_gpu" "${args[@]}" -x 4 -v 0 -g 0 -o "$out/mix" -y 1 > "$out/mix_resume.log" 2>&1
+TRAIN_GPU_PROFILE=1 "$out/train_gpu" "${args[@]}" -x 4 -v 0 -g 0 -o "$out/mix" -y 1 --gelu-fusion 0 \
+    > "$out/mix_resume.log" 2>&1
 if same_logs "$out/cpu_resume.log" "$out/mix_resume.log"; then
-    ok "a ./train checkpoint resumed by train_gpu continues as ./train does"
+    ok "a ./train checkpoint resumed by train_gpu --gelu-fusion 0 continues as ./train does"
 else
     bad "resume across backends differs"
 fi
+grep -q "^matmuls: .*separate kernels" "$out/mix_resume.log" && ok "--gelu-fusion 0 said at start" \
+    || bad "no --gelu-fusion 0 line"
+grep -q "^profile | matmul forward" "$out/mix_resume.log" && grep -q "^profile | total .*100.0%" "$out/mix_resume.log" \
+    && ok "TRAIN_GPU_PROFILE=1: a table of the step's time per kernel family" || bad "no profile table"
 
 # 3. data parallel over (emulated) NCCL
 if command -v mpirun > /dev/null && command -v mpicc > /dev/null; then
