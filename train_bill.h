@@ -233,8 +233,9 @@ static size_t bill_gpu_other(const GPT2Config *cfg, int B, int T, size_t trainab
     size_t max_chunks = 2 * (BT / BILL_GPU_ENCODER_CHUNK) + 1;
     size_t buckets = (4 * BT + 2) * sizeof(int) + 2 * max_chunks * sizeof(int) +
                      max_chunks * (size_t)cfg->channels * sizeof(float);
-    return chunks * sizeof(double) + buckets + (size_t)cfg->padded_vocab_size * sizeof(float) +
-           BILL_GPU_WORKSPACE;
+    // + the norm's total (double) and the loss mean (float), reduced on the device
+    return chunks * sizeof(double) + sizeof(double) + sizeof(float) + buckets +
+           (size_t)cfg->padded_vocab_size * sizeof(float) + BILL_GPU_WORKSPACE;
 }
 
 // GPU, pre-training / full fine-tuning, for a compute type of X bytes:
