@@ -13,7 +13,9 @@ TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 # ms of steps 2.. (step 1 warms the caches)
 ms() { grep '^step' "$1" | tail -n +2 | sed -E 's/.*\| ms ([0-9.]+).*/\1/'; }
 for r in $(seq "$REPEATS"); do
-    OMP_NUM_THREADS=$NP mpirun -np 1 "$BIN" "${ARGS[@]}" > "$TMP/one.$r" 2>&1
+    # --bind-to none: with 2 or fewer ranks OpenMPI binds each rank to one core,
+    # which would put the single rank's threads all on one core
+    OMP_NUM_THREADS=$NP mpirun -np 1 --bind-to none "$BIN" "${ARGS[@]}" > "$TMP/one.$r" 2>&1
     OMP_NUM_THREADS=1 mpirun -np "$NP" --oversubscribe "$BIN" "${ARGS[@]}" > "$TMP/many.$r" 2>&1
 done
 stats() { sort -n | awk '{a[NR]=$1} END {printf "min %.1f median %.1f ms/step (%d steps)", a[1], a[int((NR+1)/2)], NR}'; }
