@@ -379,11 +379,12 @@ test-mutations:
 # check-cuda: every .cu (train.cu, test_gpu.cu and the dev/cuda lab) compiled
 #   in FP32 and BF16 for every architecture of GPU_ARCHS (gpu-build), all
 #   warnings errors, plus train.cu's NCCL path in both precisions; about 7
-#   CPU-minutes (37 min wall on 2 loaded cores; GPU_ARCHS=80 for a quick one).
+#   CPU-minutes (about 11 min wall on 2 idle cores, 37 on loaded ones;
+#   GPU_ARCHS=80 for a quick one).
 # check-cuda-emu: train.cu on the CPU under a small CUDA emulation (dev/cuda_emu:
 #   std::threads as CUDA threads, real barriers and shuffles, cuBLASLt's
 #   matmuls by their definition): each kernel against its train.c twin, then
-#   test_gpu's checks of the whole trainer; g++ only, about 2.5 min on 2 cores.
+#   test_gpu's checks of the whole trainer; g++ only, about 6 min on 2 idle cores.
 # check-cuda-emu-program: the emulated ./train_gpu program against ./train
 #   (same losses, resume of a CPU checkpoint, 2 MPI ranks and ZeRO-1 over
 #   NCCL done by MPI); about 10 min on 2 cores.
