@@ -590,15 +590,14 @@ static void lora_backward(float *dinp, float *dlora_a, float *dlora_b, float *dh
 
 // the softmax of one row of scores in place: a[t2] = softmax(a[t2] * scale)
 // over t2 < n, and a[t2] = 0 for n <= t2 < len
-// (omp simd reductions: the vector lanes keep partial maxima and sums,
-// combined at the end; the same order every time, for a given build)
+// (the sum is an omp simd reduction: the vector lanes keep partial sums,
+// combined at the end; the same order every time, for a given build. The max
+// is a plain loop: a max is exact in any order, and clang cannot vectorise a
+// float max reduction, so an omp simd there only earns a warning)
 static void attention_softmax_row(float *a, int n, int len, float scale) {
-    float maxval = a[0] * scale;  // the max (started from the first score)
-    #pragma omp simd reduction(max : maxval)
-    for (int t2 = 0; t2 < n; t2++) {
-        a[t2] *= scale;
-        maxval = a[t2] > maxval ? a[t2] : maxval;
-    }
+    for (int t2 = 0; t2 < n; t2++) { a[t2] *= scale; }
+    float maxval = a[0];  // the max (started from the first score)
+    for (int t2 = 1; t2 < n; t2++) { maxval = a[t2] > maxval ? a[t2] : maxval; }
     // subtract the max so exp never overflows
     for (int t2 = 0; t2 < n; t2++) { a[t2] = exp_fast(a[t2] - maxval); }
     float sum = 0.0f;
@@ -801,8 +800,7 @@ static void softmax_crossentropy_forward(float *losses, float *probs, const floa
     for (size_t i = 0; i < N; i++) {
         const float *l = logits + i * Vp;
         float *p = probs + i * Vp;
-        float maxval = l[0];
-        #pragma omp simd reduction(max : maxval)
+        float maxval = l[0];  // (a plain loop: see attention_softmax_row)
         for (int v = 1; v < V; v++) { maxval = l[v] > maxval ? l[v] : maxval; }
         for (int v = 0; v < V; v++) { p[v] = exp_fast(l[v] - maxval); }
         float sum = 0.0f;
