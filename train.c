@@ -1804,6 +1804,22 @@ typedef struct {
     int t;             // 1-based step number, for the bias corrections
 } AdamWArgs;
 
+// AdamW over n parameters p with gradients g and moments m, v (the formula
+// at gpt2_update); bc1, bc2 are the bias corrections 1 - beta^t. Threads own
+// elements.
+static void adamw_span(float *p, const float *g, float *m, float *v, size_t n, float wd,
+                       const AdamWArgs *args, float bc1, float bc2) {
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) {
+        float grad = g[i] * args->grad_scale;
+        m[i] = args->beta1 * m[i] + (1.0f - args->beta1) * grad;
+        v[i] = args->beta2 * v[i] + (1.0f - args->beta2) * grad * grad;
+        float mhat = m[i] / bc1;
+        float vhat = v[i] / bc2;
+        p[i] -= args->lr * (mhat / (sqrtf(vhat) + args->eps) + wd * p[i]);
+    }
+}
+
 // LoRA: gpt2_update's AdamW over the trainable set (adapters, and with
 // train_norms the biases and layernorms), weight decay by the same rule
 // (spec_decays: the adapters decay, being matrices)
@@ -1818,15 +1834,7 @@ static void lora_update(GPT2 *model, const AdamWArgs *args) {
         const float *g = s->g_memory + sp->start;
         float *m = s->m_memory + sp->start, *v = s->v_memory + sp->start;
         size_t n = spec_numel(sp);
-        #pragma omp parallel for
-        for (size_t i = 0; i < n; i++) {
-            float grad = g[i] * args->grad_scale;
-            m[i] = args->beta1 * m[i] + (1.0f - args->beta1) * grad;
-            v[i] = args->beta2 * v[i] + (1.0f - args->beta2) * grad * grad;
-            float mhat = m[i] / bc1;
-            float vhat = v[i] / bc2;
-            p[i] -= args->lr * (mhat / (sqrtf(vhat) + args->eps) + wd * p[i]);
-        }
+        adamw_span(p, g, m, v, n, wd, args, bc1, bc2);
     }
     lap(&model->sw, OP_ADAMW);
 }
@@ -1853,15 +1861,7 @@ static void gpt2_update(GPT2 *model, const AdamWArgs *args) {
         float *m = model->m_memory + (lo - model->opt_start);
         float *v = model->v_memory + (lo - model->opt_start);
         size_t n = hi - lo;
-        #pragma omp parallel for
-        for (size_t i = 0; i < n; i++) {
-            float grad = g[i] * args->grad_scale;
-            m[i] = args->beta1 * m[i] + (1.0f - args->beta1) * grad;
-            v[i] = args->beta2 * v[i] + (1.0f - args->beta2) * grad * grad;
-            float mhat = m[i] / bc1;
-            float vhat = v[i] / bc2;
-            p[i] -= args->lr * (mhat / (sqrtf(vhat) + args->eps) + wd * p[i]);
-        }
+        adamw_span(p, g, m, v, n, wd, args, bc1, bc2);
     }
     lap(&model->sw, OP_ADAMW);
 }
