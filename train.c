@@ -2237,7 +2237,8 @@ static void run_init(Run *run, const RunConfig *c) {
         lcfg.targets = lora_parse_targets(c->lora_targets);
         lora_check(&shape, &lcfg);
     }
-    check_run_size(&shape, run->B_local, c->T, run->zero ? g_comm.nranks : 1, run->be == &cpu_backend);
+    check_run_size(&shape, lora ? &lcfg : NULL, run->B_local, c->T, run->zero ? g_comm.nranks : 1,
+                   run->be == &cpu_backend);
     if (resume_step >= 0 && !lora) {
         gpt2_load(&run->model, resume_model);
         if (g_comm.rank == 0) { printf("resume: from %s\n", resume_model); }
@@ -2335,6 +2336,18 @@ typedef struct {
 // one optimizer step: grad_accum micro-steps of forward, loss and backward
 // (this rank's slice of each batch), the gradients summed over ranks, then
 // clipping and AdamW
+// the model's FLOPs in one optimizer step of all ranks (for MFU): full training's, or
+// LoRA's (no weight gradients for the frozen matrices; bill_lora)
+static double run_flops_per_step(const Run *run) {
+    const GPT2 *m = &run->model;
+    int B = run->cfg.B, T = run->cfg.T;  // all ranks' tokens
+    if (m->lora.config.rank > 0) {
+        BillColumn b = bill_lora(&m->config, B, T, 1, m->lora.config.rank, m->lora.config.train_norms, 0, 0);
+        return b.flops_per_token * B * T * run->grad_accum;
+    }
+    return compute_bill(&m->config, B, T, run->grad_accum, 1).flops_per_step;
+}
+
 static StepResult run_step(Run *run) {
     StepResult r;
     double t0 = now_seconds();
@@ -2541,7 +2554,7 @@ static void lora_dry_run(const RunConfig *c) {
 
 // the LoRA flags, checked before anything is loaded: a message and exit 1 for
 // what is wrong or not supported
-static void check_lora_flags(const RunConfig *c, const Backend *backend) {
+static void check_lora_flags(const RunConfig *c) {
     if (c->lora == 0) {
         if (c->lora_merge[0] != '\0') {
             die("--lora-merge needs adapters to merge: give --lora R (and -o DIR -y 1 to merge a "
@@ -2550,10 +2563,6 @@ static void check_lora_flags(const RunConfig *c, const Backend *backend) {
         return;
     }
     lora_parse_targets(c->lora_targets);
-    if (backend != &cpu_backend) {
-        die("--lora: the %s backend does not support LoRA yet; fine-tune with ./train (the CPU)",
-            backend->name);
-    }
     if (c->zero) { die("--lora with --zero 1: ZeRO-1 sharding of LoRA's AdamW state is not supported"); }
     if (g_comm.nranks > 1) {
         die("--lora with %d MPI ranks: LoRA runs in one process only", g_comm.nranks);
@@ -2575,7 +2584,7 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         return 0;
     }
     c.backend = backend;
-    check_lora_flags(&c, backend);
+    check_lora_flags(&c);
     if (c.dry_run) {
         if (g_comm.rank == 0) { dry_run(&c); }
         if (g_comm.rank == 0 && c.lora > 0) { lora_dry_run(&c); }
@@ -2620,7 +2629,7 @@ static int train_main(int argc, char **argv, const Backend *backend) {
         // MFU: the model's FLOPs per step over what the ranks' peak allows in that time
         char mfu[32] = "";
         if (run.peak_flops > 0.0) {
-            double flops = compute_bill(&run.model.config, c.B, c.T, run.grad_accum, 1).flops_per_step;
+            double flops = run_flops_per_step(&run);
             snprintf(mfu, sizeof(mfu), " | mfu %.1f%%",
                      100.0 * flops / (r.ms / 1000.0) / (run.peak_flops * g_comm.nranks));
         }

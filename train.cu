@@ -272,7 +272,7 @@ static void column_sums_gpu(float *dweight, float *dbias, const floatX *dout, co
 }
 
 // twin of layernorm_backward: dinp, dweight and dbias all += (dweight and
-// dbias in fp32)
+// dbias in fp32; both NULL for a frozen layernorm: LoRA)
 static void layernorm_backward_gpu(floatX *dinp, float *dweight, float *dbias, const floatX *dout,
                                    const floatX *inp, const floatX *weight, const float *mean,
                                    const float *rstd, int B, int T, int C, float *scratch) {
@@ -280,7 +280,7 @@ static void layernorm_backward_gpu(floatX *dinp, float *dweight, float *dbias, c
     LAUNCH(ceil_div(N, 8), 8 * WARP, 0, layernorm_backward_kernel)(dinp, dout, inp, weight, mean,
                                                                    rstd, N, C);
     launchCheck();
-    column_sums_gpu(dweight, dbias, dout, inp, mean, rstd, N, C, scratch);
+    if (dweight != NULL || dbias != NULL) { column_sums_gpu(dweight, dbias, dout, inp, mean, rstd, N, C, scratch); }
 }
 
 // ----------------------------------------------------------------------------
@@ -499,7 +499,8 @@ static void matmul_dbias_gpu(float *dbias, const floatX *dout, size_t N, int OC,
 //                                  backward follows: dinp = gelu'(gelu_inp) *
 //                                  (dout @ weight), fused in cuBLASLt's DGELU
 //                                  epilogue or by gelu_backward_gpu)
-//   dweight += dout^T @ inp       (fp32, accumulated by cuBLASLt with beta = 1)
+//   dweight += dout^T @ inp       (fp32, accumulated by cuBLASLt with beta = 1;
+//                                  NULL for a frozen weight (LoRA): skipped)
 //   dbias += column sums of dout  (fp32, deterministic; dbias may be NULL)
 static void matmul_backward_gpu(Matmul *mm, floatX *dinp, float *dweight, float *dbias,
                                 const floatX *dout, const floatX *inp, const floatX *weight,
@@ -520,8 +521,10 @@ static void matmul_backward_gpu(Matmul *mm, floatX *dinp, float *dweight, float 
             prof_mark(mm->prof, PF_MATMUL_BWD);
         }
     }
-    matmul_plain(mm, "matmul_backward_gpu (dweight)", dweight, CUDA_R_32F, C, inp, C, 0, dout, OC, 1, C, OC,
-                 N, 1.0f);
+    if (dweight != NULL) {
+        matmul_plain(mm, "matmul_backward_gpu (dweight)", dweight, CUDA_R_32F, C, inp, C, 0, dout, OC, 1, C,
+                     OC, N, 1.0f);
+    }
     if (dbias != NULL) {
         prof_mark(mm->prof, PF_DBIAS);
         matmul_dbias_gpu(dbias, dout, (size_t)N, OC, scratch);
@@ -882,16 +885,46 @@ static void gpu_table_point(void *structp, const GpuTensor *t, int n, char *memo
     }
 }
 
+// LoRA on the GPU (twin of train.c's LoraState): the trainable set's fp32
+// values, gradients and AdamW moments in train.c's table order (lora_specs:
+// the adapters, then with --lora-train-norms the biases and layernorms), the
+// adapters' compute copy the matmuls read, and the saved h of each target.
+// The base is frozen: it has no gradients and no moments, and in the bf16
+// build no fp32 master copy either, only the bf16 copy the matmuls read.
+typedef struct {
+    floatX *a[LORA_NUM_TARGETS];  // (L, R, in) into w_x; NULL when not targeted
+    floatX *b[LORA_NUM_TARGETS];  // (L, out, R)
+} LoraTensorsX;
+static_assert(sizeof(LoraTensorsX) == sizeof(LoraTensors), "same fields as LoraTensors");
+
+typedef struct {
+    LoraConfig config;          // config.rank == 0: LoRA is off
+    float scale;                // alpha / R
+    TensorSpec specs[LORA_MAX_TRAINABLE];
+    int base[LORA_MAX_TRAINABLE];  // as train.c's: the base tensor of entry k, or -1 for an adapter
+    int num_specs;
+    size_t num_adapters, num_trainable;
+    float *w;                   // device (num_trainable) the trainable set's fp32 values
+    floatX *w_x;                // device (num_adapters) the adapters' compute copy; == w in the FP32 build
+    float *g, *m, *v;           // device (num_trainable) gradients and AdamW moments
+    LoraTensorsX ax;            // the adapters, into w_x
+    LoraTensors gt;             // their gradients, into g
+    floatX *h[LORA_NUM_TARGETS];  // device (L, B, T, R) scale * A x of target t, saved for the backward
+    floatX *dh;                 // device (B, T, R) scratch of lora_backward_gpu
+} GpuLora;
+
 typedef struct {
     GPT2Config config;
     TensorSpec param_specs[NUM_PARAMETER_TENSORS];
     size_t num_parameters;     // as on the CPU
     size_t opt_start, opt_end; // the parameters this rank updates: all, or its ZeRO-1 shard
     // device, one allocation per group, train.c's layout
+    // (with LoRA: params NULL in the bf16 build, grads, m, v NULL; see GpuLora)
     float *params;             // (num_parameters) fp32 master weights
     floatX *params_x;          // (num_parameters) the compute copy (bf16); == params in the FP32 build
     float *grads;              // (num_parameters) fp32 gradients
     float *m, *v;              // (opt_end - opt_start) AdamW moments of this rank's parameters
+    GpuLora lora;              // LoRA fine-tuning (lora.config.rank > 0): the base is frozen
     ParameterTensorsX px;      // into params_x
     ParameterTensors g;        // into grads
     double *norm_partials;     // device (chunks)
@@ -954,13 +987,18 @@ static void *gpu_alloc(GPT2GPU *g, size_t bytes) {
     return p;
 }
 
+static void gpu_lora_init(GPT2GPU *g, const LoraState *ls, int B, int T);
+
 // allocates parameters (zero), gradients, moments and activations for
 // batches of up to B x T; this rank (of nranks) updates parameters
 // [opt_start, opt_end) (train.c's shard boundaries with ZeRO-1, else all);
-// recompute: keep less, recompute GELU and layernorm outputs in the backward
-static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int rank, int nranks,
-                           size_t opt_start, size_t opt_end, int recompute) {
+// recompute: keep less, recompute GELU and layernorm outputs in the backward.
+// With ls (train.c's LoRA state, rank > 0) the base is frozen: only its
+// compute copy, and LoRA's trainable set (gpu_lora_init); opt_* are unused.
+static void gpu_model_init_lora(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int rank, int nranks,
+                                size_t opt_start, size_t opt_end, int recompute, const LoraState *ls) {
     memset(g, 0, sizeof(*g));
+    int lora = ls != NULL && ls->config.rank > 0;
     check_config(cfg, "model");
     if (T > cfg->max_seq_len) {
         die("sequence length T=%d is longer than the model's maxT=%d", T, cfg->max_seq_len);
@@ -974,30 +1012,40 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     g->recompute = recompute;
     parameter_specs(g->param_specs, cfg);
     size_t np = layout_specs(g->param_specs, NUM_PARAMETER_TENSORS);
-    if (opt_start >= opt_end || opt_end > np) {
+    if (!lora && (opt_start >= opt_end || opt_end > np)) {
         die("gpu_model_init: bad optimizer range [%zu, %zu) of %zu", opt_start, opt_end, np);
     }
     g->num_parameters = np;
-    g->opt_start = opt_start;
-    g->opt_end = opt_end;
-    size_t nm = opt_end - opt_start;
-    g->params = (float *)gpu_alloc(g, np * sizeof(float));
-    g->grads = (float *)gpu_alloc(g, np * sizeof(float));
-    g->m = (float *)gpu_alloc(g, nm * sizeof(float));
-    g->v = (float *)gpu_alloc(g, nm * sizeof(float));
+    if (lora) {
+        // the frozen base: the weights the matmuls read, nothing else
 #ifdef ENABLE_FP32
-    g->params_x = g->params;
+        g->params = (float *)gpu_alloc(g, np * sizeof(float));
+        g->params_x = g->params;
 #else
-    g->params_x = (floatX *)gpu_alloc(g, np * sizeof(floatX));
+        g->params_x = (floatX *)gpu_alloc(g, np * sizeof(floatX));
 #endif
-    cudaCheck(cudaMemset(g->params, 0, np * sizeof(float)));
-    cudaCheck(cudaMemset(g->grads, 0, np * sizeof(float)));
-    cudaCheck(cudaMemset(g->m, 0, nm * sizeof(float)));
-    cudaCheck(cudaMemset(g->v, 0, nm * sizeof(float)));
+    } else {
+        g->opt_start = opt_start;
+        g->opt_end = opt_end;
+        size_t nm = opt_end - opt_start;
+        g->params = (float *)gpu_alloc(g, np * sizeof(float));
+        g->grads = (float *)gpu_alloc(g, np * sizeof(float));
+        g->m = (float *)gpu_alloc(g, nm * sizeof(float));
+        g->v = (float *)gpu_alloc(g, nm * sizeof(float));
+#ifdef ENABLE_FP32
+        g->params_x = g->params;
+#else
+        g->params_x = (floatX *)gpu_alloc(g, np * sizeof(floatX));
+#endif
+        cudaCheck(cudaMemset(g->params, 0, np * sizeof(float)));
+        cudaCheck(cudaMemset(g->grads, 0, np * sizeof(float)));
+        cudaCheck(cudaMemset(g->m, 0, nm * sizeof(float)));
+        cudaCheck(cudaMemset(g->v, 0, nm * sizeof(float)));
+        point_tensors(&g->g, g->param_specs, NUM_PARAMETER_TENSORS, g->grads);
+    }
     cudaCheck(cudaMemset(g->params_x, 0, np * sizeof(floatX)));
     point_tensors_x(&g->px, g->param_specs, g->params_x);
-    point_tensors(&g->g, g->param_specs, NUM_PARAMETER_TENSORS, g->grads);
-    size_t chunks = (np + NORM_CHUNK - 1) / NORM_CHUNK;
+    size_t chunks = ((lora ? ls->num_trainable : np) + NORM_CHUNK - 1) / NORM_CHUNK;
     g->norm_partials = (double *)gpu_alloc(g, chunks * sizeof(double));
     g->norm_total = (double *)gpu_alloc(g, sizeof(double));
     g->loss_mean = (float *)gpu_alloc(g, sizeof(float));
@@ -1047,9 +1095,19 @@ static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int 
     g->mm.workspace = gpu_alloc(g, CUBLAS_WORKSPACE_BYTES);
     g->mm.fuse = 1;  // cuBLASLt's epilogues; --gelu-fusion 0 clears it (cuda_setup)
     g->mm.prof = &g->prof;
+    if (lora) { gpu_lora_init(g, ls, B, T); }
 }
 
+// the whole model, every parameter trained
+static void gpu_model_init(GPT2GPU *g, const GPT2Config *cfg, int B, int T, int rank, int nranks,
+                           size_t opt_start, size_t opt_end, int recompute) {
+    gpu_model_init_lora(g, cfg, B, T, rank, nranks, opt_start, opt_end, recompute, NULL);
+}
+
+static void gpu_lora_free(GPT2GPU *g);
+
 static void gpu_model_free(GPT2GPU *g) {
+    gpu_lora_free(g);
     cudaCheck(cudaFree(g->params));
     cudaCheck(cudaFree(g->grads));
     cudaCheck(cudaFree(g->m));
@@ -1121,6 +1179,234 @@ static void gpu_download(GPT2GPU *g, float *params, float *m, float *v) {
     if (v != NULL) { cudaCheck(cudaMemcpy(v, g->v, nm, cudaMemcpyDeviceToHost)); }
 }
 
+// ----------------------------------------------------------------------------
+// LoRA: twin of train.c's LoRA (lora_forward, lora_backward and the trainable
+// set's zeroing, norm and AdamW). The adapters' products are cuBLASLt's, in
+// the same column-major reading as matmul_forward_gpu and matmul_backward_gpu;
+// the scale between them is lora_scale_kernel.
+
+// allocates LoRA's trainable set (values, gradients, moments: all zero until
+// gpu_lora_upload), the adapters' compute copy and the h of every targeted
+// matrix for batches of up to B x T; points the gradients of trainable base
+// tensors (--lora-train-norms) into the trainable set's, as train.c's lora_init
+static void gpu_lora_init(GPT2GPU *g, const LoraState *ls, int B, int T) {
+    GpuLora *lo = &g->lora;
+    lo->config = ls->config;
+    lo->scale = ls->scale;
+    lo->num_specs = ls->num_specs;
+    memcpy(lo->specs, ls->specs, sizeof(lo->specs));
+    memcpy(lo->base, ls->base, sizeof(lo->base));
+    lo->num_adapters = ls->num_adapters;
+    lo->num_trainable = ls->num_trainable;
+    size_t n = lo->num_trainable;
+    lo->w = (float *)gpu_alloc(g, n * sizeof(float));
+#ifdef ENABLE_FP32
+    lo->w_x = lo->w;  // the adapters come first in the table: the same starts
+#else
+    lo->w_x = (floatX *)gpu_alloc(g, lo->num_adapters * sizeof(floatX));
+#endif
+    lo->g = (float *)gpu_alloc(g, n * sizeof(float));
+    lo->m = (float *)gpu_alloc(g, n * sizeof(float));
+    lo->v = (float *)gpu_alloc(g, n * sizeof(float));
+    cudaCheck(cudaMemset(lo->w, 0, n * sizeof(float)));
+    cudaCheck(cudaMemset(lo->w_x, 0, lo->num_adapters * sizeof(floatX)));
+    cudaCheck(cudaMemset(lo->g, 0, n * sizeof(float)));
+    cudaCheck(cudaMemset(lo->m, 0, n * sizeof(float)));
+    cudaCheck(cudaMemset(lo->v, 0, n * sizeof(float)));
+    for (int k = 0; k < lo->num_specs; k++) {
+        const TensorSpec *sp = &lo->specs[k];
+        if (lo->base[k] < 0) {
+            *(floatX **)((char *)&lo->ax + sp->offset) = lo->w_x + sp->start;
+            *(float **)((char *)&lo->gt + sp->offset) = lo->g + sp->start;
+        } else {
+            *(float **)((char *)&g->g + sp->offset) = lo->g + sp->start;
+        }
+    }
+    // h of each target is saved (an activation); dh is the backward's scratch
+    size_t L = g->config.num_layers, BT = (size_t)B * T, R = lo->config.rank;
+    for (int t = 0; t < LORA_NUM_TARGETS; t++) {
+        if (!(lo->config.targets & (1u << t))) { continue; }
+        lo->h[t] = (floatX *)gpu_alloc(g, L * BT * R * sizeof(floatX));
+        g->act_bytes += L * BT * R * sizeof(floatX);
+    }
+    lo->dh = (floatX *)gpu_alloc(g, BT * R * sizeof(floatX));
+    g->scratch_bytes += BT * R * sizeof(floatX);
+}
+
+static void gpu_lora_free(GPT2GPU *g) {
+    GpuLora *lo = &g->lora;
+    if (lo->config.rank == 0) { return; }
+    cudaCheck(cudaFree(lo->w));
+#ifndef ENABLE_FP32
+    cudaCheck(cudaFree(lo->w_x));
+#endif
+    cudaCheck(cudaFree(lo->g));
+    cudaCheck(cudaFree(lo->m));
+    cudaCheck(cudaFree(lo->v));
+    for (int t = 0; t < LORA_NUM_TARGETS; t++) { cudaCheck(cudaFree(lo->h[t])); }
+    cudaCheck(cudaFree(lo->dh));
+    memset(lo, 0, sizeof(*lo));
+}
+
+// the frozen base's compute copy from the host's fp32 parameters. In the bf16
+// build there is no fp32 copy on the device to convert from, so the
+// parameters go up in pieces through the cuBLASLt workspace (idle here) and
+// are rounded to bf16 there
+static void gpu_upload_frozen(GPT2GPU *g, const float *params) {
+    size_t np = g->num_parameters;
+#ifdef ENABLE_FP32
+    cudaCheck(cudaMemcpy(g->params_x, params, np * sizeof(float), cudaMemcpyHostToDevice));
+#else
+    size_t piece = CUBLAS_WORKSPACE_BYTES / sizeof(float);
+    float *stage = (float *)g->mm.workspace;
+    for (size_t at = 0; at < np; at += piece) {
+        size_t n = np - at < piece ? np - at : piece;
+        // a copy from pageable memory waits for the stream: the last piece's
+        // conversion has read the workspace before it is overwritten
+        cudaCheck(cudaMemcpy(stage, params + at, n * sizeof(float), cudaMemcpyHostToDevice));
+        LAUNCH(ceil_div(n, 256), 256, 0, float_to_x_kernel)(g->params_x + at, stage, n);
+        launchCheck();
+    }
+#endif
+}
+
+// host -> device for a LoRA run: the frozen base (with the trainable norms'
+// current values, which live in the host's parameters), the trainable set's
+// values and its AdamW moments, the adapters' compute copy
+static void gpu_lora_upload(GPT2GPU *g, GPT2 *host) {
+    GpuLora *lo = &g->lora;
+    gpu_upload_frozen(g, host->params_memory);
+    for (int k = 0; k < lo->num_specs; k++) {
+        const TensorSpec *sp = &lo->specs[k];
+        cudaCheck(cudaMemcpy(lo->w + sp->start, lora_values(host, k), spec_numel(sp) * sizeof(float),
+                             cudaMemcpyHostToDevice));
+    }
+    size_t n = lo->num_trainable * sizeof(float);
+    cudaCheck(cudaMemcpy(lo->m, host->lora.m_memory, n, cudaMemcpyHostToDevice));
+    cudaCheck(cudaMemcpy(lo->v, host->lora.v_memory, n, cudaMemcpyHostToDevice));
+#ifndef ENABLE_FP32
+    LAUNCH(ceil_div(lo->num_adapters, 256), 256, 0, float_to_x_kernel)(lo->w_x, lo->w, lo->num_adapters);
+    launchCheck();
+#endif
+}
+
+// device -> host: the trainable set's values (adapters, and the trainable
+// norms into the host's parameters) and its moments; with grads, also its
+// gradients. The frozen base never changes, so it stays as the host has it.
+static void gpu_lora_download(GPT2GPU *g, GPT2 *host, int grads) {
+    GpuLora *lo = &g->lora;
+    for (int k = 0; k < lo->num_specs; k++) {
+        const TensorSpec *sp = &lo->specs[k];
+        cudaCheck(cudaMemcpy(lora_values(host, k), lo->w + sp->start, spec_numel(sp) * sizeof(float),
+                             cudaMemcpyDeviceToHost));
+    }
+    size_t n = lo->num_trainable * sizeof(float);
+    cudaCheck(cudaMemcpy(host->lora.m_memory, lo->m, n, cudaMemcpyDeviceToHost));
+    cudaCheck(cudaMemcpy(host->lora.v_memory, lo->v, n, cudaMemcpyDeviceToHost));
+    if (grads) { cudaCheck(cudaMemcpy(host->lora.g_memory, lo->g, n, cudaMemcpyDeviceToHost)); }
+}
+
+// x *= s over n elements
+static void lora_scale_gpu(floatX *x, float s, size_t n) {
+    LAUNCH(ceil_div(n, 256), 256, 0, lora_scale_kernel)(x, s, n);
+    launchCheck();
+}
+
+// twin of lora_forward: h = scale * inp @ lora_a^T (overwritten, saved),
+// then out += h @ lora_b^T; inp (B,T,C), lora_a (R,C), lora_b (OC,R), out (B,T,OC)
+static void lora_forward_gpu(Matmul *mm, floatX *out, floatX *h, const floatX *inp, const floatX *lora_a,
+                             const floatX *lora_b, float scale, int B, int T, int C, int OC, int R) {
+    int N = B * T;
+    // as matmul_forward_gpu with the weight lora_a (R outputs)
+    matmul_plain(mm, "lora_forward_gpu (h)", h, CUDA_FLOATX, R, lora_a, C, 1, inp, C, 0, R, N, C, 0.0f);
+    lora_scale_gpu(h, scale, (size_t)N * R);
+    // out^T (OC,N) += lora_b (OC,R) @ h^T (R,N): beta = 1 adds into out
+    matmul_plain(mm, "lora_forward_gpu (out)", out, CUDA_FLOATX, OC, lora_b, R, 1, h, R, 0, OC, N, R, 1.0f);
+}
+
+// twin of lora_backward, its products in train.c's order:
+//   dh = dout @ lora_b, dlora_b += dout^T @ h, dh *= scale,
+//   dinp += dh @ lora_a, dlora_a += dh^T @ inp
+// dh (B,T,R) is scratch; adds into dinp (floatX) and the adapters' fp32 gradients
+static void lora_backward_gpu(Matmul *mm, floatX *dinp, float *dlora_a, float *dlora_b, floatX *dh,
+                              const floatX *dout, const floatX *inp, const floatX *h,
+                              const floatX *lora_a, const floatX *lora_b, float scale, int B, int T,
+                              int C, int OC, int R) {
+    int N = B * T;
+    // matmul_backward_gpu's two products with the weight lora_b (OC, R), input h
+    matmul_plain(mm, "lora_backward_gpu (dh)", dh, CUDA_FLOATX, R, lora_b, R, 0, dout, OC, 0, R, N, OC, 0.0f);
+    matmul_plain(mm, "lora_backward_gpu (dlora_b)", dlora_b, CUDA_R_32F, R, h, R, 0, dout, OC, 1, R, OC, N,
+                 1.0f);
+    lora_scale_gpu(dh, scale, (size_t)N * R);
+    // and with the weight lora_a (R, C), input inp; dinp accumulates (beta = 1)
+    matmul_plain(mm, "lora_backward_gpu (dinp)", dinp, CUDA_FLOATX, C, lora_a, C, 0, dh, R, 0, C, N, R, 1.0f);
+    matmul_plain(mm, "lora_backward_gpu (dlora_a)", dlora_a, CUDA_R_32F, C, inp, C, 0, dh, R, 1, C, R, N,
+                 1.0f);
+}
+
+// whether target t (LoraTarget) has adapters in this run
+static int gpu_lora_on(const GPT2GPU *g, int t) {
+    return g->lora.config.rank > 0 && (g->lora.config.targets & (1u << t));
+}
+
+// twin of lora_forward_at: target t of layer l, when targeted: adds into out
+static void gpu_lora_forward_at(GPT2GPU *g, int t, int l, floatX *out, const floatX *inp, int B, int T) {
+    if (!gpu_lora_on(g, t)) { return; }
+    GpuLora *lo = &g->lora;
+    int in, oc, R = lo->config.rank;
+    lora_target_dims(&g->config, t, &in, &oc);
+    size_t BT = (size_t)B * T;
+    lora_forward_gpu(&g->mm, out, lo->h[t] + l * BT * R, inp, lo->ax.a[t] + (size_t)l * R * in,
+                     lo->ax.b[t] + (size_t)l * oc * R, lo->scale, B, T, in, oc, R);
+}
+
+// twin of lora_backward_at: adds into dinp and the adapters' gradients
+static void gpu_lora_backward_at(GPT2GPU *g, int t, int l, floatX *dinp, const floatX *dout,
+                                 const floatX *inp, int B, int T) {
+    if (!gpu_lora_on(g, t)) { return; }
+    GpuLora *lo = &g->lora;
+    int in, oc, R = lo->config.rank;
+    lora_target_dims(&g->config, t, &in, &oc);
+    size_t BT = (size_t)B * T, la = (size_t)l * R * in, lb = (size_t)l * oc * R;
+    lora_backward_gpu(&g->mm, dinp, lo->gt.a[t] + la, lo->gt.b[t] + lb, lo->dh, dout, inp,
+                      lo->h[t] + l * BT * R, lo->ax.a[t] + la, lo->ax.b[t] + lb, lo->scale, B, T, in,
+                      oc, R);
+}
+
+// twin of lora_update: AdamW over the trainable set, one launch per entry of
+// the table (each entry one tensor: one decay rule), writing each new value's
+// compute copy (an adapter's into w_x, a trainable norm's into the base's
+// params_x, which the matmuls and layernorms read)
+static void gpu_lora_update(GPT2GPU *g, const AdamWArgs *args) {
+    GpuLora *lo = &g->lora;
+    float bc1 = (float)(1.0 - pow(args->beta1, args->t));
+    float bc2 = (float)(1.0 - pow(args->beta2, args->t));
+    prof_mark(&g->prof, PF_ADAMW);
+    for (int k = 0; k < lo->num_specs; k++) {
+        const TensorSpec *sp = &lo->specs[k];
+        size_t n = spec_numel(sp), at = sp->start;
+        AdamWTable tab;  // the whole launch is one tensor
+        for (int j = 0; j < NUM_PARAMETER_TENSORS; j++) {
+            tab.end[j] = n;
+            tab.decays[j] = spec_decays(sp);
+        }
+        floatX *x;
+        if (lo->base[k] < 0) {
+#ifdef ENABLE_FP32
+            x = NULL;  // the adapters' compute copy is w itself
+#else
+            x = lo->w_x + at;
+#endif
+        } else {
+            x = g->params_x + g->param_specs[lo->base[k]].start;
+        }
+        LAUNCH(ceil_div(n, 256), 256, 0, adamw_kernel)(lo->w + at, x, lo->g + at, lo->m + at, lo->v + at, 0, n,
+                                                       tab, args->lr, args->beta1, args->beta2, args->eps,
+                                                       args->weight_decay, args->grad_scale, bc1, bc2);
+        launchCheck();
+    }
+}
+
 // the pointers of one layer into the GPU activations at shape B x T (twin of layer_acts)
 typedef struct {
     floatX *ln1, *qkv, *atty, *residual2, *ln2, *fch, *fch_gelu, *residual3;
@@ -1182,16 +1468,21 @@ static void gpu_forward(GPT2GPU *g, const int *inputs, int B, int T) {
         // ln1 was made by the previous layer's fused residual + layernorm (or above for l = 0)
         prof_mark(&g->prof, PF_MATMUL_FWD);
         matmul_forward_gpu(&g->mm, la.qkv, NULL, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
+        gpu_lora_forward_at(g, LORA_QKV, l, la.qkv, la.ln1, B, T);  // LoRA: += the adapters' term
         prof_mark(&g->prof, PF_ATTENTION_FWD);
         attention_forward_gpu(la.atty, la.att_lse, la.qkv, B, T, C, NH, g->att_blk);
         prof_mark(&g->prof, PF_MATMUL_FWD);
         matmul_forward_gpu(&g->mm, a->btc, NULL, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
+        gpu_lora_forward_at(g, LORA_ATTPROJ, l, a->btc, la.atty, B, T);
         prof_mark(&g->prof, PF_LAYERNORM_FWD);
         residual_layernorm_forward_gpu(la.residual2, la.ln2, la.ln2_mean, la.ln2_rstd, residual,
                                        a->btc, lp.ln2w, lp.ln2b, B, T, C);
         prof_mark(&g->prof, PF_MATMUL_FWD);
-        if (g->recompute) {  // the GELU the backward will recompute, by the same kernel
+        if (g->recompute || gpu_lora_on(g, LORA_FC)) {
+            // the GELU the backward will recompute, by the same kernel; or
+            // LoRA's term, which goes in before the GELU (no fused epilogue)
             matmul_forward_gpu(&g->mm, la.fch, NULL, la.ln2, lp.fcw, lp.fcb, B, T, C, 4 * C);
+            gpu_lora_forward_at(g, LORA_FC, l, la.fch, la.ln2, B, T);
             prof_mark(&g->prof, PF_BIAS_GELU);
             gelu_forward_gpu(la.fch_gelu, la.fch, BT * 4 * C);
         } else {
@@ -1199,6 +1490,7 @@ static void gpu_forward(GPT2GPU *g, const int *inputs, int B, int T) {
         }
         prof_mark(&g->prof, PF_MATMUL_FWD);
         matmul_forward_gpu(&g->mm, a->btc, NULL, la.fch_gelu, lp.fcprojw, lp.fcprojb, B, T, 4 * C, C);
+        gpu_lora_forward_at(g, LORA_FCPROJ, l, a->btc, la.fch_gelu, B, T);
         prof_mark(&g->prof, PF_LAYERNORM_FWD);
         // residual3 and the next layernorm: the next layer's ln1, or lnf after the last
         if (l + 1 < L) {
@@ -1267,6 +1559,10 @@ static float gpu_loss(GPT2GPU *g, const int *targets, int want_grad, float dloss
 // twin of gpt2_zero_grad
 static void gpu_zero_grad(GPT2GPU *g) {
     prof_mark(&g->prof, PF_COPIES);
+    if (g->lora.config.rank > 0) {  // LoRA: the trainable set
+        cudaCheck(cudaMemsetAsync(g->lora.g, 0, g->lora.num_trainable * sizeof(float), 0));
+        return;
+    }
     cudaCheck(cudaMemsetAsync(g->grads, 0, g->num_parameters * sizeof(float), 0));
 }
 
@@ -1304,12 +1600,20 @@ static void gpu_backward(GPT2GPU *g) {
             layernorm_recompute_gpu(la.ln2, la.residual2, la.ln2_mean, la.ln2_rstd, lp.ln2w, lp.ln2b, B, T, C);
             layernorm_recompute_gpu(la.ln1, residual, la.ln1_mean, la.ln1_rstd, lp.ln1w, lp.ln1b, B, T, C);
         }
-        // the MLP half: d fcproj = d residual3 = dresidual; GELU's backward fused into dinp
+        // the MLP half: d fcproj = d residual3 = dresidual; GELU's backward
+        // fused into dinp, or with LoRA on fcproj after its term is added
         prof_mark(&g->prof, PF_MATMUL_BWD);
+        int lora_fcproj = gpu_lora_on(g, LORA_FCPROJ);
         matmul_backward_gpu(&g->mm, a->dfch, gp.fcprojw, gp.fcprojb, a->dresidual, la.fch_gelu,
-                            lp.fcprojw, la.fch, B, T, 4 * C, C, cs);
-        prof_mark(&g->prof, PF_MATMUL_BWD);
+                            lp.fcprojw, lora_fcproj ? NULL : la.fch, B, T, 4 * C, C, cs);
+        if (lora_fcproj) {
+            gpu_lora_backward_at(g, LORA_FCPROJ, l, a->dfch, a->dresidual, la.fch_gelu, B, T);
+            prof_mark(&g->prof, PF_BIAS_GELU);
+            gelu_backward_gpu(a->dfch, la.fch, a->dfch, BT * 4 * C);
+            prof_mark(&g->prof, PF_MATMUL_BWD);
+        }
         matmul_backward_gpu(&g->mm, a->btc, gp.fcw, gp.fcb, a->dfch, la.ln2, lp.fcw, NULL, B, T, C, 4 * C, cs);
+        gpu_lora_backward_at(g, LORA_FC, l, a->btc, a->dfch, la.ln2, B, T);
         prof_mark(&g->prof, PF_LAYERNORM_BWD);
         layernorm_backward_gpu(a->dresidual, gp.ln2w, gp.ln2b, a->btc, la.residual2, lp.ln2w,
                                la.ln2_mean, la.ln2_rstd, B, T, C, cs);
@@ -1317,18 +1621,20 @@ static void gpu_backward(GPT2GPU *g) {
         prof_mark(&g->prof, PF_MATMUL_BWD);
         matmul_backward_gpu(&g->mm, a->btc, gp.attprojw, gp.attprojb, a->dresidual, la.atty,
                             lp.attprojw, NULL, B, T, C, C, cs);
+        gpu_lora_backward_at(g, LORA_ATTPROJ, l, a->btc, a->dresidual, la.atty, B, T);
         prof_mark(&g->prof, PF_ATTENTION_BWD);
         attention_backward_gpu(a->dqkv, a->att_D, a->btc, la.qkv, la.atty, la.att_lse, B, T, C, NH,
                                g->att_blk);
         prof_mark(&g->prof, PF_MATMUL_BWD);
         matmul_backward_gpu(&g->mm, a->btc, gp.qkvw, gp.qkvb, a->dqkv, la.ln1, lp.qkvw, NULL, B, T, C, 3 * C, cs);
+        gpu_lora_backward_at(g, LORA_QKV, l, a->btc, a->dqkv, la.ln1, B, T);
         prof_mark(&g->prof, PF_LAYERNORM_BWD);
         layernorm_backward_gpu(a->dresidual, gp.ln1w, gp.ln1b, a->btc, residual, lp.ln1w,
                                la.ln1_mean, la.ln1_rstd, B, T, C, cs);
     }
     // the buckets were built and uploaded by gpu_forward
     prof_mark(&g->prof, PF_ENCODER_BWD);
-    encoder_backward_gpu(gr->wte, gr->wpe, a->dresidual, &g->buckets, B, T, C);
+    if (gr->wte != NULL) { encoder_backward_gpu(gr->wte, gr->wpe, a->dresidual, &g->buckets, B, T, C); }
 }
 
 // twin of gpt2_grad_sumsq over this rank's [opt_start, opt_end): the same
@@ -1336,9 +1642,14 @@ static void gpu_backward(GPT2GPU *g) {
 // device; one double comes back (the run loop adds the ranks' sums with ZeRO-1)
 static double gpu_grad_sumsq(GPT2GPU *g) {
     size_t n = g->opt_end - g->opt_start;
+    const float *grads = g->grads + g->opt_start;
+    if (g->lora.config.rank > 0) {  // LoRA: the trainable set (lora_grad_sumsq)
+        n = g->lora.num_trainable;
+        grads = g->lora.g;
+    }
     size_t chunks = (n + NORM_CHUNK - 1) / NORM_CHUNK;
     prof_mark(&g->prof, PF_NORM);
-    LAUNCH((unsigned)chunks, 256, 0, grad_norm_kernel)(g->norm_partials, g->grads + g->opt_start, n);
+    LAUNCH((unsigned)chunks, 256, 0, grad_norm_kernel)(g->norm_partials, grads, n);
     launchCheck();
     LAUNCH(1, 1, 0, grad_norm_finish_kernel)(g->norm_total, g->norm_partials, chunks);
     launchCheck();
@@ -1355,6 +1666,7 @@ static void gpu_all_gather_params(GPT2GPU *g);
 // twin of gpt2_update: one launch over [opt_start, opt_end); with ZeRO-1
 // every rank then receives the others' updated shards
 static void gpu_update(GPT2GPU *g, const AdamWArgs *args) {
+    if (g->lora.config.rank > 0) { gpu_lora_update(g, args); return; }  // LoRA: the trainable set
     AdamWTable tab;
     for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
         tab.end[k] = g->param_specs[k].start + spec_numel(&g->param_specs[k]);
@@ -1485,12 +1797,23 @@ static void gpu_print_bill(const GPT2GPU *g, const GpuPeak *peak, const cudaDevi
     printf("+------------------------------+------------------+----------------+\n");
     printf("| %-28s | %16s | %14s |\n", title, "bytes", FLOATX_NAME);
     printf("+------------------------------+------------------+----------------+\n");
-    print_bytes_row("parameters (fp32 master)", np * sizeof(float));
+    const GpuLora *lo = &g->lora;
+    if (lo->config.rank > 0) {  // LoRA: the base frozen, the trainable set beside it
+        print_bytes_row("parameters (frozen, " FLOATX_NAME ")", np * sizeof(floatX));
+        print_bytes_row("LoRA trainable (fp32)", lo->num_trainable * sizeof(float));
 #ifndef ENABLE_FP32
-    print_bytes_row("parameters (bf16 copy)", np * sizeof(floatX));
+        print_bytes_row("LoRA adapters (bf16 copy)", lo->num_adapters * sizeof(floatX));
 #endif
-    print_bytes_row("gradients (fp32)", np * sizeof(float));
-    print_bytes_row("AdamW moments (m, v)", 2 * nm * sizeof(float));
+        print_bytes_row("LoRA gradients (fp32)", lo->num_trainable * sizeof(float));
+        print_bytes_row("LoRA AdamW moments (m, v)", 2 * lo->num_trainable * sizeof(float));
+    } else {
+        print_bytes_row("parameters (fp32 master)", np * sizeof(float));
+#ifndef ENABLE_FP32
+        print_bytes_row("parameters (bf16 copy)", np * sizeof(floatX));
+#endif
+        print_bytes_row("gradients (fp32)", np * sizeof(float));
+        print_bytes_row("AdamW moments (m, v)", 2 * nm * sizeof(float));
+    }
     print_bytes_row("activations (saved)", g->act_bytes);
     print_bytes_row("scratch (backward, tokens)", g->scratch_bytes);
     print_bytes_row("encoder token buckets", g->bucket_bytes);
@@ -1523,8 +1846,14 @@ static void cuda_setup(Run *run) {
     cudaCheck(cudaSetDevice(st->device));
     GPT2 *m = &run->model;
     GPT2GPU *g = &st->model;
-    gpu_model_init(g, &m->config, run->B_local, run->cfg.T, g_comm.rank, g_comm.nranks, m->opt_start,
-                   m->opt_end, run->cfg.recompute);
+    int lora = m->lora.config.rank > 0;  // LoRA: lora_init has made the host's trainable set
+    if (lora) {
+        gpu_model_init_lora(g, &m->config, run->B_local, run->cfg.T, g_comm.rank, g_comm.nranks, 0, 0,
+                            run->cfg.recompute, &m->lora);
+    } else {
+        gpu_model_init(g, &m->config, run->B_local, run->cfg.T, g_comm.rank, g_comm.nranks, m->opt_start,
+                       m->opt_end, run->cfg.recompute);
+    }
     g->mm.fuse = run->cfg.gelu_fusion;
     const char *prof = getenv("TRAIN_GPU_PROFILE");
     if (prof != NULL && prof[0] != '\0') {
@@ -1538,7 +1867,11 @@ static void cuda_setup(Run *run) {
 #ifdef USE_MPI
     if (g_comm.nranks > 1) { gpu_nccl_init(g); }
 #endif
-    gpu_upload(g, m->params_memory, m->m_memory, m->v_memory);
+    if (lora) {
+        gpu_lora_upload(g, m);
+    } else {
+        gpu_upload(g, m->params_memory, m->m_memory, m->v_memory);
+    }
     st->logits_host = (float *)callocCheck((size_t)m->config.padded_vocab_size, sizeof(float));
     st->peak = gpu_peak(st->device);
 #ifdef ENABLE_FP32
@@ -1597,12 +1930,22 @@ static const float *cuda_next_logits(Run *run, const int *tokens, int len) {
 
 static void cuda_to_host(Run *run) {
     GPT2 *m = &run->model;
-    gpu_download(&cuda_state(run)->model, m->params_memory, m->m_memory, m->v_memory);
+    GPT2GPU *g = &cuda_state(run)->model;
+    if (g->lora.config.rank > 0) {
+        gpu_lora_download(g, m, 0);
+    } else {
+        gpu_download(g, m->params_memory, m->m_memory, m->v_memory);
+    }
 }
 
 static void cuda_from_host(Run *run) {
     GPT2 *m = &run->model;
-    gpu_upload(&cuda_state(run)->model, m->params_memory, m->m_memory, m->v_memory);
+    GPT2GPU *g = &cuda_state(run)->model;
+    if (g->lora.config.rank > 0) {
+        gpu_lora_upload(g, m);
+    } else {
+        gpu_upload(g, m->params_memory, m->m_memory, m->v_memory);
+    }
 }
 
 static void cuda_release(Run *run) {
@@ -1623,6 +1966,10 @@ static void cuda_release(Run *run) {
 // first tensor holding a NaN or an infinity
 static const char *cuda_first_nonfinite(Run *run, char *buf, size_t size) {
     GPT2GPU *g = &cuda_state(run)->model;
+    if (g->lora.config.rank > 0) {  // LoRA: the trainable set and its gradients
+        gpu_lora_download(g, &run->model, 1);
+        return gpt2_first_nonfinite(&run->model, buf, size);
+    }
     cuda_to_host(run);
     cudaCheck(cudaMemcpy(run->model.grads_memory, g->grads, g->num_parameters * sizeof(float),
                          cudaMemcpyDeviceToHost));

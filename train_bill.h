@@ -97,8 +97,11 @@ static double run_bytes(const GPT2Config *cfg, int B, int T, int shards) {
 // Refuses a run whose tensors cannot be addressed, or (check_memory) do not
 // fit in this machine's memory, before anything is allocated, naming the
 // flags to change instead of failing later in malloc or being killed.
-static void check_run_size(const GPT2Config *cfg, int B, int T, int shards, int check_memory) {
+// lc: a LoRA run's config (its trainable set is small, the base frozen), or NULL
+static void check_run_size(const GPT2Config *cfg, const LoraConfig *lc, int B, int T, int shards,
+                           int check_memory) {
     double bytes = run_bytes(cfg, B, T, shards);
+    if (lc != NULL && bytes <= (double)SIZE_MAX / 4) { bytes = (double)lora_bill(cfg, lc, B, T).total_bytes; }
     if (bytes > (double)SIZE_MAX / 4) {
         die("-b %d -t %d with this model (L=%d NH=%d C=%d) needs %.3g bytes, more than this "
             "machine can address: use a smaller -b or -t, or a smaller model (-e)", B, T,
@@ -134,13 +137,12 @@ static void check_run_size(const GPT2Config *cfg, int B, int T, int shards, int 
 // A (R, in) and B (out, R), fp32, with gradients and two AdamW moments; the
 // forward adds (alpha / R) B A x, so every layer keeps one more (B, T, R)
 // intermediate (A x) per target, and its gradient. Targets: the four matrices
-// of each block (qkvw, attprojw, fcw, fcprojw). Optionally the layernorms
-// train too (their weights then get gradients and moments). The rank is
-// BILL_LORA_RANK unless the run says otherwise.
+// of each block (qkvw, attprojw, fcw, fcprojw). Optionally the biases and
+// layernorms train too (--lora-train-norms: they then get gradients and
+// moments). The rank is BILL_LORA_RANK unless the run says otherwise.
 
 #define BILL_LORA_RANK 8
 #define BILL_LORA_TARGETS 4      // qkvw (3C, C), attprojw (C, C), fcw (4C, C), fcprojw (C, 4C)
-#define BILL_LORA_IN_OUT 16      // sum over the four targets of in + out, in units of C
 
 // train.cu's layout (read from its gpu_model_init and gpu_act_table): the
 // constants it allocates with, mirrored here so that ./train can print the
@@ -168,16 +170,6 @@ static void bill_sum(BillColumn *b) {
 static double bill_matmul_weights(const GPT2Config *cfg) {
     double C = cfg->channels;
     return (double)cfg->padded_vocab_size * C + (double)cfg->num_layers * 12 * C * C;
-}
-
-// the adapters' parameters: R (in + out) for each target of each layer
-static size_t bill_lora_params(const GPT2Config *cfg, int R) {
-    return (size_t)cfg->num_layers * R * BILL_LORA_IN_OUT * (size_t)cfg->channels;
-}
-
-// the layernorm parameters (ln1, ln2 of each layer, lnf), trainable with LoRA on request
-static size_t bill_norm_params(const GPT2Config *cfg) {
-    return (4 * (size_t)cfg->num_layers + 2) * (size_t)cfg->channels;
 }
 
 // CPU, pre-training / full fine-tuning: exactly what gpt2_init and
@@ -266,42 +258,51 @@ static BillColumn bill_gpu_train(const GPT2Config *cfg, int B, int T, int shards
 }
 
 // LoRA fine-tuning of rank R (layout above), on the CPU (gpu 0: fp32 like
-// train.c) or the GPU (gpu 1: the frozen weights as bf16 only, since they are
-// never updated; adapters fp32 with a bf16 copy; bf16 activations as
-// bill_gpu_train, recompute as there). FLOPs: the forward as always (2 per
-// weight per token) plus the adapters'; the backward still needs every input
-// gradient (2 per weight) but no weight gradient of the frozen matrices, so
-// about 4 instead of 6 per weight; the adapters cost 6 per parameter.
-static BillColumn bill_lora(const GPT2Config *cfg, int B, int T, int shards, int R,
-                            int train_norms, int gpu, int recompute) {
+// train.c) or the GPU (gpu 1, train.cu's GpuLora, for a compute type of X
+// bytes: the frozen weights in the compute type only, since they are never
+// updated; the trainable set in fp32 with gradients and moments, and (copy)
+// the adapters' compute copy; activations as bill_gpu_layout's plus h (B, T,
+// R) of each target, scratch plus one dh). The trainable set and the
+// adapters are counted by train.c's own tables (lora_bill). FLOPs: the
+// forward as always (2 per weight per token) plus the adapters'; the backward
+// still needs every input gradient (2 per weight) but no weight gradient of
+// the frozen matrices, so about 4 instead of 6 per weight; the adapters cost
+// 6 per parameter. test/test_gpu_bill.cu checks the GPU layout against
+// train.cu's allocations, test_train the CPU's against train.c's.
+static BillColumn bill_lora_layout(const GPT2Config *cfg, int B, int T, int shards, int R,
+                                   int train_norms, int gpu, int recompute, size_t X, int copy) {
     BillColumn c;
     memset(&c, 0, sizeof(c));
-    size_t np = count_parameters(cfg), na = bill_lora_params(cfg, R), BT = (size_t)B * T;
-    size_t inter = (size_t)cfg->num_layers * BILL_LORA_TARGETS * BT * R;  // the (B, T, R) A x
-    c.trainable = na + (train_norms ? bill_norm_params(cfg) : 0);
+    LoraConfig lc = {R, (float)R, LORA_ALL_TARGETS, train_norms};
+    LoraBill lb = lora_bill(cfg, &lc, B, T);
+    size_t np = count_parameters(cfg), na = lb.adapter_bytes / sizeof(float), BT = (size_t)B * T;
+    size_t inter = (size_t)cfg->num_layers * BILL_LORA_TARGETS * BT * R;  // the (B, T, R) h
+    c.trainable = lb.num_trainable;
     c.grads = c.trainable * sizeof(float);
     c.moments = 2 * ((c.trainable + shards - 1) / shards) * sizeof(float);
     if (!gpu) {
-        // the CPU: exactly what train.c's LoRA trainer allocates (lora_bill,
-        // from the same tables as lora_init), all four targets
-        LoraConfig lc = {R, (float)R, LORA_ALL_TARGETS, train_norms};
-        LoraBill lb = lora_bill(cfg, &lc, B, T);
+        // the CPU: exactly what train.c's LoRA trainer allocates
         c.weights = lb.base_param_bytes + lb.adapter_bytes;
-        c.grads = lb.grad_bytes;
         c.acts = lb.act_bytes + lb.lora_act_bytes;
         c.act_grads = lb.act_grad_bytes;
         c.other = lb.other_bytes;
     } else {
-        bill_gpu_acts(cfg, B, T, recompute, BILL_BF16, &c.acts, &c.act_grads);
-        c.weights = np * BILL_BF16 + na * (sizeof(float) + BILL_BF16);
-        c.acts += inter * BILL_BF16;
-        c.act_grads += BT * (size_t)R * BILL_BF16;  // one layer's d(A x) at a time, like dqkv
+        bill_gpu_acts(cfg, B, T, recompute, X, &c.acts, &c.act_grads);
+        c.weights = np * X + c.trainable * sizeof(float) + (copy ? na * X : 0);
+        c.acts += inter * X;
+        c.act_grads += BT * (size_t)R * X;  // one layer's dh at a time, like dqkv
         c.other = bill_gpu_other(cfg, B, T, c.trainable);
     }
     double C = cfg->channels, L = cfg->num_layers;
     c.flops_per_token = 4.0 * bill_matmul_weights(cfg) + 6.0 * (double)na + 12.0 * L * C * T;
     bill_sum(&c);
     return c;
+}
+
+// the same, with ./train_gpu's default compute type on the GPU (bf16)
+static BillColumn bill_lora(const GPT2Config *cfg, int B, int T, int shards, int R,
+                            int train_norms, int gpu, int recompute) {
+    return bill_lora_layout(cfg, B, T, shards, R, train_norms, gpu, recompute, BILL_BF16, 1);
 }
 
 // inference: B sequences of T tokens, each with its KV cache; defined with
@@ -629,7 +630,7 @@ static int dry_run(const RunConfig *c) {
     int B = c->B / c->ranks, shards = c->zero && c->ranks > 1 ? c->ranks : 1;
     size_t BT = (size_t)c->B * c->T, total = c->total_batch == 0 ? BT : (size_t)c->total_batch;
     if (total % BT != 0) { die("-d %d is not a multiple of B*T = %zu", c->total_batch, BT); }
-    check_run_size(&mc, B, c->T, shards, c->measure);
+    check_run_size(&mc, NULL, B, c->T, shards, c->measure);
     printf("model %s: L=%d NH=%d C=%d V=%d Vp=%d maxT=%d\n", c->model, mc.num_layers,
            mc.num_heads, mc.channels, mc.vocab_size, mc.padded_vocab_size, mc.max_seq_len);
     if (c->ranks > 1) {

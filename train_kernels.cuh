@@ -39,6 +39,7 @@ Map, in train.c's layer order:
   optimizer              grad_norm_kernel, grad_norm_finish_kernel,
                          adamw_kernel (AdamWTable), and the
                          float <-> floatX copies
+  LoRA                   lora_scale_kernel (the adapters' scale)
 */
 #ifndef TRAIN_KERNELS_CUH
 #define TRAIN_KERNELS_CUH
@@ -947,6 +948,17 @@ __global__ void float_to_x_kernel(floatX *out, const float *in, size_t n) {
 __global__ void x_to_float_kernel(float *out, const floatX *in, size_t n) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) { out[i] = to_f(in[i]); }
+}
+
+// ----------------------------------------------------------------------------
+// LoRA: the adapters' products are cuBLASLt's (train.cu, lora_forward_gpu and
+// lora_backward_gpu); the one elementwise step between them is the scale
+
+// x[i] *= s: the "h = scale * inp @ lora_a^T" and "dh *= scale" of train.c's
+// lora_forward and lora_backward; one thread per element
+__global__ void lora_scale_kernel(floatX *x, float s, size_t n) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) { x[i] = to_x(to_f(x[i]) * s); }
 }
 
 #endif  // TRAIN_KERNELS_CUH

@@ -6,7 +6,10 @@ with per-tensor tolerances; then 5 AdamW steps on the same batch, comparing
 the losses and gradient norms; (first shape) that two GPU runs give the
 same bits; and on every shape that the matmuls without cuBLASLt's fused
 epilogues (--gelu-fusion 0: plain products, separate bias and GELU kernels)
-give the fused path's logits, loss and gradients. Under the CPU emulation
+give the fused path's logits, loss and gradients. Shapes with LoRA then
+fine-tune the same way (train.c's LoRA against train.cu's): logits, loss,
+the adapters' (and trainable norms') gradients, 5 AdamW steps, the adapters
+after them, and the frozen base bitwise unchanged. Under the CPU emulation
 (dev/cuda_emu) it also checks that a training step allocates nothing and
 makes no blocking copy. Prints `OK|FAIL name maxabs maxrel` per tensor and an overall line;
 exits 1 on any failure. Without a GPU it prints SKIPPED and exits 0.
@@ -62,6 +65,9 @@ typedef struct {
     int L, NH, C, V, maxT, B, T;
     int recompute;  // the GPU recomputes GELU and layernorm outputs in the backward
     int fuse;       // 1: cuBLASLt's fused bias/GELU epilogues; 0: --gelu-fusion 0
+    int lora;       // > 0: then LoRA of this rank (test_lora), alpha 2 R
+    unsigned lora_targets;  // LoraTarget bits
+    int lora_norms;         // --lora-train-norms
 } TestShape;
 
 typedef struct {
@@ -285,6 +291,148 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
     gpt2_free(&cpu);
 }
 
+// LoRA fine-tuning on both sides from the same base, adapters and batch:
+// the forward with the adapters' term, the trainable set's gradients, AdamW
+// steps, and the frozen base's compute copy unchanged on the GPU
+static void test_lora(Tally *tally, const TestShape *ts) {
+    GPT2Config cfg;
+    cfg.max_seq_len = ts->maxT;
+    cfg.vocab_size = ts->V;
+    cfg.padded_vocab_size = pad_vocab(ts->V);
+    cfg.num_layers = ts->L;
+    cfg.num_heads = ts->NH;
+    cfg.channels = ts->C;
+    int B = ts->B, T = ts->T;
+    size_t BT = (size_t)B * T, Vp = cfg.padded_vocab_size;
+    char name[64];
+    snprintf(name, sizeof(name), "%s+lora", ts->name);
+    printf("-- %s: LoRA R=%d alpha %d, targets 0x%x%s, %s epilogues%s\n", name, ts->lora, 2 * ts->lora,
+           ts->lora_targets, ts->lora_norms ? ", biases and layernorms trained" : "",
+           ts->fuse ? "fused" : "unfused", ts->recompute ? ", recompute" : "");
+    Rng rng;
+    rng_seed(&rng, 4321);
+    GPT2 cpu;
+    gpt2_init(&cpu, &cfg);
+    gpt2_init_random(&cpu, &rng);
+    perturb(&cpu, &rng);
+    gpt2_freeze(&cpu);
+    LoraConfig lc = {ts->lora, 2.0f * ts->lora, ts->lora_targets, ts->lora_norms};  // scale 2, not 1
+    lora_init(&cpu, &lc, &rng);
+    // B starts at 0 (the model is then the base): give it values, so that the
+    // adapters' term and both adapters' gradients are not zero
+    LoraState *ls = &cpu.lora;
+    for (int k = 0; k < ls->num_specs; k++) {
+        const TensorSpec *sp = &ls->specs[k];
+        if (ls->base[k] >= 0 || sp->init != INIT_ZEROS) { continue; }
+        for (size_t i = 0; i < spec_numel(sp); i++) { ls->w_memory[sp->start + i] = 0.05f * rng_normal(&rng); }
+    }
+    gpt2_alloc_activations(&cpu, B, T);
+    int *inputs = (int *)mallocCheck(BT * sizeof(int));
+    int *targets = (int *)mallocCheck(BT * sizeof(int));
+    for (size_t i = 0; i < BT; i++) {
+        inputs[i] = (int)rng_below(&rng, (size_t)ts->V);
+        targets[i] = (int)rng_below(&rng, (size_t)ts->V);
+    }
+    GPT2GPU g;
+    gpu_model_init_lora(&g, &cfg, B, T, 0, 1, 0, 0, ts->recompute, ls);
+    g.mm.fuse = ts->fuse;
+    gpu_lora_upload(&g, &cpu);
+    size_t np = cpu.num_parameters, n = ls->num_trainable;
+    floatX *base_before = (floatX *)mallocCheck(np * sizeof(floatX));
+    cudaCheck(cudaMemcpy(base_before, g.params_x, np * sizeof(floatX), cudaMemcpyDeviceToHost));
+
+    // forward and backward
+    float lc0 = cpu_step_grads(&cpu, inputs, targets, B, T);
+    float *host = (float *)mallocCheck(BT * Vp * sizeof(float));
+    gpu_zero_grad(&g);
+    gpu_forward(&g, inputs, B, T);
+    gpu_logits_host(&g, host, BT * Vp);  // before the loss turns them into dlogits
+    float lg0 = gpu_loss(&g, targets, 1, 1.0f / (float)BT);
+    gpu_backward(&g);
+    compare(tally, name, "logits", host, cpu.acts.logits, BT * Vp, TOL_LOGITS);
+    compare(tally, name, "loss", &lg0, &lc0, 1, TOL_LOSS);
+    float *grads = (float *)mallocCheck(n * sizeof(float));
+    cudaCheck(cudaMemcpy(grads, g.lora.g, n * sizeof(float), cudaMemcpyDeviceToHost));
+    for (int k = 0; k < ls->num_specs; k++) {
+        const TensorSpec *sp = &ls->specs[k];
+        char what[64];
+        snprintf(what, sizeof(what), "d%s", sp->name);
+        compare(tally, name, what, grads + sp->start, ls->g_memory + sp->start, spec_numel(sp), TOL_GRAD);
+    }
+
+    // AdamW steps on the same batch
+#ifdef CUDA_EMU
+    EmuCounts before = emu_counts;
+#endif
+    for (int step = 1; step <= ADAM_STEPS; step++) {
+        float lc = cpu_step_grads(&cpu, inputs, targets, B, T);
+        float lg = gpu_step_grads(&g, inputs, targets, B, T);
+        float nc = (float)sqrt(gpt2_grad_sumsq(&cpu, 0, np));
+        float ng = (float)sqrt(gpu_grad_sumsq(&g));
+        char what[64];
+        snprintf(what, sizeof(what), "step %d loss", step);
+        compare(tally, name, what, &lg, &lc, 1, TOL_STEP);
+        snprintf(what, sizeof(what), "step %d grad norm", step);
+        compare(tally, name, what, &ng, &nc, 1, TOL_GRAD);
+        AdamWArgs ac = {ADAM_LR, 0.9f, 0.95f, 1e-8f, 0.1f, clip_scale(nc, 1.0f), step};
+        AdamWArgs ag = ac;
+        ag.grad_scale = clip_scale(ng, 1.0f);
+        gpt2_update(&cpu, &ac);
+        gpu_update(&g, &ag);
+    }
+#ifdef CUDA_EMU
+    {
+        long allocs = emu_counts.device_allocs - before.device_allocs + emu_counts.pinned_allocs -
+                      before.pinned_allocs;
+        long copies = emu_counts.blocking_copies - before.blocking_copies;
+        int ok = allocs == 0 && copies == 0;
+        printf("%-4s %-6s %-22s %d steps: %ld allocations, %ld blocking copies (emulation counts)\n",
+               ok ? "OK" : "FAIL", name, "no alloc in a step", ADAM_STEPS, allocs, copies);
+        tally->checks++;
+        tally->failures += !ok;
+    }
+#endif
+    // the trainable set after the steps (the bound of test_shape's parameters)
+    float *w = (float *)mallocCheck(n * sizeof(float)), *wc = (float *)mallocCheck(n * sizeof(float));
+    cudaCheck(cudaMemcpy(w, g.lora.w, n * sizeof(float), cudaMemcpyDeviceToHost));
+    double maxp = 0.0;
+    for (int k = 0; k < ls->num_specs; k++) {
+        const TensorSpec *sp = &ls->specs[k];
+        memcpy(wc + sp->start, lora_values(&cpu, k), spec_numel(sp) * sizeof(float));
+    }
+    for (size_t i = 0; i < n; i++) { maxp = fmax(maxp, fabs((double)wc[i])); }
+    compare(tally, name, "trainable after AdamW", w, wc, n, 2.0 * ADAM_LR * ADAM_STEPS / maxp);
+    // the frozen base: every tensor outside the trainable set, the same bits
+    floatX *base_after = (floatX *)mallocCheck(np * sizeof(floatX));
+    cudaCheck(cudaMemcpy(base_after, g.params_x, np * sizeof(floatX), cudaMemcpyDeviceToHost));
+    int frozen = 1, trained = 0;
+    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
+        const TensorSpec *sp = &cpu.param_specs[i];
+        int trainable = ls->config.train_norms && !spec_decays(sp);
+        int same = memcmp(base_after + sp->start, base_before + sp->start, spec_numel(sp) * sizeof(floatX)) == 0;
+        if (!trainable && !same) { frozen = 0; }
+        if (trainable && !same) { trained = 1; }
+    }
+    int ok = frozen && trained == ls->config.train_norms;
+    printf("%-4s %-6s %-22s the frozen base %s%s\n", ok ? "OK" : "FAIL", name, "base unchanged",
+           frozen ? "has the same bits" : "CHANGED",
+           ls->config.train_norms ? (trained ? "; the trained norms moved" : "; the trained norms did NOT move")
+                                  : "");
+    tally->checks++;
+    tally->failures += !ok;
+
+    free(base_after);
+    free(base_before);
+    free(w);
+    free(wc);
+    free(grads);
+    free(host);
+    free(inputs);
+    free(targets);
+    gpu_model_free(&g);
+    gpt2_free(&cpu);
+}
+
 int main(int argc, char **argv) {
     (void)train_main;  // the program's entry and backend: not used by this test
     (void)cuda_backend;
@@ -307,13 +455,16 @@ int main(int argc, char **argv) {
     // T not a multiple of the attention tiles, head sizes 16 (padded to 64),
     // 128 (the 32-row tiles), and GPT-2 124M's 64; --recompute and
     // --gelu-fusion 0 on the tiny shape
+    // LoRA: on tiny the attention's two matrices only (the MLP keeps its
+    // fused GELU epilogues), on tiny-r all four with the norms trained
+    static const unsigned attn = (1u << LORA_QKV) | (1u << LORA_ATTPROJ);
     static const TestShape shapes[] = {
-        {"tiny", 2, 4, 64, 100, 64, 2, 40, 0, 1},
-        {"tiny-u", 2, 4, 64, 100, 64, 2, 40, 0, 0},
-        {"tiny-r", 2, 4, 64, 100, 64, 2, 40, 1, 1},
-        {"hs128", 1, 2, 256, 200, 128, 1, 100, 0, 1},
+        {"tiny", 2, 4, 64, 100, 64, 2, 40, 0, 1, 8, attn, 0},
+        {"tiny-u", 2, 4, 64, 100, 64, 2, 40, 0, 0, 0, 0, 0},
+        {"tiny-r", 2, 4, 64, 100, 64, 2, 40, 1, 1, 8, LORA_ALL_TARGETS, 1},
+        {"hs128", 1, 2, 256, 200, 128, 1, 100, 0, 1, 0, 0, 0},
 #ifndef TEST_GPU_NO_124M  // the CPU emulation (dev/cuda_emu) leaves out the large shape
-        {"124M", 12, 12, 768, 50257, 1024, 4, 64, 0, 1},
+        {"124M", 12, 12, 768, 50257, 1024, 4, 64, 0, 1, 0, 0, 0},
 #endif
     };
     Tally tally = {0, 0};
@@ -327,6 +478,7 @@ int main(int argc, char **argv) {
         int wanted = argc == 1;  // no names: every shape
         for (int a = 1; a < argc; a++) { wanted |= strcmp(argv[a], shapes[i].name) == 0; }
         if (wanted) { test_shape(&tally, &shapes[i], i == 0); }
+        if (wanted && shapes[i].lora > 0) { test_lora(&tally, &shapes[i]); }
     }
     printf("%s: %d of %d checks passed (%s)\n", tally.failures == 0 ? "OK" : "FAIL",
            tally.checks - tally.failures, tally.checks, FLOATX_NAME);

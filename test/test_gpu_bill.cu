@@ -4,7 +4,9 @@ bill_gpu_layout, which ./train --dry-run prints for bf16 without CUDA)
 against what train.cu's gpu_model_init really allocates: for a few shapes,
 with and without --recompute, the whole model and the last ZeRO-1 shard of 2
 ranks (the biggest), total bytes, saved activations and backward scratch must
-be equal. The compute type's size is the build's sizeof(floatX): 2 with
+be equal; and LoRA's GPU column (train_bill.h's bill_lora_layout) against
+gpu_model_init_lora with train.c's LoRA state, rank 4, with and without
+--lora-train-norms. The compute type's size is the build's sizeof(floatX): 2 with
 nvcc's bf16, 4 in a PRECISION=FP32 build and under dev/cuda_emu (whose
 emulated bf16 is a float inside). Built by g++ under the emulation (make
 test-gpu-bill: dev/cuda_emu's cudaMalloc), or by nvcc for a real GPU
@@ -47,6 +49,29 @@ int main(void) {
                        b.total, b.acts, b.act_grads, g.bytes_allocated, g.act_bytes, g.scratch_bytes);
                 ok ? pass++ : fail++;
                 gpu_model_free(&g);
+            }
+            for (int norms = 0; norms <= 1; norms++) {  // LoRA, rank 4, all four targets
+                GPT2 host;
+                Rng rng;
+                rng_seed(&rng, 1);
+                gpt2_init(&host, &cfg);
+                gpt2_freeze(&host);
+                LoraConfig lc = {4, 4.0f, LORA_ALL_TARGETS, norms};
+                lora_init(&host, &lc, &rng);
+                GPT2GPU g;
+                gpu_model_init_lora(&g, &cfg, x[5], x[6], 0, 1, 0, 0, recompute, &host.lora);
+                BillColumn b = bill_lora_layout(&cfg, x[5], x[6], 1, 4, norms, 1, recompute, sizeof(floatX),
+                                                COMPUTE_COPY);
+                int ok = b.total == g.bytes_allocated && b.acts == g.act_bytes &&
+                         b.act_grads == g.scratch_bytes && b.trainable == g.lora.num_trainable;
+                printf("%s %s, L=%d C=%d V=%d B=%d T=%d recompute %d, LoRA R=4%s: bill %zu bytes "
+                       "(activations %zu, scratch %zu), allocated %zu (%zu, %zu)\n",
+                       ok ? "OK  " : "FAIL", FLOATX_NAME, x[0], x[2], x[3], x[5], x[6], recompute,
+                       norms ? " + norms" : "", b.total, b.acts, b.act_grads, g.bytes_allocated, g.act_bytes,
+                       g.scratch_bytes);
+                ok ? pass++ : fail++;
+                gpu_model_free(&g);
+                gpt2_free(&host);
             }
         }
     }

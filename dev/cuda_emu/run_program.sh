@@ -3,9 +3,13 @@
 # ./train_gpu program (train.cu as it is, built by g++ for the emulation with
 # -DCUDA_EMU -I dev/cuda_emu/include, FP32; see run.sh) against ./train on the
 # same tiny run: a d6 model with V=300 on random tokens, B=2 T=32. Checks that
-#   0. it refuses --lora (LoRA is CPU-only for now) with a message, exit 1
 #   1. the step lines' loss, lr and norm, the val losses and the sample equal
 #      ./train's (printed precision), and a checkpoint is written
+#   1b. LoRA fine-tuning of that checkpoint (--lora 4, the biases and
+#      layernorms trained too): the same losses as ./train --lora, a
+#      lora_STEP.bin; a ./train LoRA checkpoint resumed by train_gpu continues
+#      as ./train does; train_gpu's --lora-merge writes a plain model whose
+#      val loss under ./train is the LoRA run's
 #   2. a ./train checkpoint resumed by the emulated ./train_gpu gives ./train's
 #      next step (the files move between CPU and GPU), with --gelu-fusion 0
 #      (separate bias and GELU kernels) and TRAIN_GPU_PROFILE=1 (the table of
@@ -49,15 +53,6 @@ same_logs() {
         }' <(digest "$1") <(digest "$2")
 }
 
-# 0. LoRA is CPU-only for now: ./train_gpu refuses --lora with a message, exit 1
-"$out/train_gpu" "${args[@]}" --lora 4 -x 1 > "$out/lora.log" 2>&1
-rc=$?
-if [ $rc = 1 ] && grep -q "does not support LoRA yet" "$out/lora.log"; then
-    ok "train_gpu (emulated) refuses --lora: $(grep -m1 error "$out/lora.log" | cut -c1-80)"
-else
-    bad "train_gpu (emulated) --lora: exit $rc, expected 1 with a message"
-fi
-
 # 1. the same run on both
 ./train "${args[@]}" -x 3 -j "$out/tokens.bin" -v 2 -m 1 -g 5 -o "$out/cpu" > "$out/cpu.log" 2>&1
 "$out/train_gpu" "${args[@]}" -x 3 -j "$out/tokens.bin" -v 2 -m 1 -g 5 -o "$out/gpu" > "$out/gpu.log" 2>&1
@@ -69,6 +64,35 @@ fi
 grep -q "| mfu " "$out/gpu.log" && ok "the step line has mfu" || bad "no mfu in the step line"
 [ -f "$out/gpu/model_00000003.bin" ] && [ -f "$out/gpu/state_00000003.bin" ] && ok "checkpoint written" \
     || bad "no checkpoint"
+
+# 1b. LoRA fine-tuning of the model just trained, on both
+lora=("${args[@]}" -e "$out/cpu/model_00000003.bin" --lora 4 --lora-alpha 8 --lora-train-norms 1 -l 1e-2
+      -j "$out/tokens.bin" -v 2 -m 1 -g 0)
+./train "${lora[@]}" -x 2 -o "$out/lora_cpu" > "$out/lora_cpu.log" 2>&1
+"$out/train_gpu" "${lora[@]}" -x 2 -o "$out/lora_gpu" > "$out/lora_gpu.log" 2>&1
+if same_logs "$out/lora_cpu.log" "$out/lora_gpu.log" && [ -f "$out/lora_gpu/lora_00000002.bin" ]; then
+    ok "train_gpu --lora (emulated) = train --lora: losses, norms, val losses; lora_00000002.bin written"
+else
+    bad "train_gpu --lora and train --lora differ (logs in $out)"
+fi
+grep -q "LoRA trainable (fp32)" "$out/lora_gpu.log" && ok "train_gpu's bill has LoRA's rows" || bad "no LoRA rows in the GPU bill"
+cp -r "$out/lora_cpu" "$out/lora_mix"
+./train "${lora[@]}" -x 3 -o "$out/lora_cpu" -y 1 > "$out/lora_cpu3.log" 2>&1
+"$out/train_gpu" "${lora[@]}" -x 3 -o "$out/lora_mix" -y 1 --lora-merge "$out/merged.bin" > "$out/lora_mix3.log" 2>&1
+if grep -q "resume: from .*lora_00000002.bin" "$out/lora_mix3.log" && same_logs "$out/lora_cpu3.log" "$out/lora_mix3.log"; then
+    ok "a ./train LoRA checkpoint resumed by train_gpu continues as ./train does"
+else
+    bad "LoRA resume across backends differs (logs in $out)"
+fi
+lora_val=$(grep '^val loss' "$out/lora_mix3.log" | tail -1 | cut -d' ' -f3)
+./train "${args[@]}" -e "$out/merged.bin" -j "$out/tokens.bin" -m 1 -x 0 -v 1 -g 0 > "$out/merged.log" 2>&1
+merged_val=$(grep '^val loss' "$out/merged.log" | tail -1 | cut -d' ' -f3)
+if [ -n "$lora_val" ] && [ -n "$merged_val" ] &&
+   awk -v a="$lora_val" -v b="$merged_val" 'BEGIN { d = a - b; exit !(d < 1e-5 && d > -1e-5) }'; then
+    ok "train_gpu --lora-merge: ./train reads the merged model, val loss $merged_val = LoRA's $lora_val"
+else
+    bad "train_gpu --lora-merge: merged val loss '$merged_val', LoRA's '$lora_val'"
+fi
 
 # 2. a CPU checkpoint resumed on the GPU backend
 cp -r "$out/cpu" "$out/mix"
