@@ -126,7 +126,10 @@ dev/cpu/matmul_avx512: dev/cpu/matmul.c dev/cpu/lab.h $(TRAIN_SRC)
 # recipe: data/recipe_shakespeare.sh, the README's results table: d6 from
 #   scratch on tinyshakespeare, GPT-2's and a learned vocabulary, each beside
 #   an add-k bigram baseline (dev/bigram.c). Long: see README, Results.
-.PHONY: data run plot recipe
+# recipe-finetune: data/recipe_finetune.sh, the README's fine-tuning table:
+#   `make run`'s d6 fine-tuned on another text (FT_TEXT=file), every parameter
+#   against LoRA R 8 and R 32 (val loss, peak memory, ms per step).
+.PHONY: data run plot recipe recipe-finetune
 RUN_STEPS ?= 150
 RUN_OUT ?= out/run
 RUN_GEN ?= 128
@@ -148,6 +151,9 @@ plot: dev/plot_loss
 
 recipe: train tokenizer dev/bigram dev/plot_loss
 	bash data/recipe_shakespeare.sh
+
+recipe-finetune: train tokenizer dev/plot_loss
+	bash data/recipe_finetune.sh
 
 # ==== tests =====================================================================
 # make test: what a change to train.c or tokenizer.c needs, offline, no GPU,
@@ -562,6 +568,7 @@ help:
 	@echo '  make run                  data, a small GPT-2 trained for minutes, a sample, a picture (DATA=my.txt)'
 	@echo '  make plot                 LOG=out/x/main.log -> its loss curves as SVG'
 	@echo '  make recipe               the README results table runs (long)'
+	@echo '  make recipe-finetune      full fine-tuning against LoRA R 8 and R 32 (README table)'
 	@echo 'tests'
 	@echo '  make test                 test-train test-tokenizer test-import test-plot test-bill test-gpu-bill test-export'
 	@echo '  make test-all             test and every test-* below (what CI runs; minutes)'

@@ -62,6 +62,10 @@ gelu, residual, classifier, optimizer):
                      gpu_forward, gpu_loss, gpu_zero_grad, gpu_backward, and
                      AdamW (gpu_grad_sumsq, gpu_update); gpu_logits_row for the
                      sampler
+    LoRA             GpuLora (the trainable set beside the frozen base, which
+                     keeps only its compute copy), lora_forward_gpu and
+                     lora_backward_gpu (twins of lora_forward/_backward),
+                     upload/download of the trainable set, gpu_lora_update
   data parallel      NCCL over MPI: gradients all-reduced, or reduced onto
                      their ZeRO-1 shard's owner, then the shards broadcast
   the backend        the CudaState and cuda_* functions that train.c's run loop

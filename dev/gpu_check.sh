@@ -15,7 +15,9 @@
 #   3. compute-sanitizer memcheck, racecheck, synccheck, initcheck on
 #      test_gpu's tiny shapes (BF16), when compute-sanitizer exists
 #   4. GPT-2 124M (d12) bf16 at T=1024 on tinyshakespeare: B 16 and 32, and
-#      B 16 with --recompute 1: tokens/s, ms/step and MFU (the mean over the
+#      B 16 with --recompute 1, and B 16 with --lora 8 (LoRA on the randomly
+#      initialised model: the speed does not depend on the weights): tokens/s,
+#      ms/step and MFU (LoRA's MFU counts LoRA's FLOPs; the mean over the
 #      steps after the first few, which include cuBLASLt's first calls)
 #   5. a per-kernel time table of one step (TRAIN_GPU_PROFILE: CUDA events
 #      between the launcher calls of the B 16 run's last step)
@@ -161,8 +163,9 @@ say "== GPT-2 124M (d12), T=1024, bf16; logs in tmp/gpu_check_*.log"
 TRAIN_GPU_PROFILE=$steps bench "124M B=16 (profile of step $steps)" 16 tmp/gpu_check_b16.log
 bench "124M B=32" 32 tmp/gpu_check_b32.log
 bench "124M B=16 --recompute 1" 16 tmp/gpu_check_b16_recompute.log --recompute 1
+bench "124M B=16 --lora 8" 16 tmp/gpu_check_b16_lora.log --lora 8
 say "$(printf '%-24s %12s %10s %8s' run tokens/s ms/step MFU)"
-for r in b16:"B=16" b32:"B=32" b16_recompute:"B=16 --recompute 1"; do
+for r in b16:"B=16" b32:"B=32" b16_recompute:"B=16 --recompute 1" b16_lora:"B=16 --lora 8"; do
     log="tmp/gpu_check_${r%%:*}.log"
     line=$(summarize "$log" 2> /dev/null)
     if [ -n "$line" ]; then
