@@ -2342,7 +2342,7 @@ static double run_flops_per_step(const Run *run) {
     const GPT2 *m = &run->model;
     int B = run->cfg.B, T = run->cfg.T;  // all ranks' tokens
     if (m->lora.config.rank > 0) {
-        BillColumn b = bill_lora(&m->config, B, T, 1, m->lora.config.rank, m->lora.config.train_norms, 0, 0);
+        BillColumn b = bill_lora_layout(&m->config, B, T, 1, &m->lora.config, 0, 0, sizeof(float), 0);
         return b.flops_per_token * B * T * run->grad_accum;
     }
     return compute_bill(&m->config, B, T, run->grad_accum, 1).flops_per_step;

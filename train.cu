@@ -1952,9 +1952,39 @@ static void cuda_from_host(Run *run) {
     }
 }
 
+// the end of a run: what train.cu allocated against the bill (train_bill.h's
+// GPU layout of this run), and the device memory in use. Every allocation is
+// made at setup (a step allocates nothing), so what is in use now is the
+// run's peak, the CUDA context and cuBLASLt's own memory included.
+static void gpu_print_memory(const GPT2GPU *g) {
+#ifdef ENABLE_FP32
+    int copy = 0;  // the compute copy is the fp32 weights themselves
+#else
+    int copy = 1;
+#endif
+    const GpuLora *lo = &g->lora;
+    int shards = g->opt_end - g->opt_start < g->num_parameters ? g->nranks : 1;  // ZeRO-1
+    BillColumn b = lo->config.rank > 0
+                       ? bill_lora_layout(&g->config, g->B_max, g->T_max, 1, &lo->config, 1, g->recompute,
+                                          sizeof(floatX), copy)
+                       : bill_gpu_layout(&g->config, g->B_max, g->T_max, shards, g->recompute, sizeof(floatX),
+                                         copy);
+    size_t free_b = 0, total_b = 0;
+    cudaCheck(cudaMemGetInfo(&free_b, &total_b));
+    char in_use[160] = "";  // (the CPU emulation has no device memory to report)
+    if (total_b > 0) {
+        snprintf(in_use, sizeof(in_use), "; device memory in use %.1f MiB of %.1f MiB (the run's peak: all "
+                 "is allocated at setup; CUDA's context included)", (double)(total_b - free_b) / (1 << 20),
+                 (double)total_b / (1 << 20));
+    }
+    printf("memory (%straining, GPU %d): allocated %zu bytes, the bill %zu bytes%s\n",
+           lo->config.rank > 0 ? "LoRA " : "", g->rank, g->bytes_allocated, b.total, in_use);
+}
+
 static void cuda_release(Run *run) {
     CudaState *st = cuda_state(run);
     if (st == NULL) { return; }
+    if (st->model.rank == 0) { gpu_print_memory(&st->model); }
     prof_step(&st->model.prof, 0, st->model.rank == 0);  // a profiled last step ends here
 #ifdef USE_MPI
     if (g_comm.nranks > 1) { gpu_nccl_free(&st->model); }

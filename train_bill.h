@@ -142,7 +142,6 @@ static void check_run_size(const GPT2Config *cfg, const LoraConfig *lc, int B, i
 // moments). The rank is BILL_LORA_RANK unless the run says otherwise.
 
 #define BILL_LORA_RANK 8
-#define BILL_LORA_TARGETS 4      // qkvw (3C, C), attprojw (C, C), fcw (4C, C), fcprojw (C, 4C)
 
 // train.cu's layout (read from its gpu_model_init and gpu_act_table): the
 // constants it allocates with, mirrored here so that ./train can print the
@@ -269,14 +268,15 @@ static BillColumn bill_gpu_train(const GPT2Config *cfg, int B, int T, int shards
 // the frozen matrices, so about 4 instead of 6 per weight; the adapters cost
 // 6 per parameter. test/test_gpu_bill.cu checks the GPU layout against
 // train.cu's allocations, test_train the CPU's against train.c's.
-static BillColumn bill_lora_layout(const GPT2Config *cfg, int B, int T, int shards, int R,
-                                   int train_norms, int gpu, int recompute, size_t X, int copy) {
+static BillColumn bill_lora_layout(const GPT2Config *cfg, int B, int T, int shards, const LoraConfig *lc,
+                                   int gpu, int recompute, size_t X, int copy) {
     BillColumn c;
     memset(&c, 0, sizeof(c));
-    LoraConfig lc = {R, (float)R, LORA_ALL_TARGETS, train_norms};
-    LoraBill lb = lora_bill(cfg, &lc, B, T);
+    LoraBill lb = lora_bill(cfg, lc, B, T);
     size_t np = count_parameters(cfg), na = lb.adapter_bytes / sizeof(float), BT = (size_t)B * T;
-    size_t inter = (size_t)cfg->num_layers * BILL_LORA_TARGETS * BT * R;  // the (B, T, R) h
+    size_t R = lc->rank, targets = 0;
+    for (int t = 0; t < LORA_NUM_TARGETS; t++) { targets += (lc->targets >> t) & 1u; }
+    size_t inter = (size_t)cfg->num_layers * targets * BT * R;  // the (B, T, R) h of each target
     c.trainable = lb.num_trainable;
     c.grads = c.trainable * sizeof(float);
     c.moments = 2 * ((c.trainable + shards - 1) / shards) * sizeof(float);
@@ -290,7 +290,7 @@ static BillColumn bill_lora_layout(const GPT2Config *cfg, int B, int T, int shar
         bill_gpu_acts(cfg, B, T, recompute, X, &c.acts, &c.act_grads);
         c.weights = np * X + c.trainable * sizeof(float) + (copy ? na * X : 0);
         c.acts += inter * X;
-        c.act_grads += BT * (size_t)R * X;  // one layer's dh at a time, like dqkv
+        c.act_grads += BT * R * X;  // one layer's dh at a time, like dqkv
         c.other = bill_gpu_other(cfg, B, T, c.trainable);
     }
     double C = cfg->channels, L = cfg->num_layers;
@@ -299,10 +299,12 @@ static BillColumn bill_lora_layout(const GPT2Config *cfg, int B, int T, int shar
     return c;
 }
 
-// the same, with ./train_gpu's default compute type on the GPU (bf16)
+// the same for rank R on all four targets, with ./train_gpu's default
+// compute type on the GPU (bf16)
 static BillColumn bill_lora(const GPT2Config *cfg, int B, int T, int shards, int R,
                             int train_norms, int gpu, int recompute) {
-    return bill_lora_layout(cfg, B, T, shards, R, train_norms, gpu, recompute, BILL_BF16, 1);
+    LoraConfig lc = {R, (float)R, LORA_ALL_TARGETS, train_norms};
+    return bill_lora_layout(cfg, B, T, shards, &lc, gpu, recompute, BILL_BF16, 1);
 }
 
 // inference: B sequences of T tokens, each with its KV cache; defined with

@@ -60,7 +60,7 @@ int main(void) {
                 lora_init(&host, &lc, &rng);
                 GPT2GPU g;
                 gpu_model_init_lora(&g, &cfg, x[5], x[6], 0, 1, 0, 0, recompute, &host.lora);
-                BillColumn b = bill_lora_layout(&cfg, x[5], x[6], 1, 4, norms, 1, recompute, sizeof(floatX),
+                BillColumn b = bill_lora_layout(&cfg, x[5], x[6], 1, &lc, 1, recompute, sizeof(floatX),
                                                 COMPUTE_COPY);
                 int ok = b.total == g.bytes_allocated && b.acts == g.act_bytes &&
                          b.act_grads == g.scratch_bytes && b.trainable == g.lora.num_trainable;

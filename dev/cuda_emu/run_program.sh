@@ -7,7 +7,8 @@
 #      ./train's (printed precision), and a checkpoint is written
 #   1b. LoRA fine-tuning of that checkpoint (--lora 4, the biases and
 #      layernorms trained too): the same losses as ./train --lora, a
-#      lora_STEP.bin; a ./train LoRA checkpoint resumed by train_gpu continues
+#      lora_STEP.bin; train.cu's allocations equal the bill's GPU layout at
+#      the end of both runs; a ./train LoRA checkpoint resumed by train_gpu continues
 #      as ./train does; train_gpu's --lora-merge writes a plain model whose
 #      val loss under ./train is the LoRA run's
 #   2. a ./train checkpoint resumed by the emulated ./train_gpu gives ./train's
@@ -76,6 +77,11 @@ else
     bad "train_gpu --lora and train --lora differ (logs in $out)"
 fi
 grep -q "LoRA trainable (fp32)" "$out/lora_gpu.log" && ok "train_gpu's bill has LoRA's rows" || bad "no LoRA rows in the GPU bill"
+for f in gpu lora_gpu; do  # the end of a run: train.cu's allocations equal the bill's GPU layout
+    grep -qE '^memory \((LoRA )?training, GPU 0\): allocated ([0-9]+) bytes, the bill \2 bytes' "$out/$f.log" \
+        && ok "$f: allocated == the bill ($(grep -m1 -oE 'allocated [0-9]+' "$out/$f.log"))" \
+        || bad "$f: allocated != the bill: $(grep -m1 '^memory (.*GPU' "$out/$f.log")"
+done
 cp -r "$out/lora_cpu" "$out/lora_mix"
 ./train "${lora[@]}" -x 3 -o "$out/lora_cpu" -y 1 > "$out/lora_cpu3.log" 2>&1
 "$out/train_gpu" "${lora[@]}" -x 3 -o "$out/lora_mix" -y 1 --lora-merge "$out/merged.bin" > "$out/lora_mix3.log" 2>&1
