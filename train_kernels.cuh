@@ -13,6 +13,10 @@ GELU_CUBIC, NORM_CHUNK and NUM_PARAMETER_TENSORS). Under the emulation,
 dev/cuda_emu/include's cuda_runtime.h (through cuda_common.h) brings emu.h:
 __global__, threadIdx, __syncthreads, WMMA, LAUNCH and DYNAMIC_SMEM.
 
+Memory-bound kernels (all but the matmuls and attention) move their data in
+128-bit pieces: cuda_common.h's Packed128 (x128 = X128 floatX, f128 = 4
+floats), which needs C and Vp to be multiples of 8 (gpu_model_init checks).
+
 Map, in train.c's layer order:
   constants and helpers  WARP, COLSUM_ROWS, ATT_MAX_HS; to_f / to_x, warp sums,
                          ceil_div (host)
@@ -20,14 +24,21 @@ Map, in train.c's layer order:
                          encoder_backward_wte_partial_kernel (frequent tokens'
                          positions in chunks), encoder_backward_wpe_kernel and
                          the host-built token buckets the wte ones read
-                         (TokenBuckets)
-  layernorm              layernorm_forward_kernel, layernorm_recompute_kernel
-                         (--recompute), layernorm_backward_kernel, and the
-                         column sums (column_partials_kernel,
-                         column_finish_kernel: layernorm's dweight and dbias,
-                         and the matmuls' dbias)
+                         (TokenBuckets); encoder_backward_wte_launch,
+                         encoder_backward_wpe_launch
+  layernorm              layernorm_forward_kernel<PACKS> (the row in
+                         registers), layernorm_recompute_kernel (--recompute),
+                         layernorm_backward_kernel<PACKS> (dinp, and dweight
+                         and dbias as per-block partials in the same pass),
+                         column_finish_kernel (the partials in order),
+                         column_partials_kernel (the matmuls' dbias when
+                         cuBLASLt's BGRADB epilogue is not used); their
+                         launches: layernorm_forward_launch (also the
+                         residual's), layernorm_backward_launch,
+                         column_sums_launch
   matmul helpers         add_bias_kernel (cuBLASLt does the products; the
-                         bias as a kernel: --gelu-fusion 0 and the fallback)
+                         bias as a kernel: --gelu-fusion 0 and the fallback),
+                         add_floats_kernel (dbias += BGRADB's sums)
   attention              the tile products, the forward kernel, and the
                          backward of attention: attention_dot_kernel,
                          attention_backward_dkv_kernel, attention_backward_dq_kernel
@@ -37,7 +48,7 @@ Map, in train.c's layer order:
   classifier             classifier_kernel (softmax_crossentropy_forward and
                          _backward fused), loss_mean_kernel (gpt2_loss's mean)
   optimizer              grad_norm_kernel, grad_norm_finish_kernel,
-                         adamw_kernel (AdamWTable), and the
+                         adamw_kernel (AdamWTable, adamw_blocks), and the
                          float <-> floatX copies
 */
 #ifndef TRAIN_KERNELS_CUH
@@ -275,6 +286,9 @@ static void encoder_backward_wpe_launch(float *dwpe, const floatX *dout, int B, 
 // used of 4). Rows of more than LN_MAX_PACKS * WARP * X128 channels (4096 in
 // bf16, 2048 in fp32) are refused by gpu_model_init.
 
+// (sm_90, bf16: the 4- and 8-pack instances keep everything in registers;
+// the backward's 16-pack one, used only for rows above 2048 bf16 or 1024
+// fp32 channels, spills about 100 bytes per thread: ptxas --resource-usage)
 #define LN_MAX_PACKS 16      // packs per lane: the longest row the layernorm kernels hold
 #define LN_WARPS 8           // warps (rows in flight) per block
 #define LN_BWD_SMEM 49152    // bytes of shared memory for the backward's per-warp column sums
