@@ -811,7 +811,9 @@ typedef struct {
     floatX *dqkv;       // (B, T, 3*C)
     floatX *dfch;       // (B, T, 4*C)
     float *att_D;       // (B, NH, T) dout . out per attention row
-    float *colsum;      // (2, ceil(B*T / COLSUM_ROWS), 4*C) partial column sums
+    float *colsum;      // (2, ceil(B*T / COLSUM_ROWS), 4*C) partial column sums: the layernorm
+                        // backward's dweight/dbias partials, the bias column sums' partials,
+                        // or BGRADB's dbias (its first OC floats)
     int *inputs;        // (B, T)
     int *targets;       // (B, T)
 } GpuActs;

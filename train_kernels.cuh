@@ -100,12 +100,14 @@ __global__ void encoder_forward_kernel(floatX *out, const int *inp, const floatX
     store128(out + idx, o);
 }
 
-// dst[0..X128) += src (floats, as X128 / F128 f128 accesses): the fp32
-// read-modify-write of X128 channels of a gradient row
+// dst[0..X128) += src[0..X128): the fp32 read-modify-write of X128 channels
+// of a gradient row, dst as X128 / F128 f128 accesses (src is a thread's
+// local array: indexed, never loaded as a pack, whose 16-byte alignment
+// nothing guarantees)
 __device__ __forceinline__ void add_floats128(float *dst, const float *src) {
     for (int q = 0; q < X128; q += F128) {
-        f128 d = load128(dst + q), s = load128(src + q);
-        for (int k = 0; k < F128; k++) { d[k] += s[k]; }
+        f128 d = load128(dst + q);
+        for (int k = 0; k < F128; k++) { d[k] += src[q + k]; }
         store128(dst + q, d);
     }
 }
