@@ -8,6 +8,9 @@
 //                                       the one way a kernel is launched
 //   DYNAMIC_SMEM(name)                  a kernel's dynamic shared memory, as
 //                                       unsigned char name[] (128-byte aligned)
+//   Packed128<T>, x128, f128            16 bytes of one type for 128-bit loads
+//   load128, store128, load128cs,       and stores (cs: cache-streaming); X128 /
+//   store128cs                          F128 elements per x128 / f128
 // Header only, file-local (static) functions: include it in one .cu per binary.
 #ifndef CUDA_COMMON_H
 #define CUDA_COMMON_H
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <cuda_runtime.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -69,6 +73,80 @@ typedef __nv_bfloat16 floatX;
 #define FLOATX_NAME "bf16"
 #endif
 
+// ----------------------------------------------------------------------------
+// Packed128: 16 bytes of one element type, moved by one 128-bit load or store.
+// A memory-bound kernel is limited by how many bytes per second the DRAM
+// delivers, and the GPU reaches that rate with fewer, wider transactions: one
+// 128-bit access per thread moves 8 bf16 (or 4 floats) where a scalar loop
+// needs 8 (4) instructions and as many requests in flight. Every elementwise
+// and row kernel below therefore moves its floatX data as x128 (8 bf16, or 4
+// floats in the FP32 build and under dev/cuda_emu, where floatX is float) and
+// its fp32 data as f128 (4 floats).
+// Requirements: the address is 16-byte aligned. cudaMalloc returns 256-byte
+// aligned memory, train.cu carves tensors at ALLOC_ALIGN (256) boundaries, and
+// every row of C (or Vp) elements starts 16 bytes after the previous one when
+// C % X128 == 0 (gpu_model_init requires C and Vp to be multiples of 8, so
+// both builds qualify). Under the emulation load128 and store128 check the
+// alignment, so a misaligned pointer fails the CPU checks instead of faulting
+// on a GPU.
+//   load128 / store128       plain: the data stays in the caches (it is read
+//                            again soon: a layernorm weight, an output the
+//                            next kernel reads)
+//   load128cs / store128cs   cache-streaming (__ldcs / __stcs): read or
+//                            written once and not again soon, so it should not
+//                            push reusable lines out of L2
+template <class T>
+struct alignas(16) Packed128 {
+    static constexpr int size = 16 / (int)sizeof(T);  // elements in 16 bytes
+    T v[size];
+    __device__ __forceinline__ T &operator[](int i) { return v[i]; }
+    __device__ __forceinline__ const T &operator[](int i) const { return v[i]; }
+};
+typedef Packed128<floatX> x128;
+typedef Packed128<float> f128;
+#define X128 ((int)Packed128<floatX>::size)  // floatX elements per x128: 8 (bf16) or 4 (fp32)
+#define F128 4                                // floats per f128
+
+#ifdef CUDA_EMU
+// the emulation's 128-bit access: a 16-byte copy (memcpy: no aliasing
+// assumptions for g++), after checking the alignment a GPU would need
+static void emu_check_align16(const void *p) {
+    if ((uintptr_t)p % 16 != 0) {
+        fprintf(stderr, "emulation: 128-bit access at %p, which is not 16-byte aligned\n", p);
+        abort();
+    }
+}
+template <class T> static Packed128<T> load128(const T *p) {
+    emu_check_align16(p);
+    Packed128<T> r;
+    memcpy(&r, p, 16);
+    return r;
+}
+template <class T> static void store128(T *p, const Packed128<T> &x) {
+    emu_check_align16(p);
+    memcpy(p, &x, 16);
+}
+template <class T> static Packed128<T> load128cs(const T *p) { return load128(p); }
+template <class T> static void store128cs(T *p, const Packed128<T> &x) { store128(p, x); }
+#else
+template <class T> __device__ __forceinline__ Packed128<T> load128(const T *p) {
+    return *reinterpret_cast<const Packed128<T> *>(p);
+}
+template <class T> __device__ __forceinline__ void store128(T *p, const Packed128<T> &x) {
+    *reinterpret_cast<Packed128<T> *>(p) = x;
+}
+template <class T> __device__ __forceinline__ Packed128<T> load128cs(const T *p) {
+    int4 bits = __ldcs(reinterpret_cast<const int4 *>(p));
+    Packed128<T> r;
+    memcpy(&r, &bits, 16);
+    return r;
+}
+template <class T> __device__ __forceinline__ void store128cs(T *p, const Packed128<T> &x) {
+    int4 bits;
+    memcpy(&bits, &x, 16);
+    __stcs(reinterpret_cast<int4 *>(p), bits);
+}
+#endif
 // ----------------------------------------------------------------------------
 // peak throughput: the table (and how a device name matches a row) is in
 // gpu_peaks.h, shared with ./train --dry-run; the estimate for other devices

@@ -42,7 +42,7 @@ gelu, residual, classifier, optimizer):
   layers             the launchers, forward and backward side by side:
     encoder          encoder_forward_gpu, encoder_backward_gpu
     layernorm        layernorm_forward_gpu, layernorm_recompute_gpu (--recompute),
-                     column_sums_gpu (also the matmuls' dbias), layernorm_backward_gpu
+                     layernorm_backward_gpu (dweight and dbias in the same pass)
     matmul           Matmul (cuBLASLt handle, fused or not), matmul_lt
                      (cuBLASLt, every return code checked by lt_check; the
                      emulation's under CUDA_EMU), add_bias_gpu and
@@ -225,8 +225,8 @@ static void prof_step(Profile *p, int micro_step, int print) {
 // twin of encoder_forward: overwrites out
 static void encoder_forward_gpu(floatX *out, const int *inp, const floatX *wte, const floatX *wpe,
                                 int B, int T, int C) {
-    size_t N = (size_t)B * T * C;
-    LAUNCH(ceil_div(N, 256), 256, 0, encoder_forward_kernel)(out, inp, wte, wpe, B, T, C);
+    size_t N = (size_t)B * T * C;  // a thread per X128 elements (C % X128 == 0)
+    LAUNCH(ceil_div(N / X128, 256), 256, 0, encoder_forward_kernel)(out, inp, wte, wpe, B, T, C);
     launchCheck();
 }
 
@@ -234,20 +234,19 @@ static void encoder_forward_gpu(floatX *out, const int *inp, const floatX *wte, 
 static void encoder_backward_gpu(float *dwte, float *dwpe, const floatX *dout, const TokenBuckets *tb,
                                  int B, int T, int C) {
     encoder_backward_wte_launch(dwte, dout, tb, C);
-    LAUNCH(ceil_div((size_t)T * C, 256), 256, 0, encoder_backward_wpe_kernel)(dwpe, dout, B, T, C);
-    launchCheck();
+    encoder_backward_wpe_launch(dwpe, dout, B, T, C);
 }
 
 // ----------------------------------------------------------------------------
 // layernorm: twin of layernorm_forward / layernorm_backward. One warp per row
-// (b,t). The fused residual_forward + layernorm_forward is with the residual.
+// (b,t), the row in registers; the launches (which template instance for C)
+// are train_kernels.cuh's layernorm_*_launch. The fused residual_forward +
+// layernorm_forward is with the residual.
 
 // twin of layernorm_forward; overwrites out, mean, rstd
 static void layernorm_forward_gpu(floatX *out, float *mean, float *rstd, const floatX *inp,
                                   const floatX *weight, const floatX *bias, int B, int T, int C) {
-    size_t N = (size_t)B * T;
-    LAUNCH(ceil_div(N, 8), 8 * WARP, 0, layernorm_forward_kernel)(out, mean, rstd, inp, weight, bias, N, C);
-    launchCheck();
+    layernorm_forward_launch(NULL, out, mean, rstd, inp, NULL, weight, bias, (size_t)B * T, C);
 }
 
 // --recompute: layernorm_forward's out again, from the saved mean and rstd;
@@ -256,35 +255,19 @@ static void layernorm_recompute_gpu(floatX *out, const floatX *inp, const float 
                                     const float *rstd, const floatX *weight, const floatX *bias,
                                     int B, int T, int C) {
     size_t N = (size_t)B * T;
-    LAUNCH(ceil_div(N * C, 256), 256, 0, layernorm_recompute_kernel)(out, inp, mean, rstd, weight,
-                                                                     bias, N, C);
-    launchCheck();
-}
-
-// dbias[c] += sum_i dout[i,c] (and dweight[c] += sum_i dout * n when inp is
-// given); scratch holds 2 * ceil(N / COLSUM_ROWS) * C floats
-static void column_sums_gpu(float *dweight, float *dbias, const floatX *dout, const floatX *inp,
-                            const float *mean, const float *rstd, size_t N, int C, float *scratch) {
-    int chunks = ceil_div(N, COLSUM_ROWS);
-    float *part_b = scratch, *part_w = scratch + (size_t)chunks * C;
-    dim3 grid(ceil_div(C, 256), chunks);
-    LAUNCH(grid, 256, 0, column_partials_kernel)(part_w, part_b, dout, inp, mean, rstd, N, C);
-    launchCheck();
-    LAUNCH(ceil_div(C, 256), 256, 0, column_finish_kernel)(inp != NULL ? dweight : NULL, dbias,
-                                                           part_w, part_b, chunks, C);
+    LAUNCH(ceil_div(N * C / X128, 256), 256, 0, layernorm_recompute_kernel)(out, inp, mean, rstd, weight,
+                                                                            bias, N, C);
     launchCheck();
 }
 
 // twin of layernorm_backward: dinp, dweight and dbias all += (dweight and
-// dbias in fp32; both NULL for a frozen layernorm: LoRA)
+// dbias in fp32, through per-block partial sums that the kernel writes in
+// the same pass; scratch holds 2 * ceil(B*T / COLSUM_ROWS) * C floats; dweight
+// and dbias both NULL for a frozen layernorm: LoRA)
 static void layernorm_backward_gpu(floatX *dinp, float *dweight, float *dbias, const floatX *dout,
                                    const floatX *inp, const floatX *weight, const float *mean,
                                    const float *rstd, int B, int T, int C, float *scratch) {
-    size_t N = (size_t)B * T;
-    LAUNCH(ceil_div(N, 8), 8 * WARP, 0, layernorm_backward_kernel)(dinp, dout, inp, weight, mean,
-                                                                   rstd, N, C);
-    launchCheck();
-    if (dweight != NULL || dbias != NULL) { column_sums_gpu(dweight, dbias, dout, inp, mean, rstd, N, C, scratch); }
+    layernorm_backward_launch(dinp, dweight, dbias, dout, inp, weight, mean, rstd, (size_t)B * T, C, scratch);
 }
 
 // ----------------------------------------------------------------------------
@@ -295,7 +278,9 @@ static void layernorm_backward_gpu(floatX *dinp, float *dweight, float *dbias, c
 //   backward dinp (N,C) = dout (N,OC) @ W       <=> dinp^T = W^T @ dout^T
 //            dW (OC,C) += dout^T @ inp          <=> dW^T  = inp^T @ dout
 // Epilogues: BIAS (out += bias), GELU_AUX_BIAS (out = gelu(x + bias), with the
-// pre-GELU x + bias kept as aux: fch), DGELU (dinp = gelu'(aux) * product).
+// pre-GELU x + bias kept as aux: fch), DGELU (dinp = gelu'(aux) * product),
+// BGRADB (with the dW product: the sums of op(B) = dout (N,OC) over its k = N
+// rows, i.e. dbias, computed while dout passes through the product anyway).
 
 typedef struct {
     cublasLtHandle_t lt;
@@ -303,8 +288,9 @@ typedef struct {
     // 1: bias and GELU in cuBLASLt's epilogues (BIAS, GELU_AUX_BIAS, DGELU);
     // 0 (--gelu-fusion 0): plain products, then add_bias_kernel and the GELU
     // kernels. Both give the same math; test_gpu compares them on a GPU. The
-    // bias gradient is the column sums in both (not cuBLASLt's BGRAD
-    // epilogues, which overwrite the bias gradient where accumulation needs +=)
+    // bias gradient: with 1, BGRADB on the dweight product (it overwrites, so
+    // into a scratch vector that is then added: accumulation needs +=); with
+    // 0, or when cuBLASLt has no algorithm with BGRADB, the column sums
     int fuse;
     int warned;       // the fallback from a fused epilogue was reported once
     Profile *prof;    // the step's profile, for marks inside the matmuls
@@ -317,6 +303,7 @@ static const char *lt_epilogue_name(cublasLtEpilogue_t e) {
     case CUBLASLT_EPILOGUE_BIAS: return "BIAS";
     case CUBLASLT_EPILOGUE_GELU_AUX_BIAS: return "GELU_AUX_BIAS";
     case CUBLASLT_EPILOGUE_DGELU: return "DGELU";
+    case CUBLASLT_EPILOGUE_BGRADB: return "BGRADB";
     default: return "other";
     }
 }
@@ -360,7 +347,7 @@ static void lt_check(cublasStatus_t st, const char *call, const LtCall *c) {
 static int matmul_lt(Matmul *mm, void *d, cudaDataType d_type, int ldd, const floatX *a, int lda,
                      int trans_a, const floatX *b, int ldb, int trans_b, int m, int n, int k,
                      float beta, cublasLtEpilogue_t epilogue, const floatX *bias, floatX *aux,
-                     int ld_aux) {
+                     int ld_aux, float *bgrad) {
     LtCall c = {m, n, k, trans_a, trans_b, epilogue, d_type};
     cublasLtMatmulDesc_t op;
     lt_check(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate", &c);
@@ -378,6 +365,14 @@ static int matmul_lt(Matmul *mm, void *d, cudaDataType d_type, int ldd, const fl
         lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)),
                  "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)", &c);
         lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)),
+                 "cublasLtMatmulDescSetAttribute(BIAS_POINTER)", &c);
+    }
+    if (bgrad != NULL) {
+        // BGRADB's output: fp32 (D's type, cuBLASLt's default, said explicitly)
+        cudaDataType bt = CUDA_R_32F;
+        lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof(bt)),
+                 "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)", &c);
+        lt_check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bgrad, sizeof(bgrad)),
                  "cublasLtMatmulDescSetAttribute(BIAS_POINTER)", &c);
     }
     if (aux != NULL) {
@@ -444,7 +439,7 @@ static void matmul_plain(Matmul *mm, const char *what, void *d, cudaDataType d_t
                          int lda, int trans_a, const floatX *b, int ldb, int trans_b, int m, int n, int k,
                          float beta) {
     if (!matmul_lt(mm, d, d_type, ldd, a, lda, trans_a, b, ldb, trans_b, m, n, k, beta,
-                   CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, 0)) {
+                   CUBLASLT_EPILOGUE_DEFAULT, NULL, NULL, 0, NULL)) {
         die("%s: cuBLASLt has no algorithm for D (%d x %d) = op(A) @ op(B), k=%d, transa=%c transb=%c, "
             "no epilogue", what, m, n, k, trans_a ? 'T' : 'N', trans_b ? 'T' : 'N');
     }
@@ -457,7 +452,7 @@ static void gelu_backward_gpu(floatX *dinp, const floatX *inp, const floatX *dou
 
 // matmul_forward's bias as its own kernel: out (N,OC) += bias (OC)
 static void add_bias_gpu(floatX *out, const floatX *bias, size_t N, int OC) {
-    LAUNCH(ceil_div(N * OC, 256), 256, 0, add_bias_kernel)(out, bias, N, OC);
+    LAUNCH(ceil_div(N * OC / X128, 256), 256, 0, add_bias_kernel)(out, bias, N, OC);
     launchCheck();
 }
 
@@ -473,13 +468,13 @@ static void matmul_forward_gpu(Matmul *mm, floatX *out, floatX *gelu_out, const 
     if (mm->fuse && gelu_out != NULL) {
         // D = gelu(x + bias) -> gelu_out, aux = x + bias -> out
         if (matmul_lt(mm, gelu_out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f,
-                      CUBLASLT_EPILOGUE_GELU_AUX_BIAS, bias, out, OC)) {
+                      CUBLASLT_EPILOGUE_GELU_AUX_BIAS, bias, out, OC, NULL)) {
             return;
         }
         matmul_fallback_note(mm, "matmul_forward_gpu", CUBLASLT_EPILOGUE_GELU_AUX_BIAS, OC, N, C);
     } else if (mm->fuse && bias != NULL) {
         if (matmul_lt(mm, out, CUDA_FLOATX, OC, weight, C, 1, inp, C, 0, OC, N, C, 0.0f,
-                      CUBLASLT_EPILOGUE_BIAS, bias, NULL, 0)) {
+                      CUBLASLT_EPILOGUE_BIAS, bias, NULL, 0, NULL)) {
             return;
         }
         matmul_fallback_note(mm, "matmul_forward_gpu", CUBLASLT_EPILOGUE_BIAS, OC, N, C);
@@ -492,9 +487,9 @@ static void matmul_forward_gpu(Matmul *mm, floatX *out, floatX *gelu_out, const 
 }
 
 // matmul_backward's dbias as its own kernels: dbias (OC) += column sums of
-// dout (N,OC), in fp32 in a fixed order (column_sums_gpu)
+// dout (N,OC), in fp32 in a fixed order (column_sums_launch)
 static void matmul_dbias_gpu(float *dbias, const floatX *dout, size_t N, int OC, float *scratch) {
-    column_sums_gpu(NULL, dbias, dout, NULL, NULL, NULL, N, OC, scratch);
+    column_sums_launch(dbias, dout, N, OC, scratch);
 }
 
 // twin of matmul_backward:
@@ -505,7 +500,10 @@ static void matmul_dbias_gpu(float *dbias, const floatX *dout, size_t N, int OC,
 //                                  epilogue or by gelu_backward_gpu)
 //   dweight += dout^T @ inp       (fp32, accumulated by cuBLASLt with beta = 1;
 //                                  NULL for a frozen weight (LoRA): skipped)
-//   dbias += column sums of dout  (fp32, deterministic; dbias may be NULL)
+//   dbias += column sums of dout  (fp32, deterministic; dbias may be NULL):
+//                                  BGRADB in the dweight product into the
+//                                  first OC floats of scratch, then added; or
+//                                  the column sums (scratch as their partials)
 static void matmul_backward_gpu(Matmul *mm, floatX *dinp, float *dweight, float *dbias,
                                 const floatX *dout, const floatX *inp, const floatX *weight,
                                 const floatX *gelu_inp, int B, int T, int C, int OC, float *scratch) {
@@ -513,7 +511,7 @@ static void matmul_backward_gpu(Matmul *mm, floatX *dinp, float *dweight, float 
     int fused = 0;
     if (mm->fuse && gelu_inp != NULL) {
         fused = matmul_lt(mm, dinp, CUDA_FLOATX, C, weight, C, 0, dout, OC, 0, C, N, OC, 0.0f,
-                          CUBLASLT_EPILOGUE_DGELU, NULL, (floatX *)gelu_inp, C);
+                          CUBLASLT_EPILOGUE_DGELU, NULL, (floatX *)gelu_inp, C, NULL);
         if (!fused) { matmul_fallback_note(mm, "matmul_backward_gpu", CUBLASLT_EPILOGUE_DGELU, C, N, OC); }
     }
     if (!fused) {
@@ -524,6 +522,16 @@ static void matmul_backward_gpu(Matmul *mm, floatX *dinp, float *dweight, float 
             gelu_backward_gpu(dinp, gelu_inp, dinp, (size_t)N * C);
             prof_mark(mm->prof, PF_MATMUL_BWD);
         }
+    }
+    if (mm->fuse && dweight != NULL && dbias != NULL) {
+        if (matmul_lt(mm, dweight, CUDA_R_32F, C, inp, C, 0, dout, OC, 1, C, OC, N, 1.0f,
+                      CUBLASLT_EPILOGUE_BGRADB, NULL, NULL, 0, scratch)) {
+            prof_mark(mm->prof, PF_DBIAS);
+            LAUNCH(ceil_div(OC, 256), 256, 0, add_floats_kernel)(dbias, scratch, OC);
+            launchCheck();
+            return;
+        }
+        matmul_fallback_note(mm, "matmul_backward_gpu", CUBLASLT_EPILOGUE_BGRADB, C, OC, N);
     }
     if (dweight != NULL) {
         matmul_plain(mm, "matmul_backward_gpu (dweight)", dweight, CUDA_R_32F, C, inp, C, 0, dout, OC, 1, C,
@@ -703,13 +711,13 @@ static void attention_backward_gpu(floatX *dinp, float *D, const floatX *dout, c
 
 // twin of gelu_forward: overwrites out
 static void gelu_forward_gpu(floatX *out, const floatX *inp, size_t N) {
-    LAUNCH(ceil_div(N, 256), 256, 0, gelu_forward_kernel)(out, inp, N);
+    LAUNCH(ceil_div(N, (size_t)256 * X128), 256, 0, gelu_forward_kernel)(out, inp, N);
     launchCheck();
 }
 
 // the activation gradients are scratch on the GPU, so this one overwrites
 static void gelu_backward_gpu(floatX *dinp, const floatX *inp, const floatX *dout, size_t N) {
-    LAUNCH(ceil_div(N, 256), 256, 0, gelu_backward_kernel)(dinp, inp, dout, N);
+    LAUNCH(ceil_div(N, (size_t)256 * X128), 256, 0, gelu_backward_kernel)(dinp, inp, dout, N);
     launchCheck();
 }
 
@@ -721,11 +729,7 @@ static void residual_layernorm_forward_gpu(floatX *residual, floatX *out, float 
                                            const floatX *inp1, const floatX *inp2,
                                            const floatX *weight, const floatX *bias, int B, int T,
                                            int C) {
-    size_t N = (size_t)B * T;
-    LAUNCH(ceil_div(N, 8), 8 * WARP, 0, residual_layernorm_forward_kernel)(residual, out, mean, rstd,
-                                                                           inp1, inp2, weight, bias,
-                                                                           N, C);
-    launchCheck();
+    layernorm_forward_launch(residual, out, mean, rstd, inp1, inp2, weight, bias, (size_t)B * T, C);
 }
 
 // ----------------------------------------------------------------------------
@@ -815,7 +819,9 @@ typedef struct {
     floatX *dqkv;       // (B, T, 3*C)
     floatX *dfch;       // (B, T, 4*C)
     float *att_D;       // (B, NH, T) dout . out per attention row
-    float *colsum;      // (2, ceil(B*T / COLSUM_ROWS), 4*C) partial column sums
+    float *colsum;      // (2, ceil(B*T / COLSUM_ROWS), 4*C) partial column sums: the layernorm
+                        // backward's dweight/dbias partials, the bias column sums' partials,
+                        // or BGRADB's dbias (its first OC floats)
     int *inputs;        // (B, T)
     int *targets;       // (B, T)
 } GpuActs;
@@ -1007,7 +1013,17 @@ static void gpu_model_init_lora(GPT2GPU *g, const GPT2Config *cfg, int B, int T,
     if (T > cfg->max_seq_len) {
         die("sequence length T=%d is longer than the model's maxT=%d", T, cfg->max_seq_len);
     }
+    // 8: cuBLASLt's alignment, and whole x128 packs (train_kernels.cuh) in
+    // every row of activations and logits
     if (cfg->channels % 8 != 0) { die("the GPU trainer needs C (%d) to be a multiple of 8", cfg->channels); }
+    if (cfg->padded_vocab_size % 8 != 0) {
+        die("the GPU trainer needs the padded vocabulary Vp (%d) to be a multiple of 8; re-export the "
+            "model with Vp = V rounded up to %d", cfg->padded_vocab_size, VOCAB_PAD);
+    }
+    if (layernorm_packs(cfg->channels) == 0) {
+        die("the GPU trainer's layernorm holds rows of up to %d channels in registers; C=%d is more",
+            LN_MAX_PACKS * WARP * X128, cfg->channels);
+    }
     attention_check(cfg->channels, cfg->num_heads);
     g->att_blk = attention_choose(cfg->channels / cfg->num_heads, rank == 0);
     g->config = *cfg;
@@ -1155,7 +1171,7 @@ static void gpu_model_free(GPT2GPU *g) {
 // the floatX compute copy from the fp32 master weights
 static void gpu_refresh_params_x(GPT2GPU *g) {
 #ifndef ENABLE_FP32
-    LAUNCH(ceil_div(g->num_parameters, 256), 256, 0, float_to_x_kernel)(g->params_x, g->params,
+    LAUNCH(ceil_div(g->num_parameters, (size_t)256 * X128), 256, 0, float_to_x_kernel)(g->params_x, g->params,
                                                                         g->num_parameters);
     launchCheck();
 #else
@@ -1685,7 +1701,7 @@ static void gpu_update(GPT2GPU *g, const AdamWArgs *args) {
     floatX *px = g->params_x;
 #endif
     prof_mark(&g->prof, PF_ADAMW);
-    LAUNCH(ceil_div(n, 256), 256, 0, adamw_kernel)(g->params, px, g->grads, g->m, g->v, lo, n, tab,
+    LAUNCH(adamw_blocks(lo, n), 256, 0, adamw_kernel)(g->params, px, g->grads, g->m, g->v, lo, n, tab,
                                                    args->lr, args->beta1, args->beta2, args->eps,
                                                    args->weight_decay, args->grad_scale, bc1, bc2);
     launchCheck();
@@ -1700,7 +1716,7 @@ static void gpu_logits_row(GPT2GPU *g, int b, int t, float *out) {
     const GPT2Config *cfg = &g->config;
     size_t row = ((size_t)b * g->T + t) * cfg->padded_vocab_size;
     int V = cfg->vocab_size;
-    LAUNCH(ceil_div((size_t)V, 256), 256, 0, x_to_float_kernel)(g->logits_row, g->a.logits + row,
+    LAUNCH(ceil_div((size_t)V, (size_t)256 * X128), 256, 0, x_to_float_kernel)(g->logits_row, g->a.logits + row,
                                                                 (size_t)V);
     launchCheck();
     cudaCheck(cudaMemcpy(out, g->logits_row, (size_t)V * sizeof(float), cudaMemcpyDeviceToHost));

@@ -13,6 +13,10 @@ GELU_CUBIC, NORM_CHUNK and NUM_PARAMETER_TENSORS). Under the emulation,
 dev/cuda_emu/include's cuda_runtime.h (through cuda_common.h) brings emu.h:
 __global__, threadIdx, __syncthreads, WMMA, LAUNCH and DYNAMIC_SMEM.
 
+Memory-bound kernels (all but the matmuls and attention) move their data in
+128-bit pieces: cuda_common.h's Packed128 (x128 = X128 floatX, f128 = 4
+floats), which needs C and Vp to be multiples of 8 (gpu_model_init checks).
+
 Map, in train.c's layer order:
   constants and helpers  WARP, COLSUM_ROWS, ATT_MAX_HS; to_f / to_x, warp sums,
                          ceil_div (host)
@@ -20,14 +24,21 @@ Map, in train.c's layer order:
                          encoder_backward_wte_partial_kernel (frequent tokens'
                          positions in chunks), encoder_backward_wpe_kernel and
                          the host-built token buckets the wte ones read
-                         (TokenBuckets)
-  layernorm              layernorm_forward_kernel, layernorm_recompute_kernel
-                         (--recompute), layernorm_backward_kernel, and the
-                         column sums (column_partials_kernel,
-                         column_finish_kernel: layernorm's dweight and dbias,
-                         and the matmuls' dbias)
+                         (TokenBuckets); encoder_backward_wte_launch,
+                         encoder_backward_wpe_launch
+  layernorm              layernorm_forward_kernel<PACKS> (the row in
+                         registers), layernorm_recompute_kernel (--recompute),
+                         layernorm_backward_kernel<PACKS> (dinp, and dweight
+                         and dbias as per-block partials in the same pass),
+                         column_finish_kernel (the partials in order),
+                         column_partials_kernel (the matmuls' dbias when
+                         cuBLASLt's BGRADB epilogue is not used); their
+                         launches: layernorm_forward_launch (also the
+                         residual's), layernorm_backward_launch,
+                         column_sums_launch
   matmul helpers         add_bias_kernel (cuBLASLt does the products; the
-                         bias as a kernel: --gelu-fusion 0 and the fallback)
+                         bias as a kernel: --gelu-fusion 0 and the fallback),
+                         add_floats_kernel (dbias += BGRADB's sums)
   attention              the tile products, the forward kernel, and the
                          backward of attention: attention_dot_kernel,
                          attention_backward_dkv_kernel, attention_backward_dq_kernel
@@ -37,7 +48,7 @@ Map, in train.c's layer order:
   classifier             classifier_kernel (softmax_crossentropy_forward and
                          _backward fused), loss_mean_kernel (gpt2_loss's mean)
   optimizer              grad_norm_kernel, grad_norm_finish_kernel,
-                         adamw_kernel (AdamWTable), and the
+                         adamw_kernel (AdamWTable, adamw_blocks), and the
                          float <-> floatX copies
   LoRA                   lora_scale_kernel (the adapters' scale)
 */
@@ -45,6 +56,7 @@ Map, in train.c's layer order:
 #define TRAIN_KERNELS_CUH
 #include "cuda_common.h"  // floatX, cudaCheck, LAUNCH, DYNAMIC_SMEM
 #include <mma.h>
+#include <stdint.h>  // uintptr_t
 // ----------------------------------------------------------------------------
 // constants and small helpers
 
@@ -69,19 +81,42 @@ __device__ __forceinline__ double warp_sum_d(double v) {
 
 static int ceil_div(size_t a, size_t b) { return (int)((a + b - 1) / b); }
 
+// Packed128 (x128, f128, load128/store128 and their cache-streaming
+// variants) is in cuda_common.h, shared with the kernel lab.
+
 // ----------------------------------------------------------------------------
-// encoder: twin of encoder_forward / encoder_backward
+// encoder: twin of encoder_forward / encoder_backward. Every kernel moves
+// X128 channels per thread with 128-bit accesses (C % X128 == 0).
 
 // twin of encoder_forward: out[b,t,:] = wte[inp[b,t],:] + wpe[t,:]; one
-// thread per (b,t,c); overwrites out
+// thread per X128 channels of one (b,t); overwrites out
 __global__ void encoder_forward_kernel(floatX *out, const int *inp, const floatX *wte,
                                        const floatX *wpe, int B, int T, int C) {
-    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    size_t N = (size_t)B * T * C;
-    if (idx >= N) { return; }
+    size_t idx = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * X128;  // first element
+    if (idx >= (size_t)B * T * C) { return; }
     size_t bt = idx / C;
     int c = (int)(idx % C), t = (int)(bt % T);
-    out[idx] = to_x(to_f(wte[(size_t)inp[bt] * C + c]) + to_f(wpe[(size_t)t * C + c]));
+    x128 e = load128(wte + (size_t)inp[bt] * C + c), p = load128(wpe + (size_t)t * C + c), o;
+    for (int k = 0; k < X128; k++) { o[k] = to_x(to_f(e[k]) + to_f(p[k])); }
+    store128(out + idx, o);
+}
+
+// dst[0..X128) += src[0..X128): the fp32 read-modify-write of X128 channels
+// of a gradient row, dst as X128 / F128 f128 accesses (src is a thread's
+// local array: indexed, never loaded as a pack, whose 16-byte alignment
+// nothing guarantees)
+__device__ __forceinline__ void add_floats128(float *dst, const float *src) {
+    for (int q = 0; q < X128; q += F128) {
+        f128 d = load128(dst + q);
+        for (int k = 0; k < F128; k++) { d[k] += src[q + k]; }
+        store128(dst + q, d);
+    }
+}
+
+// acc[0..X128) += the X128 channels of dout at row, channel c
+__device__ __forceinline__ void add_row128(float *acc, const floatX *dout, size_t row, int C, int c) {
+    x128 d = load128(dout + row * C + c);
+    for (int k = 0; k < X128; k++) { acc[k] += to_f(d[k]); }
 }
 
 // encoder_backward's dwte: dwte[id,:] += sum of dout[b,t,:] over the
@@ -97,41 +132,53 @@ __global__ void encoder_forward_kernel(floatX *out, const int *inp, const floatX
 //     row of dwte, adds its chunks' partials in chunk order, or (a bucket of
 //     at most `chunk` positions, not split) its positions in order.
 // The same sums in the same order in every run; an unsplit bucket sums
-// exactly as a single pass over its positions.
+// exactly as a single pass over its positions. A thread owns X128 channels.
 __global__ void encoder_backward_wte_partial_kernel(float *partials, const floatX *dout,
                                                     const int *chunk_starts, const int *chunk_ends,
                                                     const int *positions, int C) {
     int j = blockIdx.x;
-    int c = blockIdx.y * blockDim.x + threadIdx.x;
+    int c = (blockIdx.y * blockDim.x + threadIdx.x) * X128;
     if (c >= C) { return; }
-    float s = 0.0f;
-    for (int k = chunk_starts[j]; k < chunk_ends[j]; k++) { s += to_f(dout[(size_t)positions[k] * C + c]); }
-    partials[(size_t)j * C + c] = s;
+    float s[X128] = {0.0f};
+    for (int k = chunk_starts[j]; k < chunk_ends[j]; k++) { add_row128(s, dout, positions[k], C, c); }
+    for (int q = 0; q < X128; q += F128) {
+        f128 o;
+        for (int k = 0; k < F128; k++) { o[k] = s[q + k]; }
+        store128(partials + (size_t)j * C + c + q, o);
+    }
 }
 
 __global__ void encoder_backward_wte_kernel(float *dwte, const floatX *dout, const int *ids,
                                             const int *starts, const int *positions,
                                             const float *partials, const int *partial_starts, int C) {
     int u = blockIdx.x;
-    int c = blockIdx.y * blockDim.x + threadIdx.x;
+    int c = (blockIdx.y * blockDim.x + threadIdx.x) * X128;
     if (c >= C) { return; }
-    float s = 0.0f;
+    float s[X128] = {0.0f};
     if (partial_starts[u] < partial_starts[u + 1]) {  // split: its chunks' sums, in chunk order
-        for (int j = partial_starts[u]; j < partial_starts[u + 1]; j++) { s += partials[(size_t)j * C + c]; }
+        for (int j = partial_starts[u]; j < partial_starts[u + 1]; j++) {
+            for (int q = 0; q < X128; q += F128) {
+                f128 p = load128(partials + (size_t)j * C + c + q);
+                for (int k = 0; k < F128; k++) { s[q + k] += p[k]; }
+            }
+        }
     } else {
-        for (int k = starts[u]; k < starts[u + 1]; k++) { s += to_f(dout[(size_t)positions[k] * C + c]); }
+        for (int k = starts[u]; k < starts[u + 1]; k++) { add_row128(s, dout, positions[k], C, c); }
     }
-    dwte[(size_t)ids[u] * C + c] += s;
+    add_floats128(dwte + (size_t)ids[u] * C + c, s);
 }
 
 // encoder_backward's dwpe: dwpe[t,c] += sum_b dout[b,t,c]; one thread per
-// (t,c), b in order
+// X128 channels of one t, b in order
 __global__ void encoder_backward_wpe_kernel(float *dwpe, const floatX *dout, int B, int T, int C) {
-    size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t idx = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * X128;  // t * C + c
     if (idx >= (size_t)T * C) { return; }
-    float s = 0.0f;
-    for (int b = 0; b < B; b++) { s += to_f(dout[(size_t)b * T * C + idx]); }
-    dwpe[idx] += s;
+    float s[X128] = {0.0f};
+    for (int b = 0; b < B; b++) {
+        x128 d = load128(dout + (size_t)b * T * C + idx);
+        for (int k = 0; k < X128; k++) { s[k] += to_f(d[k]); }
+    }
+    add_floats128(dwpe + idx, s);
 }
 
 // positions per chunk of a split bucket (encoder_backward_wte_partial_kernel):
@@ -210,20 +257,63 @@ static void token_buckets_upload(TokenBuckets *tb, size_t BT) {
 // sums, then one block row per distinct id (train.cu's launcher and
 // check_kernels.cpp both launch through this)
 static void encoder_backward_wte_launch(float *dwte, const floatX *dout, const TokenBuckets *tb, int C) {
+    // a thread per X128 channels: C / X128 threads per row, in blocks of at
+    // most 256 (GPT-2 124M, bf16: one block of 96 threads per id)
+    int per_row = ceil_div(C, X128), threads = per_row < 256 ? WARP * ceil_div(per_row, WARP) : 256;
     if (tb->num_chunks > 0) {
-        dim3 pgrid(tb->num_chunks, ceil_div(C, 256));
-        LAUNCH(pgrid, 256, 0, encoder_backward_wte_partial_kernel)(tb->d_partials, dout, tb->d_chunk_starts,
-                                                                   tb->d_chunk_ends, tb->d_positions, C);
+        dim3 pgrid(tb->num_chunks, ceil_div(per_row, threads));
+        LAUNCH(pgrid, threads, 0, encoder_backward_wte_partial_kernel)(tb->d_partials, dout, tb->d_chunk_starts,
+                                                                       tb->d_chunk_ends, tb->d_positions, C);
         cudaCheck(cudaGetLastError());
     }
-    dim3 grid(tb->num_ids, ceil_div(C, 256));
-    LAUNCH(grid, 256, 0, encoder_backward_wte_kernel)(dwte, dout, tb->d_ids, tb->d_starts, tb->d_positions,
-                                                      tb->d_partials, tb->d_partial_starts, C);
+    dim3 grid(tb->num_ids, ceil_div(per_row, threads));
+    LAUNCH(grid, threads, 0, encoder_backward_wte_kernel)(dwte, dout, tb->d_ids, tb->d_starts, tb->d_positions,
+                                                          tb->d_partials, tb->d_partial_starts, C);
+    cudaCheck(cudaGetLastError());
+}
+
+// encoder_backward's dwpe (train.cu's launcher and check_kernels.cpp)
+static void encoder_backward_wpe_launch(float *dwpe, const floatX *dout, int B, int T, int C) {
+    LAUNCH(ceil_div((size_t)T * C / X128, 256), 256, 0, encoder_backward_wpe_kernel)(dwpe, dout, B, T, C);
     cudaCheck(cudaGetLastError());
 }
 
 // ----------------------------------------------------------------------------
-// layernorm: twin of layernorm_forward / layernorm_backward. One warp per row (b,t).
+// layernorm: twin of layernorm_forward / layernorm_backward. One warp per row
+// (b,t), with the row in registers: lane `lane` holds PACKS x128 packs, pack k
+// being the X128 channels from c = (k * WARP + lane) * X128 (when c < C), so
+// the warp's accesses to pack k are 32 consecutive 16-byte pieces. PACKS is
+// a compile-time bound (an array stays in registers only when every index is
+// known at compile time, hence UNROLL): layernorm_packs(C) picks 4, 8 or 16,
+// the smallest that holds the row (GPT-2 124M in bf16: 768 / 8 / 32 = 3 packs
+// used of 4). Rows of more than LN_MAX_PACKS * WARP * X128 channels (4096 in
+// bf16, 2048 in fp32) are refused by gpu_model_init.
+
+// (sm_90, bf16: the 4- and 8-pack instances keep everything in registers;
+// the backward's 16-pack one, used only for rows above 2048 bf16 or 1024
+// fp32 channels, spills about 100 bytes per thread: ptxas --resource-usage)
+#define LN_MAX_PACKS 16      // packs per lane: the longest row the layernorm kernels hold
+#define LN_WARPS 8           // warps (rows in flight) per block
+#define LN_BWD_SMEM 49152    // bytes of shared memory for the backward's per-warp column sums
+
+#ifdef CUDA_EMU
+#define UNROLL               // g++ unrolls on its own, and warns about nvcc's pragma
+#else
+#define UNROLL _Pragma("unroll")
+#endif
+
+// packs per lane for rows of C channels: 4, 8 or 16; 0 when the row is too long
+static int layernorm_packs(int C) {
+    int need = ceil_div(ceil_div(C, X128), WARP);
+    return need <= 4 ? 4 : need <= 8 ? 8 : need <= LN_MAX_PACKS ? LN_MAX_PACKS : 0;
+}
+
+// a pack of zeros (the lanes' packs beyond C: never read, but initialised)
+__device__ __forceinline__ x128 zero128() {
+    x128 z;
+    for (int e = 0; e < X128; e++) { z[e] = to_x(0.0f); }
+    return z;
+}
 
 // one output of layernorm_forward from the row's statistics (shared with the
 // recomputation in the backward, so both round the same way)
@@ -231,92 +321,164 @@ __device__ __forceinline__ floatX layernorm_out(floatX x, float mean, float rstd
     return to_x((to_f(x) - mean) * rstd * to_f(w) + to_f(b));
 }
 
-// the body of layernorm_forward for one row x, by one warp: the same two
-// passes as the CPU (mean, then the variance around it: no cancellation)
-__device__ void layernorm_row(floatX *out, float *mean, float *rstd, const floatX *x,
+// the body of layernorm_forward for one row, held in registers (xs: this
+// lane's packs), by one warp: the same two passes as the CPU (mean, then the
+// variance around it: no cancellation), but over registers, so x is read
+// from memory once. Overwrites out, *mean, *rstd.
+template <int PACKS>
+__device__ void layernorm_row(floatX *out, float *mean, float *rstd, const x128 (&xs)[PACKS],
                               const floatX *weight, const floatX *bias, int C, int lane) {
     float m = 0.0f;
-    for (int c = lane; c < C; c += WARP) { m += to_f(x[c]); }
+    UNROLL for (int k = 0; k < PACKS; k++) {
+        if ((k * WARP + lane) * X128 < C) {
+            for (int e = 0; e < X128; e++) { m += to_f(xs[k][e]); }
+        }
+    }
     m = warp_sum(m) / C;
     float v = 0.0f;
-    for (int c = lane; c < C; c += WARP) { float d = to_f(x[c]) - m; v += d * d; }
+    UNROLL for (int k = 0; k < PACKS; k++) {
+        if ((k * WARP + lane) * X128 < C) {
+            for (int e = 0; e < X128; e++) { float d = to_f(xs[k][e]) - m; v += d * d; }
+        }
+    }
     v = warp_sum(v) / C;
     float s = 1.0f / sqrtf(v + LAYERNORM_EPS);
-    for (int c = lane; c < C; c += WARP) { out[c] = layernorm_out(x[c], m, s, weight[c], bias[c]); }
+    UNROLL for (int k = 0; k < PACKS; k++) {
+        int c = (k * WARP + lane) * X128;
+        if (c < C) {
+            x128 w = load128(weight + c), b = load128(bias + c), o;
+            for (int e = 0; e < X128; e++) { o[e] = layernorm_out(xs[k][e], m, s, w[e], b[e]); }
+            store128(out + c, o);
+        }
+    }
     if (lane == 0) {
         *mean = m;
         *rstd = s;
     }
 }
 
-// twin of layernorm_forward: one warp per row; overwrites out, mean, rstd
-__global__ void layernorm_forward_kernel(floatX *out, float *mean, float *rstd, const floatX *inp,
-                                         const floatX *weight, const floatX *bias, size_t N, int C) {
+// twin of layernorm_forward: one warp per row, LN_WARPS rows per block;
+// overwrites out, mean, rstd
+template <int PACKS>
+__global__ void __launch_bounds__(LN_WARPS * WARP)
+layernorm_forward_kernel(floatX *out, float *mean, float *rstd, const floatX *inp, const floatX *weight,
+                         const floatX *bias, size_t N, int C) {
     size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
     if (row >= N) { return; }
-    layernorm_row(out + row * C, mean + row, rstd + row, inp + row * C, weight, bias, C,
-                  threadIdx.x % WARP);
+    int lane = threadIdx.x % WARP;
+    x128 xs[PACKS];
+    UNROLL for (int k = 0; k < PACKS; k++) {
+        int c = (k * WARP + lane) * X128;
+        xs[k] = c < C ? load128cs(inp + row * C + c) : zero128();  // read again only in the backward
+    }
+    layernorm_row<PACKS>(out + row * C, mean + row, rstd + row, xs, weight, bias, C, lane);
 }
 
 // --recompute: out = layernorm(inp) again from the saved mean and rstd (the
 // backward's copy of what the forward computed and did not keep); one thread
-// per element
+// per X128 elements
 __global__ void layernorm_recompute_kernel(floatX *out, const floatX *inp, const float *mean,
                                            const float *rstd, const floatX *weight,
                                            const floatX *bias, size_t N, int C) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * X128;
     if (i >= N * C) { return; }
     size_t row = i / C;
     int c = (int)(i % C);
-    out[i] = layernorm_out(inp[i], mean[row], rstd[row], weight[c], bias[c]);
+    x128 x = load128cs(inp + i), w = load128(weight + c), b = load128(bias + c), o;
+    for (int e = 0; e < X128; e++) { o[e] = layernorm_out(x[e], mean[row], rstd[row], w[e], b[e]); }
+    store128(out + i, o);
 }
 
-// dx += rstd * (g - mean_c(g) - n * mean_c(g * n)), n = (x - mean) * rstd,
-// g = weight * dout: the row part of layernorm_backward, one warp per row
-__global__ void layernorm_backward_kernel(floatX *dinp, const floatX *dout, const floatX *inp,
-                                          const floatX *weight, const float *mean,
-                                          const float *rstd, size_t N, int C) {
-    size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
-    if (row >= N) { return; }
-    int lane = threadIdx.x % WARP;
-    const floatX *x = inp + row * C, *d = dout + row * C;
-    floatX *dx = dinp + row * C;
-    float mu = mean[row], rs = rstd[row];
-    float g_mean = 0.0f, gn_mean = 0.0f;
-    for (int c = lane; c < C; c += WARP) {
-        float n = (to_f(x[c]) - mu) * rs;
-        float g = to_f(weight[c]) * to_f(d[c]);
-        g_mean += g;
-        gn_mean += g * n;
+// twin of layernorm_backward, with dweight's and dbias's column sums fused:
+// one block per COLSUM_ROWS rows; warp w of the block's W warps takes rows
+// w, w + W, ... of them, holds each (x and dout) in registers and
+//   dx += rstd * (g - mean_c(g) - n * mean_c(g * n)), n = (x - mean) * rstd,
+//   g = weight * dout  (the row part: two warp sums)
+// then adds dout * n and dout into its own running column sums in shared
+// memory (2 * C floats per warp; a lane touches only its own packs'
+// channels, so no two threads ever write the same word). At the end the
+// block adds its warps' sums in warp order into its partial row (part_w,
+// part_b: (blocks, C)), and column_finish_kernel adds the partials in block
+// order. Every sum has a fixed order: the same bits in every run, and dout
+// and inp are read once (the old column_partials_kernel read both again).
+template <int PACKS>
+__global__ void __launch_bounds__(LN_WARPS * WARP)
+layernorm_backward_kernel(floatX *dinp, float *part_w, float *part_b, const floatX *dout,
+                          const floatX *inp, const floatX *weight, const float *mean,
+                          const float *rstd, size_t N, int C) {
+    DYNAMIC_SMEM(smem);
+    int nwarps = blockDim.x / WARP, warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
+    float *acc_w = (float *)smem + (size_t)warp * 2 * C, *acc_b = acc_w + C;  // this warp's sums
+    UNROLL for (int k = 0; k < PACKS; k++) {
+        int c = (k * WARP + lane) * X128;
+        for (int e = 0; c < C && e < X128; e++) { acc_w[c + e] = 0.0f; acc_b[c + e] = 0.0f; }
     }
-    g_mean = warp_sum(g_mean) / C;
-    gn_mean = warp_sum(gn_mean) / C;
-    for (int c = lane; c < C; c += WARP) {
-        float n = (to_f(x[c]) - mu) * rs;
-        float g = to_f(weight[c]) * to_f(d[c]);
-        dx[c] = to_x(to_f(dx[c]) + rs * (g - g_mean - n * gn_mean));
+    size_t r0 = (size_t)blockIdx.x * COLSUM_ROWS, r1 = r0 + COLSUM_ROWS < N ? r0 + COLSUM_ROWS : N;
+    for (size_t row = r0 + warp; row < r1; row += nwarps) {
+        x128 xs[PACKS], ds[PACKS];
+        UNROLL for (int k = 0; k < PACKS; k++) {
+            int c = (k * WARP + lane) * X128;
+            // both read for the last time in the step: streamed past L2
+            xs[k] = c < C ? load128cs(inp + row * C + c) : zero128();
+            ds[k] = c < C ? load128cs(dout + row * C + c) : zero128();
+        }
+        float mu = mean[row], rs = rstd[row];
+        float g_mean = 0.0f, gn_mean = 0.0f;
+        UNROLL for (int k = 0; k < PACKS; k++) {
+            int c = (k * WARP + lane) * X128;
+            if (c < C) {
+                x128 w = load128(weight + c);
+                for (int e = 0; e < X128; e++) {
+                    float n = (to_f(xs[k][e]) - mu) * rs, g = to_f(w[e]) * to_f(ds[k][e]);
+                    g_mean += g;
+                    gn_mean += g * n;
+                }
+            }
+        }
+        g_mean = warp_sum(g_mean) / C;
+        gn_mean = warp_sum(gn_mean) / C;
+        UNROLL for (int k = 0; k < PACKS; k++) {
+            int c = (k * WARP + lane) * X128;
+            if (c < C) {
+                x128 w = load128(weight + c), dx = load128(dinp + row * C + c);
+                for (int e = 0; e < X128; e++) {
+                    float n = (to_f(xs[k][e]) - mu) * rs, d = to_f(ds[k][e]), g = to_f(w[e]) * d;
+                    dx[e] = to_x(to_f(dx[e]) + rs * (g - g_mean - n * gn_mean));
+                    acc_w[c + e] += d * n;
+                    acc_b[c + e] += d;
+                }
+                store128(dinp + row * C + c, dx);
+            }
+        }
+    }
+    __syncthreads();  // every warp's sums are complete
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        float sw = 0.0f, sb = 0.0f;
+        for (int w = 0; w < nwarps; w++) {
+            sw += ((float *)smem)[(size_t)w * 2 * C + c];
+            sb += ((float *)smem)[(size_t)w * 2 * C + C + c];
+        }
+        part_w[(size_t)blockIdx.x * C + c] = sw;
+        part_b[(size_t)blockIdx.x * C + c] = sb;
     }
 }
 
-// Column sums over the N rows of dout (N, C), deterministic in two stages:
-// partial sums over COLSUM_ROWS rows each (one thread per column: reads are
-// coalesced), then the partials added in chunk order. With inp != NULL it
-// also sums dout * (inp - mean) * rstd: layernorm's dweight.
-__global__ void column_partials_kernel(float *part_w, float *part_b, const floatX *dout,
-                                       const floatX *inp, const float *mean, const float *rstd,
-                                       size_t N, int C) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
+// matmul_backward's dbias when cuBLASLt's BGRADB epilogue is not used
+// (--gelu-fusion 0, or no algorithm with it): column sums of dout (N, C) in
+// two deterministic stages, partial sums over COLSUM_ROWS rows each (a
+// thread per X128 columns), then column_finish_kernel
+__global__ void column_partials_kernel(float *part_b, const floatX *dout, size_t N, int C) {
+    int c = (blockIdx.x * blockDim.x + threadIdx.x) * X128;
     size_t chunk = blockIdx.y;
     if (c >= C) { return; }
     size_t i0 = chunk * COLSUM_ROWS, i1 = i0 + COLSUM_ROWS < N ? i0 + COLSUM_ROWS : N;
-    float sb = 0.0f, sw = 0.0f;
-    for (size_t i = i0; i < i1; i++) {
-        float d = to_f(dout[i * C + c]);
-        sb += d;
-        if (inp != NULL) { sw += (to_f(inp[i * C + c]) - mean[i]) * rstd[i] * d; }
+    float s[X128] = {0.0f};
+    for (size_t i = i0; i < i1; i++) { add_row128(s, dout, i, C, c); }
+    for (int q = 0; q < X128; q += F128) {
+        f128 o;
+        for (int k = 0; k < F128; k++) { o[k] = s[q + k]; }
+        store128(part_b + chunk * C + c + q, o);
     }
-    part_b[chunk * C + c] = sb;
-    if (inp != NULL) { part_w[chunk * C + c] = sw; }
 }
 
 // dbias[c] += the partials of column c in chunk order (and dweight[c] when
@@ -334,6 +496,91 @@ __global__ void column_finish_kernel(float *dweight, float *dbias, const float *
     if (dweight != NULL) { dweight[c] += sw; }
 }
 
+// The launches of the layernorm kernels, with the template instance for C
+// (train.cu's launchers and check_kernels.cpp both launch through these).
+
+// twin of layernorm_forward, or (inp2 != NULL) of residual_forward then
+// layernorm_forward: residual = inp + inp2 (the kernel is in the residual
+// section)
+template <int PACKS>
+__global__ void __launch_bounds__(LN_WARPS * WARP)
+residual_layernorm_forward_kernel(floatX *residual, floatX *out, float *mean, float *rstd,
+                                  const floatX *inp1, const floatX *inp2, const floatX *weight,
+                                  const floatX *bias, size_t N, int C);
+
+static void layernorm_forward_launch(floatX *residual, floatX *out, float *mean, float *rstd,
+                                     const floatX *inp, const floatX *inp2, const floatX *weight,
+                                     const floatX *bias, size_t N, int C) {
+    int blocks = ceil_div(N, LN_WARPS), threads = LN_WARPS * WARP, packs = layernorm_packs(C);
+    if (inp2 == NULL && packs == 4) {
+        LAUNCH(blocks, threads, 0, layernorm_forward_kernel<4>)(out, mean, rstd, inp, weight, bias, N, C);
+    } else if (inp2 == NULL && packs == 8) {
+        LAUNCH(blocks, threads, 0, layernorm_forward_kernel<8>)(out, mean, rstd, inp, weight, bias, N, C);
+    } else if (inp2 == NULL && packs == LN_MAX_PACKS) {
+        LAUNCH(blocks, threads, 0, layernorm_forward_kernel<LN_MAX_PACKS>)(out, mean, rstd, inp, weight, bias, N, C);
+    } else if (packs == 4) {
+        LAUNCH(blocks, threads, 0, residual_layernorm_forward_kernel<4>)(residual, out, mean, rstd, inp, inp2,
+                                                                         weight, bias, N, C);
+    } else if (packs == 8) {
+        LAUNCH(blocks, threads, 0, residual_layernorm_forward_kernel<8>)(residual, out, mean, rstd, inp, inp2,
+                                                                         weight, bias, N, C);
+    } else if (packs == LN_MAX_PACKS) {
+        LAUNCH(blocks, threads, 0, residual_layernorm_forward_kernel<LN_MAX_PACKS>)(residual, out, mean, rstd,
+                                                                                    inp, inp2, weight, bias, N, C);
+    } else {  // gpu_model_init refuses such a C first
+        die("layernorm: rows of C=%d channels are longer than the %d the kernels hold", C,
+            LN_MAX_PACKS * WARP * X128);
+    }
+    cudaCheck(cudaGetLastError());
+}
+
+// warps per block of layernorm_backward_kernel: as many (up to LN_WARPS) as
+// LN_BWD_SMEM bytes of per-warp column sums allow (at least one: C is at most
+// LN_MAX_PACKS * WARP * X128 = 4096 channels, 32 KiB of sums)
+static int layernorm_backward_warps(int C) {
+    int w = (int)(LN_BWD_SMEM / (2 * (size_t)C * sizeof(float)));
+    return w < 1 ? 1 : w > LN_WARPS ? LN_WARPS : w;
+}
+
+// twin of layernorm_backward: dinp, dweight and dbias all += (dweight and
+// dbias in fp32); scratch holds 2 * ceil(N / COLSUM_ROWS) * C floats
+static void layernorm_backward_launch(floatX *dinp, float *dweight, float *dbias, const floatX *dout,
+                                      const floatX *inp, const floatX *weight, const float *mean,
+                                      const float *rstd, size_t N, int C, float *scratch) {
+    int blocks = ceil_div(N, COLSUM_ROWS), warps = layernorm_backward_warps(C), packs = layernorm_packs(C);
+    size_t smem = (size_t)warps * 2 * C * sizeof(float);
+    float *part_b = scratch, *part_w = scratch + (size_t)blocks * C;
+    if (packs == 4) {
+        LAUNCH(blocks, warps * WARP, smem, layernorm_backward_kernel<4>)(dinp, part_w, part_b, dout, inp, weight,
+                                                                         mean, rstd, N, C);
+    } else if (packs == 8) {
+        LAUNCH(blocks, warps * WARP, smem, layernorm_backward_kernel<8>)(dinp, part_w, part_b, dout, inp, weight,
+                                                                         mean, rstd, N, C);
+    } else if (packs == LN_MAX_PACKS) {
+        LAUNCH(blocks, warps * WARP, smem, layernorm_backward_kernel<LN_MAX_PACKS>)(dinp, part_w, part_b, dout,
+                                                                                    inp, weight, mean, rstd, N, C);
+    } else {  // gpu_model_init refuses such a C first
+        die("layernorm: rows of C=%d channels are longer than the %d the kernels hold", C,
+            LN_MAX_PACKS * WARP * X128);
+    }
+    cudaCheck(cudaGetLastError());
+    if (dweight == NULL && dbias == NULL) { return; }  // a frozen layernorm (LoRA): dinp only
+    LAUNCH(ceil_div(C, 256), 256, 0, column_finish_kernel)(dweight, dbias, part_w, part_b, blocks, C);
+    cudaCheck(cudaGetLastError());
+}
+
+// matmul_backward's dbias by the column sums: dbias (C) += column sums of
+// dout (N, C); scratch holds ceil(N / COLSUM_ROWS) * C floats
+static void column_sums_launch(float *dbias, const floatX *dout, size_t N, int C, float *scratch) {
+    int chunks = ceil_div(N, COLSUM_ROWS), per_row = ceil_div(C, X128);
+    int threads = per_row < 256 ? WARP * ceil_div(per_row, WARP) : 256;
+    dim3 grid(ceil_div(per_row, threads), chunks);
+    LAUNCH(grid, threads, 0, column_partials_kernel)(scratch, dout, N, C);
+    cudaCheck(cudaGetLastError());
+    LAUNCH(ceil_div(C, 256), 256, 0, column_finish_kernel)(NULL, dbias, NULL, scratch, chunks, C);
+    cudaCheck(cudaGetLastError());
+}
+
 // ----------------------------------------------------------------------------
 // matmul helpers: cuBLASLt does the products (train.cu); the bias of
 // matmul_forward as a kernel of its own, for --gelu-fusion 0 and as the
@@ -341,11 +588,20 @@ __global__ void column_finish_kernel(float *dweight, float *dbias, const float *
 // sums above)
 
 // out[i,o] += bias[o]: matmul_forward's "+ bias" after a plain product; one
-// thread per element
+// thread per X128 elements (OC % X128 == 0: a pack never crosses a row)
 __global__ void add_bias_kernel(floatX *out, const floatX *bias, size_t N, int OC) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * X128;
     if (i >= N * OC) { return; }
-    out[i] = to_x(to_f(out[i]) + to_f(bias[i % OC]));
+    x128 o = load128(out + i), b = load128(bias + i % OC);
+    for (int e = 0; e < X128; e++) { o[e] = to_x(to_f(o[e]) + to_f(b[e])); }
+    store128(out + i, o);
+}
+
+// dst[i] += src[i], i < n: matmul_backward's dbias += the BGRADB epilogue's
+// column sums (which cuBLASLt overwrites into a scratch vector)
+__global__ void add_floats_kernel(float *dst, const float *src, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) { dst[i] += src[i]; }
 }
 
 // ----------------------------------------------------------------------------
@@ -734,29 +990,47 @@ attention_backward_dq_kernel(floatX *dqkv, const floatX *dout, const floatX *qkv
 // GELU: twin of gelu_forward / gelu_backward (the same formulas: s = 0.5 (1 +
 // tanh u) = 1 / (1 + exp(-2u))). The matmuls fuse GELU into cuBLASLt's
 // epilogue; these run when cuBLASLt offers no algorithm with that epilogue.
+// One thread per X128 elements; a tail of N % X128 elements (none in the
+// trainer: N is a multiple of C) is done one element at a time by the last
+// thread.
 
 __device__ __forceinline__ float gelu_s(float x) {
     float u = GELU_SCALE * (x + GELU_CUBIC * x * x * x);
     return 1.0f / (1.0f + expf(-2.0f * u));
 }
 
+__device__ __forceinline__ float gelu_f(float x) { return x * gelu_s(x); }
+
+// gelu'(x) * d (gelu_backward's formula)
+__device__ __forceinline__ float gelu_grad(float x, float d) {
+    float s = gelu_s(x);
+    float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
+    return (s + 2.0f * x * s * (1.0f - s) * du) * d;
+}
+
 // twin of gelu_forward: out = x * s(x); overwrites
 __global__ void gelu_forward_kernel(floatX *out, const floatX *inp, size_t N) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N) { return; }
-    float x = to_f(inp[i]);
-    out[i] = to_x(x * gelu_s(x));
+    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * X128;
+    if (i + X128 <= N) {
+        x128 x = load128(inp + i), o;  // (fch: read again by the backward, kept in cache)
+        for (int e = 0; e < X128; e++) { o[e] = to_x(gelu_f(to_f(x[e]))); }
+        store128(out + i, o);
+    } else {
+        for (; i < N; i++) { out[i] = to_x(gelu_f(to_f(inp[i]))); }
+    }
 }
 
 // the backward of gelu_forward (gelu_backward's formula): dinp = gelu'(inp) *
 // dout; overwrites (dinp may be dout: in place)
 __global__ void gelu_backward_kernel(floatX *dinp, const floatX *inp, const floatX *dout, size_t N) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= N) { return; }
-    float x = to_f(inp[i]);
-    float s = gelu_s(x);
-    float du = GELU_SCALE * (1.0f + 3.0f * GELU_CUBIC * x * x);
-    dinp[i] = to_x((s + 2.0f * x * s * (1.0f - s) * du) * to_f(dout[i]));
+    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * X128;
+    if (i + X128 <= N) {
+        x128 x = load128cs(inp + i), d = load128cs(dout + i), o;
+        for (int e = 0; e < X128; e++) { o[e] = to_x(gelu_grad(to_f(x[e]), to_f(d[e]))); }
+        store128(dinp + i, o);
+    } else {
+        for (; i < N; i++) { dinp[i] = to_x(gelu_grad(to_f(inp[i]), to_f(dout[i]))); }
+    }
 }
 
 // ----------------------------------------------------------------------------
@@ -765,18 +1039,28 @@ __global__ void gelu_backward_kernel(floatX *dinp, const floatX *inp, const floa
 
 // twin of residual_forward then layernorm_forward: residual = inp1 + inp2
 // (rounded to floatX first, because the backward's layernorm reads the stored
-// residual), then out = layernorm(residual); one warp per row; overwrites
-__global__ void residual_layernorm_forward_kernel(floatX *residual, floatX *out, float *mean,
-                                                  float *rstd, const floatX *inp1,
-                                                  const floatX *inp2, const floatX *weight,
-                                                  const floatX *bias, size_t N, int C) {
+// residual), then out = layernorm(residual); one warp per row, the sum kept
+// in registers for the layernorm (written once, never read back here);
+// overwrites. Launched by layernorm_forward_launch.
+template <int PACKS>
+__global__ void __launch_bounds__(LN_WARPS * WARP)
+residual_layernorm_forward_kernel(floatX *residual, floatX *out, float *mean, float *rstd,
+                                  const floatX *inp1, const floatX *inp2, const floatX *weight,
+                                  const floatX *bias, size_t N, int C) {
     size_t row = (size_t)blockIdx.x * (blockDim.x / WARP) + threadIdx.x / WARP;
     if (row >= N) { return; }
     int lane = threadIdx.x % WARP;
-    floatX *r = residual + row * C;
-    for (int c = lane; c < C; c += WARP) { r[c] = to_x(to_f(inp1[row * C + c]) + to_f(inp2[row * C + c])); }
-    __syncwarp();  // the row is re-read by other lanes of the same warp
-    layernorm_row(out + row * C, mean + row, rstd + row, r, weight, bias, C, lane);
+    x128 xs[PACKS];
+    UNROLL for (int k = 0; k < PACKS; k++) {
+        int c = (k * WARP + lane) * X128;
+        xs[k] = zero128();
+        if (c < C) {
+            x128 a = load128cs(inp1 + row * C + c), b = load128cs(inp2 + row * C + c);
+            for (int e = 0; e < X128; e++) { xs[k][e] = to_x(to_f(a[e]) + to_f(b[e])); }
+            store128(residual + row * C + c, xs[k]);
+        }
+    }
+    layernorm_row<PACKS>(out + row * C, mean + row, rstd + row, xs, weight, bias, C, lane);
 }
 
 // ----------------------------------------------------------------------------
@@ -787,6 +1071,9 @@ __global__ void residual_layernorm_forward_kernel(floatX *residual, floatX *out,
 // l[target], and (when dloss != 0 is wanted) a second read that overwrites
 // the logits with dlogits = (softmax - onehot(target)) * dloss. The
 // probabilities are never stored. Loops run to V; the padding gets 0.
+// Both reads and the write are 128-bit (thread t takes packs t, t + threads,
+// ...: a warp reads 512 consecutive bytes); Vp % X128 == 0 (gpu_model_init),
+// and the pack that holds V skips its elements past V in the forward.
 
 #ifndef CLASSIFIER_THREADS  // any multiple of 32 up to 1024 (dev/cuda_emu uses fewer)
 #define CLASSIFIER_THREADS 1024
@@ -827,7 +1114,10 @@ classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss
     floatX *l = logits + i * Vp;
     float m = 0.0f, s = 0.0f;
     int n = 0;  // how many values this thread has seen (m is valid when n > 0)
-    for (int v = threadIdx.x; v < V; v += blockDim.x) { softmax_add(&m, &s, &n, to_f(l[v])); }
+    for (int v0 = threadIdx.x * X128; v0 < V; v0 += blockDim.x * X128) {
+        x128 x = load128(l + v0);  // kept in cache: the second read below comes soon
+        for (int e = 0; e < X128 && v0 + e < V; e++) { softmax_add(&m, &s, &n, to_f(x[e])); }
+    }
     // warp, then block: fixed shuffle and index orders (deterministic)
     for (int o = WARP / 2; o > 0; o /= 2) {
         float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
@@ -845,10 +1135,14 @@ classifier_kernel(floatX *logits, float *losses, const int *targets, float dloss
     if (threadIdx.x == 0) { losses[i] = logf(s) + m - lt; }
     if (!write_grad) { return; }
     float inv = 1.0f / s;
-    for (int v = threadIdx.x; v < Vp; v += blockDim.x) {
-        float g = 0.0f;
-        if (v < V) { g = (expf(to_f(l[v]) - m) * inv - (v == target ? 1.0f : 0.0f)) * dloss; }
-        l[v] = to_x(g);
+    for (int v0 = threadIdx.x * X128; v0 < Vp; v0 += blockDim.x * X128) {
+        x128 x = load128cs(l + v0), g;  // the last read of the logits
+        for (int e = 0; e < X128; e++) {
+            int v = v0 + e;
+            float p = v < V ? expf(to_f(x[e]) - m) * inv : 0.0f;  // the padding's gradient is 0
+            g[e] = to_x((p - (v == target ? 1.0f : 0.0f)) * dloss);
+        }
+        store128(l + v0, g);  // dlogits: read next by the classifier matmul's backward
     }
 }
 
@@ -878,13 +1172,26 @@ __global__ void __launch_bounds__(LOSS_THREADS) loss_mean_kernel(float *mean, co
 // optimizer: twins of gpt2_grad_sumsq and gpt2_update
 
 // partial[ch] = sum of g^2 over chunk ch of NORM_CHUNK gradients, in double
-// (the same chunks as the CPU; grad_norm_finish_kernel adds them in order)
+// (the same chunks as the CPU; grad_norm_finish_kernel adds them in order).
+// 128-bit loads when g is 16-byte aligned (always, but for a ZeRO-1 shard
+// that starts inside a group of 4 floats): thread t sums the packs t, t +
+// threads, ... of its chunk (NORM_CHUNK is a multiple of 4), and the one
+// thread whose pack runs past the end takes the last n % 4 one at a time
 __global__ void grad_norm_kernel(double *partial, const float *g, size_t n) {
     __shared__ double sm[32];
     size_t ch = blockIdx.x, start = ch * NORM_CHUNK;
     size_t end = start + NORM_CHUNK < n ? start + NORM_CHUNK : n;
     double s = 0.0;
-    for (size_t i = start + threadIdx.x; i < end; i += blockDim.x) { s += (double)g[i] * g[i]; }
+    if ((uintptr_t)g % 16 == 0) {
+        size_t i = start + (size_t)threadIdx.x * F128;
+        for (; i + F128 <= end; i += (size_t)blockDim.x * F128) {
+            f128 x = load128(g + i);
+            for (int e = 0; e < F128; e++) { s += (double)x[e] * x[e]; }
+        }
+        for (; i < end; i++) { s += (double)g[i] * g[i]; }
+    } else {
+        for (size_t i = start + threadIdx.x; i < end; i += blockDim.x) { s += (double)g[i] * g[i]; }
+    }
     s = warp_sum_d(s);
     int warp = threadIdx.x / WARP, lane = threadIdx.x % WARP;
     if (lane == 0) { sm[warp] = s; }
@@ -913,41 +1220,102 @@ typedef struct {
     int decays[NUM_PARAMETER_TENSORS];
 } AdamWTable;
 
+// one element of gpt2_update's AdamW: updates *m and *v, returns the new
+// parameter (the formulas of gpt2_update)
+__device__ __forceinline__ float adamw_one(float p, float grad, float *m, float *v, float wd, float lr,
+                                           float beta1, float beta2, float eps, float bc1, float bc2) {
+    float mi = beta1 * *m + (1.0f - beta1) * grad;
+    float vi = beta2 * *v + (1.0f - beta2) * grad * grad;
+    *m = mi;
+    *v = vi;
+    float mhat = mi / bc1;
+    float vhat = vi / bc2;
+    return p - lr * (mhat / (sqrtf(vhat) + eps) + wd * p);
+}
+
 // elements [lo, lo + n) of the flat arrays (m and v hold only those, from
-// index 0); the formulas of gpt2_update
+// index 0). A thread takes X128 elements from i0, a multiple of X128 (8 in
+// bf16: the compute copy params_x gets one 128-bit store; the fp32 arrays
+// X128 / 4 each). When lo is a multiple of X128 (one process, or a ZeRO-1
+// shard that starts on one) m and v are aligned the same way and every
+// access is 128-bit; the packs at either end of the range, and every pack
+// of a shard that starts elsewhere, go one element at a time. A tensor's
+// decay is looked up per element (tensors start at multiples of C, but the
+// kernel does not rely on it).
 __global__ void adamw_kernel(float *params, floatX *params_x, const float *grads, float *m, float *v,
                              size_t lo, size_t n, AdamWTable tab, float lr, float beta1,
                              float beta2, float eps, float weight_decay, float grad_scale,
                              float bc1, float bc2) {
-    size_t i = lo + (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= lo + n) { return; }
+    size_t i0 = lo / X128 * X128 + ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * X128;
+    if (i0 >= lo + n) { return; }
     int k = 0;
-    while (k < NUM_PARAMETER_TENSORS - 1 && i >= tab.end[k]) { k++; }
-    float wd = tab.decays[k] ? weight_decay : 0.0f;
-    float grad = grads[i] * grad_scale;
-    size_t j = i - lo;
-    float mi = beta1 * m[j] + (1.0f - beta1) * grad;
-    float vi = beta2 * v[j] + (1.0f - beta2) * grad * grad;
-    m[j] = mi;
-    v[j] = vi;
-    float mhat = mi / bc1;
-    float vhat = vi / bc2;
-    float p = params[i];
-    p -= lr * (mhat / (sqrtf(vhat) + eps) + wd * p);
-    params[i] = p;
-    if (params_x != NULL) { params_x[i] = to_x(p); }
+    while (k < NUM_PARAMETER_TENSORS - 1 && i0 >= tab.end[k]) { k++; }
+    float wd[X128];
+    for (int e = 0; e < X128; e++) {
+        while (k < NUM_PARAMETER_TENSORS - 1 && i0 + e >= tab.end[k]) { k++; }
+        wd[e] = tab.decays[k] ? weight_decay : 0.0f;
+    }
+    if (lo % X128 == 0 && i0 + X128 <= lo + n) {  // the whole pack, 128-bit
+        size_t j0 = i0 - lo;
+        x128 px;
+        for (int q = 0; q < X128; q += F128) {
+            f128 p = load128(params + i0 + q), g = load128cs(grads + i0 + q);
+            f128 mq = load128(m + j0 + q), vq = load128(v + j0 + q);
+            for (int e = 0; e < F128; e++) {
+                p[e] = adamw_one(p[e], g[e] * grad_scale, &mq[e], &vq[e], wd[q + e], lr, beta1, beta2, eps,
+                                 bc1, bc2);
+                px[q + e] = to_x(p[e]);
+            }
+            store128(params + i0 + q, p);
+            store128cs(m + j0 + q, mq);
+            store128cs(v + j0 + q, vq);
+        }
+        if (params_x != NULL) { store128(params_x + i0, px); }
+        return;
+    }
+    for (int e = 0; e < X128; e++) {  // one element at a time, those inside [lo, lo + n)
+        size_t i = i0 + e;
+        if (i < lo || i >= lo + n) { continue; }
+        float p = adamw_one(params[i], grads[i] * grad_scale, &m[i - lo], &v[i - lo], wd[e], lr, beta1,
+                            beta2, eps, bc1, bc2);
+        params[i] = p;
+        if (params_x != NULL) { params_x[i] = to_x(p); }
+    }
 }
 
-// out = in rounded to floatX: the compute copy of the fp32 parameters
+// blocks of 256 threads for adamw_kernel over [lo, lo + n)
+static int adamw_blocks(size_t lo, size_t n) { return ceil_div(lo % X128 + n, (size_t)256 * X128); }
+
+// out = in rounded to floatX: the compute copy of the fp32 parameters; a
+// thread per X128 elements (the last one also takes a tail of n % X128)
 __global__ void float_to_x_kernel(floatX *out, const float *in, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) { out[i] = to_x(in[i]); }
+    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * X128;
+    if (i + X128 <= n) {
+        x128 o;
+        for (int q = 0; q < X128; q += F128) {
+            f128 x = load128(in + i + q);
+            for (int e = 0; e < F128; e++) { o[q + e] = to_x(x[e]); }
+        }
+        store128(out + i, o);
+    } else {
+        for (; i < n; i++) { out[i] = to_x(in[i]); }
+    }
 }
 
-// out = in as float: the row of logits the sampler reads
+// out = in as float: the row of logits the sampler reads (and test_gpu's
+// copies); a thread per X128 elements, as float_to_x_kernel
 __global__ void x_to_float_kernel(float *out, const floatX *in, size_t n) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) { out[i] = to_f(in[i]); }
+    size_t i = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * X128;
+    if (i + X128 <= n) {
+        x128 x = load128(in + i);
+        for (int q = 0; q < X128; q += F128) {
+            f128 o;
+            for (int e = 0; e < F128; e++) { o[e] = to_f(x[q + e]); }
+            store128(out + i + q, o);
+        }
+    } else {
+        for (; i < n; i++) { out[i] = to_f(in[i]); }
+    }
 }
 
 // ----------------------------------------------------------------------------

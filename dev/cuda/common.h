@@ -26,7 +26,9 @@
 //   lab_time(&lab, launch)              median ms of `repeats` launches, with the L2
 //                                       flushed (a buffer twice its size written)
 //                                       before each; only the launch is timed
-//   lab_report(&lab, ...)               prints ms, GB/s or TFLOP/s and % of peak,
+//   lab_report(&lab, ...)               prints ms, MB moved per call (memory-bound
+//                                       ops), GB/s or TFLOP/s and % of peak (the
+//                                       DRAM bandwidth of gpu_peaks.h's table),
 //                                       and records the result for the summary
 //   lab_summary(&lab)                   per group: the best version against its
 //                                       yardstick (cuBLAS, or the copy bandwidth);
@@ -367,8 +369,10 @@ static inline void lab_report(Lab *lab, const char *group, int version, const ch
     }
     double value = kind == PEAK_BANDWIDTH ? amount / (ms * 1e-3) / 1e9 : amount / (ms * 1e-3) / 1e12;
     double pct = 100.0 * value / lab_peak(lab, kind);
-    printf("  v%-2d %-22s bs %4d  %9.4f ms  %8.1f %s  %5.1f%% of %s peak%s\n", version, name,
-           block_size, ms, value, kind == PEAK_BANDWIDTH ? "GB/s   " : "TFLOP/s",
+    char moved[32] = "";  // a memory-bound op: the bytes one call moves
+    if (kind == PEAK_BANDWIDTH) { snprintf(moved, sizeof(moved), "%8.1f MB/call", amount / 1e6); }
+    printf("  v%-2d %-22s bs %4d  %9.4f ms %s %8.1f %s  %5.1f%% of %s peak%s\n", version, name,
+           block_size, ms, moved, value, kind == PEAK_BANDWIDTH ? "GB/s   " : "TFLOP/s",
            pct, lab_peak_name(kind), yardstick ? "  (yardstick)" : "");
     if (lab->num_results < LAB_MAX_RESULTS) {
         LabResult r = {group, version, name, block_size, ms, value, pct, yardstick, kind};

@@ -18,6 +18,12 @@ Versions:
      (coalesced; the row is read twice, the second time mostly from L2)
   3. as 2 with 128-bit loads and stores (Vp % 4 == 0; the padding columns of
      the last float4 are masked)
+  4. train.cu's classifier_kernel as the bf16 trainer runs it: bf16 logits,
+     the gradient written over them (in place), 8 bf16 per 128-bit access
+     (Packed128 from cuda_common.h), the second read cache-streaming (the
+     last use of the logits). Half the bytes of the fp32 versions; checked
+     against the CPU twin on the same bf16-rounded logits, with the output's
+     bf16 rounding (2^-8 relative) allowed
 
     make -C dev/cuda fused_classifier && ./dev/cuda/fused_classifier [version] [block size]
 */
@@ -126,6 +132,37 @@ __global__ void fused_classifier_kernel3(float *dlogits, float *losses, const fl
     }
 }
 
+// version 4: one block per row, bf16 in place (logits become dlogits)
+typedef Packed128<__nv_bfloat16> bf128;
+__global__ void fused_classifier_kernel4(__nv_bfloat16 *logits, float *losses, const int *targets, float dloss,
+                                         int N, int V, int Vp) {
+    __shared__ float scratch[WARP_SIZE];
+    const int P = bf128::size;  // bf16 per pack (4 under the emulation, where bf16 is float)
+    const size_t i = blockIdx.x;
+    __nv_bfloat16 *l = logits + i * Vp;  // Vp % P == 0: rows stay 16-byte aligned
+    float m = (float)l[threadIdx.x], s = 0.0f;  // seeds the max only (blockDim.x <= V)
+    for (int v0 = threadIdx.x * P; v0 < V; v0 += blockDim.x * P) {
+        bf128 x = load128(l + v0);  // kept in cache for the second read
+        for (int e = 0; e < P && v0 + e < V; e++) {
+            float xe = (float)x[e], mn = fmaxf(m, xe);
+            s = s * expf(m - mn) + expf(xe - mn);
+            m = mn;
+        }
+    }
+    float M, L;
+    block_merge_softmax(&M, &L, m, s, scratch);
+    const int target = targets[i];
+    const float lt = (float)l[target];
+    __syncthreads();  // every thread has read l[target] before any writes (in place)
+    if (threadIdx.x == 0) { losses[i] = logf(L) + M - lt; }
+    const float inv = 1.0f / L;
+    for (int v0 = threadIdx.x * P; v0 < Vp; v0 += blockDim.x * P) {
+        bf128 x = load128cs(l + v0), g;
+        for (int e = 0; e < P; e++) { g[e] = (__nv_bfloat16)dlogit((float)x[e], v0 + e, V, target, M, inv, dloss); }
+        store128(l + v0, g);
+    }
+}
+
 // ----------------------------------------------------------------------------
 // launcher
 
@@ -166,6 +203,14 @@ int main(int argc, char **argv) {
     softmax_crossentropy_backward(dlogits_ref, dlosses, probs, targets, B, T, V, Vp);
     free(probs);
 
+    // version 4's reference: the CPU twin on the logits rounded to bf16
+    float *logits_r = make_rounded_bf16(logits, nl), *losses_ref4 = (float *)mallocCheck((size_t)N * 4);
+    float *dlogits_ref4 = (float *)callocCheck(nl, 4);
+    probs = (float *)mallocCheck(nl * 4);
+    softmax_crossentropy_forward(losses_ref4, probs, logits_r, targets, B, T, V, Vp);
+    softmax_crossentropy_backward(dlogits_ref4, dlosses, probs, targets, B, T, V, Vp);
+    free(probs);
+
     float *d_logits = to_device(logits, nl), *d_dlogits = device_alloc<float>(nl);
     float *d_losses = device_alloc<float>(N);
     int *d_targets = to_device(targets, N);
@@ -189,6 +234,30 @@ int main(int argc, char **argv) {
             lab_report(&lab, "fp32", v, names[v], bs, ms, bytes, PEAK_BANDWIDTH, 0);
         }
     }
+    // version 4: bf16, in place; bytes: the bf16 row read once, written once
+    if (Vp % bf128::size != 0) { die("fused_classifier v4 needs Vp %% %d == 0, got %d", bf128::size, Vp); }
+    __nv_bfloat16 *d_logits4 = to_device_bf16(logits, nl);
+    const double bytes4 = 2.0 * nl * 2 + (double)N * 8;
+    for (int bs : block_sizes) {
+        if (!lab_wants(&lab, 4, bs)) { continue; }
+        __nv_bfloat16 *d_fresh = to_device_bf16(logits, nl);
+        LAUNCH(N, bs, 0, fused_classifier_kernel4)(d_fresh, d_losses, d_targets, dloss, N, V, Vp);
+        cudaCheck(cudaGetLastError());
+        char what[64];
+        snprintf(what, sizeof(what), "v4 bs %d losses (bf16 logits)", bs);
+        validate(what, d_losses, losses_ref4, N, 1e-4, 1e-5);
+        snprintf(what, sizeof(what), "v4 bs %d dlogits (bf16, in place)", bs);
+        validate(what, d_fresh, dlogits_ref4, nl, 1e-6 * dloss, 8e-3);
+        cudaCheck(cudaFree(d_fresh));
+        // timed in place on d_logits4: each launch reads the previous one's
+        // output, the same work and bytes as on fresh logits
+        float ms = lab_time(&lab, [&] {
+            LAUNCH(N, bs, 0, fused_classifier_kernel4)(d_logits4, d_losses, d_targets, dloss, N, V, Vp);
+        });
+        lab_report(&lab, "bf16", 4, "block per row, x128 bf16", bs, ms, bytes4, PEAK_BANDWIDTH, 0);
+    }
+    cudaCheck(cudaFree(d_logits4));
+    free(logits_r); free(losses_ref4); free(dlogits_ref4);
     // in place, as the trainer runs it: the gradient over the logits (best version)
     fused_classifier(3, 1024, d_logits, d_losses, d_logits, d_targets, dloss, N, V, Vp);
     validate("v3 bs 1024 in place dlogits", d_logits, dlogits_ref, nl, 1e-6 * dloss, 1e-4);

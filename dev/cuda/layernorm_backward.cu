@@ -18,6 +18,14 @@ Versions:
      reduction: blocks of 32 channels x 8 rows walk a fixed slice of the rows,
      combine their 8 row lanes in a fixed order and write one partial per slice;
      a last small kernel adds the partials in order. The same bits every run.
+  4. deterministic and one pass (train.cu's layernorm_backward_kernel): one
+     warp per row with the row (x and dout) in registers as 128-bit packs
+     (Packed128, f128 here), and dweight's and dbias's terms added into the
+     warp's own column sums in shared memory (a lane touches only its own
+     channels: no atomics). Each block owns LNB4_ROWS rows and writes one
+     partial row, the warps' sums in warp order; the final kernel of version
+     3 adds the partials in block order. dout and inp are read once, where
+     version 3 reads them twice (its column kernel reads both again)
 
     make -C dev/cuda layernorm_backward && ./dev/cuda/layernorm_backward [version] [block size]
 */
@@ -29,6 +37,9 @@ Versions:
 #define LNB_COL_ROWS 8     // row lanes of a column-reduction block (32 x 8 threads)
 #define LNB_SLICES 64      // row slices of version 3: partials per channel
 #define LNB_MAX_BLOCKS_PER_SM 2  // version 2's grid: enough blocks to fill the GPU
+#define LNB4_ROWS 64       // version 4: rows per block (one partial row per block)
+#define LNB4_PACKS 8       // version 4: f128 packs per lane, C <= 32 * 4 * 8 = 1024
+#define LNB4_SMEM 49152    // version 4: its per-warp sums must fit the default 48 KiB
 
 // ----------------------------------------------------------------------------
 // kernels. dinp, dout, inp (N, C); dweight, dbias, weight (C); mean, rstd (N)
@@ -161,9 +172,74 @@ __global__ void layernorm_backward_final_kernel(float *dweight, float *dbias, co
     dbias[c] += db;
 }
 
+// version 4: block of W warps, LNB4_ROWS rows; dynamic shared memory W * 2 * C
+// floats (each warp's sums of n * dout and of dout); partial (blocks, 2, C)
+__global__ void layernorm_backward_kernel4(float *dinp, float *partial, const float *dout, const float *inp,
+                                           const float *weight, const float *mean, const float *rstd,
+                                           int N, int C) {
+    DYNAMIC_SMEM(smem_bytes);
+    float *smem = (float *)smem_bytes;
+    const int warps = blockDim.x / WARP_SIZE, warp = threadIdx.x / WARP_SIZE, lane = threadIdx.x % WARP_SIZE;
+    float *s_dw = smem + (size_t)warp * 2 * C, *s_db = s_dw + C;
+    #pragma unroll
+    for (int k = 0; k < LNB4_PACKS; k++) {  // zero this lane's own channels: no barrier needed
+        int c = (k * WARP_SIZE + lane) * F128;
+        for (int e = 0; c < C && e < F128; e++) { s_dw[c + e] = 0.0f; s_db[c + e] = 0.0f; }
+    }
+    const int r1 = ((int)blockIdx.x + 1) * LNB4_ROWS < N ? ((int)blockIdx.x + 1) * LNB4_ROWS : N;
+    for (int i = blockIdx.x * LNB4_ROWS + warp; i < r1; i += warps) {
+        f128 x[LNB4_PACKS], d[LNB4_PACKS];
+        const float m = mean[i], s = rstd[i];
+        float g_mean = 0.0f, gn_mean = 0.0f;
+        #pragma unroll
+        for (int k = 0; k < LNB4_PACKS; k++) {
+            int c = (k * WARP_SIZE + lane) * F128;
+            if (c < C) {
+                x[k] = load128cs(inp + (size_t)i * C + c);
+                d[k] = load128cs(dout + (size_t)i * C + c);
+                f128 w = load128(weight + c);
+                for (int e = 0; e < F128; e++) {
+                    float g = w[e] * d[k][e];
+                    g_mean += g;
+                    gn_mean += g * (x[k][e] - m) * s;
+                }
+            }
+        }
+        g_mean = warp_sum(g_mean) / C;
+        gn_mean = warp_sum(gn_mean) / C;
+        #pragma unroll
+        for (int k = 0; k < LNB4_PACKS; k++) {
+            int c = (k * WARP_SIZE + lane) * F128;
+            if (c < C) {
+                f128 w = load128(weight + c), dx = load128(dinp + (size_t)i * C + c);
+                for (int e = 0; e < F128; e++) {
+                    float n = (x[k][e] - m) * s;
+                    dx[e] += s * (w[e] * d[k][e] - g_mean - n * gn_mean);
+                    s_dw[c + e] += n * d[k][e];
+                    s_db[c + e] += d[k][e];
+                }
+                store128(dinp + (size_t)i * C + c, dx);
+            }
+        }
+    }
+    __syncthreads();
+    for (int c = threadIdx.x; c < C; c += blockDim.x) {
+        float dw = 0.0f, db = 0.0f;
+        for (int w = 0; w < warps; w++) { dw += smem[(size_t)w * 2 * C + c]; db += smem[(size_t)w * 2 * C + C + c]; }
+        partial[((size_t)blockIdx.x * 2) * C + c] = dw;
+        partial[((size_t)blockIdx.x * 2 + 1) * C + c] = db;
+    }
+}
+
+// version 4's shared memory for blocks of block_size threads (0: too much)
+static size_t layernorm_backward_smem4(int block_size, int C) {
+    size_t smem = (size_t)(block_size / WARP_SIZE) * 2 * C * sizeof(float);
+    return smem <= LNB4_SMEM ? smem : 0;
+}
+
 // ----------------------------------------------------------------------------
-// launcher: the CPU twin's arguments, then N = B*T, and version 3's scratch of
-// LNB_SLICES * 2 * C floats
+// launcher: the CPU twin's arguments, then N = B*T, and the scratch of
+// versions 3 and 4: max(LNB_SLICES, ceil(N / LNB4_ROWS)) * 2 * C floats
 
 static void layernorm_backward(int version, int block_size, float *dinp, float *dweight, float *dbias,
                                const float *dout, const float *inp, const float *weight, const float *mean,
@@ -195,6 +271,19 @@ static void layernorm_backward(int version, int block_size, float *dinp, float *
             LAUNCH(ceil_div(C, 256), 256, 0, layernorm_backward_final_kernel)(dweight, dbias, scratch, LNB_SLICES, C);
             break;
         }
+        case 4: {
+            if (C % F128 != 0 || C > WARP_SIZE * F128 * LNB4_PACKS) {
+                die("layernorm_backward v4 needs C %% 4 == 0 and C <= %d, got C=%d", WARP_SIZE * F128 * LNB4_PACKS, C);
+            }
+            size_t smem = layernorm_backward_smem4(block_size, C);
+            if (smem == 0) { die("layernorm_backward v4: %d threads need more than %d bytes of shared memory", block_size, LNB4_SMEM); }
+            int blocks = ceil_div(N, LNB4_ROWS);
+            LAUNCH(blocks, block_size, smem, layernorm_backward_kernel4)(dinp, scratch, dout, inp, weight, mean, rstd,
+                                                                         N, C);
+            cudaCheck(cudaGetLastError());
+            LAUNCH(ceil_div(C, 256), 256, 0, layernorm_backward_final_kernel)(dweight, dbias, scratch, blocks, C);
+            break;
+        }
         default: die("layernorm_backward: no version %d", version);
     }
     cudaCheck(cudaGetLastError());
@@ -224,14 +313,16 @@ int main(int argc, char **argv) {
     float *d_inp = to_device(inp, NC), *d_dout = to_device(dout, NC), *d_w = to_device(weight, C);
     float *d_mean = to_device(mean, N), *d_rstd = to_device(rstd, N);
     float *d_dinp = to_device(dinp0, NC), *d_dw = to_device(dw0, C), *d_db = to_device(db0, C);
-    float *d_scratch = device_alloc<float>((size_t)LNB_SLICES * 2 * C);
-    static const char *names[] = {"", "thread per row", "warp, smem atomics", "warp + column sums"};
+    float *d_scratch = device_alloc<float>((size_t)std::max((unsigned int)LNB_SLICES, ceil_div(N, LNB4_ROWS)) * 2 * C);
+    static const char *names[] = {"", "thread per row", "warp, smem atomics", "warp + column sums",
+                                  "one pass, x128, partials"};
     const int block_sizes[] = {32, 64, 128, 256, 512, 1024};
     // bytes: dout and inp read, dinp read and written (it is added into)
     const double bytes = 4.0 * NC * 4 + 2.0 * N * 4;
-    for (int v = 1; v <= 3; v++) {
+    for (int v = 1; v <= 4; v++) {
         for (int bs : block_sizes) {
             if (!lab_wants(&lab, v, bs)) { continue; }
+            if (v == 4 && layernorm_backward_smem4(bs, C) == 0) { continue; }  // its sums do not fit
             reset_device(d_dinp, dinp0, NC);
             reset_device(d_dw, dw0, C);
             reset_device(d_db, db0, C);

@@ -14,6 +14,12 @@ Versions:
   3. one warp per row, the row kept in registers as float4 (C % 4 == 0,
      C <= 2048): the inputs are read once, the residual written once, and the
      two-pass variance costs no memory traffic
+  4. version 3 as the bf16 trainer runs it (train.cu's
+     residual_layernorm_forward_kernel): bf16 inputs and outputs, 8 bf16 per
+     128-bit access (Packed128 from cuda_common.h), the inputs loaded
+     cache-streaming; statistics in fp32. Half the bytes of version 3;
+     checked against the CPU twin on the same bf16-rounded inputs (and
+     residual), with the output's bf16 rounding allowed
 
     make -C dev/cuda layernorm_forward && ./dev/cuda/layernorm_forward [version] [block size]
 */
@@ -110,6 +116,53 @@ __global__ void layernorm_forward_kernel3(float *residual, float *out, float *me
     if (lane == 0) { mean[i] = m; rstd[i] = s; }
 }
 
+// version 4: bf16, one warp per row, LN4_PACKS packs of 8 bf16 per lane
+#define LN4_PACKS 8  // C <= 32 * 8 * 8 = 2048 (bf16)
+typedef Packed128<__nv_bfloat16> bf128;
+__global__ void layernorm_forward_kernel4(__nv_bfloat16 *residual, __nv_bfloat16 *out, float *mean, float *rstd,
+                                          const __nv_bfloat16 *inp1, const __nv_bfloat16 *inp2,
+                                          const __nv_bfloat16 *weight, const __nv_bfloat16 *bias, int N, int C) {
+    const int P = bf128::size;  // bf16 per pack (4 under the emulation, where bf16 is float)
+    int i = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
+    int lane = threadIdx.x % WARP_SIZE;
+    if (i >= N) { return; }
+    bf128 x[LN4_PACKS];
+    float m = 0.0f;
+    #pragma unroll
+    for (int k = 0; k < LN4_PACKS; k++) {
+        int c = (k * WARP_SIZE + lane) * P;
+        if (c < C) {
+            bf128 a = load128cs(inp1 + (size_t)i * C + c), b = load128cs(inp2 + (size_t)i * C + c);
+            for (int e = 0; e < P; e++) {
+                x[k][e] = (__nv_bfloat16)((float)a[e] + (float)b[e]);  // rounded: what is stored
+                m += (float)x[k][e];
+            }
+            store128(residual + (size_t)i * C + c, x[k]);
+        }
+    }
+    m = warp_sum(m) / C;
+    float v = 0.0f;
+    #pragma unroll
+    for (int k = 0; k < LN4_PACKS; k++) {
+        if ((k * WARP_SIZE + lane) * P < C) {
+            for (int e = 0; e < P; e++) { float d = (float)x[k][e] - m; v += d * d; }
+        }
+    }
+    float s = rsqrtf(warp_sum(v) / C + LAYERNORM_EPS);
+    #pragma unroll
+    for (int k = 0; k < LN4_PACKS; k++) {
+        int c = (k * WARP_SIZE + lane) * P;
+        if (c < C) {
+            bf128 w = load128(weight + c), b = load128(bias + c), o;
+            for (int e = 0; e < P; e++) {
+                o[e] = (__nv_bfloat16)(((float)x[k][e] - m) * s * (float)w[e] + (float)b[e]);
+            }
+            store128(out + (size_t)i * C + c, o);
+        }
+    }
+    if (lane == 0) { mean[i] = m; rstd[i] = s; }
+}
+
 // ----------------------------------------------------------------------------
 // launcher
 
@@ -183,6 +236,48 @@ int main(int argc, char **argv) {
             });
             lab_report(&lab, "fp32", v, names[v], bs, ms, bytes, PEAK_BANDWIDTH, 0);
         }
+    }
+    // version 4, bf16: the reference from the inputs rounded to bf16, the
+    // residual rounded as the kernel stores it
+    {
+        const int P = bf128::size;
+        if (C % P != 0 || C > WARP_SIZE * P * LN4_PACKS) {
+            die("layernorm_forward v4 needs C %% %d == 0 and C <= %d, got C=%d", P, WARP_SIZE * P * LN4_PACKS, C);
+        }
+        float *a_r = make_rounded_bf16(inp1, NC), *b_r = make_rounded_bf16(inp2, NC);
+        float *w_r = make_rounded_bf16(weight, C), *bb_r = make_rounded_bf16(bias, C);
+        residual_forward(res_ref, a_r, b_r, NC);
+        float *res_r = make_rounded_bf16(res_ref, NC);
+        layernorm_forward(out_ref, mean_ref, rstd_ref, res_r, w_r, bb_r, B, T, C);
+        __nv_bfloat16 *d_a = to_device_bf16(inp1, NC), *d_b2 = to_device_bf16(inp2, NC);
+        __nv_bfloat16 *d_w4 = to_device_bf16(weight, C), *d_bias4 = to_device_bf16(bias, C);
+        __nv_bfloat16 *d_res4 = device_alloc<__nv_bfloat16>(NC), *d_out4 = device_alloc<__nv_bfloat16>(NC);
+        // bytes: inp1 and inp2 read, residual and out written (bf16), mean and rstd written
+        const double bytes4 = 4.0 * NC * 2 + 2.0 * N * 4;
+        for (int bs : block_sizes) {
+            if (!lab_wants(&lab, 4, bs)) { continue; }
+            const unsigned int rows = (unsigned int)bs / WARP_SIZE;
+            LAUNCH(ceil_div(N, rows), bs, 0, layernorm_forward_kernel4)(d_res4, d_out4, d_mean, d_rstd, d_a, d_b2,
+                                                                       d_w4, d_bias4, N, C);
+            cudaCheck(cudaGetLastError());
+            char what[64];
+            snprintf(what, sizeof(what), "v4 bs %d residual (bf16)", bs);
+            validate(what, d_res4, res_r, NC, 0.0, 0.0);  // one add, rounded as the reference: exact
+            snprintf(what, sizeof(what), "v4 bs %d out (bf16)", bs);
+            validate(what, d_out4, out_ref, NC, 1e-5, 8e-3);
+            snprintf(what, sizeof(what), "v4 bs %d mean", bs);
+            validate(what, d_mean, mean_ref, N, 1e-6, 1e-5);
+            snprintf(what, sizeof(what), "v4 bs %d rstd", bs);
+            validate(what, d_rstd, rstd_ref, N, 1e-6, 1e-5);
+            float ms = lab_time(&lab, [&] {
+                LAUNCH(ceil_div(N, rows), bs, 0, layernorm_forward_kernel4)(d_res4, d_out4, d_mean, d_rstd, d_a,
+                                                                           d_b2, d_w4, d_bias4, N, C);
+            });
+            lab_report(&lab, "bf16", 4, "warp, x128 bf16", bs, ms, bytes4, PEAK_BANDWIDTH, 0);
+        }
+        cudaCheck(cudaFree(d_a)); cudaCheck(cudaFree(d_b2)); cudaCheck(cudaFree(d_w4)); cudaCheck(cudaFree(d_bias4));
+        cudaCheck(cudaFree(d_res4)); cudaCheck(cudaFree(d_out4));
+        free(a_r); free(b_r); free(w_r); free(bb_r); free(res_r);
     }
     lab_summary(&lab);
     cudaCheck(cudaFree(d_inp1)); cudaCheck(cudaFree(d_inp2)); cudaCheck(cudaFree(d_w)); cudaCheck(cudaFree(d_b));

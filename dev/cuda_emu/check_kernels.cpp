@@ -59,7 +59,7 @@ static void check_layers() {
     auto wte = randv(&rng, (size_t)V * C), wpe = randv(&rng, (size_t)T * C);
     // encoder forward
     std::vector<float> o1(NC), o2(NC);
-    LAUNCH(ceil_div(NC, 256), 256, 0, encoder_forward_kernel)(o1.data(), inp.data(), wte.data(), wpe.data(), B, T, C);
+    LAUNCH(ceil_div(NC / X128, 256), 256, 0, encoder_forward_kernel)(o1.data(), inp.data(), wte.data(), wpe.data(), B, T, C);
     encoder_forward(o2.data(), inp.data(), wte.data(), wpe.data(), B, T, C);
     cmp("encoder_forward", o1.data(), o2.data(), NC);
     // encoder backward (+= into nonzero grads)
@@ -67,14 +67,15 @@ static void check_layers() {
     auto dwte1 = randv(&rng, (size_t)V * C), dwpe1 = randv(&rng, (size_t)T * C);
     auto dwte2 = dwte1, dwpe2 = dwpe1;
     encoder_backward_case(dwte1.data(), dout.data(), inp.data(), N, C, V, ENCODER_CHUNK);
-    LAUNCH(ceil_div((size_t)T * C, 256), 256, 0, encoder_backward_wpe_kernel)(dwpe1.data(), dout.data(), B, T, C);
+    encoder_backward_wpe_launch(dwpe1.data(), dout.data(), B, T, C);
     encoder_backward(dwte2.data(), dwpe2.data(), dout.data(), inp.data(), B, T, C);
     cmp("encoder_backward dwte", dwte1.data(), dwte2.data(), dwte1.size());
     cmp("encoder_backward dwpe", dwpe1.data(), dwpe2.data(), dwpe1.size());
     // the split of frequent tokens' buckets, with chunks of 3 positions: of 40
     // positions token 5 has 27 (9 full chunks), 2 has 5 and 1 has 4 (2 chunks,
     // the last shorter), 3 has exactly 3 and 6 has 1 (unsplit): 13 chunks
-    { int B2 = 4, T2 = 10; size_t N2 = (size_t)B2 * T2;
+    // (at C = 1032: 258 packs of 4 per row, two blocks of threads per row)
+    { int B2 = 4, T2 = 10, C = 1032; size_t N2 = (size_t)B2 * T2;
       std::vector<int> inp2(N2);
       for (size_t i = 0; i < N2; i++) inp2[i] = i % 4 == 1 ? (int)(i % 3) + 1 : 5;
       inp2[3] = 1; inp2[7] = 2; inp2[0] = 6;
@@ -84,49 +85,31 @@ static void check_layers() {
       encoder_backward(e2.data(), p2.data(), d2.data(), inp2.data(), B2, T2, C);
       char name[64]; snprintf(name, sizeof(name), "encoder_backward dwte (%d chunks)", chunks);
       cmp(name, e1.data(), e2.data(), e1.size()); }
-    // layernorm forward, fused residual + layernorm, recompute
-    auto x = randv(&rng, NC, 3.0f), x2 = randv(&rng, NC), w = randv(&rng, C), bb = randv(&rng, C);
-    for (auto &v : x) v += 1.5f;
-    std::vector<float> l1(NC), l2(NC), m1(N), m2(N), r1(N), r2(N), res1(NC), res2(NC), l3(NC);
-    LAUNCH(ceil_div(N, 8), 256, 0, layernorm_forward_kernel)(l1.data(), m1.data(), r1.data(), x.data(), w.data(), bb.data(), N, C);
-    layernorm_forward(l2.data(), m2.data(), r2.data(), x.data(), w.data(), bb.data(), B, T, C);
-    cmp("layernorm_forward out", l1.data(), l2.data(), NC); cmp("layernorm_forward mean", m1.data(), m2.data(), N);
-    cmp("layernorm_forward rstd", r1.data(), r2.data(), N);
-    LAUNCH(ceil_div(N * C, 256), 256, 0, layernorm_recompute_kernel)(l3.data(), x.data(), m1.data(), r1.data(), w.data(), bb.data(), N, C);
-    cmp("layernorm_recompute (bits)", l3.data(), l1.data(), NC, 0.0);
-    LAUNCH(ceil_div(N, 8), 256, 0, residual_layernorm_forward_kernel)(res1.data(), l1.data(), m1.data(), r1.data(), x.data(), x2.data(), w.data(), bb.data(), N, C);
-    residual_forward(res2.data(), x.data(), x2.data(), NC);
-    layernorm_forward(l2.data(), m2.data(), r2.data(), res2.data(), w.data(), bb.data(), B, T, C);
-    cmp("residual_layernorm residual", res1.data(), res2.data(), NC); cmp("residual_layernorm out", l1.data(), l2.data(), NC);
-    cmp("residual_layernorm rstd", r1.data(), r2.data(), N);
-    // layernorm backward (+= everywhere)
-    auto dinp1 = randv(&rng, NC), dw1 = randv(&rng, C), db1 = randv(&rng, C);
-    auto dinp2 = dinp1, dw2 = dw1, db2 = db1;
-    std::vector<float> scratch(2 * ((N + COLSUM_ROWS - 1) / COLSUM_ROWS) * 4 * C);
-    layernorm_forward(l2.data(), m2.data(), r2.data(), x.data(), w.data(), bb.data(), B, T, C);  // stats of x
-    LAUNCH(ceil_div(N, 8), 256, 0, layernorm_backward_kernel)(dinp1.data(), dout.data(), x.data(), w.data(), m2.data(), r2.data(), N, C);
-    { int chunks = ceil_div(N, COLSUM_ROWS); float *pb = scratch.data(), *pw = pb + (size_t)chunks * C;
-      LAUNCH(dim3(ceil_div(C, 256), chunks), 256, 0, column_partials_kernel)(pw, pb, dout.data(), x.data(), m2.data(), r2.data(), N, C);
-      LAUNCH(ceil_div(C, 256), 256, 0, column_finish_kernel)(dw1.data(), db1.data(), pw, pb, chunks, C); }
-    // the CPU twin reads the forward's mean/rstd of x: recompute them for x
-    layernorm_forward(l2.data(), m2.data(), r2.data(), x.data(), w.data(), bb.data(), B, T, C);
-    layernorm_backward(dinp2.data(), dw2.data(), db2.data(), dout.data(), x.data(), w.data(), m2.data(), r2.data(), B, T, C);
-    cmp("layernorm_backward dinp", dinp1.data(), dinp2.data(), NC); cmp("layernorm_backward dweight", dw1.data(), dw2.data(), C);
-    cmp("layernorm_backward dbias", db1.data(), db2.data(), C);
-    // bias gradient via the column sums (rows > COLSUM_ROWS: several chunks)
-    { size_t R = 150; int OC = 40; auto d = randv(&rng, R * OC); auto db = randv(&rng, OC); auto dbc = db;
-      int chunks = ceil_div(R, COLSUM_ROWS); float *pb = scratch.data(), *pw = pb + (size_t)chunks * OC;
-      LAUNCH(dim3(ceil_div(OC, 256), chunks), 256, 0, column_partials_kernel)(pw, pb, d.data(), NULL, NULL, NULL, R, OC);
-      LAUNCH(ceil_div(OC, 256), 256, 0, column_finish_kernel)(NULL, db.data(), pw, pb, chunks, OC);
+    // layernorm: check_layernorm, at several shapes (main)
+    auto x = randv(&rng, NC, 3.0f);
+    // bias gradient via the column sums (rows > COLSUM_ROWS: several chunks;
+    // OC = 1032: 258 packs of 4, two blocks of threads per row)
+    for (int OC : {40, 1032}) {
+      size_t R = 150; auto d = randv(&rng, R * OC); auto db = randv(&rng, OC); auto dbc = db;
+      std::vector<float> cs((R + COLSUM_ROWS - 1) / COLSUM_ROWS * OC);
+      column_sums_launch(db.data(), d.data(), R, OC, cs.data());
       for (size_t i = 0; i < R; i++) for (int o = 0; o < OC; o++) dbc[o] += d[i * OC + o];
-      cmp("column sums (dbias)", db.data(), dbc.data(), OC); }
-    // gelu
-    { auto g1 = std::vector<float>(NC), g2 = std::vector<float>(NC);
-      LAUNCH(ceil_div(NC, 256), 256, 0, gelu_forward_kernel)(g1.data(), x.data(), NC);
-      gelu_forward(g2.data(), x.data(), NC); cmp("gelu_forward", g1.data(), g2.data(), NC);
-      std::vector<float> gb1(NC), gb2(NC, 0.0f);
-      LAUNCH(ceil_div(NC, 256), 256, 0, gelu_backward_kernel)(gb1.data(), x.data(), dout.data(), NC);
-      gelu_backward(gb2.data(), x.data(), dout.data(), NC); cmp("gelu_backward", gb1.data(), gb2.data(), NC); }
+      char name[64]; snprintf(name, sizeof(name), "column sums (dbias), OC=%d", OC);
+      cmp(name, db.data(), dbc.data(), OC); }
+    // gelu, over NC - 3 elements: the last thread's tail of 1 (X128 = 4)
+    { size_t n = NC - 3; auto g1 = std::vector<float>(NC, 777.f), g2 = std::vector<float>(NC, 777.f);
+      LAUNCH(ceil_div(n, (size_t)256 * X128), 256, 0, gelu_forward_kernel)(g1.data(), x.data(), n);
+      gelu_forward(g2.data(), x.data(), n); cmp("gelu_forward (tail)", g1.data(), g2.data(), NC);
+      std::vector<float> gb1(NC, 777.f), gb2(NC, 0.0f);
+      LAUNCH(ceil_div(n, (size_t)256 * X128), 256, 0, gelu_backward_kernel)(gb1.data(), x.data(), dout.data(), n);
+      gelu_backward(gb2.data(), x.data(), dout.data(), n);
+      for (size_t i = n; i < NC; i++) gb2[i] = 777.f;
+      cmp("gelu_backward (tail)", gb1.data(), gb2.data(), NC); }
+    // the float <-> floatX copies, with a tail (bits)
+    { size_t n = 1003; auto a = randv(&rng, n); std::vector<float> b(n, 777.f), c(n, 777.f);
+      LAUNCH(ceil_div(n, (size_t)256 * X128), 256, 0, float_to_x_kernel)(b.data(), a.data(), n);
+      LAUNCH(ceil_div(n, (size_t)256 * X128), 256, 0, x_to_float_kernel)(c.data(), b.data(), n);
+      cmp("float_to_x, x_to_float (bits)", c.data(), a.data(), n, 0.0); }
     // classifier: loss and dlogits in place
     { auto logits = randv(&rng, N * Vp, 4.0f);
       for (size_t i = 0; i < N; i++) for (int v = V; v < Vp; v++) logits[i * Vp + v] = 0.0f;
@@ -143,24 +126,37 @@ static void check_layers() {
       cmp("classifier dlogits", logits.data(), dl2.data(), N * Vp); }
     // grad norm (two chunks) and AdamW over a fake parameter table
     { size_t n = 70000; auto g = randv(&rng, n); std::vector<double> part(2);
-      LAUNCH(2, 256, 0, grad_norm_kernel)(part.data(), g.data(), n);
-      double ref = 0; for (size_t i = 0; i < n; i++) ref += (double)g[i] * g[i];
-      float a = (float)(part[0] + part[1]), b = (float)ref; cmp("grad_norm sum of squares", &a, &b, 1);
-      size_t lo = 1000, cnt = 50000;
+      for (int off : {0, 1}) {  // 1: a ZeRO-1 shard that starts off a 16-byte boundary (scalar loads)
+        size_t nn = n - 2 - off;  // and ends inside a pack (the tail)
+        LAUNCH(2, 256, 0, grad_norm_kernel)(part.data(), g.data() + off, nn);
+        double ref = 0; for (size_t i = 0; i < nn; i++) ref += (double)g[off + i] * g[off + i];
+        float a = (float)(part[0] + part[1]), b = (float)ref;
+        cmp(off ? "grad_norm sum of squares (unaligned)" : "grad_norm sum of squares", &a, &b, 1); }
+      // lo = 1000: the 128-bit path (and its first and last packs); 1001:
+      // a shard that starts inside a pack, one element at a time
+      for (size_t lo : {(size_t)1000, (size_t)1001}) {
+      size_t cnt = 50001;
       auto p1 = randv(&rng, n), mm = randv(&rng, cnt, 0.01f), vv = randv(&rng, cnt, 0.01f);
       for (auto &q : vv) q = fabsf(q);
       auto p2 = p1, m2v = mm, v2v = vv; std::vector<float> px(n);
       AdamWTable tab; for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) { tab.end[k] = (size_t)(k + 1) * n / NUM_PARAMETER_TENSORS; tab.decays[k] = k % 2; }
       float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, gs = 0.7f; int t = 3;
       float bc1 = (float)(1.0 - pow(b1, t)), bc2 = (float)(1.0 - pow(b2, t));
-      LAUNCH(ceil_div(cnt, 256), 256, 0, adamw_kernel)(p1.data(), px.data(), g.data(), mm.data(), vv.data(), lo, cnt, tab, lr, b1, b2, eps, wd, gs, bc1, bc2);
+      LAUNCH(adamw_blocks(lo, cnt), 256, 0, adamw_kernel)(p1.data(), px.data(), g.data(), mm.data(), vv.data(), lo, cnt, tab, lr, b1, b2, eps, wd, gs, bc1, bc2);
       for (size_t i = lo; i < lo + cnt; i++) {  // gpt2_update's lines, with the table's decay
           int k = 0; while (i >= tab.end[k]) k++;
           float wdk = tab.decays[k] ? wd : 0.0f, grad = g[i] * gs; size_t j = i - lo;
           m2v[j] = b1 * m2v[j] + (1.0f - b1) * grad; v2v[j] = b2 * v2v[j] + (1.0f - b2) * grad * grad;
           p2[i] -= lr * (m2v[j] / bc1 / (sqrtf(v2v[j] / bc2) + eps) + wdk * p2[i]); }
-      cmp("adamw params", p1.data(), p2.data(), n); cmp("adamw m", mm.data(), m2v.data(), cnt); cmp("adamw v", vv.data(), v2v.data(), cnt);
-      cmp("adamw params_x copy", px.data() + lo, p1.data() + lo, cnt, 0.0); }
+      const char *tag = lo % X128 ? " (unaligned)" : "";
+      char name[64];
+      snprintf(name, sizeof(name), "adamw params%s", tag); cmp(name, p1.data(), p2.data(), n);
+      snprintf(name, sizeof(name), "adamw m%s", tag); cmp(name, mm.data(), m2v.data(), cnt);
+      snprintf(name, sizeof(name), "adamw v%s", tag); cmp(name, vv.data(), v2v.data(), cnt);
+      snprintf(name, sizeof(name), "adamw params_x copy%s", tag); cmp(name, px.data() + lo, p1.data() + lo, cnt, 0.0);
+      float touched = 0.0f, none = 0.0f;  // params_x outside [lo, lo + cnt) written?
+      for (size_t i = 0; i < n; i++) touched += (i < lo || i >= lo + cnt) && px[i] != 0.0f;
+      snprintf(name, sizeof(name), "adamw only its range%s", tag); cmp(name, &touched, &none, 1, 0.0); } }
     // the step's device-side reductions: the mean loss and the norm's partials
     { size_t n = 1000; auto l = randv(&rng, n); for (auto &v : l) v = fabsf(v);
       float mean = 0; LAUNCH(1, LOSS_THREADS, 0, loss_mean_kernel)(&mean, l.data(), n);
@@ -169,6 +165,47 @@ static void check_layers() {
       std::vector<double> part = {1.5, 1e-3, 2.25, 7.0}; double tot = 0;
       LAUNCH(1, 1, 0, grad_norm_finish_kernel)(&tot, part.data(), part.size());
       float a = (float)tot, b = (float)(((1.5 + 1e-3) + 2.25) + 7.0); cmp("grad_norm_finish (in order)", &a, &b, 1, 0.0); }
+}
+
+// the layernorm kernels at one shape, launched as train.cu launches them
+// (layernorm_forward_launch, layernorm_backward_launch): forward, the fused
+// residual + layernorm, the recompute, and the backward with its fused
+// dweight and dbias partial sums, against train.c's twins. C picks the
+// template instance (packs of 4 floats per lane: 4, 8 or 16) and N the
+// number of blocks of COLSUM_ROWS rows in the backward.
+static void check_layernorm(int B, int T, int C, unsigned seed) {
+    Rng rng; rng_seed(&rng, seed);
+    size_t N = (size_t)B * T, NC = N * C;
+    auto x = randv(&rng, NC, 3.0f), x2 = randv(&rng, NC), w = randv(&rng, C), bb = randv(&rng, C);
+    for (auto &v : x) v += 1.5f;
+    std::vector<float> l1(NC), l2(NC), m1(N), m2(N), r1(N), r2(N), res1(NC), res2(NC), l3(NC);
+    char tag[64], name[128];
+    snprintf(tag, sizeof(tag), "C=%d N=%zu packs %d", C, N, layernorm_packs(C));
+    layernorm_forward_launch(NULL, l1.data(), m1.data(), r1.data(), x.data(), NULL, w.data(), bb.data(), N, C);
+    layernorm_forward(l2.data(), m2.data(), r2.data(), x.data(), w.data(), bb.data(), B, T, C);
+    snprintf(name, sizeof(name), "layernorm_forward out %s", tag); cmp(name, l1.data(), l2.data(), NC);
+    snprintf(name, sizeof(name), "layernorm_forward mean %s", tag); cmp(name, m1.data(), m2.data(), N);
+    snprintf(name, sizeof(name), "layernorm_forward rstd %s", tag); cmp(name, r1.data(), r2.data(), N);
+    LAUNCH(ceil_div(NC / X128, 256), 256, 0, layernorm_recompute_kernel)(l3.data(), x.data(), m1.data(), r1.data(), w.data(), bb.data(), N, C);
+    snprintf(name, sizeof(name), "layernorm_recompute (bits) %s", tag); cmp(name, l3.data(), l1.data(), NC, 0.0);
+    layernorm_forward_launch(res1.data(), l1.data(), m1.data(), r1.data(), x.data(), x2.data(), w.data(), bb.data(), N, C);
+    residual_forward(res2.data(), x.data(), x2.data(), NC);
+    layernorm_forward(l2.data(), m2.data(), r2.data(), res2.data(), w.data(), bb.data(), B, T, C);
+    snprintf(name, sizeof(name), "residual_layernorm residual %s", tag); cmp(name, res1.data(), res2.data(), NC);
+    snprintf(name, sizeof(name), "residual_layernorm out %s", tag); cmp(name, l1.data(), l2.data(), NC);
+    snprintf(name, sizeof(name), "residual_layernorm rstd %s", tag); cmp(name, r1.data(), r2.data(), N);
+    // backward (+= everywhere), from the statistics of x
+    auto dout = randv(&rng, NC), dinp1 = randv(&rng, NC), dw1 = randv(&rng, C), db1 = randv(&rng, C);
+    auto dinp2 = dinp1, dw2 = dw1, db2 = db1;
+    std::vector<float> scratch(2 * ((N + COLSUM_ROWS - 1) / COLSUM_ROWS) * C, 777.f);
+    layernorm_forward(l2.data(), m2.data(), r2.data(), x.data(), w.data(), bb.data(), B, T, C);
+    layernorm_backward_launch(dinp1.data(), dw1.data(), db1.data(), dout.data(), x.data(), w.data(), m2.data(),
+                              r2.data(), N, C, scratch.data());
+    layernorm_backward(dinp2.data(), dw2.data(), db2.data(), dout.data(), x.data(), w.data(), m2.data(), r2.data(), B, T, C);
+    snprintf(tag, sizeof(tag), "C=%d N=%zu, %d warps", C, N, layernorm_backward_warps(C));
+    snprintf(name, sizeof(name), "layernorm_backward dinp %s", tag); cmp(name, dinp1.data(), dinp2.data(), NC);
+    snprintf(name, sizeof(name), "layernorm_backward dweight %s", tag); cmp(name, dw1.data(), dw2.data(), C);
+    snprintf(name, sizeof(name), "layernorm_backward dbias %s", tag); cmp(name, db1.data(), db2.data(), C);
 }
 
 // --gelu-fusion 0: matmul_forward and matmul_backward as train.cu runs them
@@ -186,8 +223,8 @@ static void check_unfused_matmul() {
         for (int o = 0; o < OC; o++) {
             double sum = 0; for (int c = 0; c < C; c++) sum += (double)inp[i * C + c] * w[(size_t)o * C + c];
             fch[i * OC + o] = (float)sum; } }
-    LAUNCH(ceil_div(N * OC, 256), 256, 0, add_bias_kernel)(fch.data(), bias.data(), N, OC);
-    LAUNCH(ceil_div(N * OC, 256), 256, 0, gelu_forward_kernel)(gl.data(), fch.data(), N * OC);
+    LAUNCH(ceil_div(N * OC / X128, 256), 256, 0, add_bias_kernel)(fch.data(), bias.data(), N, OC);
+    LAUNCH(ceil_div(N * OC, (size_t)256 * X128), 256, 0, gelu_forward_kernel)(gl.data(), fch.data(), N * OC);
     matmul_forward(rfch.data(), inp.data(), w.data(), bias.data(), B, T, C, OC);
     gelu_forward(rgl.data(), rfch.data(), N * OC);
     cmp("unfused matmul_forward + add_bias", fch.data(), rfch.data(), N * OC);
@@ -201,11 +238,9 @@ static void check_unfused_matmul() {
         for (int o = 0; o < OC; o++) {
             double sum = 0; for (int c = 0; c < C; c++) sum += (double)dout[i * C + c] * wp[(size_t)c * OC + o];
             dfch[i * OC + o] = (float)sum; } }
-    LAUNCH(ceil_div(N * OC, 256), 256, 0, gelu_backward_kernel)(dfch.data(), fch.data(), dfch.data(), N * OC);
-    std::vector<float> scratch(2 * ((N + COLSUM_ROWS - 1) / COLSUM_ROWS) * C);
-    { int chunks = ceil_div(N, COLSUM_ROWS); float *pb = scratch.data(), *pw = pb + (size_t)chunks * C;
-      LAUNCH(dim3(ceil_div(C, 256), chunks), 256, 0, column_partials_kernel)(pw, pb, dout.data(), NULL, NULL, NULL, N, C);
-      LAUNCH(ceil_div(C, 256), 256, 0, column_finish_kernel)(NULL, db.data(), pw, pb, chunks, C); }
+    LAUNCH(ceil_div(N * OC, (size_t)256 * X128), 256, 0, gelu_backward_kernel)(dfch.data(), fch.data(), dfch.data(), N * OC);
+    std::vector<float> scratch((N + COLSUM_ROWS - 1) / COLSUM_ROWS * C);
+    column_sums_launch(db.data(), dout.data(), N, C, scratch.data());
     matmul_backward(rdgl.data(), rdwp.data(), rdb.data(), dout.data(), rgl.data(), wp.data(), B, T, OC, C);
     gelu_backward(rdfch.data(), rfch.data(), rdgl.data(), N * OC);
     cmp("unfused matmul_backward + gelu_backward", dfch.data(), rdfch.data(), N * OC);
@@ -248,6 +283,14 @@ static double attention_case(int B, int T, int C, int NH, unsigned seed) {
 int main() {
     check_layers();
     check_unfused_matmul();
+    // the layernorm: one pack per lane, lanes 24..31 idle (C = 96); 5 of 8
+    // (C = 520) and 9 of 16 (C = 1032, 5 warps per block in the backward);
+    // 16 of 16 (C = 2048, the longest row, 3 warps); 1 to 3 blocks of rows
+    check_layernorm(2, 5, 96, 21);
+    check_layernorm(3, 50, 96, 22);
+    check_layernorm(1, 70, 520, 23);
+    check_layernorm(2, 33, 1032, 24);
+    check_layernorm(1, 9, 2048, 25);
     attention_case<32, 64>(2, 40, 64, 4, 1);     // the FP32 build's tiles; hs 16 padded to 64
     attention_case<64, 64>(2, 100, 128, 2, 2);   // the bf16 build's tiles (4 warps), hs 64
     attention_case<32, 128>(1, 70, 256, 2, 3);   // hs 128
