@@ -44,6 +44,7 @@ Map, in train.c's layer order:
 #define TRAIN_KERNELS_CUH
 #include "cuda_common.h"  // floatX, cudaCheck, LAUNCH, DYNAMIC_SMEM
 #include <mma.h>
+#include "train_attention.cuh"  // the bf16 build's tensor-core attention (mma.sync, cp.async)
 // ----------------------------------------------------------------------------
 // constants and small helpers
 
