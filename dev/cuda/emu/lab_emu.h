@@ -19,7 +19,6 @@ static inline float atomicAdd(float *p, float v) { return std::atomic_ref<float>
 static inline float __float2bfloat16(float x) { return x; }
 static inline float __bfloat162float(float x) { return x; }
 
-typedef int cudaEvent_t;  // a member of the lab's struct; never created here
-static cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+// (cudaEvent_t and cudaDeviceSynchronize come from dev/cuda_emu's cuda_runtime.h)
 static cudaError_t cudaMemsetAsync(void *p, int v, size_t n) { memset(p, v, n); return cudaSuccess; }
 #endif
