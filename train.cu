@@ -48,8 +48,10 @@ gelu, residual, classifier, optimizer):
                      emulation's under CUDA_EMU), add_bias_gpu and
                      matmul_dbias_gpu (the bias as separate kernels),
                      matmul_forward_gpu, matmul_backward_gpu
-    attention        tile sizes and variants, attention_launch,
-                     attention_choose (the variant that fits the device),
+    attention        tile sizes and variants, attention_launch; the bf16
+                     build's tensor-core variants (train_attention.cuh),
+                     attention_mma_launch; attention_choose (the kernels
+                     and tiles that fit the device),
                      attention_dispatch, attention_forward_gpu, attention_backward_gpu
     gelu             gelu_forward_gpu, gelu_backward_gpu (--gelu-fusion 0,
                      and fallbacks of the matmuls' fused GELU epilogues)

@@ -31,6 +31,8 @@ Map, in train.c's layer order:
   attention              the tile products, the forward kernel, and the
                          backward of attention: attention_dot_kernel,
                          attention_backward_dkv_kernel, attention_backward_dq_kernel
+                         (the bf16 build's tensor-core kernels for head
+                         sizes 64 and 128 are in train_attention.cuh)
   gelu                   gelu_forward_kernel, gelu_backward_kernel
   residual               residual_layernorm_forward_kernel (residual_forward
                          fused with the layernorm_forward after it)
