@@ -15,7 +15,9 @@ What is different from the tile kernels of train_kernels.cuh:
     the operands and of the result (the layout is written out below), so the
     scores S, the probabilities P and the output O never go to shared memory:
     an accumulator fragment of S, rounded to bf16, is already the A operand
-    fragment of P V (fa_a_from_acc).
+    fragment of P V (fa_a_from_acc). Operands come from shared memory by
+    32-bit loads of neighbouring pairs, or by ldmatrix .trans where a pair
+    is two rows of one column (fa_load_b_kn2).
   - The online softmax runs on those registers: a row of a 16 x 8 accumulator
     lives in the 4 lanes of a quad (lanes 4g..4g+3), so a row's max and sum
     are two shuffles (xor 1, xor 2).
@@ -36,8 +38,8 @@ neighbours, the lower index in its low half:
   B (16 x 8, "col"):       b0,b1: rows 2q, 2q+1, col g       b2,b3: rows 2q+8, 2q+9, col g
   C, D (16 x 8, fp32):     c0,c1: row g,   cols 2q, 2q+1     c2,c3: row g+8, cols 2q, 2q+1
 Under the emulation (dev/cuda_emu/emu.h) every lane holds exactly these
-elements and the product is gathered by this layout, so a fragment loaded in
-another order gives a wrong result there too.
+elements and the product is gathered by this layout (and ldmatrix by its own),
+so a fragment loaded in another order gives a wrong result there too.
 */
 #ifndef TRAIN_ATTENTION_CUH
 #define TRAIN_ATTENTION_CUH
@@ -142,15 +144,39 @@ __device__ __forceinline__ MmaB fa_load_b_nk(const floatX *tile, int ld, int n0,
     return b;
 }
 
-// the B fragment B(k, n) = tile[k][n] for k0..k0+15, n0..n0+7 (a V tile for
-// P V): a lane's pair is two rows of one column, two 16-bit loads. (ldmatrix
-// .trans would do it in one instruction per 4 fragments: a next step.)
-__device__ __forceinline__ MmaB fa_load_b_kn(const floatX *tile, int ld, int k0, int n0, int lane) {
-    const floatX *p = tile + (k0 + 2 * (lane & 3)) * ld + n0 + (lane >> 2);
-    MmaB b;
-    b.r[0] = __halves2bfloat162(p[0], p[ld]);                // b0, b1: rows 2q, 2q+1
-    b.r[1] = __halves2bfloat162(p[8 * ld], p[9 * ld]);       // b2, b3: rows 2q+8, 2q+9
-    return b;
+// ldmatrix .x4 .trans: four 8 x 8 bf16 matrices from shared memory, each
+// lane giving the address of one row (lanes 8i..8i+7: rows 0..7 of matrix i,
+// 16 bytes each); lane l receives, as r[i], matrix i's elements (2 (l % 4),
+// l / 4) and (2 (l % 4) + 1, l / 4): the transpose's, in the layout of a B
+// fragment's register
+__device__ __forceinline__ void ldmatrix_x4_trans(bf16x2 r[4], const floatX *row) {
+#ifdef CUDA_EMU
+    emu_ldmatrix_x4_trans(r, row);
+#else
+    unsigned a = (unsigned)__cvta_generic_to_shared(row);
+    uint32_t *x = reinterpret_cast<uint32_t *>(r);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(x[0]), "=r"(x[1]), "=r"(x[2]), "=r"(x[3])
+                 : "r"(a));
+#endif
+}
+
+// the B fragments B(k, n) = tile[k][n] for k0..k0+15 and columns n0..n0+7
+// (b0) and n0+8..n0+15 (b1): the tile holds B row-major (a V tile for P V),
+// so a lane's pair (rows 2q and 2q+1 of column g) is not contiguous, and one
+// ldmatrix .trans gathers it for both fragments. Matrices: 0 = rows k0..+7,
+// columns n0..+7 (b0's b0,b1), 1 = rows k0+8..+15 (b0's b2,b3), 2 and 3 the
+// same at columns n0+8.. (b1's). Row addresses are 16-byte aligned: ld and
+// n0 are multiples of 8 elements.
+__device__ __forceinline__ void fa_load_b_kn2(MmaB &b0, MmaB &b1, const floatX *tile, int ld, int k0, int n0,
+                                              int lane) {
+    const floatX *row = tile + (k0 + (lane & 7) + 8 * ((lane >> 3) & 1)) * ld + n0 + 8 * (lane >> 4);
+    bf16x2 r[4];
+    ldmatrix_x4_trans(r, row);
+    b0.r[0] = r[0];
+    b0.r[1] = r[1];
+    b1.r[0] = r[2];
+    b1.r[1] = r[3];
 }
 
 // The A fragment of a 16 x 16 block whose two 16 x 8 halves are accumulators
@@ -322,7 +348,12 @@ attention_forward_mma_kernel(floatX *out, float *lse, const floatX *qkv, int B, 
                 if (k0 + kk * 16 > qw + 15) { continue; }  // all p = 0 there
                 const MmaA pa = fa_a_from_acc(s[2 * kk], s[2 * kk + 1]);
                 FA_UNROLL
-                for (int n = 0; n < HS / 8; n++) { mma_16x8x16(o[n], pa, fa_load_b_kn(vb, ld, kk * 16, n * 8, lane)); }
+                for (int n = 0; n < HS / 8; n += 2) {
+                    MmaB v0, v1;
+                    fa_load_b_kn2(v0, v1, vb, ld, kk * 16, n * 8, lane);
+                    mma_16x8x16(o[n], pa, v0);
+                    mma_16x8x16(o[n + 1], pa, v1);
+                }
             }
         }
         __syncthreads();  // every warp is done with buffer buf: the next iteration loads tile kt+2 into it
@@ -476,9 +507,14 @@ attention_backward_dkv_mma_kernel(floatX *dqkv, const floatX *dout, const floatX
                 const MmaA pa = fa_a_from_acc(s[2 * kk], s[2 * kk + 1]);
                 const MmaA da = fa_a_from_acc(dp[2 * kk], dp[2 * kk + 1]);
                 FA_UNROLL
-                for (int n = 0; n < HS / 8; n++) {
-                    mma_16x8x16(dv[n], pa, fa_load_b_kn(dob, ld, kk * 16, n * 8, lane));
-                    mma_16x8x16(dk[n], da, fa_load_b_kn(qb, ld, kk * 16, n * 8, lane));
+                for (int n = 0; n < HS / 8; n += 2) {
+                    MmaB o0, o1, q0f, q1f;
+                    fa_load_b_kn2(o0, o1, dob, ld, kk * 16, n * 8, lane);
+                    fa_load_b_kn2(q0f, q1f, qb, ld, kk * 16, n * 8, lane);
+                    mma_16x8x16(dv[n], pa, o0);
+                    mma_16x8x16(dv[n + 1], pa, o1);
+                    mma_16x8x16(dk[n], da, q0f);
+                    mma_16x8x16(dk[n + 1], da, q1f);
                 }
             }
         }
@@ -595,7 +631,12 @@ attention_backward_dq_mma_kernel(floatX *dqkv, const floatX *dout, const floatX 
                 if (k0 + kk * 16 > qw + 15) { continue; }
                 const MmaA da = fa_a_from_acc(s[2 * kk], s[2 * kk + 1]);
                 FA_UNROLL
-                for (int n = 0; n < HS / 8; n++) { mma_16x8x16(dq[n], da, fa_load_b_kn(kb, ld, kk * 16, n * 8, lane)); }
+                for (int n = 0; n < HS / 8; n += 2) {
+                    MmaB k0f, k1f;
+                    fa_load_b_kn2(k0f, k1f, kb, ld, kk * 16, n * 8, lane);
+                    mma_16x8x16(dq[n], da, k0f);
+                    mma_16x8x16(dq[n + 1], da, k1f);
+                }
             }
         }
         __syncthreads();

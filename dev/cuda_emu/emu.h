@@ -27,7 +27,7 @@
 //
 // mma.sync m16n8k16 (emu_mma_m16n8k16) is emulated lane by lane: each lane
 // holds only its fragment, laid out as the PTX ISA documents, and the product
-// is gathered through the warp's exchange; cp.async is queued per thread and
+// is gathered through the warp's exchange; so is ldmatrix .x4 .trans; cp.async is queued per thread and
 // lands at its wait_group (emu_cp_async*); __nv_bfloat162 is two floats.
 //
 // What this checks: indexing, masking, tiling, barriers, the online softmax,
@@ -64,6 +64,7 @@ struct EmuBlock {
     std::vector<std::unique_ptr<std::barrier<>>> warps;
     std::vector<double> exchange;  // one slot per thread, for the shuffles
     std::vector<float> mma[2];     // EMU_MMA_SLOTS per thread, for mma (two: see emu_mma_m16n8k16)
+    std::vector<const float *> ldm[2];  // one row address per thread, for ldmatrix (two, as mma)
 };
 static thread_local EmuBlock *g_block;
 
@@ -133,6 +134,26 @@ static void emu_mma_m16n8k16(float d[4], const __nv_bfloat162 a[4], const __nv_b
     }
 }
 
+// ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16: four 8 x 8 matrices of
+// 16-bit elements, row j of matrix i at the address lane 8i + j gives; with
+// .trans lane l receives, of matrix i, M[2 (l % 4)][l / 4] and M[2 (l % 4) +
+// 1][l / 4] (the transpose's row l / 4, columns 2 (l % 4) and + 1) as r[i]
+// (PTX ISA, "Warp-level matrix load instruction: ldmatrix"). Emulated as mma
+// is: the lanes' row addresses through the warp's exchange (two buffers,
+// one barrier), then each lane reads its own elements; bf16 is float here.
+static thread_local unsigned g_ldm_parity;
+static void emu_ldmatrix_x4_trans(__nv_bfloat162 r[4], const float *row) {
+    const int t = threadIdx.x, w0 = t & ~31, lane = t & 31;
+    std::vector<const float *> &x = g_block->ldm[g_ldm_parity];
+    g_ldm_parity ^= 1;
+    x[t] = row;
+    g_block->warps[t / 32]->arrive_and_wait();
+    for (int i = 0; i < 4; i++) {
+        const float *a = x[w0 + 8 * i + 2 * (lane & 3)], *b = x[w0 + 8 * i + 2 * (lane & 3) + 1];
+        r[i] = __nv_bfloat162{a[lane >> 2], b[lane >> 2]};
+    }
+}
+
 // cp.async (16 bytes, global to shared, zero-filled when src is NULL), its
 // commit_group and wait_group N. Each thread queues its copies; commit closes
 // a group; wait_group N performs all but the newest N groups (in order). So
@@ -170,6 +191,8 @@ static void emu_launch(int gx, int gy, int threads, size_t smem_bytes, F f) {
     blk.exchange.resize(threads);
     blk.mma[0].resize((size_t)threads * EMU_MMA_SLOTS);
     blk.mma[1].resize((size_t)threads * EMU_MMA_SLOTS);
+    blk.ldm[0].resize(threads);
+    blk.ldm[1].resize(threads);
     std::vector<unsigned char> smem(smem_bytes + 1, 0xCD);  // garbage, as on the GPU
     std::vector<std::thread> ts;
     for (int t = 0; t < threads; t++) {
