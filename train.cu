@@ -606,10 +606,12 @@ static AttMmaTile att_mma_tile(void) {
 }
 #endif
 
-// the tensor-core variants for head size hs, largest first; returns how many
+// the tensor-core variants for head size hs, largest first; returns how many.
+// Built with -DATT_NO_MMA there are none, and the bf16 build runs the tile
+// kernels at every head size (to compare the two on a GPU)
 static int attention_mma_variants(AttMmaTile *v, int hs) {
     int n = 0;
-#ifndef ENABLE_FP32
+#if !defined(ENABLE_FP32) && !defined(ATT_NO_MMA)
     if (hs == 64) { v[n++] = att_mma_tile<64, 64, 64, 64>(); }
     if (hs == 128) {
         v[n++] = att_mma_tile<128, 64, 32, 64>();
