@@ -263,7 +263,7 @@ test-bill: train
 #   GPU, no nvcc): shapes, --recompute, a ZeRO-1 shard.
 EMU_FLAGS = -std=c++20 -O1 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-function \
             -Wno-unused-parameter -DCLASSIFIER_THREADS=64 -DCUDA_EMU -I dev/cuda_emu/include
-GPU_BILL_SRC = test/test_gpu_bill.cu train.cu train_kernels.cuh cuda_common.h $(TRAIN_SRC) \
+GPU_BILL_SRC = test/test_gpu_bill.cu train.cu train_kernels.cuh train_attention.cuh cuda_common.h $(TRAIN_SRC) \
                $(wildcard dev/cuda_emu/include/*) dev/cuda_emu/emu.h dev/cuda_emu/matmul_lt_emu.inc
 tmp/test_gpu_bill_bf16: $(GPU_BILL_SRC)
 	@mkdir -p tmp
@@ -485,7 +485,7 @@ NVCC_MPI_ON = -DUSE_MPI -DOMPI_SKIP_MPICXX -DMPICH_SKIP_MPICXX $(shell mpicc --s
 NVCC_MPI = $(if $(filter 1,$(MPI)),$(NVCC_MPI_ON))
 NVCC_MPI_LIBS = $(if $(filter 1,$(MPI)),$(shell mpicc --showme:link) -lnccl)
 NVCC_LIBS = -lcublasLt -lcublas -lgomp
-GPU_SRC = train.cu train_kernels.cuh cuda_common.h $(TRAIN_SRC)
+GPU_SRC = train.cu train_kernels.cuh train_attention.cuh cuda_common.h $(TRAIN_SRC)
 
 tmp/train_gpu.flags: FORCE
 	@mkdir -p tmp; echo '$(NVCC) $(NVCC_BASE) $(NVCC_PREC) $(NVCC_MPI) $(GPU_ARCH_FLAGS)' | cmp -s - $@ || \

@@ -48,8 +48,10 @@ gelu, residual, classifier, optimizer):
                      emulation's under CUDA_EMU), add_bias_gpu and
                      matmul_dbias_gpu (the bias as separate kernels),
                      matmul_forward_gpu, matmul_backward_gpu
-    attention        tile sizes and variants, attention_launch,
-                     attention_choose (the variant that fits the device),
+    attention        tile sizes and variants, attention_launch; the bf16
+                     build's tensor-core variants (train_attention.cuh),
+                     attention_mma_launch; attention_choose (the kernels
+                     and tiles that fit the device),
                      attention_dispatch, attention_forward_gpu, attention_backward_gpu
     gelu             gelu_forward_gpu, gelu_backward_gpu (--gelu-fusion 0,
                      and fallbacks of the matmuls' fused GELU epilogues)
@@ -597,6 +599,55 @@ static int attention_variants(AttTile *v, int hsp) {
 // the head-size class of hs: tiles pad head dims to 64 or 128
 static int attention_hsp(int hs) { return hs <= 64 ? 64 : 128; }
 
+// The bf16 build's tensor-core kernels (train_attention.cuh, lab version 4)
+// take head sizes 64 and 128 exactly; other head sizes, and the FP32 build
+// (bf16 mma needs bf16 operands), keep the tile kernels above. Their tiles:
+// blocks of FA_ROWS (64) rows, and per head size the keys per tile of the
+// forward (fwd_bk) and of dQ (dq_bk) and the queries per tile of dK/dV
+// (dkv_bq), chosen so that no kernel spills registers (dev/README.md has
+// ptxas's counts) and, largest first, by the device's shared memory: hs 128's
+// first variant needs 102 KiB for dQ (A100, H100), its second 85 KiB (the 99
+// KiB of sm_86/sm_89/sm_120). A device where none fits uses the tile kernels.
+typedef struct {
+    int hs, rows, fwd_bk, dkv_bq, dq_bk;
+    size_t fwd_smem, dkv_smem, dq_smem;
+} AttMmaTile;
+
+#ifndef ENABLE_FP32
+template <int HS, int FBK, int BQ, int QBK>
+static AttMmaTile att_mma_tile(void) {
+    AttMmaTile t = {HS, FA_ROWS, FBK, BQ, QBK, FaFwdSmem<HS, FBK>::bytes, FaDkvSmem<HS, BQ>::bytes, FaDqSmem<HS, QBK>::bytes};
+    return t;
+}
+#endif
+
+// the tensor-core variants for head size hs, largest first; returns how many.
+// Built with -DATT_NO_MMA there are none, and the bf16 build runs the tile
+// kernels at every head size (to compare the two on a GPU)
+static int attention_mma_variants(AttMmaTile *v, int hs) {
+    int n = 0;
+#if !defined(ENABLE_FP32) && !defined(ATT_NO_MMA)
+    if (hs == 64) { v[n++] = att_mma_tile<64, 64, 64, 64>(); }
+    if (hs == 128) {
+        v[n++] = att_mma_tile<128, 64, 32, 64>();
+        v[n++] = att_mma_tile<128, 64, 32, 32>();
+    }
+#else
+    (void)v;
+    (void)hs;
+#endif
+    return n;
+}
+
+// what a model's attention runs on this device (attention_choose): the
+// tensor-core kernels when mma is set (with its tiles), else the tile
+// kernels with blk rows
+typedef struct {
+    int blk;
+    int mma;
+    AttMmaTile tile;
+} AttChoice;
+
 template <int BLK, int HSP>
 static void attention_launch(floatX *out, float *lse, floatX *dqkv, const floatX *dout,
                              const floatX *qkv, float *D, int B, int T, int C, int NH, int backward) {
@@ -623,6 +674,41 @@ static void attention_launch(floatX *out, float *lse, floatX *dqkv, const floatX
     launchCheck();
 }
 
+#ifndef ENABLE_FP32
+// the tensor-core kernels (train_attention.cuh): the forward, or the backward's
+// dK/dV and dQ kernels (after attention_dot_kernel). Their cp.async copies 16
+// bytes at a time: qkv and dout must be 16-byte aligned (train.cu's tensors
+// start at ALLOC_ALIGN, a layer's slice at a multiple of B*T*3C elements, and
+// C is a multiple of 64 here)
+template <int HS, int FBK, int BQ, int QBK>
+static void attention_mma_launch(floatX *out, float *lse, floatX *dqkv, const floatX *dout, const floatX *qkv,
+                                 float *D, int B, int T, int C, int NH, int backward) {
+    if ((uintptr_t)qkv % 16 != 0 || (dout != NULL && (uintptr_t)dout % 16 != 0)) {
+        die("attention: the tensor-core kernels need qkv and dout 16-byte aligned");
+    }
+    dim3 grid((T + FA_ROWS - 1) / FA_ROWS, B * NH);
+    if (!backward) {
+        size_t sm = FaFwdSmem<HS, FBK>::bytes;
+        cudaCheck(cudaFuncSetAttribute(attention_forward_mma_kernel<HS, FBK>,
+                                       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sm));
+        LAUNCH(grid, FA_WARPS * WARP, sm, attention_forward_mma_kernel<HS, FBK>)(out, lse, qkv, B, T, C, NH);
+        launchCheck();
+        return;
+    }
+    size_t sk = FaDkvSmem<HS, BQ>::bytes, sq = FaDqSmem<HS, QBK>::bytes;
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dkv_mma_kernel<HS, BQ>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sk));
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_mma_kernel<HS, QBK>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sq));
+    LAUNCH(grid, FA_WARPS * WARP, sk, attention_backward_dkv_mma_kernel<HS, BQ>)(dqkv, dout, qkv, lse, D, B, T,
+                                                                                   C, NH);
+    launchCheck();
+    LAUNCH(grid, FA_WARPS * WARP, sq, attention_backward_dq_mma_kernel<HS, QBK>)(dqkv, dout, qkv, lse, D, B, T,
+                                                                                  C, NH);
+    launchCheck();
+}
+#endif
+
 static void attention_check(int C, int NH) {
     int hs = C / NH;
     if (hs > ATT_MAX_HS) {
@@ -630,13 +716,32 @@ static void attention_check(int C, int NH) {
     }
 }
 
-// the tile variant for head size hs on the current device: the largest whose
-// forward and backward shared memory fit in the opt-in limit per block;
+// the kernels for head size hs on the current device: the first
+// tensor-core variant whose three kernels fit in the opt-in shared memory
+// per block, else the largest tile variant whose forward and backward fit;
 // prints the choice when verbose
-static int attention_choose(int hs, int verbose) {
+static AttChoice attention_choose(int hs, int verbose) {
     int dev = 0, optin = 0;
     cudaCheck(cudaGetDevice(&dev));
     cudaCheck(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    AttChoice ch;
+    memset(&ch, 0, sizeof(ch));
+    AttMmaTile mv[4];
+    int nm = attention_mma_variants(mv, hs);
+    for (int i = 0; i < nm; i++) {
+        const AttMmaTile *m = &mv[i];
+        if (m->fwd_smem <= (size_t)optin && m->dkv_smem <= (size_t)optin && m->dq_smem <= (size_t)optin) {
+            if (verbose) {
+                printf("attention: hs %d tensor-core kernels, %d-row blocks, keys per tile %d (forward) and %d "
+                       "(dQ), queries per tile %d (dK/dV); %zu, %zu, %zu KiB of %d KiB per block\n",
+                       hs, m->rows, m->fwd_bk, m->dq_bk, m->dkv_bq, (m->fwd_smem + 1023) / 1024,
+                       (m->dkv_smem + 1023) / 1024, (m->dq_smem + 1023) / 1024, optin / 1024);
+            }
+            ch.mma = 1;
+            ch.tile = *m;
+            return ch;
+        }
+    }
     AttTile v[4];
     int n = attention_variants(v, attention_hsp(hs));
     for (int i = 0; i < n; i++) {
@@ -646,18 +751,39 @@ static int attention_choose(int hs, int verbose) {
                        hs, v[i].blk, (v[i].fwd_smem + 1023) / 1024, (v[i].bwd_smem + 1023) / 1024,
                        optin / 1024);
             }
-            return v[i].blk;
+            ch.blk = v[i].blk;
+            return ch;
         }
     }
     die("attention: no tile variant for head size %d fits in this GPU's %d bytes of shared memory per "
         "block (the smallest, %d rows, needs %zu forward and %zu backward)",
         hs, optin, v[n - 1].blk, v[n - 1].fwd_smem, v[n - 1].bwd_smem);
-    return 0;
+    return ch;
 }
 
-// attention_launch with the tile variant blk (one of attention_variants')
-static void attention_dispatch(int blk, floatX *out, float *lse, floatX *dqkv, const floatX *dout,
+// attention_mma_launch with the chosen tensor-core tiles, or
+// attention_launch with the tile variant ch->blk (one of attention_variants')
+static void attention_dispatch(const AttChoice *ch, floatX *out, float *lse, floatX *dqkv, const floatX *dout,
                                const floatX *qkv, float *D, int B, int T, int C, int NH, int backward) {
+    const int blk = ch->blk;
+    if (ch->mma) {
+#ifndef ENABLE_FP32
+        const AttMmaTile *m = &ch->tile;
+        if (m->hs == 64 && C / NH == 64) {
+            attention_mma_launch<64, 64, 64, 64>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward);
+            return;
+        }
+        if (m->hs == 128 && C / NH == 128 && m->dq_bk == 64) {
+            attention_mma_launch<128, 64, 32, 64>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward);
+            return;
+        }
+        if (m->hs == 128 && C / NH == 128 && m->dq_bk == 32) {
+            attention_mma_launch<128, 64, 32, 32>(out, lse, dqkv, dout, qkv, D, B, T, C, NH, backward);
+            return;
+        }
+#endif
+        die("attention: no compiled tensor-core variant for head size %d", C / NH);
+    }
     if (attention_hsp(C / NH) == 64) {
         switch (blk) {
 #if ATT_BLK_64 == 64
@@ -684,24 +810,24 @@ static void attention_dispatch(int blk, floatX *out, float *lse, floatX *dqkv, c
 }
 
 // twin of attention_forward: out (B,T,C) and lse (B,NH,T) (in place of att);
-// overwrites both. blk: the tile variant (attention_choose)
+// overwrites both. ch: the kernels and tiles (attention_choose)
 static void attention_forward_gpu(floatX *out, float *lse, const floatX *qkv, int B, int T, int C, int NH,
-                                  int blk) {
+                                  const AttChoice *ch) {
     attention_check(C, NH);
-    attention_dispatch(blk, out, lse, NULL, NULL, qkv, NULL, B, T, C, NH, 0);
+    attention_dispatch(ch, out, lse, NULL, NULL, qkv, NULL, B, T, C, NH, 0);
 }
 
 // twin of attention_backward: dinp (B,T,3C) from dout (B,T,C), the forward's
 // inp (qkv), out and lse; D is scratch (B,NH,T). Overwrites dinp (scratch).
-// blk: the tile variant (attention_choose)
+// ch: the kernels and tiles (attention_choose)
 static void attention_backward_gpu(floatX *dinp, float *D, const floatX *dout, const floatX *inp,
                                    const floatX *out, const float *lse, int B, int T, int C, int NH,
-                                   int blk) {
+                                   const AttChoice *ch) {
     attention_check(C, NH);
     size_t warps = (size_t)B * T * NH;
     LAUNCH(ceil_div(warps, 8), 8 * WARP, 0, attention_dot_kernel)(D, dout, out, B, T, C, NH);
     launchCheck();
-    attention_dispatch(blk, NULL, (float *)lse, dinp, dout, inp, D, B, T, C, NH, 1);
+    attention_dispatch(ch, NULL, (float *)lse, dinp, dout, inp, D, B, T, C, NH, 1);
 }
 
 // ----------------------------------------------------------------------------
@@ -966,7 +1092,7 @@ typedef struct {
     // data parallel: this process's rank among nranks
     int rank, nranks;
     int recompute;             // ln1, ln2, fch_gelu are recomputed in the backward
-    int att_blk;               // the attention's tile rows on this device (attention_choose)
+    AttChoice att;             // the attention's kernels and tiles on this device (attention_choose)
     Profile prof;              // TRAIN_GPU_PROFILE (off unless prof_init)
 #ifdef USE_MPI
     ncclComm_t nccl;
@@ -1025,7 +1151,7 @@ static void gpu_model_init_lora(GPT2GPU *g, const GPT2Config *cfg, int B, int T,
             LN_MAX_PACKS * WARP * X128, cfg->channels);
     }
     attention_check(cfg->channels, cfg->num_heads);
-    g->att_blk = attention_choose(cfg->channels / cfg->num_heads, rank == 0);
+    g->att = attention_choose(cfg->channels / cfg->num_heads, rank == 0);
     g->config = *cfg;
     g->rank = rank;
     g->nranks = nranks;
@@ -1490,7 +1616,7 @@ static void gpu_forward(GPT2GPU *g, const int *inputs, int B, int T) {
         matmul_forward_gpu(&g->mm, la.qkv, NULL, la.ln1, lp.qkvw, lp.qkvb, B, T, C, 3 * C);
         gpu_lora_forward_at(g, LORA_QKV, l, la.qkv, la.ln1, B, T);  // LoRA: += the adapters' term
         prof_mark(&g->prof, PF_ATTENTION_FWD);
-        attention_forward_gpu(la.atty, la.att_lse, la.qkv, B, T, C, NH, g->att_blk);
+        attention_forward_gpu(la.atty, la.att_lse, la.qkv, B, T, C, NH, &g->att);
         prof_mark(&g->prof, PF_MATMUL_FWD);
         matmul_forward_gpu(&g->mm, a->btc, NULL, la.atty, lp.attprojw, lp.attprojb, B, T, C, C);
         gpu_lora_forward_at(g, LORA_ATTPROJ, l, a->btc, la.atty, B, T);
@@ -1644,7 +1770,7 @@ static void gpu_backward(GPT2GPU *g) {
         gpu_lora_backward_at(g, LORA_ATTPROJ, l, a->btc, a->dresidual, la.atty, B, T);
         prof_mark(&g->prof, PF_ATTENTION_BWD);
         attention_backward_gpu(a->dqkv, a->att_D, a->btc, la.qkv, la.atty, la.att_lse, B, T, C, NH,
-                               g->att_blk);
+                               &g->att);
         prof_mark(&g->prof, PF_MATMUL_BWD);
         matmul_backward_gpu(&g->mm, a->btc, gp.qkvw, gp.qkvb, a->dqkv, la.ln1, lp.qkvw, NULL, B, T, C, 3 * C, cs);
         gpu_lora_backward_at(g, LORA_QKV, l, a->btc, a->dqkv, la.ln1, B, T);

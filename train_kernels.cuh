@@ -42,6 +42,8 @@ Map, in train.c's layer order:
   attention              the tile products, the forward kernel, and the
                          backward of attention: attention_dot_kernel,
                          attention_backward_dkv_kernel, attention_backward_dq_kernel
+                         (the bf16 build's tensor-core kernels for head
+                         sizes 64 and 128 are in train_attention.cuh)
   gelu                   gelu_forward_kernel, gelu_backward_kernel
   residual               residual_layernorm_forward_kernel (residual_forward
                          fused with the layernorm_forward after it)
@@ -57,6 +59,7 @@ Map, in train.c's layer order:
 #include "cuda_common.h"  // floatX, cudaCheck, LAUNCH, DYNAMIC_SMEM
 #include <mma.h>
 #include <stdint.h>  // uintptr_t
+#include "train_attention.cuh"  // the bf16 build's tensor-core attention (mma.sync, cp.async)
 // ----------------------------------------------------------------------------
 // constants and small helpers
 

@@ -5,8 +5,10 @@ Per (b, h) and t2 <= t, with p = att[t,t2] = exp(q_t . k_t2 * scale - lse_t):
     ds = p (dp - D_t),  D_t = sum_t2 p dp = dout_t . out_t
     dq_t += ds scale k_t2                   dk_t2 += ds scale q_t
 CPU twin: attention_backward in train.c (from att, with a (B,NH,T,T) scratch).
-FLOPs counted: 8 * hs per (t, t2 <= t) (dp, dv, dq, dk; not the recomputed
-scores). No library yardstick (cuDNN is not used); the % of peak is the measure.
+FLOPs counted: 2.5 times the forward's, 10 * hs per (t, t2 <= t): the four
+products dp, dv, dq, dk and the recomputed scores (FlashAttention-2's
+convention, so the numbers compare with its paper's). No library yardstick
+(cuDNN is not used); the % of peak is the measure.
 
 Versions:
   1. naive through the T x T matrices, fp32: datt (one thread per (t, t2)),
@@ -22,6 +24,18 @@ Versions:
      query tiles: S = Q K^T and dP = dO V^T on tensor cores, P and dS in shared
      memory (bf16), then dV += P^T dO and dK += dS^T Q. A second kernel, a warp
      per 16 queries, does dQ += dS K the same way (instead of atomics into dq).
+  4. FlashAttention-2 style, the kernels train.cu's bf16 build runs
+     (train_attention.cuh, included here, not copied): D first (the kernel of
+     version 2), then one block of 4 warps per 64 keys, each warp keeping
+     dK and dV of its 16 keys in registers (mma.sync m16n8k16 accumulators)
+     while Q, dO, lse and D tiles stream through two shared buffers
+     (cp.async); it computes S^T = K Q^T and dP^T = V dO^T so that P^T and
+     dS^T come out of the accumulators as the A fragments of dV += P^T dO and
+     dK += dS^T Q, with no shared-memory round trip. dQ: a second kernel per
+     64 queries, dQ in registers, walking the key tiles up to the diagonal
+     (S and dP computed again: no atomics, the same sums in every run).
+     Writes dinp in bf16 (overwrites it, as train.cu's dqkv scratch).
+     hs = 64 or 128, any T.
 
     make -C dev/cuda attention_backward && ./dev/cuda/attention_backward [version] [block size]
 */
@@ -31,6 +45,7 @@ Versions:
 #include "common.h"
 #include <mma.h>
 #include "attention_common.cuh"
+#include "../../train_attention.cuh"  // version 4
 
 #define ATT2_MAX_DIMS 4  // version 2: head dimensions per lane, hs <= 128
 #define FB_HS 64         // version 3: head size
@@ -341,6 +356,26 @@ __global__ void attention_dq_kernel3(float *dinp, const __nv_bfloat16 *qkv, cons
 }
 
 // ----------------------------------------------------------------------------
+// version 4: train_attention.cuh's kernels, launched as train.cu launches them
+// (after D): HS head size, BQ queries per tile of dK/dV, BK keys per tile of dQ
+
+template <int HS, int BQ, int BK>
+static void attention_backward4(__nv_bfloat16 *dinp16, const __nv_bfloat16 *dout16, const __nv_bfloat16 *inp16,
+                                const float *lse, const float *D, int B, int T, int C, int NH) {
+    const size_t sk = FaDkvSmem<HS, BQ>::bytes, sq = FaDqSmem<HS, BK>::bytes;
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dkv_mma_kernel<HS, BQ>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sk));
+    cudaCheck(cudaFuncSetAttribute(attention_backward_dq_mma_kernel<HS, BK>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, (int)sq));
+    dim3 grid(ceil_div(T, FA_ROWS), B * NH);
+    LAUNCH(grid, FA_WARPS * WARP_SIZE, sk, attention_backward_dkv_mma_kernel<HS, BQ>)(dinp16, dout16, inp16, lse, D,
+                                                                                      B, T, C, NH);
+    cudaCheck(cudaGetLastError());
+    LAUNCH(grid, FA_WARPS * WARP_SIZE, sq, attention_backward_dq_mma_kernel<HS, BK>)(dinp16, dout16, inp16, lse, D,
+                                                                                     B, T, C, NH);
+}
+
+// ----------------------------------------------------------------------------
 // launcher: the CPU twin's outputs and inputs, then what the fused versions use
 // instead of att (out, lse, the D scratch, bf16 copies), dimensions
 
@@ -349,7 +384,8 @@ typedef struct {
     float *datt;                // (B,NH,T,T) version 1 scratch
     const float *out, *lse;     // (B,T,C), (B,NH,T): versions 2 and 3
     float *D;                   // (B,NH,T) scratch: versions 2 and 3
-    const __nv_bfloat16 *inp16, *dout16;  // version 3
+    const __nv_bfloat16 *inp16, *dout16;  // versions 3 and 4
+    __nv_bfloat16 *dinp16;      // (B,T,3C) version 4's output (overwritten)
 } AttBwdExtra;
 
 static void attention_backward(int version, int block_size, float *dinp, const float *dout, const float *inp,
@@ -392,6 +428,14 @@ static void attention_backward(int version, int block_size, float *dinp, const f
             LAUNCH(grid, block_size, smem, attention_dq_kernel3)(dinp, x->inp16, x->dout16, x->lse, x->D, B, T, NH);
             break;
         }
+        case 4:
+            if (block_size != FA_WARPS * WARP_SIZE) { die("attention_backward v4 runs blocks of %d threads", FA_WARPS * WARP_SIZE); }
+            if (hs != 64 && hs != 128) { die("attention_backward v4 needs hs = 64 or 128, got %d", hs); }
+            LAUNCH(ceil_div(rows * WARP_SIZE, 256), 256, 0, attention_D_kernel)(x->D, dout, x->out, B, T, C, NH);
+            cudaCheck(cudaGetLastError());
+            if (hs == 64) { attention_backward4<64, 64, 64>(x->dinp16, x->dout16, x->inp16, x->lse, x->D, B, T, C, NH); }
+            else { attention_backward4<128, 32, 32>(x->dinp16, x->dout16, x->inp16, x->lse, x->D, B, T, C, NH); }
+            break;
         default: die("attention_backward: no version %d", version);
     }
     cudaCheck(cudaGetLastError());
@@ -447,6 +491,7 @@ int main(int argc, char **argv) {
     x.D = device_alloc<float>(nl);
     x.inp16 = NULL;
     x.dout16 = NULL;
+    x.dinp16 = NULL;
     AttBwdExtra x16 = x;  // version 3: the rounded inputs' forward
     x16.att = NULL;
     x16.datt = NULL;
@@ -454,22 +499,34 @@ int main(int argc, char **argv) {
     x16.lse = to_device(ref16.lse, nl);
     x16.inp16 = to_device_bf16(inp_r, ni);
     x16.dout16 = to_device_bf16(dout_r, no);
-    static const char *names[] = {"", "naive T x T", "fused fp32", "flash wmma bf16"};
+    x16.dinp16 = device_alloc<__nv_bfloat16>(ni);
+    // version 4 overwrites: its reference is the gradient alone (the
+    // reference minus the dinp0 it was added into)
+    float *grad16 = (float *)mallocCheck(ni * 4);
+    for (size_t i = 0; i < ni; i++) { grad16[i] = ref16.dinp_ref[i] - dinp0[i]; }
+    static const char *names[] = {"", "naive T x T", "fused fp32", "flash wmma bf16", "flash2 mma.sync bf16"};
     static const int sizes1[] = {64, 128, 256, 512, 1024, 0}, sizes3[] = {32, 64, 128, 256, 0};
-    const double flops = 8.0 * B * NH * ((double)T * (T + 1) / 2) * (C / NH);
-    const double r16 = rms(ref16.dinp_ref, ni);
-    for (int v = 1; v <= 3; v++) {
-        const int *sizes = v == 3 ? sizes3 : sizes1;
-        const AttBwdExtra *xv = v == 3 ? &x16 : &x;
-        const float *d_dout_v = v == 3 ? d_dout_r : d_dout;
+    static const int sizes4[] = {FA_WARPS * WARP_SIZE, 0};
+    const double flops = 10.0 * B * NH * ((double)T * (T + 1) / 2) * (C / NH);  // 2.5 x the forward's
+    const double r16 = rms(ref16.dinp_ref, ni), g16 = rms(grad16, ni);
+    for (int v = 1; v <= 4; v++) {
+        const int *sizes = v == 4 ? sizes4 : v == 3 ? sizes3 : sizes1;
+        const AttBwdExtra *xv = v >= 3 ? &x16 : &x;
+        const float *d_dout_v = v >= 3 ? d_dout_r : d_dout;
         for (int i = 0; sizes[i] != 0; i++) {
             const int bs = sizes[i];
             if (!lab_wants(&lab, v, bs)) { continue; }
             reset_device(d_dinp, dinp0, ni);
+            if (v == 4) {  // NaN: version 4 overwrites, and must write every element
+                cudaCheck(cudaMemset(x16.dinp16, 0xFF, ni * sizeof(__nv_bfloat16)));
+            }
             attention_backward(v, bs, d_dinp, d_dout_v, d_inp, xv, B, T, C, NH);
             char what[64];
             snprintf(what, sizeof(what), "v%d bs %d dinp", v, bs);
-            if (v == 3) {
+            if (v == 4) {
+                // as version 3 (P and dS in bf16), and dinp itself rounded to bf16
+                validate(what, x16.dinp16, grad16, ni, 5e-2 * g16, 2e-2);
+            } else if (v == 3) {
                 // P and dS in bf16 (~0.4% per term) in sums that cancel (each row
                 // of dS sums to 0): in a numpy model of this kernel (one head,
                 // T = 1024) the worst element used 0.4 of this tolerance
@@ -479,7 +536,7 @@ int main(int argc, char **argv) {
                 validate(what, d_dinp, ref.dinp_ref, ni, 1e-4, 1e-3);
             }
             float ms = lab_time(&lab, [&] { attention_backward(v, bs, d_dinp, d_dout_v, d_inp, xv, B, T, C, NH); });
-            lab_report(&lab, v == 3 ? "bf16" : "fp32", v, names[v], bs, ms, flops, v == 3 ? PEAK_BF16 : PEAK_FP32, 0);
+            lab_report(&lab, v >= 3 ? "bf16" : "fp32", v, names[v], bs, ms, flops, v >= 3 ? PEAK_BF16 : PEAK_FP32, 0);
         }
     }
     lab_summary(&lab);
@@ -487,7 +544,8 @@ int main(int argc, char **argv) {
     cudaCheck(cudaFree((void *)x.att)); cudaCheck(cudaFree(x.datt)); cudaCheck(cudaFree((void *)x.out));
     cudaCheck(cudaFree((void *)x.lse)); cudaCheck(cudaFree(x.D));
     cudaCheck(cudaFree((void *)x16.out)); cudaCheck(cudaFree((void *)x16.lse));
-    cudaCheck(cudaFree((void *)x16.inp16)); cudaCheck(cudaFree((void *)x16.dout16));
+    cudaCheck(cudaFree((void *)x16.inp16)); cudaCheck(cudaFree((void *)x16.dout16)); cudaCheck(cudaFree(x16.dinp16));
+    free(grad16);
     AttRef *refs[] = {&ref, &ref16};
     for (AttRef *rf : refs) { free(rf->out); free(rf->att); free(rf->lse); free(rf->dinp_ref); }
     free(inp); free(dout); free(dinp0); free(inp_r); free(dout_r);

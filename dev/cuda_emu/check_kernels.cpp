@@ -279,6 +279,47 @@ static double attention_case(int B, int T, int C, int NH, unsigned seed) {
     return fmax(eo / mo, ed / md);
 }
 
+#ifndef EMU_SCALAR
+// one attention shape through the bf16 build's tensor-core kernels
+// (train_attention.cuh: forward, then the dot kernel, dK/dV and dQ), as
+// train.cu launches them, against train.c; dqkv starts as garbage (777), as
+// the kernels overwrite it. HS: the head size (64 or 128); FBK, QBK: keys
+// per tile of the forward and of dQ; BQ: queries per tile of dK/dV
+template <int HS, int FBK, int BQ, int QBK>
+static void attention_mma_case(int B, int T, int NH, unsigned seed) {
+    int C = NH * HS;
+    size_t C3 = 3 * (size_t)C;
+    Rng rng; rng_seed(&rng, seed);
+    std::vector<float> qkv(B * T * C3), out(B * T * C, 777.f), lse(B * NH * T, 777.f), dout(B * T * C), D(B * NH * T), dqkv(B * T * C3, 777.f);
+    for (auto &x : qkv) x = rng_normal(&rng);
+    for (auto &x : dout) x = rng_normal(&rng);
+    int nt = (T + FA_ROWS - 1) / FA_ROWS;
+    size_t fwd = FaFwdSmem<HS, FBK>::bytes, dkv = FaDkvSmem<HS, BQ>::bytes, dq = FaDqSmem<HS, QBK>::bytes;
+    LAUNCH(dim3(nt, B * NH), FA_ROWS * 2, fwd, attention_forward_mma_kernel<HS, FBK>)(out.data(), lse.data(), qkv.data(), B, T, C, NH);
+    size_t warps = (size_t)B * T * NH;
+    LAUNCH((int)((warps + 7) / 8), 256, 0, attention_dot_kernel)(D.data(), dout.data(), out.data(), B, T, C, NH);
+    LAUNCH(dim3(nt, B * NH), FA_ROWS * 2, dkv, attention_backward_dkv_mma_kernel<HS, BQ>)(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH);
+    LAUNCH(dim3(nt, B * NH), FA_ROWS * 2, dq, attention_backward_dq_mma_kernel<HS, QBK>)(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH);
+    std::vector<float> rout(B * T * C), att(B * NH * T * T), datt(B * NH * T * T, 0.f), rd(B * T * C3, 0.f), rlse(B * NH * T);
+    attention_forward(rout.data(), att.data(), qkv.data(), B, T, C, NH);
+    attention_backward(rd.data(), datt.data(), dout.data(), qkv.data(), att.data(), B, T, C, NH);
+    // lse from the scores: log sum_{t2<=t} exp(q.k scale), in double
+    for (int b = 0; b < B; b++) for (int h = 0; h < NH; h++) for (int t = 0; t < T; t++) {
+        std::vector<double> s(t + 1); double m = 0;
+        for (int t2 = 0; t2 <= t; t2++) {
+            double d = 0; for (int i = 0; i < HS; i++) d += (double)qkv[(b * T + t) * C3 + h * HS + i] * qkv[(b * T + t2) * C3 + C + h * HS + i];
+            s[t2] = d / sqrt((double)HS); m = t2 == 0 ? s[t2] : fmax(m, s[t2]); }
+        double sum = 0; for (int t2 = 0; t2 <= t; t2++) sum += exp(s[t2] - m);
+        rlse[(b * NH + h) * T + t] = (float)(m + log(sum)); }
+    char name[96];
+    snprintf(name, sizeof(name), "attention mma %d/%d/%d/%d, T=%d: out", HS, FBK, BQ, QBK, T);
+    cmp(name, out.data(), rout.data(), rout.size());
+    snprintf(name, sizeof(name), "attention mma %d/%d/%d/%d, T=%d: lse", HS, FBK, BQ, QBK, T);
+    cmp(name, lse.data(), rlse.data(), rlse.size());
+    snprintf(name, sizeof(name), "attention mma %d/%d/%d/%d, T=%d: dqkv", HS, FBK, BQ, QBK, T);
+    cmp(name, dqkv.data(), rd.data(), rd.size());
+}
+#endif
 
 int main() {
     check_layers();
@@ -302,6 +343,20 @@ int main() {
     attention_case<16, 64>(1, 50, 128, 2, 7);    // hs 64
     attention_case<16, 128>(1, 70, 256, 2, 8);   // hs 128
     attention_case<16, 128>(1, 1, 192, 2, 9);    // hs 96 padded to 128, T = 1
+#ifndef EMU_SCALAR
+    // the bf16 build's tensor-core kernels (mma.sync, emulated lane by lane)
+    // (names: head size / forward keys per tile / dK,dV queries per tile / dQ keys per tile)
+    // train.cu's variants (attention_mma_variants): hs 64; hs 128 as on an
+    // A100 or H100, and as on a GPU with 99 KiB per block
+    attention_mma_case<64, 64, 64, 64>(2, 100, 2, 10);    // T not a multiple of the tiles: 2 query tiles
+    attention_mma_case<64, 64, 64, 64>(1, 64, 1, 11);     // exactly one tile
+    attention_mma_case<64, 64, 64, 64>(1, 1, 1, 12);      // T = 1
+    attention_mma_case<128, 64, 32, 64>(1, 150, 2, 13);   // hs 128: 3 query tiles
+    attention_mma_case<128, 64, 32, 32>(1, 100, 1, 14);
+    // other tiles the kernels take (the lab's versions, smaller key tiles)
+    attention_mma_case<64, 32, 32, 32>(1, 90, 2, 15);
+    attention_mma_case<128, 32, 16, 32>(1, 70, 1, 16);
+#endif
     printf("%s: %d failure(s) (%s tile code)\n", fails ? "FAIL" : "OK", fails,
 #ifdef EMU_SCALAR
            "scalar");

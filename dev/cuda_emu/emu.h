@@ -25,6 +25,11 @@
 // layouts (matrix_a is M x K, matrix_b is K x N; row_major: element (r, c) at
 // p[r * ld + c], col_major: at p[r + c * ld]); lane 0 stores.
 //
+// mma.sync m16n8k16 (emu_mma_m16n8k16) is emulated lane by lane: each lane
+// holds only its fragment, laid out as the PTX ISA documents, and the product
+// is gathered through the warp's exchange; so is ldmatrix .x4 .trans; cp.async is queued per thread and
+// lands at its wait_group (emu_cp_async*); __nv_bfloat162 is two floats.
+//
 // What this checks: indexing, masking, tiling, barriers, the online softmax,
 // the reductions and the formulas, in fp32 (floatX = float; the bf16 build's
 // 64-row attention tiles and WMMA path included). What it cannot: bf16
@@ -36,6 +41,7 @@
 #error "dev/cuda_emu: build with -DCUDA_EMU (see dev/cuda_emu/run.sh)"
 #endif
 #include <barrier>
+#include <string.h>
 #include <memory>
 #include <thread>
 #include <type_traits>
@@ -57,6 +63,8 @@ struct EmuBlock {
     std::unique_ptr<std::barrier<>> block;
     std::vector<std::unique_ptr<std::barrier<>>> warps;
     std::vector<double> exchange;  // one slot per thread, for the shuffles
+    std::vector<float> mma[2];     // EMU_MMA_SLOTS per thread, for mma (two: see emu_mma_m16n8k16)
+    std::vector<const float *> ldm[2];  // one row address per thread, for ldmatrix (two, as mma)
 };
 static thread_local EmuBlock *g_block;
 
@@ -76,6 +84,99 @@ static V __shfl_xor_sync(unsigned mask, V v, int o) {
     return r;
 }
 
+// ---- bf16 pairs, mma.sync m16n8k16 and cp.async (train_attention.cuh's
+// tensor-core attention). Under the emulation bf16 is float, so a pair is two
+// floats; x is the low half (the first element), as in cuda_bf16.h.
+struct __nv_bfloat162 { float x, y; };
+static inline __nv_bfloat162 __halves2bfloat162(float a, float b) { return __nv_bfloat162{a, b}; }
+static inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return __nv_bfloat162{a, b}; }
+
+// mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32: D (16 x 8) += A (16 x 16)
+// B (16 x 8), a warp-wide instruction in which each lane holds only its own
+// fragment. The emulation is faithful at the lane level: every lane puts its
+// 8 A and 4 B elements in the warp's exchange (a[i].x = a_2i, a[i].y =
+// a_2i+1, "low to high" as the PTX ISA lists them), and each lane then
+// computes its 4 outputs by fetching A(row, k) and B(k, col) from the lanes
+// that the PTX ISA's layout says hold them (groupID = lane >> 2,
+// threadID_in_group = lane % 4):
+//   A: a_i at row groupID (+8 for i = 2,3,6,7), column 2*threadID_in_group +
+//      (i & 1) (+8 for i >= 4)
+//   B: b_i at row 2*threadID_in_group + (i & 1) (+8 for i >= 2), column groupID
+//   C, D: c_i at row groupID (+8 for i >= 2), column 2*threadID_in_group + (i & 1)
+// so a kernel that loads a fragment in any other order gets a wrong product.
+// Sums in fp32, in k order (the hardware's order is unspecified). Every lane
+// of the warp must take part, as on the GPU (else the barrier deadlocks).
+// One warp barrier per call: calls alternate between two exchange buffers, and
+// a lane can only write a buffer again (two calls later) after every lane has
+// passed the barrier of the call in between, so after every read of it.
+#define EMU_MMA_SLOTS 12
+static thread_local unsigned g_mma_parity;
+static void emu_mma_m16n8k16(float d[4], const __nv_bfloat162 a[4], const __nv_bfloat162 b[2]) {
+    const int t = threadIdx.x, w0 = t & ~31, lane = t & 31;
+    float *x = g_block->mma[g_mma_parity].data();
+    g_mma_parity ^= 1;
+    float *mine = x + (size_t)t * EMU_MMA_SLOTS;  // a_0..a_7, then b_0..b_3
+    for (int i = 0; i < 4; i++) { mine[2 * i] = a[i].x; mine[2 * i + 1] = a[i].y; }
+    for (int i = 0; i < 2; i++) { mine[8 + 2 * i] = b[i].x; mine[8 + 2 * i + 1] = b[i].y; }
+    g_block->warps[t / 32]->arrive_and_wait();
+    const int g = lane >> 2, tig = lane & 3;
+    for (int i = 0; i < 4; i++) {
+        const int row = g + 8 * (i >> 1), col = 2 * tig + (i & 1);
+        float s = 0.0f;
+        for (int k = 0; k < 16; k++) {
+            // A(row, k): lane (row % 8) * 4 + (k % 8) / 2, element (k & 1) + 2 (row >= 8) + 4 (k >= 8)
+            const int la = (row & 7) * 4 + ((k & 7) >> 1), ia = (k & 1) + 2 * (row >> 3) + 4 * (k >> 3);
+            // B(k, col): lane col * 4 + (k % 8) / 2, element (k & 1) + 2 (k >= 8)
+            const int lb = col * 4 + ((k & 7) >> 1), ib = (k & 1) + 2 * (k >> 3);
+            s += x[(size_t)(w0 + la) * EMU_MMA_SLOTS + ia] * x[(size_t)(w0 + lb) * EMU_MMA_SLOTS + 8 + ib];
+        }
+        d[i] += s;
+    }
+}
+
+// ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16: four 8 x 8 matrices of
+// 16-bit elements, row j of matrix i at the address lane 8i + j gives; with
+// .trans lane l receives, of matrix i, M[2 (l % 4)][l / 4] and M[2 (l % 4) +
+// 1][l / 4] (the transpose's row l / 4, columns 2 (l % 4) and + 1) as r[i]
+// (PTX ISA, "Warp-level matrix load instruction: ldmatrix"). Emulated as mma
+// is: the lanes' row addresses through the warp's exchange (two buffers,
+// one barrier), then each lane reads its own elements; bf16 is float here.
+static thread_local unsigned g_ldm_parity;
+static void emu_ldmatrix_x4_trans(__nv_bfloat162 r[4], const float *row) {
+    const int t = threadIdx.x, w0 = t & ~31, lane = t & 31;
+    std::vector<const float *> &x = g_block->ldm[g_ldm_parity];
+    g_ldm_parity ^= 1;
+    x[t] = row;
+    g_block->warps[t / 32]->arrive_and_wait();
+    for (int i = 0; i < 4; i++) {
+        const float *a = x[w0 + 8 * i + 2 * (lane & 3)], *b = x[w0 + 8 * i + 2 * (lane & 3) + 1];
+        r[i] = __nv_bfloat162{a[lane >> 2], b[lane >> 2]};
+    }
+}
+
+// cp.async (16 bytes, global to shared, zero-filled when src is NULL), its
+// commit_group and wait_group N. Each thread queues its copies; commit closes
+// a group; wait_group N performs all but the newest N groups (in order). So
+// data lands only at the wait, never earlier: a kernel that reads a tile
+// before waiting for it (or without the barrier after the wait, when other
+// threads copied it) reads stale shared memory here too.
+struct EmuCopy { void *dst; const void *src; };
+static thread_local std::vector<EmuCopy> g_cp_open;
+static thread_local std::vector<std::vector<EmuCopy>> g_cp_groups;
+static void emu_cp_async16(void *dst, const void *src) { g_cp_open.push_back(EmuCopy{dst, src}); }
+static void emu_cp_async_commit() {
+    g_cp_groups.push_back(g_cp_open);
+    g_cp_open.clear();
+}
+static void emu_cp_async_wait(int n) {
+    while ((int)g_cp_groups.size() > n) {
+        for (const EmuCopy &c : g_cp_groups.front()) {
+            if (c.src != nullptr) { memcpy(c.dst, c.src, 16); } else { memset(c.dst, 0, 16); }
+        }
+        g_cp_groups.erase(g_cp_groups.begin());
+    }
+}
+
 // runs f() as every thread of a gx x gy grid of blocks of `threads` threads:
 // one std::thread per CUDA thread of a block, each running the blocks in
 // turn, with a block barrier between blocks (blocks run one at a time, so
@@ -88,6 +189,10 @@ static void emu_launch(int gx, int gy, int threads, size_t smem_bytes, F f) {
         blk.warps.push_back(std::make_unique<std::barrier<>>(threads - 32 * w < 32 ? threads - 32 * w : 32));
     }
     blk.exchange.resize(threads);
+    blk.mma[0].resize((size_t)threads * EMU_MMA_SLOTS);
+    blk.mma[1].resize((size_t)threads * EMU_MMA_SLOTS);
+    blk.ldm[0].resize(threads);
+    blk.ldm[1].resize(threads);
     std::vector<unsigned char> smem(smem_bytes + 1, 0xCD);  // garbage, as on the GPU
     std::vector<std::thread> ts;
     for (int t = 0; t < threads; t++) {
@@ -100,6 +205,7 @@ static void emu_launch(int gx, int gy, int threads, size_t smem_bytes, F f) {
                 for (int bx = 0; bx < gx; bx++) {
                     blockIdx = {bx, by, 0};
                     f();
+                    emu_cp_async_wait(0);  // a block's copies land before it ends
                     blk.block->arrive_and_wait();
                 }
             }
