@@ -8,7 +8,9 @@
 #   1. the kernels: check_kernels.cpp includes train_kernels.cuh (train.cu's
 #      device code) and checks each kernel against its train.c twin (the
 #      --gelu-fusion 0 path's bias and GELU kernels too), with the WMMA tile
-#      code and with the FP32 build's scalar one
+#      code and the bf16 build's tensor-core attention (train_attention.cuh:
+#      mma.sync, ldmatrix and cp.async emulated lane by lane), and with the
+#      FP32 build's scalar one
 #   2. the whole trainer: test/test_gpu.cu (which includes train.cu), run as
 #      test_gpu runs on a GPU, without the 124M shape (fused and unfused
 #      epilogues; and, emulation only, that a step allocates nothing and
