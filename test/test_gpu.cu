@@ -165,7 +165,8 @@ static float cpu_step_grads(GPT2 *m, const int *inputs, const int *targets, int 
     return loss;
 }
 
-static void test_shape(Tally *tally, const TestShape *ts, int check_determinism) {
+// the model config of a test shape
+static GPT2Config shape_config(const TestShape *ts) {
     GPT2Config cfg;
     cfg.max_seq_len = ts->maxT;
     cfg.vocab_size = ts->V;
@@ -173,6 +174,48 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
     cfg.num_layers = ts->L;
     cfg.num_heads = ts->NH;
     cfg.channels = ts->C;
+    return cfg;
+}
+
+// ADAM_STEPS AdamW steps on the same batch on both sides (full training or
+// LoRA, whichever the models are set up for): the losses and gradient norms
+// along the way; under the emulation, that the steps allocate nothing and
+// never block on a copy
+static void adamw_steps(Tally *tally, const char *shape, GPT2 *cpu, GPT2GPU *g, const int *inputs,
+                        const int *targets, int B, int T) {
+#ifdef CUDA_EMU
+    EmuCounts before = emu_counts;
+#endif
+    for (int step = 1; step <= ADAM_STEPS; step++) {
+        float lc = cpu_step_grads(cpu, inputs, targets, B, T);
+        float lg = gpu_step_grads(g, inputs, targets, B, T);
+        float nc = (float)sqrt(gpt2_grad_sumsq(cpu, 0, cpu->num_parameters));
+        float ng = (float)sqrt(gpu_grad_sumsq(g));
+        char name[64];
+        snprintf(name, sizeof(name), "step %d loss", step);
+        compare(tally, shape, name, &lg, &lc, 1, TOL_STEP);
+        snprintf(name, sizeof(name), "step %d grad norm", step);
+        compare(tally, shape, name, &ng, &nc, 1, TOL_GRAD);
+        AdamWArgs ac = {ADAM_LR, 0.9f, 0.95f, 1e-8f, 0.1f, clip_scale(nc, 1.0f), step};
+        AdamWArgs ag = ac;
+        ag.grad_scale = clip_scale(ng, 1.0f);
+        gpt2_update(cpu, &ac);
+        gpu_update(g, &ag);
+    }
+#ifdef CUDA_EMU
+    long allocs = emu_counts.device_allocs - before.device_allocs + emu_counts.pinned_allocs -
+                  before.pinned_allocs;
+    long copies = emu_counts.blocking_copies - before.blocking_copies;
+    int ok = allocs == 0 && copies == 0;
+    printf("%-4s %-6s %-22s %d steps: %ld allocations, %ld blocking copies (emulation counts)\n",
+           ok ? "OK" : "FAIL", shape, "no alloc in a step", ADAM_STEPS, allocs, copies);
+    tally->checks++;
+    tally->failures += !ok;
+#endif
+}
+
+static void test_shape(Tally *tally, const TestShape *ts, int check_determinism) {
+    GPT2Config cfg = shape_config(ts);
     int B = ts->B, T = ts->T;
     size_t BT = (size_t)B * T, Vp = cfg.padded_vocab_size;
     printf("-- %s: L=%d NH=%d C=%d (hs %d) V=%d, B=%d T=%d%s, %s epilogues\n", ts->name, ts->L, ts->NH,
@@ -237,38 +280,7 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
         free(grads2);
     }
 
-    // AdamW steps on the same batch: losses and gradient norms along the way
-#ifdef CUDA_EMU
-    EmuCounts before = emu_counts;  // a step allocates nothing and never blocks on a copy
-#endif
-    for (int step = 1; step <= ADAM_STEPS; step++) {
-        float lc = cpu_step_grads(&cpu, inputs, targets, B, T);
-        float lg = gpu_step_grads(&g, inputs, targets, B, T);
-        float nc = (float)sqrt(gpt2_grad_sumsq(&cpu, 0, cpu.num_parameters));
-        float ng = (float)sqrt(gpu_grad_sumsq(&g));
-        char name[64];
-        snprintf(name, sizeof(name), "step %d loss", step);
-        compare(tally, ts->name, name, &lg, &lc, 1, TOL_STEP);
-        snprintf(name, sizeof(name), "step %d grad norm", step);
-        compare(tally, ts->name, name, &ng, &nc, 1, TOL_GRAD);
-        AdamWArgs ac = {ADAM_LR, 0.9f, 0.95f, 1e-8f, 0.1f, clip_scale(nc, 1.0f), step};
-        AdamWArgs ag = ac;
-        ag.grad_scale = clip_scale(ng, 1.0f);
-        gpt2_update(&cpu, &ac);
-        gpu_update(&g, &ag);
-    }
-#ifdef CUDA_EMU
-    {
-        long allocs = emu_counts.device_allocs - before.device_allocs + emu_counts.pinned_allocs -
-                      before.pinned_allocs;
-        long copies = emu_counts.blocking_copies - before.blocking_copies;
-        int ok = allocs == 0 && copies == 0;
-        printf("%-4s %-6s %-22s %d steps: %ld allocations, %ld blocking copies (emulation counts)\n",
-               ok ? "OK" : "FAIL", ts->name, "no alloc in a step", ADAM_STEPS, allocs, copies);
-        tally->checks++;
-        tally->failures += !ok;
-    }
-#endif
+    adamw_steps(tally, ts->name, &cpu, &g, inputs, targets, B, T);
     // and the parameters after the steps. An AdamW step moves a parameter by
     // about lr at most (|m^ / sqrt(v^)| <= 1 for a steady gradient), so where
     // a gradient is nearly 0 and the two sides' roundings give it opposite
@@ -295,13 +307,7 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
 // the forward with the adapters' term, the trainable set's gradients, AdamW
 // steps, and the frozen base's compute copy unchanged on the GPU
 static void test_lora(Tally *tally, const TestShape *ts) {
-    GPT2Config cfg;
-    cfg.max_seq_len = ts->maxT;
-    cfg.vocab_size = ts->V;
-    cfg.padded_vocab_size = pad_vocab(ts->V);
-    cfg.num_layers = ts->L;
-    cfg.num_heads = ts->NH;
-    cfg.channels = ts->C;
+    GPT2Config cfg = shape_config(ts);
     int B = ts->B, T = ts->T;
     size_t BT = (size_t)B * T, Vp = cfg.padded_vocab_size;
     char name[64];
@@ -360,38 +366,7 @@ static void test_lora(Tally *tally, const TestShape *ts) {
         compare(tally, name, what, grads + sp->start, ls->g_memory + sp->start, spec_numel(sp), TOL_GRAD);
     }
 
-    // AdamW steps on the same batch
-#ifdef CUDA_EMU
-    EmuCounts before = emu_counts;
-#endif
-    for (int step = 1; step <= ADAM_STEPS; step++) {
-        float lc = cpu_step_grads(&cpu, inputs, targets, B, T);
-        float lg = gpu_step_grads(&g, inputs, targets, B, T);
-        float nc = (float)sqrt(gpt2_grad_sumsq(&cpu, 0, np));
-        float ng = (float)sqrt(gpu_grad_sumsq(&g));
-        char what[64];
-        snprintf(what, sizeof(what), "step %d loss", step);
-        compare(tally, name, what, &lg, &lc, 1, TOL_STEP);
-        snprintf(what, sizeof(what), "step %d grad norm", step);
-        compare(tally, name, what, &ng, &nc, 1, TOL_GRAD);
-        AdamWArgs ac = {ADAM_LR, 0.9f, 0.95f, 1e-8f, 0.1f, clip_scale(nc, 1.0f), step};
-        AdamWArgs ag = ac;
-        ag.grad_scale = clip_scale(ng, 1.0f);
-        gpt2_update(&cpu, &ac);
-        gpu_update(&g, &ag);
-    }
-#ifdef CUDA_EMU
-    {
-        long allocs = emu_counts.device_allocs - before.device_allocs + emu_counts.pinned_allocs -
-                      before.pinned_allocs;
-        long copies = emu_counts.blocking_copies - before.blocking_copies;
-        int ok = allocs == 0 && copies == 0;
-        printf("%-4s %-6s %-22s %d steps: %ld allocations, %ld blocking copies (emulation counts)\n",
-               ok ? "OK" : "FAIL", name, "no alloc in a step", ADAM_STEPS, allocs, copies);
-        tally->checks++;
-        tally->failures += !ok;
-    }
-#endif
+    adamw_steps(tally, name, &cpu, &g, inputs, targets, B, T);
     // the trainable set after the steps (the bound of test_shape's parameters)
     float *w = (float *)mallocCheck(n * sizeof(float)), *wc = (float *)mallocCheck(n * sizeof(float));
     cudaCheck(cudaMemcpy(w, g.lora.w, n * sizeof(float), cudaMemcpyDeviceToHost));
