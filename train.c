@@ -278,7 +278,9 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 #define MATMUL_MC 144  // rows of A per block: 144 x 256 floats = 144 KiB, for a 512 KiB L2
 #endif
 #define MATMUL_NR (2 * MATMUL_VEC)
+#ifndef MATMUL_KC
 #define MATMUL_KC 256
+#endif
 #define MATMUL_NC 2048  // columns of B packed at once: 256 x 2048 floats = 2 MiB, in L3
 #define MATMUL_DIRECT_STRIPS 4  // up to this many strips of C: A is not packed (see below)
 typedef float floatv __attribute__((vector_size(MATMUL_VEC * sizeof(float))));
@@ -321,6 +323,34 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_r
     }
 }
 
+// dst[i * dst_rs + j] = src[j * src_rs + i] for i, j < 8: eight rows of src
+// (8 contiguous floats each) become eight columns of dst, in registers. Each
+// row is one vector load; three rounds of shuffles, each merging pairs of
+// vectors, gather element i of every row into vector i (interleave pairs of
+// rows, then pairs of pairs, then the 128-bit halves), and each of those is
+// one vector store. Element by element it would take 64 loads and 64 stores.
+typedef float floatv8 __attribute__((vector_size(8 * sizeof(float))));
+static inline void matmul_transpose_8x8(float *dst, size_t dst_rs, const float *src, size_t src_rs) {
+    floatv8 v[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) { memcpy(&v[i], src + (size_t)i * src_rs, sizeof(floatv8)); }
+    for (int i = 0; i < 8; i += 2) {  // t[i] = v[i][0] v[i+1][0] v[i][1] v[i+1][1] | same at 4, 5
+        t[i] = __builtin_shufflevector(v[i], v[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(v[i], v[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4) {  // u[i] = v[i..i+3][0] | v[i..i+3][4], and so on
+        for (int h = 0; h < 2; h++) {
+            u[i + 2 * h] = __builtin_shufflevector(t[i + h], t[i + h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * h + 1] = __builtin_shufflevector(t[i + h], t[i + h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    }
+    for (int i = 0; i < 4; i++) {  // column i and i + 4: rows 0-3 from u[i], rows 4-7 from u[i + 4]
+        floatv8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        floatv8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+        memcpy(dst + (size_t)i * dst_rs, &lo, sizeof(floatv8));
+        memcpy(dst + (size_t)(i + 4) * dst_rs, &hi, sizeof(floatv8));
+    }
+}
+
 // packs B's block [k0:k0+kc, n0:n0+nc] into strips of NR columns, strip s
 // at bpack + s * kc * NR holding bpack[s*kc*NR + k*NR + j] = B[k0 + k, n0 + s*NR + j],
 // zeros past column nc. Inside a parallel region: the threads share the
@@ -328,7 +358,8 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_r
 //   B's rows contiguous (b_cs = 1): threads own rows k, each copied NR
 //     columns at a time into every strip;
 //   B's columns contiguous (the forward's B, weight transposed): threads own
-//     strips, each filled k by k from its NR columns at once (NR streams).
+//     strips, each filled from its NR columns at once (NR streams), 8 k by
+//     8 columns at a time through matmul_transpose_8x8.
 static void matmul_pack_b(float *bpack, const float *b, size_t b_rs, size_t b_cs, int k0, int kc,
                           int n0, int nc) {
     const int strips = (nc + MATMUL_NR - 1) / MATMUL_NR;
@@ -353,7 +384,16 @@ static void matmul_pack_b(float *bpack, const float *b, size_t b_rs, size_t b_cs
         float *strip = bpack + (size_t)s * kc * MATMUL_NR;
         const float *src = b + (size_t)k0 * b_rs + (size_t)(n0 + s * MATMUL_NR) * b_cs;
         const int cols = nc - s * MATMUL_NR < MATMUL_NR ? nc - s * MATMUL_NR : MATMUL_NR;
-        for (int k = 0; k < kc; k++) {
+        int k = 0;
+        if (b_rs == 1 && cols == MATMUL_NR) {  // columns contiguous in k: 8 x 8 blocks
+            for (; k + 8 <= kc; k += 8) {
+                for (int j = 0; j < MATMUL_NR; j += 8) {
+                    matmul_transpose_8x8(strip + (size_t)k * MATMUL_NR + j, MATMUL_NR,
+                                         src + (size_t)j * b_cs + k, b_cs);
+                }
+            }
+        }
+        for (; k < kc; k++) {
             const float *col = src + (size_t)k * b_rs;
             float *dst = strip + (size_t)k * MATMUL_NR;
             if (cols == MATMUL_NR) {  // (a fixed count, unrolled by the compiler)
@@ -802,10 +842,12 @@ static void softmax_crossentropy_forward(float *losses, float *probs, const floa
         float *p = probs + i * Vp;
         float maxval = l[0];  // (a plain loop: see attention_softmax_row)
         for (int v = 1; v < V; v++) { maxval = l[v] > maxval ? l[v] : maxval; }
-        for (int v = 0; v < V; v++) { p[v] = exp_fast(l[v] - maxval); }
         float sum = 0.0f;
         #pragma omp simd reduction(+ : sum)
-        for (int v = 0; v < V; v++) { sum += p[v]; }
+        for (int v = 0; v < V; v++) {
+            p[v] = exp_fast(l[v] - maxval);
+            sum += p[v];
+        }
         float inv = 1.0f / sum;
         for (int v = 0; v < V; v++) { p[v] *= inv; }
         for (int v = V; v < Vp; v++) { p[v] = 0.0f; }
@@ -813,8 +855,9 @@ static void softmax_crossentropy_forward(float *losses, float *probs, const floa
     }
 }
 
-// backward of softmax_crossentropy_forward: dlogits += (probs - onehot(target)) * dlosses.
-// The padding columns get no gradient.
+// backward of softmax_crossentropy_forward: dlogits = (probs - onehot(target)) * dlosses,
+// and 0 in the padding columns. It overwrites dlogits (the only gradient into
+// the logits), so gpt2_backward need not zero it first.
 static void softmax_crossentropy_backward(float *dlogits, const float *dlosses, const float *probs,
                                           const int *targets, int B, int T, int V, int Vp) {
     size_t N = (size_t)B * T;
@@ -823,7 +866,8 @@ static void softmax_crossentropy_backward(float *dlogits, const float *dlosses, 
         float *dl = dlogits + i * Vp;
         const float *p = probs + i * Vp;
         float g = dlosses[i];
-        for (int v = 0; v < V; v++) { dl[v] += p[v] * g; }
+        for (int v = 0; v < V; v++) { dl[v] = p[v] * g; }
+        for (int v = V; v < Vp; v++) { dl[v] = 0.0f; }
         dl[targets[i]] -= g;
     }
 }
@@ -1693,8 +1737,11 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
     ActivationTensors *a = &model->acts, *ga = &model->grads_acts;
     Stopwatch *sw = &model->sw;
     lap(sw, OP_OTHER);
-    // activation gradients are scratch for this one backward: start them at 0
-    memset(model->grads_acts_memory, 0, model->num_activations * sizeof(float));
+    // activation gradients are scratch for this one backward: start them at
+    // 0, all but the last three, (B,T,Vp) each for dlogits and dprobs, the
+    // bulk of them when the vocabulary is large: dlogits is overwritten
+    // below, dprobs is never used and the losses' gradients are set next
+    memset(model->grads_acts_memory, 0, (size_t)(ga->logits - model->grads_acts_memory) * sizeof(float));
     lap(sw, OP_ZERO_GRAD);
     for (size_t i = 0; i < BT; i++) { ga->losses[i] = loss_scale; }
 

@@ -12,7 +12,10 @@ measured here and now in the same run:
     matmul can beat here; OpenBLAS's SGEMM reaches about the same, see
     dev/bench_cpu.sh, which measures both);
   - memory: GB/s (bytes read + bytes written, counting each tensor once)
-    against a stream y += x over 64 MiB arrays on every thread.
+    against a stream y += x over 64 MiB arrays on every thread; the grad
+    norm, which only reads, against a read-only stream (sum of x) instead:
+    on the 2-core machine where this was written, reading alone ran at about
+    half the rate of y += x's reads plus writes.
 The FLOPs and bytes are counted per operation from the shapes below (what
 the code does: the causal attention computes only t2 <= t), so the rates are
 estimates of work over measured time.
@@ -53,7 +56,9 @@ static void profile_work(const GPT2Config *cfg, int B, int T, int grad_accum, si
     // logits (B,T,Vp): forward reads them, writes probs; backward reads
     // probs, writes dlogits
     bytes[OP_CLASSIFIER] = micro * 4.0 * BT * Vp * f;
-    bytes[OP_ZERO_GRAD] = ((double)params + micro * activations) * f;
+    // the parameters' gradients, and per micro-step the activations' but for
+    // dlogits, dprobs and dlosses (gpt2_backward)
+    bytes[OP_ZERO_GRAD] = ((double)params + micro * (activations - 2.0 * BT * Vp - BT)) * f;
     bytes[OP_NORM] = (double)shard * f;
     bytes[OP_ADAMW] = 7.0 * (double)shard * f;  // reads p, g, m, v; writes p, m, v
 }
@@ -106,6 +111,28 @@ static double measure_copy_bandwidth(void) {
     return best / 1e9;
 }
 
+// GB/s of reading 64 MiB and summing it, threads owning slices: the access
+// pattern of the grad norm (reads only). The sum is kept, so it is computed.
+static double measure_read_bandwidth(void) {
+    const size_t n = ((size_t)64 << 20) / sizeof(float);
+    float *x = (float *)mallocCheck(n * sizeof(float));
+    #pragma omp parallel for
+    for (size_t i = 0; i < n; i++) { x[i] = 1.0f; }
+    double best = 0.0;
+    volatile float keep = 0.0f;
+    for (int trial = 0; trial < 5; trial++) {
+        double t0 = now_seconds();
+        float sum = 0.0f;
+        #pragma omp parallel for simd reduction(+ : sum)
+        for (size_t i = 0; i < n; i++) { sum += x[i]; }
+        double rate = (double)n * sizeof(float) / (now_seconds() - t0);
+        keep += sum;
+        if (rate > best) { best = rate; }
+    }
+    free(x);
+    return best / 1e9;
+}
+
 // the table: ms per step, share, rate and % of this machine's peak per
 // operation; and the whole step's FLOPs (the bill's count) over the FMA peak
 static void print_profile(const Stopwatch *sw, const GPT2Config *cfg, int B, int T, int grad_accum,
@@ -113,14 +140,14 @@ static void print_profile(const Stopwatch *sw, const GPT2Config *cfg, int B, int
     if (sw->steps == 0) { return; }
     double flops[NUM_OPS], bytes[NUM_OPS];
     profile_work(cfg, B, T, grad_accum, params, shard, flops, bytes);
-    double peak = measure_fma_peak(), copy = measure_copy_bandwidth();
+    double peak = measure_fma_peak(), copy = measure_copy_bandwidth(), read = measure_read_bandwidth();
     double total = 0.0;
     for (int op = 0; op < NUM_OPS; op++) { total += sw->seconds[op]; }
     double step_s = total / sw->steps;
     printf("profile: %d steps timed (the first of the run is not), %.1f ms per step, %d threads\n",
            sw->steps, 1000.0 * step_s, num_threads());
-    printf("this machine now: FMA peak %.1f GFLOP/s (register tile, data in L1), stream y += x %.1f GB/s\n",
-           peak, copy);
+    printf("this machine now: FMA peak %.1f GFLOP/s (register tile, data in L1), stream y += x %.1f GB/s,"
+           " read %.1f GB/s\n", peak, copy, read);
     printf("+----------------------+-----------+--------+----------------+---------+\n");
     printf("| %-20s | %9s | %6s | %14s | %7s |\n", "operation", "ms/step", "share", "rate", "of peak");
     printf("+----------------------+-----------+--------+----------------+---------+\n");
@@ -132,7 +159,8 @@ static void print_profile(const Stopwatch *sw, const GPT2Config *cfg, int B, int
             snprintf(frac, sizeof(frac), "%.0f%%", 100.0 * flops[op] / s / 1e9 / peak);
         } else if (s > 0.0 && bytes[op] > 0.0) {
             snprintf(rate, sizeof(rate), "%.1f GB/s", bytes[op] / s / 1e9);
-            snprintf(frac, sizeof(frac), "%.0f%%", 100.0 * bytes[op] / s / 1e9 / copy);
+            double yardstick = op == OP_NORM ? read : copy;  // (see the top of this file)
+            snprintf(frac, sizeof(frac), "%.0f%%", 100.0 * bytes[op] / s / 1e9 / yardstick);
         }
         printf("| %-20s | %9.2f | %5.1f%% | %14s | %7s |\n", op_name((Op)op), 1000.0 * s,
                100.0 * s / step_s, rate, frac);
