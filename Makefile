@@ -341,6 +341,9 @@ test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512
 	OMP_NUM_THREADS=1 ./dev/cpu/matmul 300 520 2100 0
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul 300 520 2100 0
 	./dev/cpu/matmul_avx2 300 520 2100 0
+	# few rows: the forward's strips packed by their tasks, the weight gradient's
+	# row blocks split into column parts (each row's bias sum added once)
+	OMP_NUM_THREADS=3 ./dev/cpu/matmul 64 300 600 0
 	@if grep -qw avx512f /proc/cpuinfo; then ./dev/cpu/matmul_avx512 300 520 2100 0; \
 	 else echo "dev/cpu/matmul_avx512: built; not run (this CPU has no AVX-512)"; fi
 	./dev/cpu/attention 2 17 64 4 0     # odd T, hs 16
