@@ -473,16 +473,23 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
                               size_t a_cs, const float *b, size_t b_rs, size_t b_cs, int M, int N,
                               int K) {
     const int threads = num_threads();
-    // row blocks as even as they can be, in whole panels of MR rows
-    const int row_blocks = (M + MATMUL_MC - 1) / MATMUL_MC;
-    const int mc = ((M + row_blocks - 1) / row_blocks + MATMUL_MR - 1) / MATMUL_MR * MATMUL_MR;
-    // and each row block's columns cut into parts, so that there are at
-    // least four tasks per thread (few rows: the 256 tokens of a small batch),
-    // handed out as threads come free: the last tasks even out the threads'
-    // finishing times. A part keeps at least 4 strips (64 columns), over
-    // which its panels of A, read from L2, are reused.
+    // Tasks, handed out as threads come free: row blocks of up to about
+    // MATMUL_MC rows (whole panels of MR rows, as even as they can be: block
+    // rb starts at panel rb * panels_all / row_blocks), and each row block's
+    // columns cut into parts, so that there are at least four tasks per
+    // thread (few rows: the 256 tokens of a small batch). A part keeps at
+    // least 4 strips (64 columns), over which its panels of A, read from L2,
+    // are reused. The number of tasks is made a multiple of the threads
+    // where it can be: equal tasks then end together (15 on 2 threads would
+    // leave one thread doing the 15th alone while the other waits).
     const int want = 4 * threads, strips_max = (N < MATMUL_NC ? N : MATMUL_NC) / MATMUL_NR;
+    const int panels_all = (M + MATMUL_MR - 1) / MATMUL_MR;
+    int row_blocks = (M + MATMUL_MC - 1) / MATMUL_MC;
+    if (row_blocks >= want) { row_blocks = (row_blocks + threads - 1) / threads * threads; }
+    if (row_blocks > panels_all) { row_blocks = panels_all; }
+    const int mc = (panels_all + row_blocks - 1) / row_blocks * MATMUL_MR;  // the largest block's rows
     int parts = row_blocks >= want ? 1 : (want + row_blocks - 1) / row_blocks;
+    while ((row_blocks * parts) % threads != 0 && parts < strips_max / 4) { parts++; }
     if (parts > strips_max / 4) { parts = strips_max / 4 > 1 ? strips_max / 4 : 1; }
     const int kc_max = K < MATMUL_KC ? K : MATMUL_KC;
     const int nc_max = N < MATMUL_NC ? (N + MATMUL_NR - 1) / MATMUL_NR * MATMUL_NR : MATMUL_NC;
@@ -498,7 +505,6 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
     // 256-row forward ran 5-12% faster; the backward's products, whose B has
     // contiguous rows, gained nothing, so they keep the plain order.)
     const int few_rows = parts > 1 && b_rs == 1;
-    const int panels_all = (M + MATMUL_MR - 1) / MATMUL_MR;
     float *bpack = (float *)mallocCheck((few_rows ? (size_t)threads * MATMUL_NR : (size_t)nc_max) *
                                         kc_max * sizeof(float));
     float *apack = (float *)mallocCheck((few_rows ? (size_t)panels_all * MATMUL_MR : (size_t)threads * mc) *
@@ -566,8 +572,9 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
                 #pragma omp for collapse(2) schedule(dynamic)
                 for (int rb = 0; rb < row_blocks; rb++) {
                     for (int part = 0; part < parts; part++) {
-                        const int m0 = rb * mc;
-                        const int rows = M - m0 < mc ? M - m0 : mc;
+                        const int m0 = (int)((long)rb * panels_all / row_blocks) * MATMUL_MR;
+                        const int m1 = (int)((long)(rb + 1) * panels_all / row_blocks) * MATMUL_MR;
+                        const int rows = (m1 < M ? m1 : M) - m0;
                         const int s_begin = part * strips_per_part;
                         const int s_end = s_begin + strips_per_part < strips
                                               ? s_begin + strips_per_part : strips;
