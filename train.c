@@ -502,7 +502,7 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
     // strip's lines while the current one's products run: the copy then
     // reads from cache. A is packed once per k block by all threads, all
     // its rows, into one buffer the tasks share. (Measured side by side, the
-    // 256-row forward ran 5-12% faster; the backward's products, whose B has
+    // 256-row forward ran 5-15% faster; the backward's products, whose B has
     // contiguous rows, gained nothing, so they keep the plain order.)
     const int few_rows = parts > 1 && b_rs == 1;
     float *bpack = (float *)mallocCheck((few_rows ? (size_t)threads * MATMUL_NR : (size_t)nc_max) *
