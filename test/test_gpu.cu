@@ -94,6 +94,14 @@ static int compare(Tally *tally, const char *shape, const char *name, const floa
     return ok;
 }
 
+// a batch of random inputs and targets below V, drawn in turn
+static void random_tokens(int *inputs, int *targets, size_t n, int V, Rng *rng) {
+    for (size_t i = 0; i < n; i++) {
+        inputs[i] = (int)rng_below(rng, (size_t)V);
+        targets[i] = (int)rng_below(rng, (size_t)V);
+    }
+}
+
 // the same small perturbation of every parameter on top of GPT-2's
 // initialisation, so that biases and gains are not 0 and 1 (which would
 // hide a bias or gain applied wrongly); the padding rows of wte stay 0
@@ -230,10 +238,7 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
     gpt2_alloc_activations(&cpu, B, T);
     int *inputs = (int *)mallocCheck(BT * sizeof(int));
     int *targets = (int *)mallocCheck(BT * sizeof(int));
-    for (size_t i = 0; i < BT; i++) {
-        inputs[i] = (int)rng_below(&rng, (size_t)ts->V);
-        targets[i] = (int)rng_below(&rng, (size_t)ts->V);
-    }
+    random_tokens(inputs, targets, BT, ts->V, &rng);
     GPT2GPU g;
     gpu_model_init(&g, &cfg, B, T, 0, 1, 0, cpu.num_parameters, ts->recompute);
     g.mm.fuse = ts->fuse;
@@ -335,10 +340,7 @@ static void test_lora(Tally *tally, const TestShape *ts) {
     gpt2_alloc_activations(&cpu, B, T);
     int *inputs = (int *)mallocCheck(BT * sizeof(int));
     int *targets = (int *)mallocCheck(BT * sizeof(int));
-    for (size_t i = 0; i < BT; i++) {
-        inputs[i] = (int)rng_below(&rng, (size_t)ts->V);
-        targets[i] = (int)rng_below(&rng, (size_t)ts->V);
-    }
+    random_tokens(inputs, targets, BT, ts->V, &rng);
     GPT2GPU g;
     gpu_model_init_lora(&g, &cfg, B, T, 0, 1, 0, 0, ts->recompute, ls);
     g.mm.fuse = ts->fuse;
