@@ -48,9 +48,6 @@ endif
 # and comparisons; -march=native otherwise picks the widest the CPU has).
 ISA_FLAGS = $(if $(filter avx2,$(MATMUL_ISA)),-mno-avx512f)
 CFLAGS = $(CFLAGS_BASE) $(OPT) $(MARCH) $(ISA_FLAGS) -ffp-contract=fast -fno-math-errno -fno-trapping-math $(OMP_FLAGS)
-# The sanitizer build of the tests: address + undefined behaviour, no recovery.
-SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS)
-
 
 # MPI=1: ./train with data parallelism over MPI ranks (mpicc from Debian's
 
@@ -107,11 +104,14 @@ dev/cpu/classifier: dev/cpu/classifier.c dev/cpu/lab.h $(TRAIN_SRC)
 # the matmul's two register tiles: -march=native picks AVX-512's 12 x 32 where
 # the CPU has it; matmul_avx2 forces AVX2's 6 x 16 (also: make train
 # MATMUL_ISA=avx2), and matmul_avx512 compiles the AVX-512 tile on any x86
-# CPU (test-cpu-lab runs it only where the CPU can).
+# CPU (test-cpu-lab runs it only where the CPU can); matmul_wide runs the
+# AVX-512 tile's code on any CPU, its vectors split in two (MATMUL_WIDE).
 dev/cpu/matmul_avx2: dev/cpu/matmul.c dev/cpu/lab.h $(TRAIN_SRC)
 	$(CC) $(CFLAGS) -mavx2 -mfma -mno-avx512f $< -o $@ $(LDLIBS)
 dev/cpu/matmul_avx512: dev/cpu/matmul.c dev/cpu/lab.h $(TRAIN_SRC)
 	$(CC) $(CFLAGS) -mavx512f -mavx512vl -mfma $< -o $@ $(LDLIBS)
+dev/cpu/matmul_wide: dev/cpu/matmul.c dev/cpu/lab.h $(TRAIN_SRC)
+	$(CC) $(CFLAGS) -DMATMUL_WIDE $< -o $@ $(LDLIBS)
 
 # ==== the main job: data, a run, its picture, the recipe ========================
 # data: GPT-2's vocabulary and tinyshakespeare as GPT-2 token shards
@@ -179,7 +179,11 @@ test-all: test test-robust test-mpi test-cpu-lab test-cuda test-quickstart test-
 	@echo "test-all: OK"
 
 # The sanitizer build of the tests: address + undefined behaviour, no recovery.
-SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS)
+# Its matmul runs the register tile that the optimised build does not: on a
+# CPU without AVX-512, AVX-512's 12 x 32 tile in plain vectors (MATMUL_WIDE,
+# train.c), so the PyTorch fixture and the finite differences check both tiles.
+OTHER_TILE := $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),,-DMATMUL_WIDE)
+SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS) $(OTHER_TILE)
 
 # test-train: test/test_train (PyTorch parity, finite differences, overfit,
 #   resume, files, bill; the same for LoRA) and test/test_cli.sh (./train as a program: bad input,
@@ -335,7 +339,7 @@ test-mpi:
 endif
 
 # test-cpu-lab: the dev/cpu lab's checks only, at small odd shapes.
-test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512
+test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/cpu/matmul_wide
 	./dev/cpu/matmul 37 61 45 0         # partial register tiles in every direction
 	# 3 row blocks, 3 k blocks, 2 column blocks of the packed matmul, 1 and 3 threads
 	OMP_NUM_THREADS=1 ./dev/cpu/matmul 300 520 2100 0
@@ -344,6 +348,8 @@ test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512
 	# few rows: the forward's strips packed by their tasks, the weight gradient's
 	# row blocks split into column parts (each row's bias sum added once)
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul 64 300 600 0
+	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 300 520 2100 0  # the 12 x 32 tile, on any CPU
+	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 64 300 600 0
 	@if grep -qw avx512f /proc/cpuinfo; then ./dev/cpu/matmul_avx512 300 520 2100 0; \
 	 else echo "dev/cpu/matmul_avx512: built; not run (this CPU has no AVX-512)"; fi
 	./dev/cpu/attention 2 17 64 4 0     # odd T, hs 16
@@ -553,7 +559,7 @@ gpu-build: $(GPU_BUILD)/train_gpu_bf16 $(GPU_BUILD)/train_gpu_fp32 $(GPU_BUILD)/
 clean:
 	rm -f train tokenizer import_hf export_hf train_gpu
 	rm -f test/test_train test/test_train_asan test/train_asan test/test_import_hf test/test_gpu
-	rm -f $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/plot_loss dev/bigram
+	rm -f $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/cpu/matmul_wide dev/plot_loss dev/bigram
 	$(MAKE) -C dev/cuda clean
 	rm -rf tmp build
 

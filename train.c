@@ -270,7 +270,10 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
 // 4. row_sums (may be NULL): row_sums[m] += sum_k A[m,k], gathered while A is
 //    packed, so the weight gradient's pass gives the bias gradient without
 //    reading dout again.
-#if defined(__AVX512F__)
+// MATMUL_WIDE: AVX-512's tile without AVX-512 (the compiler splits each vector
+// of 16 into two of 8): slower, but the same blocking and edge cases, so the
+// tests check the wide tile's code on any CPU (Makefile: the sanitizer build).
+#if defined(__AVX512F__) || defined(MATMUL_WIDE)
 #define MATMUL_VEC 16  // floats per vector register: 32 registers of 16 with AVX-512
 #define MATMUL_MR 12   // 12 x 32 tile: 24 accumulators + 2 of B + 1 of A
 #define MATMUL_MC 288  // rows of A per block: 288 x 256 floats = 288 KiB, for a 1 MiB L2

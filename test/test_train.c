@@ -1014,9 +1014,9 @@ int main(int argc, char **argv) {
     fixture_load(&fx, argv[1]);
     char dir[] = "/tmp/test_train_XXXXXX";
     if (mkdtemp(dir) == NULL) { die("mkdtemp: %s", strerror(errno)); }
-    printf("fixture: L=%d NH=%d C=%d V=%d Vp=%d B=%d T=%d, %zu parameters; threads %d\n",
+    printf("fixture: L=%d NH=%d C=%d V=%d Vp=%d B=%d T=%d, %zu parameters; threads %d; matmul tile %d x %d\n",
            fx.cfg.num_layers, fx.cfg.num_heads, fx.cfg.channels, fx.cfg.vocab_size,
-           fx.cfg.padded_vocab_size, fx.B, fx.T, fx.num_parameters, num_threads());
+           fx.cfg.padded_vocab_size, fx.B, fx.T, fx.num_parameters, num_threads(), MATMUL_MR, MATMUL_NR);
     test_fixture(&log, &fx);
     test_finite_differences(&log);
     test_grad_accumulation(&log, &fx);

@@ -139,7 +139,8 @@ int main(int argc, char **argv) {
     MatmulRun r = {N, C, OC, 1, lab_random(ni, 1.0f, 1), lab_random(nw, 0.02f, 2), lab_random(OC, 1.0f, 3),
                    lab_random(no, 1.0f, 4), (float *)mallocCheck(no * 4), (float *)mallocCheck(nw * 4),
                    (float *)callocCheck(ni, 4), (float *)callocCheck(nw, 4), (float *)callocCheck(OC, 4)};
-    printf("matmul N=%d C=%d OC=%d, %d threads, %d repeats\n", N, C, OC, num_threads(), reps);
+    printf("matmul N=%d C=%d OC=%d, %d threads, %d repeats, register tile %d x %d (vectors of %d)\n", N, C, OC,
+           num_threads(), reps, MATMUL_MR, MATMUL_NR, MATMUL_VEC);
     // references: version 1
     float *out_ref = (float *)mallocCheck(no * 4), *dinp_ref = (float *)callocCheck(ni, 4);
     float *dw_ref = (float *)callocCheck(nw, 4), *db_ref = (float *)callocCheck(OC, 4);
