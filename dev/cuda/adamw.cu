@@ -17,6 +17,21 @@ Versions:
   3. as 2, four elements per thread with 128-bit loads and stores, in a
      grid-stride loop sized to fill the GPU once (every tensor boundary is a
      multiple of 4, checked)
+  4. train.cu's adamw_kernel as the bf16 trainer runs it: fp32 master
+     weights and moments, fp32 gradients, and the bf16 copy of the weights
+     that the forward reads written in the same pass (30 bytes per
+     parameter: 28 as above plus the 2-byte copy, which a separate
+     conversion kernel would cost 6). A thread per 8 parameters: each fp32
+     array as two 128-bit accesses, the bf16 copy as one (Packed128 from
+     cuda_common.h); the gradients loaded and the moments stored
+     cache-streaming (not read again this step); each parameter's decay
+     looked up in the table of tensor ends. It updates one range [lo, lo+n)
+     of the parameters (all of them, or a ZeRO-1 rank's shard, whose moments
+     start at index 0): a range that starts on a multiple of 8 goes 128-bit
+     but for a ragged last pack, any other one element at a time. train.cu
+     launches 256 threads per block; checked on all parameters and on two
+     shards (one starting on a multiple of 8, one not), the copy with its
+     bf16 rounding allowed
 
     make -C dev/cuda adamw && ./dev/cuda/adamw [version] [block size]
 */
@@ -76,6 +91,74 @@ __global__ void adamw_kernel3(float4 *p, const float4 *g, float4 *m, float4 *v, 
         adamw_one(&pj.w, &mj.w, &vj.w, gj.w, wd, a);
         p[j] = pj; m[j] = mj; v[j] = vj;
     }
+}
+
+// version 4: a thread per pack of P = 8 parameters (4 under the emulation,
+// where bf16 is float); the tensors' ends and decay flags by value, as
+// train.cu's AdamWTable
+typedef Packed128<__nv_bfloat16> bf128;
+typedef struct {
+    size_t end[NUM_PARAMETER_TENSORS];  // one past each tensor's last element
+    int decays[NUM_PARAMETER_TENSORS];  // spec_decays: rank 2 or more
+} DecayTable;
+
+// parameters [lo, lo + n) of params, grads and params_x (the bf16 copy; NULL:
+// none); m and v hold only those, from index 0
+__global__ void adamw_kernel4(float *params, __nv_bfloat16 *params_x, const float *grads, float *m, float *v,
+                              size_t lo, size_t n, DecayTable tab, float weight_decay, AdamWConst a) {
+    const int P = bf128::size;
+    size_t i0 = lo / P * P + ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * P;  // this thread's pack
+    if (i0 >= lo + n) { return; }
+    int k = 0;
+    while (k < NUM_PARAMETER_TENSORS - 1 && i0 >= tab.end[k]) { k++; }
+    float wd[bf128::size];  // per element: a pack may straddle two tensors
+    for (int e = 0; e < P; e++) {
+        while (k < NUM_PARAMETER_TENSORS - 1 && i0 + e >= tab.end[k]) { k++; }
+        wd[e] = tab.decays[k] ? weight_decay : 0.0f;
+    }
+    if (lo % P == 0 && i0 + P <= lo + n) {  // the whole pack: m + j0 is then 16-byte aligned too
+        size_t j0 = i0 - lo;
+        bf128 px;
+        for (int q = 0; q < P; q += F128) {
+            f128 p = load128(params + i0 + q), g = load128cs(grads + i0 + q);
+            f128 mq = load128(m + j0 + q), vq = load128(v + j0 + q);
+            for (int e = 0; e < F128; e++) {
+                adamw_one(&p[e], &mq[e], &vq[e], g[e], wd[q + e], a);
+                px[q + e] = (__nv_bfloat16)p[e];
+            }
+            store128(params + i0 + q, p);
+            store128cs(m + j0 + q, mq);
+            store128cs(v + j0 + q, vq);
+        }
+        if (params_x != NULL) { store128(params_x + i0, px); }
+        return;
+    }
+    for (int e = 0; e < P; e++) {  // a pack cut by the range, or a shard off the 8-grid
+        size_t i = i0 + e;
+        if (i < lo || i >= lo + n) { continue; }
+        adamw_one(&params[i], &m[i - lo], &v[i - lo], grads[i], wd[e], a);
+        if (params_x != NULL) { params_x[i] = (__nv_bfloat16)params[i]; }
+    }
+}
+
+// version 4 over parameters [lo, lo + n), train.cu's grid (a thread per P,
+// from the pack that holds lo) at any block size
+static void adamw_update4(int block_size, float *p, __nv_bfloat16 *px, const float *g, float *m, float *v,
+                          size_t lo, size_t n, const TensorSpec *specs, const AdamWArgs *args) {
+    AdamWConst a;
+    a.lr = args->lr; a.beta1 = args->beta1; a.beta2 = args->beta2; a.eps = args->eps;
+    a.grad_scale = args->grad_scale;
+    a.bc1 = (float)(1.0 - pow(args->beta1, args->t));
+    a.bc2 = (float)(1.0 - pow(args->beta2, args->t));
+    DecayTable tab;
+    for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
+        tab.end[k] = specs[k].start + spec_numel(&specs[k]);
+        tab.decays[k] = spec_decays(&specs[k]);
+    }
+    const size_t P = bf128::size;
+    LAUNCH(ceil_div(lo % P + n, (size_t)block_size * P), block_size, 0, adamw_kernel4)(
+        p, px, g, m, v, lo, n, tab, args->weight_decay, a);
+    cudaCheck(cudaGetLastError());
 }
 
 // ----------------------------------------------------------------------------
@@ -146,6 +229,8 @@ int main(int argc, char **argv) {
     float *d_p0 = to_device(model.params_memory, n), *d_g = to_device(model.grads_memory, n);
     float *d_m0 = to_device(model.m_memory, n), *d_v0 = to_device(model.v_memory, n);
     float *d_p = device_alloc<float>(n), *d_m = device_alloc<float>(n), *d_v = device_alloc<float>(n);
+    float *p0 = (float *)mallocCheck(n * 4);  // the parameters before the step (version 4's shards)
+    memcpy(p0, model.params_memory, n * 4);
     gpt2_update(&model, &args);  // the CPU twin, in place on the model
 
     static const char *names[] = {"", "launch per tensor", "one launch", "one launch, float4"};
@@ -172,7 +257,46 @@ int main(int argc, char **argv) {
             lab_report(&lab, "fp32", ver, names[ver], bs, ms, bytes, PEAK_BANDWIDTH, 0);
         }
     }
+    // version 4: the fp32 arrays as above, plus the bf16 copy of the parameters.
+    // On a shard [lo, hi) the reference is the full step's inside it (AdamW is
+    // elementwise) and the old parameters outside it.
+    {
+        const size_t P = bf128::size;
+        __nv_bfloat16 *d_px = device_alloc<__nv_bfloat16>(n);
+        float *p_ref = (float *)mallocCheck(n * 4);
+        const size_t shards[3][2] = {{0, n}, {2 * P, n - 5}, {3, n - 2}};  // [lo, hi)
+        const double bytes4 = 30.0 * n;  // p, m, v read and written, g read (fp32), the bf16 copy written
+        for (int bs : block_sizes) {
+            if (!lab_wants(&lab, 4, bs)) { continue; }
+            for (int sh = 0; sh < 3; sh++) {
+                const size_t lo = shards[sh][0], hi = shards[sh][1];
+                cudaCheck(cudaMemcpy(d_p, d_p0, n * 4, cudaMemcpyDeviceToDevice));
+                cudaCheck(cudaMemcpy(d_m, d_m0, n * 4, cudaMemcpyDeviceToDevice));
+                cudaCheck(cudaMemcpy(d_v, d_v0, n * 4, cudaMemcpyDeviceToDevice));
+                // the shard's moments start at index 0: m + lo (not 16-byte aligned when lo % 4 != 0)
+                adamw_update4(bs, d_p, d_px, d_g, d_m + lo, d_v + lo, lo, hi - lo, model.param_specs, &args);
+                for (size_t i = 0; i < n; i++) { p_ref[i] = i >= lo && i < hi ? model.params_memory[i] : p0[i]; }
+                char what[80];
+                snprintf(what, sizeof(what), "v4 bs %d [%zu, %zu) params", bs, lo, hi);
+                validate(what, d_p, p_ref, n, 1e-7, 1e-5);
+                snprintf(what, sizeof(what), "v4 bs %d [%zu, %zu) m", bs, lo, hi);
+                validate(what, d_m + lo, model.m_memory + lo, hi - lo, 1e-7, 1e-5);
+                snprintf(what, sizeof(what), "v4 bs %d [%zu, %zu) v", bs, lo, hi);
+                validate(what, d_v + lo, model.v_memory + lo, hi - lo, 1e-9, 1e-5);
+                // the parameter rounded to bf16: at most 2^-9 relative; 2^-8 allowed
+                snprintf(what, sizeof(what), "v4 bs %d [%zu, %zu) bf16 copy", bs, lo, hi);
+                validate(what, d_px + lo, model.params_memory + lo, hi - lo, 1e-7, 4e-3);
+            }
+            float ms = lab_time(&lab, [&] {
+                adamw_update4(bs, d_p, d_px, d_g, d_m, d_v, 0, n, model.param_specs, &args);
+            });
+            lab_report(&lab, "bf16", 4, "x128, bf16 copy", bs, ms, bytes4, PEAK_BANDWIDTH, 0);
+        }
+        cudaCheck(cudaFree(d_px));
+        free(p_ref);
+    }
     lab_summary(&lab);
+    free(p0);
     cudaCheck(cudaFree(d_p0)); cudaCheck(cudaFree(d_g)); cudaCheck(cudaFree(d_m0)); cudaCheck(cudaFree(d_v0));
     cudaCheck(cudaFree(d_p)); cudaCheck(cudaFree(d_m)); cudaCheck(cudaFree(d_v));
     gpt2_free(&model);

@@ -10,6 +10,13 @@ Versions:
      row (coalesced)
   3. as 2, four channels per thread with 128-bit loads and stores (C % 4 == 0):
      a quarter of the instructions for the same bytes
+  4. train.cu's encoder_forward_kernel as the bf16 trainer runs it: bf16 wte,
+     wpe and out, one thread per 8 channels of one (b,t), one 128-bit load of
+     each summand and one 128-bit store (Packed128 from cuda_common.h; C % 8
+     == 0), the sum in fp32 rounded once to bf16; train.cu launches it at 256
+     threads per block. Half the bytes of version 3; checked against the CPU
+     twin on the same bf16-rounded tables, with the output's bf16 rounding
+     allowed
 
     make -C dev/cuda encoder_forward && ./dev/cuda/encoder_forward [version] [block size]
 */
@@ -52,6 +59,22 @@ __global__ void encoder_forward_kernel3(float4 *out, const int *inp, const float
     int t = (int)(bt % T);
     float4 a = wte[(size_t)inp[bt] * C4 + c4], p = wpe[(size_t)t * C4 + c4];
     out[idx] = make_float4(a.x + p.x, a.y + p.y, a.z + p.z, a.w + p.w);
+}
+
+// version 4: bf16, one thread per pack of P = 8 channels (4 under the
+// emulation, where bf16 is float) of one row (b,t); C % P == 0 keeps every
+// row, and so every pack, 16-byte aligned
+typedef Packed128<__nv_bfloat16> bf128;
+__global__ void encoder_forward_kernel4(__nv_bfloat16 *out, const int *inp, const __nv_bfloat16 *wte,
+                                        const __nv_bfloat16 *wpe, int B, int T, int C) {
+    const int P = bf128::size;
+    size_t idx = ((size_t)blockIdx.x * blockDim.x + threadIdx.x) * P;  // the pack's first element
+    if (idx >= (size_t)B * T * C) { return; }
+    size_t bt = idx / C;
+    int c = (int)(idx % C), t = (int)(bt % T);
+    bf128 e = load128(wte + (size_t)inp[bt] * C + c), p = load128(wpe + (size_t)t * C + c), o;
+    for (int k = 0; k < P; k++) { o[k] = (__nv_bfloat16)((float)e[k] + (float)p[k]); }
+    store128(out + idx, o);
 }
 
 // ----------------------------------------------------------------------------
@@ -108,6 +131,35 @@ int main(int argc, char **argv) {
             float ms = lab_time(&lab, [&] { encoder_forward(v, bs, d_out, d_inp, d_wte, d_wpe, B, T, C); });
             lab_report(&lab, "fp32", v, names[v], bs, ms, bytes, PEAK_BANDWIDTH, 0);
         }
+    }
+    // version 4, bf16: the reference from the tables rounded to bf16 (one float
+    // add of two bf16 values, as the kernel does, before the output's rounding)
+    {
+        const int P = bf128::size;
+        if (C % P != 0) { die("encoder_forward v4 needs C %% %d == 0, got C=%d", P, C); }
+        float *wte_r = make_rounded_bf16(wte, (size_t)V * C), *wpe_r = make_rounded_bf16(wpe, (size_t)T * C);
+        encoder_forward(ref, inp, wte_r, wpe_r, B, T, C);
+        __nv_bfloat16 *d_wte4 = to_device_bf16(wte, (size_t)V * C), *d_wpe4 = to_device_bf16(wpe, (size_t)T * C);
+        __nv_bfloat16 *d_out4 = device_alloc<__nv_bfloat16>(N);
+        // bytes: as version 3, each value 2 bytes
+        const double bytes4 = 3.0 * N * 2 + (double)B * T * sizeof(int);
+        for (int bs : block_sizes) {
+            if (!lab_wants(&lab, 4, bs)) { continue; }
+            cudaCheck(cudaMemset(d_out4, 0, N * sizeof(__nv_bfloat16)));
+            LAUNCH(ceil_div(N / P, bs), bs, 0, encoder_forward_kernel4)(d_out4, d_inp, d_wte4, d_wpe4, B, T, C);
+            cudaCheck(cudaGetLastError());
+            char what[64];
+            // the float sum rounded to bf16: at most half a bf16 ulp, 2^-9
+            // relative; 2^-8 allowed
+            snprintf(what, sizeof(what), "v4 bs %d out (bf16)", bs);
+            validate(what, d_out4, ref, N, 1e-6, 4e-3);
+            float ms = lab_time(&lab, [&] {
+                LAUNCH(ceil_div(N / P, bs), bs, 0, encoder_forward_kernel4)(d_out4, d_inp, d_wte4, d_wpe4, B, T, C);
+            });
+            lab_report(&lab, "bf16", 4, "x128 bf16", bs, ms, bytes4, PEAK_BANDWIDTH, 0);
+        }
+        cudaCheck(cudaFree(d_wte4)); cudaCheck(cudaFree(d_wpe4)); cudaCheck(cudaFree(d_out4));
+        free(wte_r); free(wpe_r);
     }
     lab_summary(&lab);
     cudaCheck(cudaFree(d_out)); cudaCheck(cudaFree(d_wte)); cudaCheck(cudaFree(d_wpe)); cudaCheck(cudaFree(d_inp));

@@ -5,11 +5,12 @@
 #
 # Each op validates every version at every block size against its CPU twin
 # (and stops at the first mismatch), times each, and prints SUMMARY lines: per
-# group (fp32, bf16, forward, backward), the fastest of our versions and its
-# speed against the yardstick: cuBLASLt on the same operands for the matmuls
-# (vs > 1: ours is faster), the measured device-to-device copy bandwidth for
-# the memory-bound ops (vs = our GB/s / copy GB/s). Attention has no library
-# yardstick here ("-"): read its % of peak.
+# group (fp32, bf16; gelu's forward, backward, forward bf16, backward bf16),
+# the fastest of our versions and its speed against the yardstick: cuBLASLt
+# on the same operands for the matmuls (vs > 1: ours is faster), the measured
+# device-to-device copy bandwidth for the memory-bound ops (vs = our GB/s /
+# copy GB/s). Attention has no library yardstick here ("-"): read its % of
+# peak.
 # Environment: GPU_ARCH (default: the first GPU's compute capability).
 # Without a GPU it says so and exits 0. Exits 1 if any op fails.
 set -uo pipefail
@@ -46,7 +47,7 @@ end=$(date +%s)
 echo
 head -2 logs/encoder_forward.txt 2>/dev/null
 echo
-fmt="%-19s %-8s %-38s %10s %14s %8s  %s\n"
+fmt="%-19s %-13s %-38s %10s %14s %8s  %s\n"
 printf "$fmt" "op" "group" "best version (block size)" "ms" "% of peak" "vs yard" "yardstick"
 for op in $ops; do
     grep -h '^SUMMARY|' "logs/$op.txt" 2>/dev/null | while IFS='|' read -r _ o g best ms pct vs yard; do
