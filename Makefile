@@ -264,14 +264,15 @@ test-bill: train
 
 # test-gpu-bill: the bill's GPU columns against train.cu's real allocations
 #   (test/test_gpu_bill.cu), bf16 and FP32 builds, under dev/cuda_emu (g++, no
-#   GPU, no nvcc): shapes, --recompute, a ZeRO-1 shard.
+#   GPU, no nvcc; the bf16 build with the emulation's 2-byte bf16,
+#   -DEMU_BF16): shapes, --recompute, a ZeRO-1 shard.
 EMU_FLAGS = -std=c++20 -O1 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-function \
             -Wno-unused-parameter -DCLASSIFIER_THREADS=64 -DCUDA_EMU -I dev/cuda_emu/include
 GPU_BILL_SRC = test/test_gpu_bill.cu train.cu train_kernels.cuh train_attention.cuh cuda_common.h $(TRAIN_SRC) \
                $(wildcard dev/cuda_emu/include/*) dev/cuda_emu/emu.h dev/cuda_emu/matmul_lt_emu.inc
 tmp/test_gpu_bill_bf16: $(GPU_BILL_SRC)
 	@mkdir -p tmp
-	g++ $(EMU_FLAGS) -x c++ $< -x none -o $@ -lm -pthread
+	g++ $(EMU_FLAGS) -DEMU_BF16 -x c++ $< -x none -o $@ -lm -pthread
 
 tmp/test_gpu_bill_fp32: $(GPU_BILL_SRC)
 	@mkdir -p tmp

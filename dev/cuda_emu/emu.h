@@ -28,13 +28,19 @@
 // mma.sync m16n8k16 (emu_mma_m16n8k16) is emulated lane by lane: each lane
 // holds only its fragment, laid out as the PTX ISA documents, and the product
 // is gathered through the warp's exchange; so is ldmatrix .x4 .trans; cp.async is queued per thread and
-// lands at its wait_group (emu_cp_async*); __nv_bfloat162 is two floats.
+// lands at its wait_group (emu_cp_async*); __nv_bfloat162 is two of bf16.
+//
+// bf16 is float by default: then floatX is float in both builds, and the
+// bf16 build's code (its 64-row attention tiles, the tensor-core kernels, the
+// WMMA path) runs in fp32, so check_kernels.cpp can hold every kernel to its
+// train.c twin at fp32 tolerances. With -DEMU_BF16 it is a real 16-bit bf16
+// (below): the bf16 build as a GPU runs it, 8 elements per 128-bit pack, its
+// roundings, its shared-memory sizes, at test_gpu's bf16 tolerances.
 //
 // What this checks: indexing, masking, tiling, barriers, the online softmax,
-// the reductions and the formulas, in fp32 (floatX = float; the bf16 build's
-// 64-row attention tiles and WMMA path included). What it cannot: bf16
-// rounding, real WMMA hardware, cuBLASLt, timing. test/test_gpu checks those
-// on a GPU.
+// the reductions and the formulas, and (EMU_BF16) where the bf16 build
+// rounds. What it cannot: real WMMA and mma hardware (their sums' order and
+// internal precision), cuBLASLt, timing. test/test_gpu checks those on a GPU.
 #ifndef CUDA_EMU_H
 #define CUDA_EMU_H
 #ifndef CUDA_EMU
@@ -47,7 +53,40 @@
 #include <type_traits>
 #include <vector>
 
+#ifdef EMU_BF16
+// -DEMU_BF16: bf16 as the GPU stores it, 16 bits (the top half of a float:
+// sign, 8 exponent bits, 7 mantissa bits), so the bf16 build runs here with
+// its real element size (8 per 128-bit pack, half the bytes per row) and its
+// real roundings. A float becomes bf16 rounded to nearest, ties to even, as
+// __float2bfloat16 does on the GPU; bf16 becomes float exactly. The kernels
+// use it as they use CUDA's type: assigned from and converted to float, and
+// float arithmetic on the converted values.
+struct __nv_bfloat16 {
+    unsigned short bits;
+    __nv_bfloat16() = default;
+    template <class T, class = typename std::enable_if<std::is_arithmetic<T>::value>::type>
+    __nv_bfloat16(T v) : bits(from_float((float)v)) {}
+    operator float() const {
+        unsigned u = (unsigned)bits << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    __nv_bfloat16 &operator+=(float v) { return *this = __nv_bfloat16((float)*this + v); }
+    __nv_bfloat16 &operator-=(float v) { return *this = __nv_bfloat16((float)*this - v); }
+    __nv_bfloat16 &operator*=(float v) { return *this = __nv_bfloat16((float)*this * v); }
+    static unsigned short from_float(float f) {
+        unsigned u;
+        memcpy(&u, &f, 4);
+        if ((u & 0x7fffffffu) > 0x7f800000u) { return (unsigned short)((u >> 16) | 0x40); }  // NaN stays NaN
+        u += 0x7fffu + ((u >> 16) & 1);  // round to nearest even (overflow to inf, as on the GPU)
+        return (unsigned short)(u >> 16);
+    }
+};
+static_assert(sizeof(__nv_bfloat16) == 2, "bf16 is 2 bytes");
+#else
 typedef float __nv_bfloat16;  // so floatX (cuda_common.h) is float in both builds
+#endif
 #define __global__
 #define __device__
 #define __host__
@@ -64,7 +103,7 @@ struct EmuBlock {
     std::vector<std::unique_ptr<std::barrier<>>> warps;
     std::vector<double> exchange;  // one slot per thread, for the shuffles
     std::vector<float> mma[2];     // EMU_MMA_SLOTS per thread, for mma (two: see emu_mma_m16n8k16)
-    std::vector<const float *> ldm[2];  // one row address per thread, for ldmatrix (two, as mma)
+    std::vector<const __nv_bfloat16 *> ldm[2];  // one row address per thread, for ldmatrix (two, as mma)
 };
 static thread_local EmuBlock *g_block;
 
@@ -85,11 +124,14 @@ static V __shfl_xor_sync(unsigned mask, V v, int o) {
 }
 
 // ---- bf16 pairs, mma.sync m16n8k16 and cp.async (train_attention.cuh's
-// tensor-core attention). Under the emulation bf16 is float, so a pair is two
-// floats; x is the low half (the first element), as in cuda_bf16.h.
-struct __nv_bfloat162 { float x, y; };
-static inline __nv_bfloat162 __halves2bfloat162(float a, float b) { return __nv_bfloat162{a, b}; }
-static inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return __nv_bfloat162{a, b}; }
+// tensor-core attention). A pair is two bf16 (two floats by default; with
+// EMU_BF16 4 bytes, as on the GPU); x is the low half (the first element),
+// as in cuda_bf16.h.
+struct __nv_bfloat162 { __nv_bfloat16 x, y; };
+static inline __nv_bfloat162 __halves2bfloat162(__nv_bfloat16 a, __nv_bfloat16 b) { return __nv_bfloat162{a, b}; }
+static inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) {
+    return __nv_bfloat162{__nv_bfloat16(a), __nv_bfloat16(b)};
+}
 
 // mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32: D (16 x 8) += A (16 x 16)
 // B (16 x 8), a warp-wide instruction in which each lane holds only its own
@@ -140,16 +182,16 @@ static void emu_mma_m16n8k16(float d[4], const __nv_bfloat162 a[4], const __nv_b
 // 1][l / 4] (the transpose's row l / 4, columns 2 (l % 4) and + 1) as r[i]
 // (PTX ISA, "Warp-level matrix load instruction: ldmatrix"). Emulated as mma
 // is: the lanes' row addresses through the warp's exchange (two buffers,
-// one barrier), then each lane reads its own elements; bf16 is float here.
+// one barrier), then each lane reads its own elements.
 static thread_local unsigned g_ldm_parity;
-static void emu_ldmatrix_x4_trans(__nv_bfloat162 r[4], const float *row) {
+static void emu_ldmatrix_x4_trans(__nv_bfloat162 r[4], const __nv_bfloat16 *row) {
     const int t = threadIdx.x, w0 = t & ~31, lane = t & 31;
-    std::vector<const float *> &x = g_block->ldm[g_ldm_parity];
+    std::vector<const __nv_bfloat16 *> &x = g_block->ldm[g_ldm_parity];
     g_ldm_parity ^= 1;
     x[t] = row;
     g_block->warps[t / 32]->arrive_and_wait();
     for (int i = 0; i < 4; i++) {
-        const float *a = x[w0 + 8 * i + 2 * (lane & 3)], *b = x[w0 + 8 * i + 2 * (lane & 3) + 1];
+        const __nv_bfloat16 *a = x[w0 + 8 * i + 2 * (lane & 3)], *b = x[w0 + 8 * i + 2 * (lane & 3) + 1];
         r[i] = __nv_bfloat162{a[lane >> 2], b[lane >> 2]};
     }
 }
@@ -271,8 +313,8 @@ template <int M, int N, int K, class T>
 static void fill_fragment(fragment<accumulator, M, N, K, T> &f, float v) {
     for (int i = 0; i < 256; i++) { f.x[i] = v; }
 }
-template <class Use, int M, int N, int K, class T, class Layout>
-static void load_matrix_sync(fragment<Use, M, N, K, T, Layout> &f, const float *p, unsigned ld) {
+template <class Use, int M, int N, int K, class T, class Layout, class P>
+static void load_matrix_sync(fragment<Use, M, N, K, T, Layout> &f, const P *p, unsigned ld) {
     for (int r = 0; r < 16; r++) {
         for (int c = 0; c < 16; c++) {
             f.x[r * 16 + c] = std::is_same<Layout, row_major>::value ? p[r * ld + c] : p[r + c * ld];

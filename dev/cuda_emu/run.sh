@@ -15,10 +15,11 @@
 #      test_gpu runs on a GPU, without the 124M shape (fused and unfused
 #      epilogues; and, emulation only, that a step allocates nothing and
 #      makes no blocking copy, its asynchronous copies from pinned memory,
-#      which the emulated cudaMemcpyAsync insists on): the FP32 build, and
-#      the bf16 build's code paths (tiles, the separate compute copy of the
-#      weights) in fp32, and the FP32 build again as on a laptop GPU (99 KiB
-#      of shared memory per block: EMU_SMEM_OPTIN, the smaller attention tiles)
+#      which the emulated cudaMemcpyAsync insists on): the FP32 build; the
+#      bf16 build with a real 16-bit bf16 (-DEMU_BF16: 8 per 128-bit pack,
+#      its roundings and shared-memory sizes, test_gpu's bf16 tolerances);
+#      and both again as on a laptop GPU (99 KiB of shared memory per block:
+#      EMU_SMEM_OPTIN, the smaller attention tiles)
 # Exit status: non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,11 +39,13 @@ flags=(-std=c++20 -O2 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Wno-unused-function 
 # .cu files are C++ to g++ with -x c++
 "$CXX" "${flags[@]}" -DTEST_GPU_NO_124M -DENABLE_FP32 -x c++ ../../test/test_gpu.cu -x none \
     -o "$out/test_gpu_fp32" -lm -pthread
-"$CXX" "${flags[@]}" -DTEST_GPU_NO_124M -x c++ ../../test/test_gpu.cu -x none \
-    -o "$out/test_gpu_bf16paths" -lm -pthread
+"$CXX" "${flags[@]}" -DTEST_GPU_NO_124M -DEMU_BF16 -x c++ ../../test/test_gpu.cu -x none \
+    -o "$out/test_gpu_bf16" -lm -pthread
 "$out/test_gpu_fp32"
-"$out/test_gpu_bf16paths"
-# a laptop GPU's 99 KiB of shared memory per block (sm_86/sm_89/sm_120): the
-# FP32 build's head size 128 takes the smaller attention tiles
-EMU_SMEM_OPTIN=101376 "$out/test_gpu_fp32"
+"$out/test_gpu_bf16"
+# a laptop GPU's 99 KiB of shared memory per block (sm_86/sm_89/sm_120): head
+# size 128 takes the smaller attention tiles (FP32) and the smaller dQ tile
+# of the tensor-core kernels (bf16: 68 KiB in place of 102)
+EMU_SMEM_OPTIN=101376 "$out/test_gpu_fp32" hs128
+EMU_SMEM_OPTIN=101376 "$out/test_gpu_bf16" hs128
 echo "check-cuda-emu: OK (kernels and the whole trainer, emulated on the CPU)"
