@@ -1410,7 +1410,7 @@ static void gpu_upload_frozen(GPT2GPU *g, const float *params) {
         // a copy from pageable memory waits for the stream: the last piece's
         // conversion has read the workspace before it is overwritten
         cudaCheck(cudaMemcpy(stage, params + at, n * sizeof(float), cudaMemcpyHostToDevice));
-        LAUNCH(ceil_div(n, 256), 256, 0, float_to_x_kernel)(g->params_x + at, stage, n);
+        LAUNCH(ceil_div(n, (size_t)256 * X128), 256, 0, float_to_x_kernel)(g->params_x + at, stage, n);
         launchCheck();
     }
 #endif
@@ -1431,7 +1431,7 @@ static void gpu_lora_upload(GPT2GPU *g, GPT2 *host) {
     cudaCheck(cudaMemcpy(lo->m, host->lora.m_memory, n, cudaMemcpyHostToDevice));
     cudaCheck(cudaMemcpy(lo->v, host->lora.v_memory, n, cudaMemcpyHostToDevice));
 #ifndef ENABLE_FP32
-    LAUNCH(ceil_div(lo->num_adapters, 256), 256, 0, float_to_x_kernel)(lo->w_x, lo->w, lo->num_adapters);
+    LAUNCH(ceil_div(lo->num_adapters, (size_t)256 * X128), 256, 0, float_to_x_kernel)(lo->w_x, lo->w, lo->num_adapters);
     launchCheck();
 #endif
 }
@@ -1546,9 +1546,9 @@ static void gpu_lora_update(GPT2GPU *g, const AdamWArgs *args) {
         } else {
             x = g->params_x + g->param_specs[lo->base[k]].start;
         }
-        LAUNCH(ceil_div(n, 256), 256, 0, adamw_kernel)(lo->w + at, x, lo->g + at, lo->m + at, lo->v + at, 0, n,
-                                                       tab, args->lr, args->beta1, args->beta2, args->eps,
-                                                       args->weight_decay, args->grad_scale, bc1, bc2);
+        LAUNCH(adamw_blocks(0, n), 256, 0, adamw_kernel)(lo->w + at, x, lo->g + at, lo->m + at, lo->v + at, 0, n,
+                                                         tab, args->lr, args->beta1, args->beta2, args->eps,
+                                                         args->weight_decay, args->grad_scale, bc1, bc2);
         launchCheck();
     }
 }

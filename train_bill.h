@@ -30,13 +30,14 @@ typedef struct {
 // lookup tables, biases or gains. Attention adds q.k and att.v: 4*T*C per
 // layer per token forward, twice that backward, 12*L*C*T in all (over the
 // full T x T, the usual convention, though the causal mask skips half).
-// With ZeRO-1 over `shards` ranks, each keeps at most ceil(N / shards) moments.
+// With ZeRO-1 over `shards` ranks, each keeps at most the largest shard's
+// moments (shard_largest: about N / shards, shards start at multiples of 16).
 static Bill compute_bill(const GPT2Config *cfg, int B, int T, int grad_accum, int shards) {
     Bill b;
     size_t C = cfg->channels, L = cfg->num_layers;
     b.num_parameters = count_parameters(cfg);
     b.param_bytes = b.grad_bytes = b.num_parameters * sizeof(float);
-    b.adam_bytes = 2 * ((b.num_parameters + shards - 1) / shards) * sizeof(float);
+    b.adam_bytes = 2 * shard_largest(b.num_parameters, shards) * sizeof(float);
     b.act_bytes = b.act_grad_bytes = count_activations(cfg, B, T) * sizeof(float);
     size_t chunks = (b.num_parameters + NORM_CHUNK - 1) / NORM_CHUNK;
     b.other_bytes = chunks * sizeof(double) + 2 * (size_t)B * T * sizeof(int);
@@ -91,7 +92,7 @@ static double run_bytes(const GPT2Config *cfg, int B, int T, int shards) {
         na += n;
     }
     // parameters, gradients, m and v (sharded), activations and their gradients
-    return sizeof(float) * (2.0 * np + 2.0 * ceil(np / shards) + 2.0 * na);
+    return sizeof(float) * (2.0 * np + 2.0 * (double)shard_largest((size_t)np, shards) + 2.0 * na);
 }
 
 // Refuses a run whose tensors cannot be addressed, or (check_memory) do not
@@ -243,7 +244,7 @@ static BillColumn bill_gpu_layout(const GPT2Config *cfg, int B, int T, int shard
     c.trainable = np;
     c.weights = np * (sizeof(float) + (copy ? X : 0));
     c.grads = np * sizeof(float);
-    c.moments = 2 * ((np + shards - 1) / shards) * sizeof(float);
+    c.moments = 2 * shard_largest(np, shards) * sizeof(float);
     bill_gpu_acts(cfg, B, T, recompute, X, &c.acts, &c.act_grads);
     c.other = bill_gpu_other(cfg, B, T, np);
     c.flops_per_token = compute_bill(cfg, B, T, 1, 1).flops_per_token;

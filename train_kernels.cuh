@@ -1262,14 +1262,17 @@ __global__ void adamw_kernel(float *params, floatX *params_x, const float *grads
         size_t j0 = i0 - lo;
         x128 px;
         for (int q = 0; q < X128; q += F128) {
-            f128 p = load128(params + i0 + q), g = load128cs(grads + i0 + q);
-            f128 mq = load128(m + j0 + q), vq = load128(v + j0 + q);
+            // every fp32 array is read and written once per step, 28 bytes per
+            // parameter, far more than L2 holds: all cache-streaming; only the
+            // compute copy, which the next forward reads, goes through L2
+            f128 p = load128cs(params + i0 + q), g = load128cs(grads + i0 + q);
+            f128 mq = load128cs(m + j0 + q), vq = load128cs(v + j0 + q);
             for (int e = 0; e < F128; e++) {
                 p[e] = adamw_one(p[e], g[e] * grad_scale, &mq[e], &vq[e], wd[q + e], lr, beta1, beta2, eps,
                                  bc1, bc2);
                 px[q + e] = to_x(p[e]);
             }
-            store128(params + i0 + q, p);
+            store128cs(params + i0 + q, p);
             store128cs(m + j0 + q, mq);
             store128cs(v + j0 + q, vq);
         }

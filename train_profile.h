@@ -126,7 +126,7 @@ static double measure_read_bandwidth(void) {
         #pragma omp parallel for simd reduction(+ : sum)
         for (size_t i = 0; i < n; i++) { sum += x[i]; }
         double rate = (double)n * sizeof(float) / (now_seconds() - t0);
-        keep += sum;
+        keep = keep + sum;
         if (rate > best) { best = rate; }
     }
     free(x);

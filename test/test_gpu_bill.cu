@@ -37,7 +37,7 @@ int main(void) {
         for (int recompute = 0; recompute <= 1; recompute++) {
             for (int shards = 1; shards <= 2; shards++) {
                 GPT2GPU g;
-                size_t start = shards == 1 ? 0 : np / 2;  // the last of 2 shards: ceil(np / 2)
+                size_t start = shard_bound(np, shards - 1, shards);  // the last shard, the largest
                 gpu_model_init(&g, &cfg, x[5], x[6], 0, shards, start, np, recompute);
                 BillColumn b = bill_gpu_layout(&cfg, x[5], x[6], shards, recompute, sizeof(floatX),
                                                COMPUTE_COPY);
