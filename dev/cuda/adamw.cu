@@ -93,8 +93,8 @@ __global__ void adamw_kernel3(float4 *p, const float4 *g, float4 *m, float4 *v, 
     }
 }
 
-// version 4: a thread per pack of P = 8 parameters (4 under the emulation,
-// where bf16 is float); the tensors' ends and decay flags by value, as
+// version 4: a thread per pack of P = 8 parameters (4 under the emulation
+// with EMU_BF16=0, where bf16 is float); the tensors' ends and decay flags by value, as
 // train.cu's AdamWTable
 typedef Packed128<__nv_bfloat16> bf128;
 typedef struct {
@@ -141,15 +141,21 @@ __global__ void adamw_kernel4(float *params, __nv_bfloat16 *params_x, const floa
     }
 }
 
-// version 4 over parameters [lo, lo + n), train.cu's grid (a thread per P,
-// from the pack that holds lo) at any block size
-static void adamw_update4(int block_size, float *p, __nv_bfloat16 *px, const float *g, float *m, float *v,
-                          size_t lo, size_t n, const TensorSpec *specs, const AdamWArgs *args) {
+// a step's constants for the kernels: the rates and the bias corrections
+static AdamWConst adamw_const(const AdamWArgs *args) {
     AdamWConst a;
     a.lr = args->lr; a.beta1 = args->beta1; a.beta2 = args->beta2; a.eps = args->eps;
     a.grad_scale = args->grad_scale;
     a.bc1 = (float)(1.0 - pow(args->beta1, args->t));
     a.bc2 = (float)(1.0 - pow(args->beta2, args->t));
+    return a;
+}
+
+// version 4 over parameters [lo, lo + n), train.cu's grid (a thread per P,
+// from the pack that holds lo) at any block size
+static void adamw_update4(int block_size, float *p, __nv_bfloat16 *px, const float *g, float *m, float *v,
+                          size_t lo, size_t n, const TensorSpec *specs, const AdamWArgs *args) {
+    const AdamWConst a = adamw_const(args);
     DecayTable tab;
     for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
         tab.end[k] = specs[k].start + spec_numel(&specs[k]);
@@ -166,11 +172,7 @@ static void adamw_update4(int block_size, float *p, __nv_bfloat16 *px, const flo
 
 static void adamw_update(int version, int block_size, float *p, const float *g, float *m, float *v,
                          const TensorSpec *specs, const AdamWArgs *args, int num_sms) {
-    AdamWConst a;
-    a.lr = args->lr; a.beta1 = args->beta1; a.beta2 = args->beta2; a.eps = args->eps;
-    a.grad_scale = args->grad_scale;
-    a.bc1 = (float)(1.0 - pow(args->beta1, args->t));
-    a.bc2 = (float)(1.0 - pow(args->beta2, args->t));
+    const AdamWConst a = adamw_const(args);
     TensorTable tt;
     for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
         tt.end[k] = specs[k].start + spec_numel(&specs[k]);

@@ -62,7 +62,7 @@ __global__ void encoder_forward_kernel3(float4 *out, const int *inp, const float
 }
 
 // version 4: bf16, one thread per pack of P = 8 channels (4 under the
-// emulation, where bf16 is float) of one row (b,t); C % P == 0 keeps every
+// emulation with EMU_BF16=0, where bf16 is float) of one row (b,t); C % P == 0 keeps every
 // row, and so every pack, 16-byte aligned
 typedef Packed128<__nv_bfloat16> bf128;
 __global__ void encoder_forward_kernel4(__nv_bfloat16 *out, const int *inp, const __nv_bfloat16 *wte,

@@ -137,7 +137,7 @@ typedef Packed128<__nv_bfloat16> bf128;
 __global__ void fused_classifier_kernel4(__nv_bfloat16 *logits, float *losses, const int *targets, float dloss,
                                          int N, int V, int Vp) {
     __shared__ float scratch[WARP_SIZE];
-    const int P = bf128::size;  // bf16 per pack (4 under the emulation, where bf16 is float)
+    const int P = bf128::size;  // bf16 per pack: 8 (4 with EMU_BF16=0's float bf16)
     const size_t i = blockIdx.x;
     __nv_bfloat16 *l = logits + i * Vp;  // Vp % P == 0: rows stay 16-byte aligned
     float m = (float)l[threadIdx.x], s = 0.0f;  // seeds the max only (blockDim.x <= V)

@@ -75,7 +75,7 @@ __global__ void gelu_backward_kernel2(float4 *dinp, const float4 *inp, const flo
 }
 
 // version 3: bf16, one thread per pack of P = 8 elements (4 under the
-// emulation, where bf16 is float)
+// emulation with EMU_BF16=0, where bf16 is float)
 typedef Packed128<__nv_bfloat16> bf128;
 
 // out = gelu(inp); overwrites. inp is loaded plainly: the backward reads it

@@ -122,7 +122,7 @@ typedef Packed128<__nv_bfloat16> bf128;
 __global__ void layernorm_forward_kernel4(__nv_bfloat16 *residual, __nv_bfloat16 *out, float *mean, float *rstd,
                                           const __nv_bfloat16 *inp1, const __nv_bfloat16 *inp2,
                                           const __nv_bfloat16 *weight, const __nv_bfloat16 *bias, int N, int C) {
-    const int P = bf128::size;  // bf16 per pack (4 under the emulation, where bf16 is float)
+    const int P = bf128::size;  // bf16 per pack: 8 (4 with EMU_BF16=0's float bf16)
     int i = blockIdx.x * (blockDim.x / WARP_SIZE) + threadIdx.x / WARP_SIZE;
     int lane = threadIdx.x % WARP_SIZE;
     if (i >= N) { return; }
