@@ -1264,7 +1264,9 @@ __global__ void adamw_kernel(float *params, floatX *params_x, const float *grads
         for (int q = 0; q < X128; q += F128) {
             // every fp32 array is read and written once per step, 28 bytes per
             // parameter, far more than L2 holds: all cache-streaming; only the
-            // compute copy, which the next forward reads, goes through L2
+            // bf16 compute copy, which the next forward reads, goes through L2
+            // (the FP32 build's forward reads the weights themselves, which
+            // at GPT-2's sizes do not fit in L2 either)
             f128 p = load128cs(params + i0 + q), g = load128cs(grads + i0 + q);
             f128 mq = load128cs(m + j0 + q), vq = load128cs(v + j0 + q);
             for (int e = 0; e < F128; e++) {
