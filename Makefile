@@ -182,7 +182,8 @@ test-all: test test-robust test-mpi test-cpu-lab test-cuda test-quickstart test-
 # Its matmul runs the register tile that the optimised build does not: on a
 # CPU without AVX-512, AVX-512's 12 x 32 tile in plain vectors (MATMUL_WIDE,
 # train.c), so the PyTorch fixture and the finite differences check both tiles.
-OTHER_TILE := $(if $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y),,-DMATMUL_WIDE)
+HAS_AVX512 := $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && echo y)
+OTHER_TILE := $(if $(HAS_AVX512),,-DMATMUL_WIDE)
 SAN_FLAGS = $(CFLAGS_BASE) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all $(OMP_FLAGS) $(OTHER_TILE)
 
 # test-train: test/test_train (PyTorch parity, finite differences, overfit,
@@ -351,8 +352,7 @@ test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/cpu/matmu
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul 64 300 600 0
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 300 520 2100 0  # the 12 x 32 tile, on any CPU
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 64 300 600 0
-	@if grep -qw avx512f /proc/cpuinfo; then ./dev/cpu/matmul_avx512 300 520 2100 0; \
-	 else echo "dev/cpu/matmul_avx512: built; not run (this CPU has no AVX-512)"; fi
+	$(if $(HAS_AVX512),./dev/cpu/matmul_avx512 300 520 2100 0,@echo "dev/cpu/matmul_avx512: built; not run (this CPU has no AVX-512)")
 	./dev/cpu/attention 2 17 64 4 0     # odd T, hs 16
 	./dev/cpu/attention 1 70 96 2 0     # hs 48
 	# several 128-row blocks: 2 heads (each product shared by the threads), 12 heads (threads own heads)
