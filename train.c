@@ -328,16 +328,45 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_r
     }
 }
 
-// dst[i * dst_rs + j] = src[j * src_rs + i] for i, j < 8: eight rows of src
-// (8 contiguous floats each) become eight columns of dst, in registers. Each
-// row is one vector load; three rounds of shuffles, each merging pairs of
-// vectors, gather element i of every row into vector i (interleave pairs of
-// rows, then pairs of pairs, then the 128-bit halves), and each of those is
-// one vector store. Element by element it would take 64 loads and 64 stores.
+// the first n floats of x (n = 4, 6 or 8: a constant where this is inlined)
+// to dst, as one 32-byte store or a 16-byte and an 8-byte one
 typedef float floatv8 __attribute__((vector_size(8 * sizeof(float))));
-static inline void matmul_transpose_8x8(float *dst, size_t dst_rs, const float *src, size_t src_rs) {
+typedef float floatv4 __attribute__((vector_size(4 * sizeof(float))));
+typedef float floatv2 __attribute__((vector_size(2 * sizeof(float))));
+static inline void matmul_store_first(float *dst, floatv8 x, int n) {
+    if (n == 8) {
+        memcpy(dst, &x, sizeof(x));
+        return;
+    }
+    floatv4 lo = __builtin_shufflevector(x, x, 0, 1, 2, 3);
+    memcpy(dst, &lo, sizeof(lo));
+    if (n == 6) {
+        floatv2 mid = __builtin_shufflevector(x, x, 4, 5);
+        memcpy(dst + 4, &mid, sizeof(mid));
+    }
+}
+
+// dst[i * dst_rs + j] = src[j * src_rs + i] for i < 8, j < rows: `rows` rows
+// of src (1 to 8; 8 contiguous floats each) become the first `rows` columns of
+// dst's eight rows, in registers. Each row is one vector load (past rows, the
+// last row again); three rounds of shuffles, each merging pairs of vectors,
+// gather element i of every row into vector i (interleave pairs of rows, then
+// pairs of pairs, then the 128-bit halves), and each of those is one vector
+// store (of its first rows floats: rows = 4, 6 or 8). Element by element it
+// would take 8 x rows loads and as many stores.
+static inline void matmul_transpose_8x8(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows) {
     floatv8 v[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) { memcpy(&v[i], src + (size_t)i * src_rs, sizeof(floatv8)); }
+    // (the eight loads written out: as a loop, GCC kept v in memory, and
+    // each vector went through a store and a reload, doubling the time)
+    const float *last = src + (size_t)(rows - 1) * src_rs;
+    memcpy(&v[0], src, sizeof(floatv8));
+    memcpy(&v[1], rows > 1 ? src + src_rs : last, sizeof(floatv8));
+    memcpy(&v[2], rows > 2 ? src + 2 * src_rs : last, sizeof(floatv8));
+    memcpy(&v[3], rows > 3 ? src + 3 * src_rs : last, sizeof(floatv8));
+    memcpy(&v[4], rows > 4 ? src + 4 * src_rs : last, sizeof(floatv8));
+    memcpy(&v[5], rows > 5 ? src + 5 * src_rs : last, sizeof(floatv8));
+    memcpy(&v[6], rows > 6 ? src + 6 * src_rs : last, sizeof(floatv8));
+    memcpy(&v[7], rows > 7 ? src + 7 * src_rs : last, sizeof(floatv8));
     for (int i = 0; i < 8; i += 2) {  // t[i] = v[i][0] v[i+1][0] v[i][1] v[i+1][1] | same at 4, 5
         t[i] = __builtin_shufflevector(v[i], v[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
         t[i + 1] = __builtin_shufflevector(v[i], v[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
@@ -351,8 +380,8 @@ static inline void matmul_transpose_8x8(float *dst, size_t dst_rs, const float *
     for (int i = 0; i < 4; i++) {  // column i and i + 4: rows 0-3 from u[i], rows 4-7 from u[i + 4]
         floatv8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
         floatv8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-        memcpy(dst + (size_t)i * dst_rs, &lo, sizeof(floatv8));
-        memcpy(dst + (size_t)(i + 4) * dst_rs, &hi, sizeof(floatv8));
+        matmul_store_first(dst + (size_t)i * dst_rs, lo, rows);
+        matmul_store_first(dst + (size_t)(i + 4) * dst_rs, hi, rows);
     }
 }
 
@@ -367,7 +396,7 @@ static void matmul_pack_strip(float *strip, const float *b, size_t b_rs, size_t 
     if (b_rs == 1 && cols == MATMUL_NR) {
         for (; k + 8 <= kc; k += 8) {
             for (int j = 0; j < MATMUL_NR; j += 8) {
-                matmul_transpose_8x8(strip + (size_t)k * MATMUL_NR + j, MATMUL_NR, src + (size_t)j * b_cs + k, b_cs);
+                matmul_transpose_8x8(strip + (size_t)k * MATMUL_NR + j, MATMUL_NR, src + (size_t)j * b_cs + k, b_cs, 8);
             }
         }
     }
@@ -449,9 +478,23 @@ static void matmul_pack_a(float *apack, float *sums, const float *a, size_t a_rs
         const float *src = a + (size_t)(m0 + p * MATMUL_MR) * a_rs + (size_t)k0 * a_cs;
         float *psums = sums != NULL ? sums + p * MATMUL_MR : NULL;
         if (r_end < MATMUL_MR) { memset(panel, 0, (size_t)kc * MATMUL_MR * sizeof(float)); }
+        int k = 0;
+        if (a_cs == 1 && r_end == MATMUL_MR && psums == NULL) {
+            // A's rows contiguous (the forward's inp, the input gradient's
+            // dout): 8 k at a time, each group of up to 8 rows transposed in
+            // registers by matmul_transpose_8x8 straight into the panel.
+            // (Element by element this copy was a tenth of the input
+            // gradient's time at 256 rows.)
+            for (; k + 8 <= kc; k += 8) {
+                for (int r0 = 0; r0 < MATMUL_MR; r0 += 8) {
+                    matmul_transpose_8x8(panel + (size_t)k * MATMUL_MR + r0, MATMUL_MR, src + (size_t)r0 * a_rs + k,
+                                         a_rs, MATMUL_MR - r0 < 8 ? MATMUL_MR - r0 : 8);
+                }
+            }
+        }
         // k by k, the MR values of column k (MR reads, from MR rows of A or
         // from one row of dout when A = dout^T; MR contiguous writes)
-        for (int k = 0; k < kc; k++) {
+        for (; k < kc; k++) {
             const float *col = src + (size_t)k * a_cs;
             for (int r = 0; r < r_end; r++) { panel[(size_t)k * MATMUL_MR + r] = col[(size_t)r * a_rs]; }
             if (psums != NULL) {
