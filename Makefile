@@ -94,9 +94,13 @@ dev/bigram: dev/bigram.c util.h
 
 # dev/cpu: train.c's hot CPU kernels (matmul, attention, classifier), versions
 # side by side, each checked against its plain loops (dev/README.md).
-CPU_LAB = dev/cpu/matmul dev/cpu/attention dev/cpu/classifier
+CPU_LAB = dev/cpu/matmul dev/cpu/attention dev/cpu/classifier dev/cpu/matmul_openblas
 dev/cpu/matmul: dev/cpu/matmul.c dev/cpu/lab.h $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+# against OpenBLAS's cblas_sgemm, which it loads at run time (dlopen): builds
+# without OpenBLAS, and says so (exit 2) when run without it
+dev/cpu/matmul_openblas: dev/cpu/matmul_openblas.c dev/cpu/lab.h $(TRAIN_SRC)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS) -ldl
 dev/cpu/attention: dev/cpu/attention.c dev/cpu/lab.h $(TRAIN_SRC)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 dev/cpu/classifier: dev/cpu/classifier.c dev/cpu/lab.h $(TRAIN_SRC)
@@ -359,6 +363,9 @@ test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/cpu/matmu
 	./dev/cpu/attention 1 300 128 2 0
 	./dev/cpu/attention 3 150 96 4 0
 	./dev/cpu/classifier 5 1000 0       # V not a multiple of the padding
+	@# ours against OpenBLAS's sgemm at GPT-2 124M's shapes, 37 rows (where OpenBLAS is installed)
+	@OMP_NUM_THREADS=3 ./dev/cpu/matmul_openblas 37 0; rc=$$?; \
+	  if [ $$rc -eq 2 ]; then echo "dev/cpu/matmul_openblas: SKIPPED (no OpenBLAS here)"; else exit $$rc; fi
 
 # test-cuda: the GPU trainer without a GPU. Always: train.cu's kernels and the
 #   whole GPU trainer run on the CPU under dev/cuda_emu (check-cuda-emu). With
@@ -445,7 +452,7 @@ check-cuda-lab-emu:
 THREADS ?= 2
 bench: bench-train
 
-bench-train: train
+bench-train: train dev/cpu/matmul_openblas
 	bash dev/bench_cpu.sh
 
 bench-cpu: $(CPU_LAB)

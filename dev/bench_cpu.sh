@@ -16,7 +16,8 @@
 # the SGEMM peak over the whole step (the bill's FLOPs / median step time).
 # ./train's per-operation tables follow the summary.
 # With threads 1 and 2, a table per shape of what the second thread bought per
-# operation. MPI=1 adds 1 process x 2 threads against 2 MPI ranks x 1 thread
+# operation. Then the matmul alone against OpenBLAS's cblas_sgemm
+# (dev/cpu/matmul_openblas), per thread count. MPI=1 adds 1 process x 2 threads against 2 MPI ranks x 1 thread
 # (dev/bench_mpi.sh) for the shapes whose batch splits over two ranks.
 # Environment: PYTHON (default /usr/bin/python3, which needs torch and numpy),
 # STEPS (default 5), MPI.
@@ -186,6 +187,19 @@ for shape in shapes:
     ta, tb = sum(one.values()), sum(two.values())
     print("%-20s %10.1f %10.1f %8s %9.1f" % ("whole step", ta, tb, "%.2fx" % (ta / tb), tb - ta / 2))
 PY
+
+# the matmul alone against OpenBLAS's cblas_sgemm called directly, same threads,
+# alternating in one process (dev/cpu/matmul_openblas: GPT-2 124M's five shapes
+# at 256 rows, the three products)
+if [ -x dev/cpu/matmul_openblas ]; then
+    for threads in $threads_list; do
+        echo
+        OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE ./dev/cpu/matmul_openblas 256 21 \
+            || echo "dev/cpu/matmul_openblas failed or found no OpenBLAS (exit $?)"
+    done
+else
+    echo; echo "dev/cpu/matmul_openblas is not built (make bench builds it): no matmul-against-OpenBLAS table"
+fi
 
 # MPI=1: 1 process x 2 threads against 2 ranks x 1 thread (dev/bench_mpi.sh),
 # for the shapes whose batch splits over 2 ranks

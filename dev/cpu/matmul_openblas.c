@@ -1,0 +1,197 @@
+/*
+dev/cpu/matmul_openblas.c: train.c's three matmul products against OpenBLAS's
+cblas_sgemm, called directly (no PyTorch in between), in one process.
+    forward          out (N, OC)     = inp (N, C) @ weight^T       (weight (OC, C))
+    input gradient   dinp (N, C)    += dout (N, OC) @ weight
+    weight gradient  dweight (OC, C) += dout^T @ inp               (and dbias for ours)
+For GPT-2 124M's five linear layers (qkv, attproj, fc, fcproj, the classifier)
+at N rows (default 256: B*T = 4*64): each product is checked first (ours
+against OpenBLAS, |x - ref| <= atol + rtol*|ref|, exit 1 on a mismatch), then
+timed repeat by repeat, ours and OpenBLAS alternating (which goes first swaps
+every repeat), so that the machine's drift falls on both alike. Prints per
+shape and product both GFLOP/s (from the min) and OpenBLAS's median time over
+ours (ours' speed as a fraction of OpenBLAS's: 1.00 is level, above 1 ours is
+faster), then the sums over the five shapes of medians and of mins.
+
+OpenBLAS is loaded at run time (dlopen: libopenblas.so.0, or the file in
+OPENBLAS_LIB), so this builds without it; Debian: apt-get install
+libopenblas0-pthread. Both sides use OMP_NUM_THREADS threads. OpenBLAS's own
+threads wait passively between calls here (OPENBLAS_THREAD_TIMEOUT, set below
+unless set already), so that they do not take the cores from ours.
+
+    make dev/cpu/matmul_openblas && OMP_NUM_THREADS=2 dev/cpu/matmul_openblas [N] [repeats]
+(repeats 0: the checks only, no timing; exit 2 when OpenBLAS cannot be loaded)
+*/
+#define TRAIN_NO_MAIN
+#pragma GCC diagnostic ignored "-Wunused-function"  // train.c's CLI goes unused here
+#include "../../train.c"
+#include "lab.h"
+#include <dlfcn.h>
+
+// the CBLAS constants (cblas.h's values; OpenBLAS's header is not needed to build)
+enum { CBLAS_ROW_MAJOR = 101, CBLAS_NO_TRANS = 111, CBLAS_TRANS = 112 };
+typedef void (*SgemmFn)(int order, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                        const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+typedef struct {
+    SgemmFn sgemm;
+    void (*set_threads)(int);
+    char *(*corename)(void);
+} OpenBlas;
+
+// OpenBLAS's functions, or 0 when the library cannot be loaded
+static int openblas_load(OpenBlas *ob) {
+    const char *path = getenv("OPENBLAS_LIB");
+    void *lib = dlopen(path != NULL && *path != '\0' ? path : "libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        fprintf(stderr, "cannot load OpenBLAS: %s\n(Debian: apt-get install libopenblas0-pthread; "
+                        "or OPENBLAS_LIB=/path/to/libopenblas.so)\n", dlerror());
+        return 0;
+    }
+    // (POSIX: a function pointer from dlsym's object pointer, through memcpy)
+    void *s = dlsym(lib, "cblas_sgemm"), *t = dlsym(lib, "openblas_set_num_threads");
+    void *c = dlsym(lib, "openblas_get_corename");
+    if (s == NULL || t == NULL) {
+        fprintf(stderr, "'%s' has no cblas_sgemm or openblas_set_num_threads\n", path != NULL ? path : "libopenblas.so.0");
+        return 0;
+    }
+    memcpy(&ob->sgemm, &s, sizeof(s));
+    memcpy(&ob->set_threads, &t, sizeof(t));
+    ob->corename = NULL;
+    if (c != NULL) { memcpy(&ob->corename, &c, sizeof(c)); }
+    return 1;
+}
+
+enum { PRODUCTS = 3 };
+static const char *const product_names[PRODUCTS] = {"forward", "input grad", "weight grad"};
+
+typedef struct {
+    const OpenBlas *ob;
+    int N, C, OC;
+    const float *inp, *weight, *dout;
+    float *out, *dinp, *dweight, *dbias;
+} Problem;
+
+// product p (0 forward, 1 input gradient, 2 weight gradient), ours or OpenBLAS's
+static void run_product(const Problem *pb, int p, int blas) {
+    const int N = pb->N, C = pb->C, OC = pb->OC;
+    if (p == 0 && !blas) {
+        matmul_forward(pb->out, pb->inp, pb->weight, NULL, 1, N, C, OC);
+    } else if (p == 0) {
+        pb->ob->sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_TRANS, N, OC, C, 1.0f, pb->inp, C, pb->weight, C,
+                      0.0f, pb->out, OC);
+    } else if (p == 1 && !blas) {  // as matmul_backward's first product
+        matmul_accumulate(pb->dinp, (size_t)C, NULL, pb->dout, (size_t)OC, 1, pb->weight, (size_t)C, 1, N, C, OC);
+    } else if (p == 1) {
+        pb->ob->sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, N, C, OC, 1.0f, pb->dout, OC, pb->weight, C,
+                      1.0f, pb->dinp, C);
+    } else if (!blas) {  // as matmul_backward's second: the bias gradient comes with it
+        matmul_accumulate(pb->dweight, (size_t)C, pb->dbias, pb->dout, 1, (size_t)OC, pb->inp, (size_t)C, 1, OC, C, N);
+    } else {
+        pb->ob->sgemm(CBLAS_ROW_MAJOR, CBLAS_TRANS, CBLAS_NO_TRANS, OC, C, N, 1.0f, pb->dout, OC, pb->inp, C, 1.0f,
+                      pb->dweight, C);
+    }
+}
+
+// ours against OpenBLAS's for product p, from zeroed outputs; 1 when they agree
+static int check_product(Problem *pb, int p, const char *shape) {
+    const size_t n = p == 0 ? (size_t)pb->N * pb->OC : p == 1 ? (size_t)pb->N * pb->C : (size_t)pb->OC * pb->C;
+    float *dst = p == 0 ? pb->out : p == 1 ? pb->dinp : pb->dweight;
+    float *ref = (float *)mallocCheck(n * sizeof(float));
+    memset(dst, 0, n * sizeof(float));
+    run_product(pb, p, 1);
+    memcpy(ref, dst, n * sizeof(float));
+    memset(dst, 0, n * sizeof(float));
+    run_product(pb, p, 0);
+    char what[64];
+    snprintf(what, sizeof(what), "%s %s", shape, product_names[p]);
+    // each output is a sum of K products of values of sizes sa and sb (1 and 0.02
+    // in the forward and the input gradient, 1 and 1 in the weight gradient), so
+    // of size sqrt(K) sa sb, summed in another order: its rounding grows with
+    // K, so the absolute tolerance does (an element near 0 has no relative one)
+    const double K = p == 0 ? pb->C : p == 1 ? pb->OC : pb->N, sab = p == 2 ? 1.0 : 0.02;
+    const int ok = lab_check(what, dst, ref, n, 5e-7 * K * sab, 1e-4);
+    free(ref);
+    return ok;
+}
+
+int main(int argc, char **argv) {
+    int dims[2] = {256, 31};
+    lab_args(argc, argv, dims, 2, "OMP_NUM_THREADS=T dev/cpu/matmul_openblas [N] [repeats]");
+    const int N = dims[0], reps = dims[1];
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);  // (read when OpenBLAS starts its threads)
+    OpenBlas ob;
+    if (!openblas_load(&ob)) { return 2; }
+    const int threads = num_threads();
+    ob.set_threads(threads);
+    printf("train.c's matmul against OpenBLAS (core %s), %d threads, N %d rows, %d repeats, register tile %d x %d\n",
+           ob.corename != NULL ? ob.corename() : "unknown", threads, N, reps, MATMUL_MR, MATMUL_NR);
+    const struct { const char *name; int C, OC; } shapes[] = {
+        {"qkv", 768, 2304}, {"attproj", 768, 768}, {"fc", 768, 3072}, {"fcproj", 3072, 768}, {"cls", 768, 50304},
+    };
+    const int n_shapes = (int)(sizeof(shapes) / sizeof(shapes[0]));
+    double sum_med[PRODUCTS][2] = {{0.0}}, sum_min[PRODUCTS][2] = {{0.0}};
+    double worst_ratio = 1e30;
+    const char *worst_shape = "", *worst_product = "";
+    int all_ok = 1;
+    for (int s = 0; s < n_shapes; s++) {
+        const int C = shapes[s].C, OC = shapes[s].OC;
+        Problem pb = {&ob, N, C, OC, lab_random((size_t)N * C, 1.0f, 1), lab_random((size_t)OC * C, 0.02f, 2),
+                      lab_random((size_t)N * OC, 1.0f, 3), (float *)callocCheck((size_t)N * OC, sizeof(float)),
+                      (float *)callocCheck((size_t)N * C, sizeof(float)),
+                      (float *)callocCheck((size_t)OC * C, sizeof(float)), (float *)callocCheck((size_t)OC, sizeof(float))};
+        for (int p = 0; p < PRODUCTS; p++) { all_ok &= check_product(&pb, p, shapes[s].name); }
+        if (reps > 0) {
+            double *t = (double *)mallocCheck((size_t)PRODUCTS * 2 * reps * sizeof(double));  // [p][blas][rep]
+            for (int r = 0; r < reps; r++) {
+                for (int p = 0; p < PRODUCTS; p++) {
+                    for (int i = 0; i < 2; i++) {
+                        const int blas = (r + i) % 2;  // who goes first swaps every repeat
+                        const double t0 = now_seconds();
+                        run_product(&pb, p, blas);
+                        t[((size_t)p * 2 + blas) * reps + r] = now_seconds() - t0;
+                    }
+                }
+            }
+            const double flops = 2.0 * N * (double)C * OC;
+            printf("  %-8s", shapes[s].name);
+            for (int p = 0; p < PRODUCTS; p++) {
+                double mn[2], med[2];
+                for (int blas = 0; blas < 2; blas++) {
+                    double *tp = t + ((size_t)p * 2 + blas) * reps;
+                    qsort(tp, (size_t)reps, sizeof(double), lab_cmp_double);
+                    mn[blas] = tp[0];
+                    med[blas] = tp[reps / 2];
+                    sum_med[p][blas] += med[blas];
+                    sum_min[p][blas] += mn[blas];
+                }
+                printf(" | %s %6.1f / %6.1f GFLOP/s, %.2f", product_names[p], flops / mn[0] / 1e9, flops / mn[1] / 1e9,
+                       med[1] / med[0]);
+                if (med[1] / med[0] < worst_ratio) {
+                    worst_ratio = med[1] / med[0];
+                    worst_shape = shapes[s].name;
+                    worst_product = product_names[p];
+                }
+            }
+            printf("\n");
+            free(t);
+        }
+        free((void *)pb.inp);
+        free((void *)pb.weight);
+        free((void *)pb.dout);
+        free(pb.out);
+        free(pb.dinp);
+        free(pb.dweight);
+        free(pb.dbias);
+    }
+    if (reps > 0) {
+        printf("(per product: ours / OpenBLAS GFLOP/s from the min, then OpenBLAS's median time over ours)\n");
+        for (int p = 0; p < PRODUCTS; p++) {
+            printf("  %-12s over the %d shapes: medians %.1f / %.1f ms (%.3f), mins %.1f / %.1f ms (%.3f)\n",
+                   product_names[p], n_shapes, 1e3 * sum_med[p][0], 1e3 * sum_med[p][1], sum_med[p][1] / sum_med[p][0],
+                   1e3 * sum_min[p][0], 1e3 * sum_min[p][1], sum_min[p][1] / sum_min[p][0]);
+        }
+        printf("  the lowest ratio: %.2f (%s, %s)\n", worst_ratio, worst_shape, worst_product);
+    }
+    printf(all_ok ? "PASS: ours agrees with OpenBLAS on every product\n" : "FAIL: see above\n");
+    return all_ok ? 0 : 1;
+}
