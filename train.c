@@ -311,13 +311,25 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_r
         }
     }
     if (rows == MATMUL_MR && cols == MATMUL_NR) {  // a whole tile: vector adds into C
+        // row r + 1 of C is read before row r is written. C's rows are often
+        // a multiple of 4 KiB apart, or every few rows are (ldc 768, 3072),
+        // and a read that follows a write with the same low 12 address bits
+        // can be held back by the CPU as a possible dependence; reading
+        // ahead keeps every read clear of the writes before it. (Measured
+        // side by side in one process, 4 runs of 31 repeats: the forward's
+        // five GPT-2 124M products at 256 rows 6-10% faster, the backward's
+        // level; same bits.)
+        floatv next[2];
+        memcpy(&next[0], c, sizeof(floatv));
+        memcpy(&next[1], c + MATMUL_VEC, sizeof(floatv));
         for (int r = 0; r < MATMUL_MR; r++) {
-            for (int h = 0; h < 2; h++) {
-                floatv cv;
-                memcpy(&cv, c + (size_t)r * ldc + h * MATMUL_VEC, sizeof(cv));
-                cv += acc[r][h];
-                memcpy(c + (size_t)r * ldc + h * MATMUL_VEC, &cv, sizeof(cv));
+            floatv cv[2] = {next[0] + acc[r][0], next[1] + acc[r][1]};
+            if (r + 1 < MATMUL_MR) {
+                memcpy(&next[0], c + (size_t)(r + 1) * ldc, sizeof(floatv));
+                memcpy(&next[1], c + (size_t)(r + 1) * ldc + MATMUL_VEC, sizeof(floatv));
             }
+            memcpy(c + (size_t)r * ldc, &cv[0], sizeof(floatv));
+            memcpy(c + (size_t)r * ldc + MATMUL_VEC, &cv[1], sizeof(floatv));
         }
         return;
     }
