@@ -340,21 +340,24 @@ static void matmul_micro_kernel(float *c, size_t ldc, const float *a, size_t a_r
     }
 }
 
-// the first n floats of x (n = 4, 6 or 8: a constant where this is inlined)
-// to dst, as one 32-byte store or a 16-byte and an 8-byte one
+// the first n floats of x to dst (n from 1 to 8, a constant where this is
+// inlined): 8 as one 32-byte store, 4 and 6 as a 16-byte and an 8-byte one
+// (the tiles' MR: 6, or 12 = 8 + 4), others float by float
 typedef float floatv8 __attribute__((vector_size(8 * sizeof(float))));
 typedef float floatv4 __attribute__((vector_size(4 * sizeof(float))));
 typedef float floatv2 __attribute__((vector_size(2 * sizeof(float))));
 static inline void matmul_store_first(float *dst, floatv8 x, int n) {
     if (n == 8) {
         memcpy(dst, &x, sizeof(x));
-        return;
-    }
-    floatv4 lo = __builtin_shufflevector(x, x, 0, 1, 2, 3);
-    memcpy(dst, &lo, sizeof(lo));
-    if (n == 6) {
-        floatv2 mid = __builtin_shufflevector(x, x, 4, 5);
-        memcpy(dst + 4, &mid, sizeof(mid));
+    } else if (n == 4 || n == 6) {
+        floatv4 lo = __builtin_shufflevector(x, x, 0, 1, 2, 3);
+        memcpy(dst, &lo, sizeof(lo));
+        if (n == 6) {
+            floatv2 mid = __builtin_shufflevector(x, x, 4, 5);
+            memcpy(dst + 4, &mid, sizeof(mid));
+        }
+    } else {
+        for (int j = 0; j < n; j++) { dst[j] = x[j]; }
     }
 }
 
@@ -364,7 +367,7 @@ static inline void matmul_store_first(float *dst, floatv8 x, int n) {
 // last row again); three rounds of shuffles, each merging pairs of vectors,
 // gather element i of every row into vector i (interleave pairs of rows, then
 // pairs of pairs, then the 128-bit halves), and each of those is one vector
-// store (of its first rows floats: rows = 4, 6 or 8). Element by element it
+// store (of its first `rows` floats). Element by element it
 // would take 8 x rows loads and as many stores.
 static inline void matmul_transpose_8x8(float *dst, size_t dst_rs, const float *src, size_t src_rs, int rows) {
     floatv8 v[8], t[8], u[8];
@@ -494,9 +497,8 @@ static void matmul_pack_a(float *apack, float *sums, const float *a, size_t a_rs
         if (a_cs == 1 && r_end == MATMUL_MR && psums == NULL) {
             // A's rows contiguous (the forward's inp, the input gradient's
             // dout): 8 k at a time, each group of up to 8 rows transposed in
-            // registers by matmul_transpose_8x8 straight into the panel.
-            // (Element by element this copy was a tenth of the input
-            // gradient's time at 256 rows.)
+            // registers by matmul_transpose_8x8 straight into the panel
+            // (element by element, this copy took twice as long)
             for (; k + 8 <= kc; k += 8) {
                 for (int r0 = 0; r0 < MATMUL_MR; r0 += 8) {
                     matmul_transpose_8x8(panel + (size_t)k * MATMUL_MR + r0, MATMUL_MR, src + (size_t)r0 * a_rs + k,
