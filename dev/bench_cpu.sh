@@ -17,8 +17,9 @@
 # ./train's per-operation tables follow the summary.
 # With threads 1 and 2, a table per shape of what the second thread bought per
 # operation. Then the matmul alone against OpenBLAS's cblas_sgemm
-# (dev/cpu/matmul_openblas), per thread count. MPI=1 adds 1 process x 2 threads against 2 MPI ranks x 1 thread
-# (dev/bench_mpi.sh) for the shapes whose batch splits over two ranks.
+# (dev/cpu/matmul_openblas), per thread count. MPI=1 adds 1 process x 2
+# threads against 2 MPI ranks x 1 thread (dev/bench_mpi.sh) for the shapes
+# whose batch splits over two ranks.
 # Environment: PYTHON (default /usr/bin/python3, which needs torch and numpy),
 # STEPS (default 5), MPI.
 #
