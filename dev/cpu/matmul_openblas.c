@@ -13,6 +13,17 @@ shape and product both GFLOP/s (from the min) and OpenBLAS's median time over
 ours (ours' speed as a fraction of OpenBLAS's: 1.00 is level, above 1 ours is
 faster), then the sums over the five shapes of medians and of mins.
 
+Two cache states, timed in the same repeats, one table each:
+  warm  each product straight after the same one: every operand in cache
+        (the weight too, when it fits: fcproj's is 9 MiB, in L3);
+  cold  as in a training step, where a layer's weight and the input saved
+        by its forward were last touched a whole pass earlier: before each
+        call a 64 MiB write evicts every cache, then the operand that a step
+        has just written is read back in (the forward's inp, the backward's
+        dout); the weight, the saved inp and the output come from memory.
+The two can rank the two libraries differently (they pack and prefetch
+differently), so both are printed.
+
 OpenBLAS is loaded at run time (dlopen: libopenblas.so.0, or the file in
 OPENBLAS_LIB), so this builds without it; Debian: apt-get install
 libopenblas0-pthread. Both sides use OMP_NUM_THREADS threads. OpenBLAS's own
@@ -92,6 +103,20 @@ static void run_product(const Problem *pb, int p, int blas) {
     }
 }
 
+// the cold state before product p (see the top): every cache evicted by
+// writing `flush` (flush_n bytes, more than the last-level cache), then the
+// operand a training step has just written read back in
+static float lab_sink;
+static void evict_caches(const Problem *pb, int p, unsigned char *flush, size_t flush_n) {
+    static unsigned char fill = 0;
+    memset(flush, ++fill, flush_n);
+    const float *hot = p == 0 ? pb->inp : pb->dout;
+    const size_t n = p == 0 ? (size_t)pb->N * pb->C : (size_t)pb->N * pb->OC;
+    float s = 0.0f;
+    for (size_t i = 0; i < n; i += 16) { s += hot[i]; }  // one float per 64-byte line
+    lab_sink += s;  // (a static the compiler cannot drop)
+}
+
 // ours against OpenBLAS's for product p, from zeroed outputs; 1 when they agree
 static int check_product(Problem *pb, int p, const char *shape) {
     const size_t n = p == 0 ? (size_t)pb->N * pb->OC : p == 1 ? (size_t)pb->N * pb->C : (size_t)pb->OC * pb->C;
@@ -129,9 +154,13 @@ int main(int argc, char **argv) {
         {"qkv", 768, 2304}, {"attproj", 768, 768}, {"fc", 768, 3072}, {"fcproj", 3072, 768}, {"cls", 768, 50304},
     };
     const int n_shapes = (int)(sizeof(shapes) / sizeof(shapes[0]));
-    double sum_med[PRODUCTS][2] = {{0.0}}, sum_min[PRODUCTS][2] = {{0.0}};
-    double worst_ratio = 1e30;
-    const char *worst_shape = "", *worst_product = "";
+    enum { MODES = 2 };  // 0 warm, 1 cold
+    static const char *const mode_names[MODES] = {"warm", "cold"};
+    const size_t flush_n = (size_t)64 << 20;
+    unsigned char *flush = reps > 0 ? (unsigned char *)mallocCheck(flush_n) : NULL;
+    double sum_med[MODES][PRODUCTS][2] = {{{0.0}}}, sum_min[MODES][PRODUCTS][2] = {{{0.0}}};
+    double worst_ratio[MODES] = {1e30, 1e30};
+    const char *worst_shape[MODES] = {"", ""}, *worst_product[MODES] = {"", ""};
     int all_ok = 1;
     for (int s = 0; s < n_shapes; s++) {
         const int C = shapes[s].C, OC = shapes[s].OC;
@@ -141,38 +170,44 @@ int main(int argc, char **argv) {
                       (float *)callocCheck((size_t)OC * C, sizeof(float)), (float *)callocCheck((size_t)OC, sizeof(float))};
         for (int p = 0; p < PRODUCTS; p++) { all_ok &= check_product(&pb, p, shapes[s].name); }
         if (reps > 0) {
-            double *t = (double *)mallocCheck((size_t)PRODUCTS * 2 * reps * sizeof(double));  // [p][blas][rep]
+            // t[((mode * PRODUCTS + p) * 2 + blas) * reps + r]
+            double *t = (double *)mallocCheck((size_t)MODES * PRODUCTS * 2 * reps * sizeof(double));
             for (int r = 0; r < reps; r++) {
-                for (int p = 0; p < PRODUCTS; p++) {
-                    for (int i = 0; i < 2; i++) {
-                        const int blas = (r + i) % 2;  // who goes first swaps every repeat
-                        const double t0 = now_seconds();
-                        run_product(&pb, p, blas);
-                        t[((size_t)p * 2 + blas) * reps + r] = now_seconds() - t0;
+                for (int mode = 0; mode < MODES; mode++) {
+                    for (int p = 0; p < PRODUCTS; p++) {
+                        for (int i = 0; i < 2; i++) {
+                            const int blas = (r + i) % 2;  // who goes first swaps every repeat
+                            if (mode == 1) { evict_caches(&pb, p, flush, flush_n); }
+                            const double t0 = now_seconds();
+                            run_product(&pb, p, blas);
+                            t[(((size_t)mode * PRODUCTS + p) * 2 + blas) * reps + r] = now_seconds() - t0;
+                        }
                     }
                 }
             }
             const double flops = 2.0 * N * (double)C * OC;
-            printf("  %-8s", shapes[s].name);
-            for (int p = 0; p < PRODUCTS; p++) {
-                double mn[2], med[2];
-                for (int blas = 0; blas < 2; blas++) {
-                    double *tp = t + ((size_t)p * 2 + blas) * reps;
-                    qsort(tp, (size_t)reps, sizeof(double), lab_cmp_double);
-                    mn[blas] = tp[0];
-                    med[blas] = tp[reps / 2];
-                    sum_med[p][blas] += med[blas];
-                    sum_min[p][blas] += mn[blas];
+            for (int mode = 0; mode < MODES; mode++) {
+                printf("  %-8s %s", shapes[s].name, mode_names[mode]);
+                for (int p = 0; p < PRODUCTS; p++) {
+                    double mn[2], med[2];
+                    for (int blas = 0; blas < 2; blas++) {
+                        double *tp = t + (((size_t)mode * PRODUCTS + p) * 2 + blas) * reps;
+                        qsort(tp, (size_t)reps, sizeof(double), lab_cmp_double);
+                        mn[blas] = tp[0];
+                        med[blas] = tp[reps / 2];
+                        sum_med[mode][p][blas] += med[blas];
+                        sum_min[mode][p][blas] += mn[blas];
+                    }
+                    printf(" | %s %6.1f / %6.1f GFLOP/s, %.2f", product_names[p], flops / mn[0] / 1e9,
+                           flops / mn[1] / 1e9, med[1] / med[0]);
+                    if (med[1] / med[0] < worst_ratio[mode]) {
+                        worst_ratio[mode] = med[1] / med[0];
+                        worst_shape[mode] = shapes[s].name;
+                        worst_product[mode] = product_names[p];
+                    }
                 }
-                printf(" | %s %6.1f / %6.1f GFLOP/s, %.2f", product_names[p], flops / mn[0] / 1e9, flops / mn[1] / 1e9,
-                       med[1] / med[0]);
-                if (med[1] / med[0] < worst_ratio) {
-                    worst_ratio = med[1] / med[0];
-                    worst_shape = shapes[s].name;
-                    worst_product = product_names[p];
-                }
+                printf("\n");
             }
-            printf("\n");
             free(t);
         }
         free((void *)pb.inp);
@@ -183,14 +218,19 @@ int main(int argc, char **argv) {
         free(pb.dweight);
         free(pb.dbias);
     }
+    free(flush);
     if (reps > 0) {
         printf("(per product: ours / OpenBLAS GFLOP/s from the min, then OpenBLAS's median time over ours)\n");
-        for (int p = 0; p < PRODUCTS; p++) {
-            printf("  %-12s over the %d shapes: medians %.1f / %.1f ms (%.3f), mins %.1f / %.1f ms (%.3f)\n",
-                   product_names[p], n_shapes, 1e3 * sum_med[p][0], 1e3 * sum_med[p][1], sum_med[p][1] / sum_med[p][0],
-                   1e3 * sum_min[p][0], 1e3 * sum_min[p][1], sum_min[p][1] / sum_min[p][0]);
+        for (int mode = 0; mode < MODES; mode++) {
+            for (int p = 0; p < PRODUCTS; p++) {
+                printf("  %s %-12s over the %d shapes: medians %.1f / %.1f ms (%.3f), mins %.1f / %.1f ms (%.3f)\n",
+                       mode_names[mode], product_names[p], n_shapes, 1e3 * sum_med[mode][p][0],
+                       1e3 * sum_med[mode][p][1], sum_med[mode][p][1] / sum_med[mode][p][0],
+                       1e3 * sum_min[mode][p][0], 1e3 * sum_min[mode][p][1], sum_min[mode][p][1] / sum_min[mode][p][0]);
+            }
+            printf("  %s: the lowest ratio %.2f (%s, %s)\n", mode_names[mode], worst_ratio[mode], worst_shape[mode],
+                   worst_product[mode]);
         }
-        printf("  the lowest ratio: %.2f (%s, %s)\n", worst_ratio, worst_shape, worst_product);
     }
     printf(all_ok ? "PASS: ours agrees with OpenBLAS on every product\n" : "FAIL: see above\n");
     return all_ok ? 0 : 1;
