@@ -356,6 +356,9 @@ test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/cpu/matmu
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul 64 300 600 0
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 300 520 2100 0  # the 12 x 32 tile, on any CPU
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 64 300 600 0
+	# C's rows a multiple of 4 KiB apart (C 1024): the backward's tiles walk along C's rows
+	OMP_NUM_THREADS=3 ./dev/cpu/matmul 300 1024 520 0
+	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 300 1024 520 0
 	$(if $(HAS_AVX512),./dev/cpu/matmul_avx512 300 520 2100 0,@echo "dev/cpu/matmul_avx512: built; not run (this CPU has no AVX-512)")
 	./dev/cpu/attention 2 17 64 4 0     # odd T, hs 16
 	./dev/cpu/attention 1 70 96 2 0     # hs 48
