@@ -106,7 +106,9 @@ static void run_product(const Problem *pb, int p, int blas) {
 // the cold state before product p (see the top): every cache evicted by
 // writing `flush` (flush_n bytes, more than the last-level cache), then the
 // operand a training step has just written read back in
-static float lab_sink;
+// (volatile: a sum stored to a plain static that nothing reads may be
+// dropped by the compiler, and the reads with it)
+static volatile float evict_sink;
 static void evict_caches(const Problem *pb, int p, unsigned char *flush, size_t flush_n) {
     static unsigned char fill = 0;
     memset(flush, ++fill, flush_n);
@@ -114,7 +116,7 @@ static void evict_caches(const Problem *pb, int p, unsigned char *flush, size_t 
     const size_t n = p == 0 ? (size_t)pb->N * pb->C : (size_t)pb->N * pb->OC;
     float s = 0.0f;
     for (size_t i = 0; i < n; i += 16) { s += hot[i]; }  // one float per 64-byte line
-    lab_sink += s;  // (a static the compiler cannot drop)
+    evict_sink = s;
 }
 
 // ours against OpenBLAS's for product p, from zeroed outputs; 1 when they agree
