@@ -366,8 +366,9 @@ test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/cpu/matmu
 	./dev/cpu/attention 1 300 128 2 0
 	./dev/cpu/attention 3 150 96 4 0
 	./dev/cpu/classifier 5 1000 0       # V not a multiple of the padding
-	@# ours against OpenBLAS's sgemm at GPT-2 124M's shapes, 37 rows (where OpenBLAS is installed)
-	@OMP_NUM_THREADS=3 ./dev/cpu/matmul_openblas 37 0; rc=$$?; \
+	@# ours against OpenBLAS's sgemm at GPT-2 124M's shapes, 37 rows, and attention's
+	@# products at T 200 (two blocks, the second partial) (where OpenBLAS is installed)
+	@OMP_NUM_THREADS=3 ./dev/cpu/matmul_openblas 37 200 0; rc=$$?; \
 	  if [ $$rc -eq 2 ]; then echo "dev/cpu/matmul_openblas: SKIPPED (no OpenBLAS here)"; else exit $$rc; fi
 
 # test-cuda: the GPU trainer without a GPU. Always: train.cu's kernels and the

@@ -191,11 +191,11 @@ PY
 
 # the matmul alone against OpenBLAS's cblas_sgemm called directly, same threads,
 # alternating in one process (dev/cpu/matmul_openblas: GPT-2 124M's five shapes
-# at 256 rows, the three products)
+# at 256 rows, the three products; then attention's six products at T 1024)
 if [ -x dev/cpu/matmul_openblas ]; then
     for threads in $threads_list; do
         echo
-        OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE ./dev/cpu/matmul_openblas 256 21 \
+        OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE ./dev/cpu/matmul_openblas 256 1024 21 \
             || echo "dev/cpu/matmul_openblas failed or found no OpenBLAS (exit $?)"
     done
 else

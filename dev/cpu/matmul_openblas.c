@@ -24,13 +24,26 @@ Two cache states, timed in the same repeats, one table each:
 The two can rank the two libraries differently (they pack and prefetch
 differently), so both are printed.
 
+Then attention's six products for one head of hs 64 at T positions (default
+1024), exactly as train.c's attention_forward and attention_backward call
+matmul_accumulate (blocks of ATTENTION_BLOCK query rows, keys past a block's
+last row skipped; the same pointers, strides and sizes), each call also made
+through cblas_sgemm with the same strides:
+    scores  S = Q K^T    (rows, keys, K hs)      dP  = dO V^T  (rows, keys, K hs)
+    output  O = P V      (rows, hs, K keys)      dQ  = dS K    (rows, hs, K keys)
+    dV = P^T dO, dK = dS^T Q  (key rows, hs, K the queries after them; A transposed)
+Both sides on one thread, as train.c runs them when there are at least two
+heads per thread (GPT-2's 12 heads: always in training); operands warm, as
+in a step (a block's products follow each other). GFLOP/s count what is
+computed (2 M N K per call, the block's masked triangle included).
+
 OpenBLAS is loaded at run time (dlopen: libopenblas.so.0, or the file in
 OPENBLAS_LIB), so this builds without it; Debian: apt-get install
 libopenblas0-pthread. Both sides use OMP_NUM_THREADS threads. OpenBLAS's own
 threads wait passively between calls here (OPENBLAS_THREAD_TIMEOUT, set below
 unless set already), so that they do not take the cores from ours.
 
-    make dev/cpu/matmul_openblas && OMP_NUM_THREADS=2 dev/cpu/matmul_openblas [N] [repeats]
+    make dev/cpu/matmul_openblas && OMP_NUM_THREADS=2 dev/cpu/matmul_openblas [N] [T] [repeats]
 (repeats 0: the checks only, no timing; exit 2 when OpenBLAS cannot be loaded)
 */
 #define TRAIN_NO_MAIN
@@ -141,10 +154,171 @@ static int check_product(Problem *pb, int p, const char *shape) {
     return ok;
 }
 
+// ----------------------------------------------------------------------------
+// attention's products
+
+// one call C (M, N) += A (M, K) @ B (K, N), in matmul_accumulate's strides
+typedef struct {
+    float *c;
+    size_t ldc;
+    const float *a;
+    size_t a_rs, a_cs;
+    const float *b;
+    size_t b_rs, b_cs;
+    int M, N, K;
+} Call;
+
+// the same product through cblas_sgemm: an operand with unit column stride is
+// row-major as it is (leading dimension its row stride), one with unit row
+// stride is the transpose of a row-major matrix (leading dimension its column
+// stride); matmul_accumulate's operands are always one or the other here
+static void sgemm_call(const OpenBlas *ob, const Call *k) {
+    ob->sgemm(CBLAS_ROW_MAJOR, k->a_cs == 1 ? CBLAS_NO_TRANS : CBLAS_TRANS, k->b_cs == 1 ? CBLAS_NO_TRANS : CBLAS_TRANS,
+              k->M, k->N, k->K, 1.0f, k->a, (int)(k->a_cs == 1 ? k->a_rs : k->a_cs), k->b,
+              (int)(k->b_cs == 1 ? k->b_rs : k->b_cs), 1.0f, k->c, (int)k->ldc);
+}
+
+enum { ATT_PRODUCTS = 6 };
+static const char *const att_names[ATT_PRODUCTS] = {"scores QK^T", "output PV", "dP = dO V^T",
+                                                    "dQ = dS K", "dV = P^T dO", "dK = dS^T Q"};
+
+// one head (hs channels of C) at T positions: its inputs, and one output per product
+typedef struct {
+    int T, C, hs;
+    const float *qkv, *att, *ds, *dout;  // qkv (T, 3C): q, k, v; att, ds (T, T); dout (T, C)
+    float *out[ATT_PRODUCTS];            // scores, dP (T, T); output (T, C); dq, dv, dk (T, 3C)
+} Head;
+
+// product p's calls, in the order attention_forward / attention_backward make
+// them (the same arguments: see train.c); returns how many, at most calls_max
+static int head_calls(const Head *h, int p, Call *calls, int calls_max) {
+    const int T = h->T, hs = h->hs;
+    const size_t C = (size_t)h->C, C3 = 3 * C, TT = (size_t)T;
+    const float *q = h->qkv, *k = q + C, *v = q + 2 * C;
+    int n = 0;
+    for (int r0 = 0; r0 < T && n < calls_max; r0 += ATTENTION_BLOCK) {
+        const int rows = T - r0 < ATTENTION_BLOCK ? T - r0 : ATTENTION_BLOCK, keys = r0 + rows;
+        const size_t from = (size_t)r0 * TT + (size_t)r0;  // [r0, r0] of a T x T matrix
+        Call c;
+        switch (p) {
+            case 0: c = (Call){h->out[0] + (size_t)r0 * TT, TT, q + r0 * C3, C3, 1, k, 1, C3, rows, keys, hs}; break;
+            case 1: c = (Call){h->out[1] + (size_t)r0 * C, C, h->att + (size_t)r0 * TT, TT, 1, v, C3, 1, rows, hs, keys}; break;
+            case 2: c = (Call){h->out[2] + (size_t)r0 * TT, TT, h->dout + (size_t)r0 * C, C, 1, v, 1, C3, rows, keys, hs}; break;
+            case 3: c = (Call){h->out[3] + r0 * C3, C3, h->ds + (size_t)r0 * TT, TT, 1, k, C3, 1, rows, hs, keys}; break;
+            case 4: c = (Call){h->out[4] + r0 * C3, C3, h->att + from, 1, TT, h->dout + (size_t)r0 * C, C, 1, rows, hs, T - r0}; break;
+            default: c = (Call){h->out[5] + r0 * C3, C3, h->ds + from, 1, TT, q + r0 * C3, C3, 1, rows, hs, T - r0}; break;
+        }
+        calls[n++] = c;
+    }
+    return n;
+}
+
+static void run_calls(const OpenBlas *ob, const Call *calls, int n, int blas) {
+    for (int i = 0; i < n; i++) {
+        const Call *k = &calls[i];
+        if (blas) {
+            sgemm_call(ob, k);
+        } else {
+            matmul_accumulate(k->c, k->ldc, NULL, k->a, k->a_rs, k->a_cs, k->b, k->b_rs, k->b_cs, k->M, k->N, k->K);
+        }
+    }
+}
+
+// the output product p writes (its calls' C), its size in floats
+static size_t head_out_floats(const Head *h, int p) {
+    return p == 0 || p == 2 ? (size_t)h->T * h->T : p == 1 ? (size_t)h->T * h->C : (size_t)h->T * 3 * h->C;
+}
+
+// ours against OpenBLAS's for each product, then timed alternating (one
+// thread each); returns 1 when every product agrees
+static int attention_products(const OpenBlas *ob, int T, int reps) {
+    const int C = 768, hs = 64;
+    enum { CALLS_MAX = 1 << 12 };
+    Head h = {T, C, hs, lab_random((size_t)T * 3 * C, 1.0f, 4), lab_random((size_t)T * T, 1.0f, 5),
+              lab_random((size_t)T * T, 1.0f, 6), lab_random((size_t)T * C, 1.0f, 7), {NULL}};
+    for (int p = 0; p < ATT_PRODUCTS; p++) { h.out[p] = (float *)callocCheck(head_out_floats(&h, p), sizeof(float)); }
+    Call *calls = (Call *)mallocCheck((size_t)CALLS_MAX * sizeof(Call));
+    const int threads = num_threads();
+#ifdef _OPENMP
+    omp_set_num_threads(1);
+#endif
+    ob->set_threads(1);
+    printf("attention's products, one head (hs %d) at T %d, 1 thread each:\n", hs, T);
+    int all_ok = 1;
+    for (int p = 0; p < ATT_PRODUCTS; p++) {  // from zeroed outputs: OpenBLAS's, then ours
+        const size_t n = head_out_floats(&h, p);
+        float *ref = (float *)mallocCheck(n * sizeof(float));
+        const int nc = head_calls(&h, p, calls, CALLS_MAX);
+        memset(h.out[p], 0, n * sizeof(float));
+        run_calls(ob, calls, nc, 1);
+        memcpy(ref, h.out[p], n * sizeof(float));
+        memset(h.out[p], 0, n * sizeof(float));
+        run_calls(ob, calls, nc, 0);
+        char what[64];
+        snprintf(what, sizeof(what), "attention %s", att_names[p]);
+        // sums of K products of normal(0, 1) values (K hs or up to T)
+        all_ok &= lab_check(what, h.out[p], ref, n, 5e-7 * (p == 0 || p == 2 ? hs : T), 1e-4);
+        free(ref);
+    }
+    if (reps > 0) {
+        double *t = (double *)mallocCheck((size_t)ATT_PRODUCTS * 2 * reps * sizeof(double));  // [(p * 2 + blas) * reps + r]
+        double flops[ATT_PRODUCTS], sum_med[2] = {0.0, 0.0}, sum_min[2] = {0.0, 0.0}, worst = 1e30;
+        int worst_p = 0;
+        for (int p = 0; p < ATT_PRODUCTS; p++) {
+            const int nc = head_calls(&h, p, calls, CALLS_MAX);
+            flops[p] = 0.0;
+            for (int i = 0; i < nc; i++) { flops[p] += 2.0 * calls[i].M * calls[i].N * (double)calls[i].K; }
+        }
+        for (int r = 0; r < reps; r++) {
+            for (int p = 0; p < ATT_PRODUCTS; p++) {
+                const int nc = head_calls(&h, p, calls, CALLS_MAX);
+                for (int i = 0; i < 2; i++) {
+                    const int blas = (r + i) % 2;  // who goes first swaps every repeat
+                    const double t0 = now_seconds();
+                    run_calls(ob, calls, nc, blas);
+                    t[((size_t)p * 2 + blas) * reps + r] = now_seconds() - t0;
+                }
+            }
+        }
+        for (int p = 0; p < ATT_PRODUCTS; p++) {
+            double mn[2], med[2];
+            for (int blas = 0; blas < 2; blas++) {
+                double *tp = t + ((size_t)p * 2 + blas) * reps;
+                qsort(tp, (size_t)reps, sizeof(double), lab_cmp_double);
+                mn[blas] = tp[0];
+                med[blas] = tp[reps / 2];
+                sum_med[blas] += med[blas];
+                sum_min[blas] += mn[blas];
+            }
+            printf("  %-12s %6.1f / %6.1f GFLOP/s, %.2f\n", att_names[p], flops[p] / mn[0] / 1e9,
+                   flops[p] / mn[1] / 1e9, med[1] / med[0]);
+            if (med[1] / med[0] < worst) {
+                worst = med[1] / med[0];
+                worst_p = p;
+            }
+        }
+        printf("  over the 6 products: medians %.2f / %.2f ms (%.3f), mins %.2f / %.2f ms (%.3f)\n", 1e3 * sum_med[0],
+               1e3 * sum_med[1], sum_med[1] / sum_med[0], 1e3 * sum_min[0], 1e3 * sum_min[1], sum_min[1] / sum_min[0]);
+        printf("  attention: the lowest ratio %.2f (%s)\n", worst, att_names[worst_p]);
+        free(t);
+    }
+#ifdef _OPENMP
+    omp_set_num_threads(threads);
+#endif
+    ob->set_threads(threads);
+    free(calls);
+    free((void *)h.qkv);
+    free((void *)h.att);
+    free((void *)h.ds);
+    free((void *)h.dout);
+    for (int p = 0; p < ATT_PRODUCTS; p++) { free(h.out[p]); }
+    return all_ok;
+}
+
 int main(int argc, char **argv) {
-    int dims[2] = {256, 31};
-    lab_args(argc, argv, dims, 2, "OMP_NUM_THREADS=T dev/cpu/matmul_openblas [N] [repeats]");
-    const int N = dims[0], reps = dims[1];
+    int dims[3] = {256, 1024, 31};
+    lab_args(argc, argv, dims, 3, "OMP_NUM_THREADS=T dev/cpu/matmul_openblas [N] [T] [repeats]");
+    const int N = dims[0], T = dims[1], reps = dims[2];
     setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);  // (read when OpenBLAS starts its threads)
     OpenBlas ob;
     if (!openblas_load(&ob)) { return 2; }
@@ -234,6 +408,7 @@ int main(int argc, char **argv) {
                    worst_product[mode]);
         }
     }
+    all_ok &= attention_products(&ob, T, reps);
     printf(all_ok ? "PASS: ours agrees with OpenBLAS on every product\n" : "FAIL: see above\n");
     return all_ok ? 0 : 1;
 }
