@@ -506,6 +506,26 @@ static void matmul_pack_a(float *apack, float *sums, const float *a, size_t a_rs
                 }
             }
         }
+        if (a_rs == 1 && r_end == MATMUL_MR) {
+            // A's columns contiguous (the weight gradient's A = dout^T: column
+            // k of A is MR neighbours in row k of dout): one MR-float copy per
+            // k, and the row sums kept in registers (the same additions in the
+            // same order as below, so the same bits). Element by element this
+            // copy took 5-11% of the weight gradient's time; side by side at
+            // GPT-2 124M's four layer shapes, 256 rows, 41 repeats, the
+            // product ran 1.03-1.13x as fast by medians on 1 thread (8
+            // comparisons), 0.97-1.09x on 2; by mins, level.
+            float s[MATMUL_MR];
+            if (psums != NULL) { memcpy(s, psums, sizeof(s)); }
+            for (; k < kc; k++) {
+                const float *col = src + (size_t)k * a_cs;
+                memcpy(panel + (size_t)k * MATMUL_MR, col, MATMUL_MR * sizeof(float));
+                if (psums != NULL) {
+                    for (int r = 0; r < MATMUL_MR; r++) { s[r] += col[r]; }
+                }
+            }
+            if (psums != NULL) { memcpy(psums, s, sizeof(s)); }
+        }
         // k by k, the MR values of column k (MR reads, from MR rows of A or
         // from one row of dout when A = dout^T; MR contiguous writes)
         for (; k < kc; k++) {
