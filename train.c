@@ -511,10 +511,10 @@ static void matmul_pack_a(float *apack, float *sums, const float *a, size_t a_rs
             // k of A is MR neighbours in row k of dout): one MR-float copy per
             // k, and the row sums kept in registers (the same additions in the
             // same order as below, so the same bits). Element by element this
-            // copy took 5-11% of the weight gradient's time; side by side at
-            // GPT-2 124M's four layer shapes, 256 rows, 41 repeats, the
-            // product ran 1.03-1.13x as fast by medians on 1 thread (8
-            // comparisons), 0.97-1.09x on 2; by mins, level.
+            // copy took 11-12% of the weight gradient's time at qkv's shape
+            // (perf, 1 thread), this way 7-9%: about 2% of the product, which
+            // is what side-by-side timing found once each version had run
+            // in both slots of the harness (it favours one slot by 2-8%).
             float s[MATMUL_MR];
             if (psums != NULL) { memcpy(s, psums, sizeof(s)); }
             for (; k < kc; k++) {
