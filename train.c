@@ -602,11 +602,12 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
     // pushed out by the 16 KiB of B streamed through L1 before its end. So
     // then along the panel's rows instead: each tile's C lines fall in the
     // next sets, and the panel of A stays in L1 while the strips come from
-    // L2 or L3. (Measured side by side, 8 comparisons of 31-41 repeats:
-    // fcproj's input gradient 0.96-1.13x, weight gradient 1.00-1.21x on 1
-    // thread by medians, typically 1.03-1.08x; level on 2; rows 3 KiB apart
-    // were up to 8% slower in that order, attention at T 1024 (K 64: short
-    // tiles) level to 3% slower, so they keep the first.)
+    // L2 or L3. (Measured side by side, fcproj's backward on 1 thread,
+    // each order run in both slots of the harness, which favours its first
+    // slot by 2-8%: 1.01-1.05x by medians over 2 runs of 41 repeats; level
+    // on 2. Rows 3 KiB apart were up to 8% slower in that order, attention
+    // at T 1024 (K 64: short tiles) level to 3% slower, so they keep the
+    // first.)
     const int along_rows = ldc % 1024 == 0 && K >= MATMUL_KC;
     float *sums = NULL;  // the row sums from 0, added to row_sums at the end
     if (row_sums != NULL) {
