@@ -190,13 +190,15 @@ typedef struct {
 } Head;
 
 // product p's calls, in the order attention_forward / attention_backward make
-// them (the same arguments: see train.c); returns how many, at most calls_max
-static int head_calls(const Head *h, int p, Call *calls, int calls_max) {
+// them (the same arguments: see train.c), one per block of query rows (calls
+// holds head_blocks(h)); returns how many
+static int head_blocks(const Head *h) { return (h->T + ATTENTION_BLOCK - 1) / ATTENTION_BLOCK; }
+static int head_calls(const Head *h, int p, Call *calls) {
     const int T = h->T, hs = h->hs;
     const size_t C = (size_t)h->C, C3 = 3 * C, TT = (size_t)T;
     const float *q = h->qkv, *k = q + C, *v = q + 2 * C;
     int n = 0;
-    for (int r0 = 0; r0 < T && n < calls_max; r0 += ATTENTION_BLOCK) {
+    for (int r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
         const int rows = T - r0 < ATTENTION_BLOCK ? T - r0 : ATTENTION_BLOCK, keys = r0 + rows;
         const size_t from = (size_t)r0 * TT + (size_t)r0;  // [r0, r0] of a T x T matrix
         Call c;
@@ -233,11 +235,10 @@ static size_t head_out_floats(const Head *h, int p) {
 // thread each); returns 1 when every product agrees
 static int attention_products(const OpenBlas *ob, int T, int reps) {
     const int C = 768, hs = 64;
-    enum { CALLS_MAX = 1 << 12 };
     Head h = {T, C, hs, lab_random((size_t)T * 3 * C, 1.0f, 4), lab_random((size_t)T * T, 1.0f, 5),
               lab_random((size_t)T * T, 1.0f, 6), lab_random((size_t)T * C, 1.0f, 7), {NULL}};
     for (int p = 0; p < ATT_PRODUCTS; p++) { h.out[p] = (float *)callocCheck(head_out_floats(&h, p), sizeof(float)); }
-    Call *calls = (Call *)mallocCheck((size_t)CALLS_MAX * sizeof(Call));
+    Call *calls = (Call *)mallocCheck((size_t)head_blocks(&h) * sizeof(Call));
     const int threads = num_threads();
 #ifdef _OPENMP
     omp_set_num_threads(1);
@@ -248,7 +249,7 @@ static int attention_products(const OpenBlas *ob, int T, int reps) {
     for (int p = 0; p < ATT_PRODUCTS; p++) {  // from zeroed outputs: OpenBLAS's, then ours
         const size_t n = head_out_floats(&h, p);
         float *ref = (float *)mallocCheck(n * sizeof(float));
-        const int nc = head_calls(&h, p, calls, CALLS_MAX);
+        const int nc = head_calls(&h, p, calls);
         memset(h.out[p], 0, n * sizeof(float));
         run_calls(ob, calls, nc, 1);
         memcpy(ref, h.out[p], n * sizeof(float));
@@ -265,13 +266,13 @@ static int attention_products(const OpenBlas *ob, int T, int reps) {
         double flops[ATT_PRODUCTS], sum_med[2] = {0.0, 0.0}, sum_min[2] = {0.0, 0.0}, worst = 1e30;
         int worst_p = 0;
         for (int p = 0; p < ATT_PRODUCTS; p++) {
-            const int nc = head_calls(&h, p, calls, CALLS_MAX);
+            const int nc = head_calls(&h, p, calls);
             flops[p] = 0.0;
             for (int i = 0; i < nc; i++) { flops[p] += 2.0 * calls[i].M * calls[i].N * (double)calls[i].K; }
         }
         for (int r = 0; r < reps; r++) {
             for (int p = 0; p < ATT_PRODUCTS; p++) {
-                const int nc = head_calls(&h, p, calls, CALLS_MAX);
+                const int nc = head_calls(&h, p, calls);
                 for (int i = 0; i < 2; i++) {
                     const int blas = (r + i) % 2;  // who goes first swaps every repeat
                     const double t0 = now_seconds();
