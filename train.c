@@ -601,11 +601,13 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
     // of att, T floats on (at T 1024, each on its own 4 KiB page). The
     // hardware prefetchers follow runs inside a page, so the first time a
     // panel is read (its task's first strip; the later strips find it in
-    // L2) every k waits for L3 or memory. So then each k of that first pass
-    // also asks for the line 16 floats further along the same row of att:
-    // the line the panels two and three below will read. (Measured side by
-    // side in one process, dv and dk for one head on 1 thread: 8-15% faster
-    // by medians at T 1024, level at T 256, where att is in L2.)
+    // L2) every k waits for wherever att is. So then each k of that first
+    // pass also asks for the line 16 floats further along the same row of
+    // att: the line the panels two and three below will read. (Measured
+    // with att in L3, dev/cpu/matmul_openblas at T 1024, 1 thread: dk 0.84
+    // and 0.90 of OpenBLAS without, 1.01 and 0.99 with, dv 1.01-1.02 and
+    // 1.00-1.12; in the training backward att's rows come from L2, and there
+    // it is level.)
     const int ahead = direct && a_rs == 1 ? 16 : 0;
     // The order of a task's tiles: down each strip (the strip of B, 16 KiB,
     // stays in L1 while the panels of A come from L2), unless C's rows are a
@@ -910,10 +912,19 @@ static void attention_forward(float *out, float *att, const float *inp, int B, i
 //   att = softmax(s)    ->  ds[t,t2] = att[t,t2] * (datt[t,t2] - sum_t3 att[t,t3] datt[t,t3])
 //   s = q k^T * scale   ->  dq += ds @ k * scale,  dk += ds^T @ q * scale
 // (the scale is folded into ds). dinp (B,T,3C), datt (B,NH,T,T) scratch of
-// the same shape as att, which the backward starts at 0. Blocks of query rows
-// for datt and dq (keys < r1 only); blocks of key rows for dk and dv, which
-// collect from the queries t >= t2 only. Threads as in the forward: whole
-// heads, or every thread in each product.
+// the same shape as att, which the backward starts at 0. One pass over
+// blocks of query rows [r0, r1), keys < r1 only: the block's datt, then its
+// ds in place, then its share of all three gradients: dq for its rows, and
+// dv and dk for keys [0, r1), which collect from every query block at or
+// below them. dv and dk read the block's rows of att and ds transposed (A =
+// att^T: MR neighbouring keys of one query row per k), straight after the
+// softmax's pass has read and written those rows: they come from L2. (Taken
+// key block by key block after all the query blocks, as until 2026-12, the
+// same products read att and ds back from L3 or memory, T floats apart:
+// measured side by side at B 1, T 1024, C 768, 12 heads, the whole backward
+// ran 17% faster on 1 thread and 21% on 2 this way, dv and dk 1.7x; level
+// at B 8, T 256.) Threads as in the forward: whole heads, or every thread
+// in each product.
 static void attention_backward(float *dinp, float *datt, const float *dout, const float *inp,
                                const float *att, int B, int T, int C, int NH) {
     const int hs = C / NH;
@@ -929,6 +940,7 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
             const float *d = dout + (size_t)b * T * C + (size_t)h * hs;
             for (int r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
                 const int rows = T - r0 < ATTENTION_BLOCK ? T - r0 : ATTENTION_BLOCK, keys = r0 + rows;
+                const float *ar0 = a + (size_t)r0 * T;
                 float *dar = da + (size_t)r0 * T;
                 // datt[t, t2] += dout_t . v_t2 for the block's rows, keys < r1
                 matmul_accumulate(dar, (size_t)T, NULL, d + (size_t)r0 * C, (size_t)C, 1, v, 1, C3,
@@ -936,7 +948,7 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
                 // through the softmax, in place: datt becomes ds (zero above the diagonal)
                 #pragma omp parallel for if (rows >= 32)  // threads own rows
                 for (int i = 0; i < rows; i++) {
-                    const float *ar = a + (size_t)(r0 + i) * T;
+                    const float *ar = ar0 + (size_t)i * T;
                     float *dr = dar + (size_t)i * T;
                     float dot = 0.0f;
                     #pragma omp simd reduction(+ : dot)
@@ -946,16 +958,11 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
                 }
                 // dq_t += sum_t2 ds[t, t2] k_t2
                 matmul_accumulate(dq + r0 * C3, C3, NULL, dar, (size_t)T, 1, k, C3, 1, rows, hs, keys);
-            }
-            for (int c0 = 0; c0 < T; c0 += ATTENTION_BLOCK) {
-                const int rows = T - c0 < ATTENTION_BLOCK ? T - c0 : ATTENTION_BLOCK;
-                // key rows [c0, c0 + rows) collect from queries t in [c0, T):
                 // dv_t2 += sum_t att[t, t2] dout_t,  dk_t2 += sum_t ds[t, t2] q_t
-                const size_t from = (size_t)c0 * T + c0;  // att[c0, c0]: A[t2, t] = att[t, t2]
-                matmul_accumulate(dv + c0 * C3, C3, NULL, a + from, 1, (size_t)T, d + (size_t)c0 * C,
-                                  (size_t)C, 1, rows, hs, T - c0);
-                matmul_accumulate(dk + c0 * C3, C3, NULL, da + from, 1, (size_t)T, q + c0 * C3, C3, 1,
-                                  rows, hs, T - c0);
+                // over the block's queries t: A[t2, t] = att[t, t2], keys t2 < r1
+                matmul_accumulate(dv, C3, NULL, ar0, 1, (size_t)T, d + (size_t)r0 * C, (size_t)C, 1,
+                                  keys, hs, rows);
+                matmul_accumulate(dk, C3, NULL, dar, 1, (size_t)T, q + r0 * C3, C3, 1, keys, hs, rows);
             }
         }
     }

@@ -31,7 +31,8 @@ last row skipped; the same pointers, strides and sizes), each call also made
 through cblas_sgemm with the same strides:
     scores  S = Q K^T    (rows, keys, K hs)      dP  = dO V^T  (rows, keys, K hs)
     output  O = P V      (rows, hs, K keys)      dQ  = dS K    (rows, hs, K keys)
-    dV = P^T dO, dK = dS^T Q  (key rows, hs, K the queries after them; A transposed)
+    dV = P^T dO, dK = dS^T Q  (keys, hs, K the block's rows; A transposed: att's and
+                              dS's rows read in place, MR neighbouring keys per k)
 Both sides on one thread, as train.c runs them when there are at least two
 heads per thread (GPT-2's 12 heads: always in training); operands warm, as
 in a step (a block's products follow each other). GFLOP/s count what is
@@ -200,15 +201,14 @@ static int head_calls(const Head *h, int p, Call *calls) {
     int n = 0;
     for (int r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
         const int rows = T - r0 < ATTENTION_BLOCK ? T - r0 : ATTENTION_BLOCK, keys = r0 + rows;
-        const size_t from = (size_t)r0 * TT + (size_t)r0;  // [r0, r0] of a T x T matrix
         Call c;
         switch (p) {
             case 0: c = (Call){h->out[0] + (size_t)r0 * TT, TT, q + r0 * C3, C3, 1, k, 1, C3, rows, keys, hs}; break;
             case 1: c = (Call){h->out[1] + (size_t)r0 * C, C, h->att + (size_t)r0 * TT, TT, 1, v, C3, 1, rows, hs, keys}; break;
             case 2: c = (Call){h->out[2] + (size_t)r0 * TT, TT, h->dout + (size_t)r0 * C, C, 1, v, 1, C3, rows, keys, hs}; break;
             case 3: c = (Call){h->out[3] + r0 * C3, C3, h->ds + (size_t)r0 * TT, TT, 1, k, C3, 1, rows, hs, keys}; break;
-            case 4: c = (Call){h->out[4] + r0 * C3, C3, h->att + from, 1, TT, h->dout + (size_t)r0 * C, C, 1, rows, hs, T - r0}; break;
-            default: c = (Call){h->out[5] + r0 * C3, C3, h->ds + from, 1, TT, q + r0 * C3, C3, 1, rows, hs, T - r0}; break;
+            case 4: c = (Call){h->out[4], C3, h->att + (size_t)r0 * TT, 1, TT, h->dout + (size_t)r0 * C, C, 1, keys, hs, rows}; break;
+            default: c = (Call){h->out[5], C3, h->ds + (size_t)r0 * TT, 1, TT, q + r0 * C3, C3, 1, keys, hs, rows}; break;
         }
         calls[n++] = c;
     }
