@@ -911,38 +911,42 @@ static void attention_forward(float *out, float *att, const float *inp, int B, i
 //   out = att @ v       ->  datt = dout @ v^T,  dv += att^T @ dout
 //   att = softmax(s)    ->  ds[t,t2] = att[t,t2] * (datt[t,t2] - sum_t3 att[t,t3] datt[t,t3])
 //   s = q k^T * scale   ->  dq += ds @ k * scale,  dk += ds^T @ q * scale
-// (the scale is folded into ds). dinp (B,T,3C), datt (B,NH,T,T) scratch of
-// the same shape as att, which the backward starts at 0. One pass over
+// (the scale is folded into ds). dinp (B,T,3C), added into. One pass over
 // blocks of query rows [r0, r1), keys < r1 only: the block's datt, then its
 // ds in place, then its share of all three gradients: dq for its rows, and
 // dv and dk for keys [0, r1), which collect from every query block at or
-// below them. dv and dk read the block's rows of att and ds transposed (A =
-// att^T: MR neighbouring keys of one query row per k), straight after the
-// softmax's pass has read and written those rows: they come from L2. (Taken
+// below them. So datt is only ever one block of rows, in a scratch of
+// ATTENTION_BLOCK x T floats per thread (not a (B,NH,T,T) tensor). dv and
+// dk read the block's rows of att and ds transposed (A = att^T: MR
+// neighbouring keys of one query row per k), straight after the softmax's
+// pass has read and written those rows: they come from L2. (Taken
 // key block by key block after all the query blocks, as until 2026-12, the
 // same products read att and ds back from L3 or memory, T floats apart:
 // measured side by side at B 1, T 1024, C 768, 12 heads, the whole backward
 // ran 17% faster on 1 thread and 21% on 2 this way, dv and dk 1.7x; level
 // at B 8, T 256.) Threads as in the forward: whole heads, or every thread
 // in each product.
-static void attention_backward(float *dinp, float *datt, const float *dout, const float *inp,
-                               const float *att, int B, int T, int C, int NH) {
+static void attention_backward(float *dinp, const float *dout, const float *inp, const float *att,
+                               int B, int T, int C, int NH) {
     const int hs = C / NH;
     const size_t C3 = 3 * (size_t)C;
     const float scale = 1.0f / sqrtf((float)hs);
-    #pragma omp parallel for collapse(2) if (B * NH >= 2 * num_threads())
+    const int by_heads = B * NH >= 2 * num_threads();
+    const size_t block = (size_t)ATTENTION_BLOCK * T;  // one block's datt, rows T floats apart
+    float *scratch = (float *)mallocCheck((by_heads ? (size_t)num_threads() : 1) * block * sizeof(float));
+    #pragma omp parallel for collapse(2) if (by_heads)
     for (int b = 0; b < B; b++) {
         for (int h = 0; h < NH; h++) {
             const float *q = inp + (size_t)b * T * C3 + (size_t)h * hs, *k = q + C, *v = q + 2 * (size_t)C;
             float *dq = dinp + (size_t)b * T * C3 + (size_t)h * hs, *dk = dq + C, *dv = dq + 2 * (size_t)C;
             const float *a = att + ((size_t)b * NH + h) * T * T;
-            float *da = datt + ((size_t)b * NH + h) * T * T;
             const float *d = dout + (size_t)b * T * C + (size_t)h * hs;
+            float *dar = scratch + (size_t)thread_index() * block;  // (thread 0 when not by heads)
             for (int r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
                 const int rows = T - r0 < ATTENTION_BLOCK ? T - r0 : ATTENTION_BLOCK, keys = r0 + rows;
                 const float *ar0 = a + (size_t)r0 * T;
-                float *dar = da + (size_t)r0 * T;
-                // datt[t, t2] += dout_t . v_t2 for the block's rows, keys < r1
+                // datt[t, t2] = dout_t . v_t2 for the block's rows, keys < r1
+                for (int i = 0; i < rows; i++) { memset(dar + (size_t)i * T, 0, (size_t)keys * sizeof(float)); }
                 matmul_accumulate(dar, (size_t)T, NULL, d + (size_t)r0 * C, (size_t)C, 1, v, 1, C3,
                                   rows, keys, hs);
                 // through the softmax, in place: datt becomes ds (zero above the diagonal)
@@ -966,6 +970,7 @@ static void attention_backward(float *dinp, float *datt, const float *dout, cons
             }
         }
     }
+    free(scratch);
 }
 
 // attention_forward for inference with a KV cache: n new positions
@@ -1300,6 +1305,23 @@ static size_t count_activations(const GPT2Config *cfg, int B, int T) {
     return layout_specs(specs, NUM_ACTIVATION_TENSORS);
 }
 
+// the activation gradients' table: the activations' table with att's entry
+// holding nothing. att's gradient lives only inside attention_backward, one
+// block of query rows at a time (its own scratch: see there), so the
+// (L, B, NH, T, T) floats that att takes are not needed twice.
+static void activation_grad_specs(TensorSpec *specs, const GPT2Config *cfg, int B, int T) {
+    activation_specs(specs, cfg, B, T);
+    for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
+        if (specs[i].offset == offsetof(ActivationTensors, att)) { specs[i].shape[0] = 0; }
+    }
+}
+
+static size_t count_activation_grads(const GPT2Config *cfg, int B, int T) {
+    TensorSpec specs[NUM_ACTIVATION_TENSORS];
+    activation_grad_specs(specs, cfg, B, T);
+    return layout_specs(specs, NUM_ACTIVATION_TENSORS);
+}
+
 // LoRA fine-tuning: the base parameters are frozen (no gradients, no AdamW
 // moments) and each targeted matrix W (out, in) of every block gets two
 // trainable adapters, A (R, in) and B (out, R): W' = W + (alpha / R) B A
@@ -1419,7 +1441,8 @@ static LoraBill lora_bill(const GPT2Config *cfg, const LoraConfig *lc, int B, in
     b.base_param_bytes = count_parameters(cfg) * sizeof(float);
     b.grad_bytes = b.num_trainable * sizeof(float);
     b.adam_bytes = 2 * b.num_trainable * sizeof(float);
-    b.act_bytes = b.act_grad_bytes = count_activations(cfg, B, T) * sizeof(float);
+    b.act_bytes = count_activations(cfg, B, T) * sizeof(float);
+    b.act_grad_bytes = count_activation_grads(cfg, B, T) * sizeof(float);
     b.lora_act_bytes = layout_specs(acts, lora_act_specs(acts, cfg, lc, B, T)) * sizeof(float);
     b.other_bytes = (b.num_trainable + NORM_CHUNK - 1) / NORM_CHUNK * sizeof(double) +
                     2 * (size_t)B * T * sizeof(int);
@@ -1682,19 +1705,22 @@ static void gpt2_alloc_activations(GPT2 *model, int B, int T) {
         die("sequence length T=%d is longer than the model's maxT=%d; use -t %d or less", T,
             model->config.max_seq_len, model->config.max_seq_len);
     }
-    TensorSpec specs[NUM_ACTIVATION_TENSORS];
+    TensorSpec specs[NUM_ACTIVATION_TENSORS], grad_specs[NUM_ACTIVATION_TENSORS];
     activation_specs(specs, &model->config, B, T);
+    activation_grad_specs(grad_specs, &model->config, B, T);
     size_t n = layout_specs(specs, NUM_ACTIVATION_TENSORS);
+    size_t n_grads = layout_specs(grad_specs, NUM_ACTIVATION_TENSORS);
     model->B_max = B;
     model->T_max = T;
     model->num_activations = n;
     model->acts_memory = (float *)callocCheck(n, sizeof(float));
-    model->grads_acts_memory = (float *)callocCheck(n, sizeof(float));
+    model->grads_acts_memory = (float *)callocCheck(n_grads, sizeof(float));
     point_tensors(&model->acts, specs, NUM_ACTIVATION_TENSORS, model->acts_memory);
-    point_tensors(&model->grads_acts, specs, NUM_ACTIVATION_TENSORS, model->grads_acts_memory);
+    point_tensors(&model->grads_acts, grad_specs, NUM_ACTIVATION_TENSORS, model->grads_acts_memory);
+    model->grads_acts.att = NULL;  // (no such tensor: see activation_grad_specs)
     model->inputs = (int *)callocCheck((size_t)B * T, sizeof(int));
     model->targets = (int *)callocCheck((size_t)B * T, sizeof(int));
-    model->bytes_allocated += 2 * n * sizeof(float) + 2 * (size_t)B * T * sizeof(int);
+    model->bytes_allocated += (n + n_grads) * sizeof(float) + 2 * (size_t)B * T * sizeof(int);
     if (model->lora.config.rank > 0) { lora_alloc_activations(model, B, T); }
 }
 
@@ -1990,7 +2016,7 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
                         B, T, C, C);
         lora_backward_at(model, LORA_ATTPROJ, l, gl.atty, gl.attproj, la.atty, B, T);
         lap(sw, OP_MATMUL_BACKWARD);
-        attention_backward(gl.qkv, gl.att, gl.atty, la.qkv, la.att, B, T, C, NH);
+        attention_backward(gl.qkv, gl.atty, la.qkv, la.att, B, T, C, NH);
         lap(sw, OP_ATTENTION_BACKWARD);
         matmul_backward(gl.ln1, gp.qkvw, gp.qkvb, gl.qkv, la.ln1, lp.qkvw, B, T, C, 3 * C);
         lora_backward_at(model, LORA_QKV, l, gl.ln1, gl.qkv, la.ln1, B, T);

@@ -38,7 +38,8 @@ static Bill compute_bill(const GPT2Config *cfg, int B, int T, int grad_accum, in
     b.num_parameters = count_parameters(cfg);
     b.param_bytes = b.grad_bytes = b.num_parameters * sizeof(float);
     b.adam_bytes = 2 * shard_largest(b.num_parameters, shards) * sizeof(float);
-    b.act_bytes = b.act_grad_bytes = count_activations(cfg, B, T) * sizeof(float);
+    b.act_bytes = count_activations(cfg, B, T) * sizeof(float);
+    b.act_grad_bytes = count_activation_grads(cfg, B, T) * sizeof(float);
     size_t chunks = (b.num_parameters + NORM_CHUNK - 1) / NORM_CHUNK;
     b.other_bytes = chunks * sizeof(double) + 2 * (size_t)B * T * sizeof(int);
     b.total_bytes = b.param_bytes + b.grad_bytes + b.adam_bytes + b.act_bytes + b.act_grad_bytes +
@@ -77,22 +78,25 @@ static void print_bill(const GPT2Config *cfg, int B, int T, int grad_accum, int 
 // absurd shapes, no wrap-around where size_t would overflow (att alone is
 // L*B*NH*T*T floats: past 2^64 bytes for B = 2^16, NH = 64, T = 2^20).
 static double run_bytes(const GPT2Config *cfg, int B, int T, int shards) {
-    TensorSpec p[NUM_PARAMETER_TENSORS], a[NUM_ACTIVATION_TENSORS];
+    TensorSpec p[NUM_PARAMETER_TENSORS], a[NUM_ACTIVATION_TENSORS], ga[NUM_ACTIVATION_TENSORS];
     parameter_specs(p, cfg);
     activation_specs(a, cfg, B, T);
-    double np = 0.0, na = 0.0;
+    activation_grad_specs(ga, cfg, B, T);
+    double np = 0.0, na = 0.0, nga = 0.0;
     for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
         double n = 1.0;
         for (int d = 0; d < p[i].rank; d++) { n *= (double)p[i].shape[d]; }
         np += n;
     }
     for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
-        double n = 1.0;
+        double n = 1.0, ng = 1.0;
         for (int d = 0; d < a[i].rank; d++) { n *= (double)a[i].shape[d]; }
+        for (int d = 0; d < ga[i].rank; d++) { ng *= (double)ga[i].shape[d]; }
         na += n;
+        nga += ng;
     }
     // parameters, gradients, m and v (sharded), activations and their gradients
-    return sizeof(float) * (2.0 * np + 2.0 * (double)shard_largest((size_t)np, shards) + 2.0 * na);
+    return sizeof(float) * (2.0 * np + 2.0 * (double)shard_largest((size_t)np, shards) + na + nga);
 }
 
 // Refuses a run whose tensors cannot be addressed, or (check_memory) do not
@@ -395,8 +399,8 @@ static void print_bill_side_by_side(const GPT2Config *cfg, int B, int T, int sha
     snprintf(title, sizeof(title), "CPU fp32, B=%d T=%d", B, T);
     print_bill_columns(title, h1, h2, cpu, 3);
     printf("pre-training keeps weights, gradients, 2 moments and every activation with its "
-           "gradient; LoRA freezes the weights\n(no gradients or moments for them) but keeps the "
-           "activations; inference keeps the weights and a KV cache only.\n");
+           "gradient (att's: one block of rows\nat a time); LoRA freezes the weights (no gradients or "
+           "moments for them) but keeps the activations; inference\nkeeps the weights and a KV cache only.\n");
     BillColumn gpu[BILL_COLUMNS] = {bill_gpu_train(cfg, B, T, shards, 0),
                                     bill_gpu_train(cfg, B, T, shards, 1),
                                     bill_lora(cfg, B, T, shards, lora_rank, 0, 1, 0),

@@ -36,7 +36,7 @@ static void profile_work(const GPT2Config *cfg, int B, int T, int grad_accum, si
                          size_t shard, double flops[NUM_OPS], double bytes[NUM_OPS]) {
     const double BT = (double)B * T, C = cfg->channels, L = cfg->num_layers;
     const double Vp = cfg->padded_vocab_size, f = sizeof(float), micro = grad_accum;
-    const double activations = (double)count_activations(cfg, B, T);
+    const double act_grads = (double)count_activation_grads(cfg, B, T);
     for (int op = 0; op < NUM_OPS; op++) { flops[op] = bytes[op] = 0.0; }
     // out = inp @ W^T: 2 FLOPs per weight per token; the backward twice that
     flops[OP_MATMUL_FORWARD] = micro * 2.0 * BT * (L * 12.0 * C * C + C * Vp);
@@ -58,7 +58,7 @@ static void profile_work(const GPT2Config *cfg, int B, int T, int grad_accum, si
     bytes[OP_CLASSIFIER] = micro * 4.0 * BT * Vp * f;
     // the parameters' gradients, and per micro-step the activations' but for
     // dlogits, dprobs and dlosses (gpt2_backward)
-    bytes[OP_ZERO_GRAD] = ((double)params + micro * (activations - 2.0 * BT * Vp - BT)) * f;
+    bytes[OP_ZERO_GRAD] = ((double)params + micro * (act_grads - 2.0 * BT * Vp - BT)) * f;
     bytes[OP_NORM] = (double)shard * f;
     bytes[OP_ADAMW] = 7.0 * (double)shard * f;  // reads p, g, m, v; writes p, m, v
 }

@@ -367,7 +367,7 @@ static void test_finite_differences(TestLog *log) {
     fill_normal(s.inp, BT * 3 * FD_C, 1.0f, &rng);
     obj_attention(&s);
     FD_RESET();
-    attention_backward(dinp, scratch, s.r, s.inp, s.mean, FD_B, FD_T, FD_C, FD_NH);
+    attention_backward(dinp, s.r, s.inp, s.mean, FD_B, FD_T, FD_C, FD_NH);
     fd_check(log, "fd attention dinp (q, k, v)", s.inp, BT * 3 * FD_C, dinp, obj_attention, &s);
 
     // gelu
