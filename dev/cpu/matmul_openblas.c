@@ -186,8 +186,9 @@ static const char *const att_names[ATT_PRODUCTS] = {"scores QK^T", "output PV", 
 // one head (hs channels of C) at T positions: its inputs, and one output per product
 typedef struct {
     int T, C, hs;
-    const float *qkv, *att, *ds, *dout;  // qkv (T, 3C): q, k, v; att, ds (T, T); dout (T, C)
-    float *out[ATT_PRODUCTS];            // scores, dP (T, T); output (T, C); dq, dv, dk (T, 3C)
+    const float *qkv, *att, *ds, *dout;  // qkv (T, 3C): q, k, v; att (T, T); ds (T, LD); dout (T, C)
+    float *out[ATT_PRODUCTS];            // scores (T, T); dP (T, LD); output (T, C); dq, dv, dk (T, 3C)
+    // (LD: ATTENTION_DATT_LD(T), the row stride of train.c's datt and ds scratch)
 } Head;
 
 // product p's calls, in the order attention_forward / attention_backward make
@@ -196,7 +197,7 @@ typedef struct {
 static int head_blocks(const Head *h) { return (h->T + ATTENTION_BLOCK - 1) / ATTENTION_BLOCK; }
 static int head_calls(const Head *h, int p, Call *calls) {
     const int T = h->T, hs = h->hs;
-    const size_t C = (size_t)h->C, C3 = 3 * C, TT = (size_t)T;
+    const size_t C = (size_t)h->C, C3 = 3 * C, TT = (size_t)T, LD = ATTENTION_DATT_LD(T);
     const float *q = h->qkv, *k = q + C, *v = q + 2 * C;
     int n = 0;
     for (int r0 = 0; r0 < T; r0 += ATTENTION_BLOCK) {
@@ -205,10 +206,10 @@ static int head_calls(const Head *h, int p, Call *calls) {
         switch (p) {
             case 0: c = (Call){h->out[0] + (size_t)r0 * TT, TT, q + r0 * C3, C3, 1, k, 1, C3, rows, keys, hs}; break;
             case 1: c = (Call){h->out[1] + (size_t)r0 * C, C, h->att + (size_t)r0 * TT, TT, 1, v, C3, 1, rows, hs, keys}; break;
-            case 2: c = (Call){h->out[2] + (size_t)r0 * TT, TT, h->dout + (size_t)r0 * C, C, 1, v, 1, C3, rows, keys, hs}; break;
-            case 3: c = (Call){h->out[3] + r0 * C3, C3, h->ds + (size_t)r0 * TT, TT, 1, k, C3, 1, rows, hs, keys}; break;
+            case 2: c = (Call){h->out[2] + (size_t)r0 * LD, LD, h->dout + (size_t)r0 * C, C, 1, v, 1, C3, rows, keys, hs}; break;
+            case 3: c = (Call){h->out[3] + r0 * C3, C3, h->ds + (size_t)r0 * LD, LD, 1, k, C3, 1, rows, hs, keys}; break;
             case 4: c = (Call){h->out[4], C3, h->att + (size_t)r0 * TT, 1, TT, h->dout + (size_t)r0 * C, C, 1, keys, hs, rows}; break;
-            default: c = (Call){h->out[5], C3, h->ds + (size_t)r0 * TT, 1, TT, q + r0 * C3, C3, 1, keys, hs, rows}; break;
+            default: c = (Call){h->out[5], C3, h->ds + (size_t)r0 * LD, 1, LD, q + r0 * C3, C3, 1, keys, hs, rows}; break;
         }
         calls[n++] = c;
     }
@@ -228,7 +229,8 @@ static void run_calls(const OpenBlas *ob, const Call *calls, int n, int blas) {
 
 // the output product p writes (its calls' C), its size in floats
 static size_t head_out_floats(const Head *h, int p) {
-    return p == 0 || p == 2 ? (size_t)h->T * h->T : p == 1 ? (size_t)h->T * h->C : (size_t)h->T * 3 * h->C;
+    return p == 0 ? (size_t)h->T * h->T : p == 2 ? (size_t)h->T * ATTENTION_DATT_LD(h->T)
+         : p == 1 ? (size_t)h->T * h->C : (size_t)h->T * 3 * h->C;
 }
 
 // ours against OpenBLAS's for each product, then timed alternating (one
@@ -236,7 +238,7 @@ static size_t head_out_floats(const Head *h, int p) {
 static int attention_products(const OpenBlas *ob, int T, int reps) {
     const int C = 768, hs = 64;
     Head h = {T, C, hs, lab_random((size_t)T * 3 * C, 1.0f, 4), lab_random((size_t)T * T, 1.0f, 5),
-              lab_random((size_t)T * T, 1.0f, 6), lab_random((size_t)T * C, 1.0f, 7), {NULL}};
+              lab_random((size_t)T * ATTENTION_DATT_LD(T), 1.0f, 6), lab_random((size_t)T * C, 1.0f, 7), {NULL}};
     for (int p = 0; p < ATT_PRODUCTS; p++) { h.out[p] = (float *)callocCheck(head_out_floats(&h, p), sizeof(float)); }
     Call *calls = (Call *)mallocCheck((size_t)head_blocks(&h) * sizeof(Call));
     const int threads = num_threads();
