@@ -59,8 +59,9 @@ mutate "attention_backward skips the softmax correction" \
     '{ dr[t2] = ar[t2] * (dr[t2] - dot) * scale; }' '{ dr[t2] = ar[t2] * dr[t2] * scale; }'
 mutate "attention_backward forgets the 1/sqrt(hs) scale" \
     '{ dr[t2] = ar[t2] * (dr[t2] - dot) * scale; }' '{ dr[t2] = ar[t2] * (dr[t2] - dot); }'
-mutate "attention_backward dv misses the last query" \
-    '(size_t)C, 1, rows, hs, T - c0);' '(size_t)C, 1, rows, hs, T - c0 - 1);'
+mutate "attention_backward dv misses each block's last query" \
+    $'(size_t)C, 1,\n                                  keys, hs, rows);' \
+    $'(size_t)C, 1,\n                                  keys, hs, rows - 1);'
 mutate "gelu_backward wrong tanh derivative" \
     'float grad = s + 2.0f * x * s * (1.0f - s) * du;' \
     'float grad = s + 2.0f * x * (1.0f - s) * du;'

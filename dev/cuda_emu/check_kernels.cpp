@@ -264,9 +264,9 @@ static double attention_case(int B, int T, int C, int NH, unsigned seed) {
     LAUNCH(dim3(nt, B * NH), BLK * 2, bwd_smem, attention_backward_dkv_kernel<BLK, HSP>)(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH);
     LAUNCH(dim3(nt, B * NH), BLK * 2, bwd_smem, attention_backward_dq_kernel<BLK, HSP>)(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH);
     // CPU reference
-    std::vector<float> rout(B * T * C), att(B * NH * T * T), datt(B * NH * T * T, 0.f), rd(B * T * C3, 0.f);
+    std::vector<float> rout(B * T * C), att(B * NH * T * T), rd(B * T * C3, 0.f);
     attention_forward(rout.data(), att.data(), qkv.data(), B, T, C, NH);
-    attention_backward(rd.data(), datt.data(), dout.data(), qkv.data(), att.data(), B, T, C, NH);
+    attention_backward(rd.data(), dout.data(), qkv.data(), att.data(), B, T, C, NH);
     double eo = 0, ed = 0, mo = 0, md = 0;
     for (size_t i = 0; i < rout.size(); i++) { eo = fmax(eo, fabs(out[i] - rout[i])); mo = fmax(mo, fabs(rout[i])); }
     for (size_t i = 0; i < rd.size(); i++) { ed = fmax(ed, fabs(dqkv[i] - rd[i])); md = fmax(md, fabs(rd[i])); }
@@ -300,9 +300,9 @@ static void attention_mma_case(int B, int T, int NH, unsigned seed) {
     LAUNCH((int)((warps + 7) / 8), 256, 0, attention_dot_kernel)(D.data(), dout.data(), out.data(), B, T, C, NH);
     LAUNCH(dim3(nt, B * NH), FA_ROWS * 2, dkv, attention_backward_dkv_mma_kernel<HS, BQ>)(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH);
     LAUNCH(dim3(nt, B * NH), FA_ROWS * 2, dq, attention_backward_dq_mma_kernel<HS, QBK>)(dqkv.data(), dout.data(), qkv.data(), lse.data(), D.data(), B, T, C, NH);
-    std::vector<float> rout(B * T * C), att(B * NH * T * T), datt(B * NH * T * T, 0.f), rd(B * T * C3, 0.f), rlse(B * NH * T);
+    std::vector<float> rout(B * T * C), att(B * NH * T * T), rd(B * T * C3, 0.f), rlse(B * NH * T);
     attention_forward(rout.data(), att.data(), qkv.data(), B, T, C, NH);
-    attention_backward(rd.data(), datt.data(), dout.data(), qkv.data(), att.data(), B, T, C, NH);
+    attention_backward(rd.data(), dout.data(), qkv.data(), att.data(), B, T, C, NH);
     // lse from the scores: log sum_{t2<=t} exp(q.k scale), in double
     for (int b = 0; b < B; b++) for (int h = 0; h < NH; h++) for (int t = 0; t < T; t++) {
         std::vector<double> s(t + 1); double m = 0;
