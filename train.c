@@ -907,6 +907,12 @@ static void attention_forward(float *out, float *att, const float *inp, int B, i
     }
 }
 
+// the row stride of attention_backward's datt scratch: T + 16 floats, so
+// that at T 1024 dk's reads down a column of ds (A = ds^T) are not 4 KiB
+// apart, all in one set of L1 (measured side by side, the whole backward:
+// 2-5% faster at B 1, T 1024; level at B 8, T 256)
+#define ATTENTION_DATT_LD(T) ((size_t)(T) + 16)
+
 // backward of attention_forward, per (b,h), walking the forward backwards:
 //   out = att @ v       ->  datt = dout @ v^T,  dv += att^T @ dout
 //   att = softmax(s)    ->  ds[t,t2] = att[t,t2] * (datt[t,t2] - sum_t3 att[t,t3] datt[t,t3])
@@ -916,21 +922,17 @@ static void attention_forward(float *out, float *att, const float *inp, int B, i
 // ds in place, then its share of all three gradients: dq for its rows, and
 // dv and dk for keys [0, r1), which collect from every query block at or
 // below them. So datt is only ever one block of rows, in a scratch of
-// ATTENTION_BLOCK x T floats per thread (not a (B,NH,T,T) tensor). dv and
-// dk read the block's rows of att and ds transposed (A = att^T: MR
-// neighbouring keys of one query row per k), straight after the softmax's
-// pass has read and written those rows: they come from L2. (Taken
-// key block by key block after all the query blocks, as until 2026-12, the
+// ATTENTION_BLOCK x ATTENTION_DATT_LD(T) floats per thread (not a
+// (B,NH,T,T) tensor). dv and dk read the block's rows of att and ds
+// transposed (A = att^T: MR neighbouring keys of one query row per k),
+// straight after the softmax's pass has read and written those rows: they
+// come from L2. (Taken key block by key block after all the query blocks,
+// as until 2026-12, the
 // same products read att and ds back from L3 or memory, T floats apart:
 // measured side by side at B 1, T 1024, C 768, 12 heads, the whole backward
 // ran 17% faster on 1 thread and 21% on 2 this way, dv and dk 1.7x; level
 // at B 8, T 256.) Threads as in the forward: whole heads, or every thread
 // in each product.
-// the row stride of attention_backward's datt scratch: T + 16 floats, so
-// that at T 1024 dk's reads down a column of ds (A = ds^T) are not 4 KiB
-// apart, all in one set of L1 (measured side by side, the whole backward:
-// 2-5% faster at B 1, T 1024; level at B 8, T 256)
-#define ATTENTION_DATT_LD(T) ((size_t)(T) + 16)
 static void attention_backward(float *dinp, const float *dout, const float *inp, const float *att,
                                int B, int T, int C, int NH) {
     const int hs = C / NH;
