@@ -11,10 +11,14 @@ Versions:
      products (dP = dO V^T, dQ = dS K, dV = P^T dO, dK = dS^T Q) all run
      through train.c's packed matmul (keys past the block's last row skipped),
      exp_fast for the softmax; threads own whole heads when there are at least
-     two per thread, else share each product. (Until 2026-12 it was one query
-     row at a time with omp simd dot products: 7.5 / 5.2 GFLOP/s forward /
-     backward at B 1, T 1024, C 768, NH 12 on 1 thread of an AVX2 EPYC, against
-     20.2 / 14.4 for the blocked products, measured side by side.)
+     two per thread, else share each product. The backward is one pass over
+     the query blocks (dq, dv and dk of a block straight after its softmax
+     pass; att's gradient one block at a time in a scratch): 42.9 / 58.7
+     GFLOP/s forward / backward at B 1, T 1024, C 768, NH 12 on 1 thread,
+     2026-12-02. (Until 2026-12 it was one query row at a time with omp
+     simd dot products: 7.5 / 5.2 GFLOP/s forward / backward at the same
+     shape on 1 thread of an AVX2 EPYC, against 20.2 / 14.4 for the blocked
+     products, measured side by side.)
   3. online softmax, no T x T matrix: the forward visits each key once with a
      running max m, sum l and output row (rescaled by e^(m_old - m_new) when the
      max grows) and saves only lse = m + log l per row; the backward recomputes
