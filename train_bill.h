@@ -74,6 +74,17 @@ static void print_bill(const GPT2Config *cfg, int B, int T, int grad_accum, int 
     printf("+------------------------------+------------------+----------------+\n");
 }
 
+// the elements of a table, in double (see run_bytes)
+static double specs_numel_f64(const TensorSpec *specs, int n) {
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        double numel = 1.0;
+        for (int d = 0; d < specs[i].rank; d++) { numel *= (double)specs[i].shape[d]; }
+        total += numel;
+    }
+    return total;
+}
+
 // The bytes a run allocates, computed in double: exact up to 2^53 and, for
 // absurd shapes, no wrap-around where size_t would overflow (att alone is
 // L*B*NH*T*T floats: past 2^64 bytes for B = 2^16, NH = 64, T = 2^20).
@@ -82,19 +93,8 @@ static double run_bytes(const GPT2Config *cfg, int B, int T, int shards) {
     parameter_specs(p, cfg);
     activation_specs(a, cfg, B, T);
     activation_grad_specs(ga, cfg, B, T);
-    double np = 0.0, na = 0.0, nga = 0.0;
-    for (int i = 0; i < NUM_PARAMETER_TENSORS; i++) {
-        double n = 1.0;
-        for (int d = 0; d < p[i].rank; d++) { n *= (double)p[i].shape[d]; }
-        np += n;
-    }
-    for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
-        double n = 1.0, ng = 1.0;
-        for (int d = 0; d < a[i].rank; d++) { n *= (double)a[i].shape[d]; }
-        for (int d = 0; d < ga[i].rank; d++) { ng *= (double)ga[i].shape[d]; }
-        na += n;
-        nga += ng;
-    }
+    double np = specs_numel_f64(p, NUM_PARAMETER_TENSORS);
+    double na = specs_numel_f64(a, NUM_ACTIVATION_TENSORS), nga = specs_numel_f64(ga, NUM_ACTIVATION_TENSORS);
     // parameters, gradients, m and v (sharded), activations and their gradients
     return sizeof(float) * (2.0 * np + 2.0 * (double)shard_largest((size_t)np, shards) + na + nga);
 }
