@@ -69,6 +69,8 @@ mutate "residual_backward second input off by 0.1%" \
     'dinp2[i] += dout[i];' 'dinp2[i] += 1.001f * dout[i];'
 mutate "softmax_crossentropy_backward target term off by 0.1%" \
     'dl[targets[i]] -= g;' 'dl[targets[i]] -= 1.001f * g;'
+mutate "softmax_crossentropy_forward saves 1/sum off by 0.1% (the backward's probs)" \
+    'linv[i] = 1.0f / sum;' 'linv[i] = 1.0f / (1.001f * sum);'
 mutate "AdamW without the second bias correction" \
     'float bc2 = (float)(1.0 - pow(args->beta2, args->t));' 'float bc2 = 1.0f;'
 mutate "weight decay on every tensor" \

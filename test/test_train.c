@@ -308,7 +308,7 @@ static double obj_lora(void *p) {
 }
 static double obj_softmax_ce(void *p) {
     FdLayer *s = (FdLayer *)p;
-    softmax_crossentropy_forward(s->out, s->mean, s->inp, s->tokens, FD_B, FD_T, FD_V, FD_VP);
+    softmax_crossentropy_forward(s->out, s->mean, s->rstd, s->inp, s->tokens, FD_B, FD_T, FD_V, FD_VP);  // lmax, linv
     return dot_double(s->out, s->r, FD_B * FD_T);
 }
 
@@ -402,7 +402,7 @@ static void test_finite_differences(TestLog *log) {
     for (size_t i = 0; i < BT; i++) { s.tokens[i] = (int)((i * 5) % FD_V); }
     obj_softmax_ce(&s);
     FD_RESET();
-    softmax_crossentropy_backward(dinp, s.r, s.mean, s.tokens, FD_B, FD_T, FD_V, FD_VP);
+    softmax_crossentropy_backward(dinp, s.r, s.inp, s.mean, s.rstd, s.tokens, FD_B, FD_T, FD_V, FD_VP);
     fd_check(log, "fd softmax+crossentropy dlogits", s.inp, BT * FD_VP, dinp, obj_softmax_ce, &s);
     #undef FD_RESET
 

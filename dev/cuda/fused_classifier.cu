@@ -196,20 +196,20 @@ int main(int argc, char **argv) {
     float *logits = make_random(nl, 2.0f, 1);
     int *targets = make_random_ints(N, V, 2);
     const float dloss = 1.0f / (float)N;
-    float *losses_ref = (float *)mallocCheck((size_t)N * 4), *probs = (float *)mallocCheck(nl * 4);
+    float *losses_ref = (float *)mallocCheck((size_t)N * 4), *lmax = (float *)mallocCheck((size_t)N * 4);
+    float *linv = (float *)mallocCheck((size_t)N * 4);
     float *dlogits_ref = (float *)callocCheck(nl, 4), *dlosses = (float *)mallocCheck((size_t)N * 4);
     for (int i = 0; i < N; i++) { dlosses[i] = dloss; }
-    softmax_crossentropy_forward(losses_ref, probs, logits, targets, B, T, V, Vp);  // the CPU twin
-    softmax_crossentropy_backward(dlogits_ref, dlosses, probs, targets, B, T, V, Vp);
-    free(probs);
+    softmax_crossentropy_forward(losses_ref, lmax, linv, logits, targets, B, T, V, Vp);  // the CPU twin
+    softmax_crossentropy_backward(dlogits_ref, dlosses, logits, lmax, linv, targets, B, T, V, Vp);
 
     // version 4's reference: the CPU twin on the logits rounded to bf16
     float *logits_r = make_rounded_bf16(logits, nl), *losses_ref4 = (float *)mallocCheck((size_t)N * 4);
     float *dlogits_ref4 = (float *)callocCheck(nl, 4);
-    probs = (float *)mallocCheck(nl * 4);
-    softmax_crossentropy_forward(losses_ref4, probs, logits_r, targets, B, T, V, Vp);
-    softmax_crossentropy_backward(dlogits_ref4, dlosses, probs, targets, B, T, V, Vp);
-    free(probs);
+    softmax_crossentropy_forward(losses_ref4, lmax, linv, logits_r, targets, B, T, V, Vp);
+    softmax_crossentropy_backward(dlogits_ref4, dlosses, logits_r, lmax, linv, targets, B, T, V, Vp);
+    free(lmax);
+    free(linv);
 
     float *d_logits = to_device(logits, nl), *d_dlogits = device_alloc<float>(nl);
     float *d_losses = device_alloc<float>(N);

@@ -114,9 +114,10 @@ static void check_layers() {
     { auto logits = randv(&rng, N * Vp, 4.0f);
       for (size_t i = 0; i < N; i++) for (int v = V; v < Vp; v++) logits[i * Vp + v] = 0.0f;
       std::vector<int> tg(N); for (auto &t : tg) t = (int)rng_below(&rng, V);
-      std::vector<float> loss1(N), loss2(N), probs(N * Vp), dl2(N * Vp, 0.0f), dls(N, 0.37f);
-      softmax_crossentropy_forward(loss2.data(), probs.data(), logits.data(), tg.data(), B, T, V, Vp);
-      softmax_crossentropy_backward(dl2.data(), dls.data(), probs.data(), tg.data(), B, T, V, Vp);
+      std::vector<float> loss1(N), loss2(N), lmax(N), linv(N), dl2(N * Vp, 0.0f), dls(N, 0.37f);
+      softmax_crossentropy_forward(loss2.data(), lmax.data(), linv.data(), logits.data(), tg.data(), B, T, V, Vp);
+      softmax_crossentropy_backward(dl2.data(), dls.data(), logits.data(), lmax.data(), linv.data(), tg.data(),
+                                    B, T, V, Vp);
       auto l0 = logits;
       LAUNCH((int)N, CLASSIFIER_THREADS, 0, classifier_kernel)(l0.data(), loss1.data(), tg.data(), 0.37f, 0, V, Vp);
       cmp("classifier loss (no grad)", loss1.data(), loss2.data(), N);
