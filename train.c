@@ -1056,9 +1056,11 @@ static void residual_backward(float *dinp1, float *dinp2, const float *dout, siz
 // written here and read back by the backward, when two floats per row say
 // what they are. The row's max and 1 / sum are kept instead, and the
 // backward recomputes each probability from its logit, the same operations
-// in the same order, so the same bits. (One more exponential per logit, but
-// (B,T,Vp) floats fewer to write and read: dev/cpu/classifier, forward and
-// backward at 2048 rows, 1.09x faster on 1 thread, 1.14x on 2.)
+// in the same order, so the same bits. That is one more exponential per
+// logit for (B,T,Vp) floats fewer written and read back: forward and
+// backward timed alternately (dev/cpu/classifier's versions 2 and 3), 2
+// threads level, 1 thread 5-9% slower, at 256 and 2,048 rows; and the
+// memory of a step drops by 2 (B,T,Vp) floats (probs, and its gradient).
 // losses, lmax, linv (B,T), logits (B,T,Vp), targets (B,T); overwrites
 // losses, lmax and linv. Loops run to V, never into Vp.
 static void softmax_crossentropy_forward(float *losses, float *lmax, float *linv, const float *logits,
