@@ -17,7 +17,7 @@
 # ./train's per-operation tables follow the summary.
 # With threads 1 and 2, a table per shape of what the second thread bought per
 # operation. Then the matmul alone against OpenBLAS's cblas_sgemm
-# (dev/cpu/matmul_openblas), per thread count. MPI=1 adds 1 process x 2
+# (dev/cpu/matmul_openblas), per thread count, at d12's and at d6's widths. MPI=1 adds 1 process x 2
 # threads against 2 MPI ranks x 1 thread (dev/bench_mpi.sh) for the shapes
 # whose batch splits over two ranks.
 # Environment: PYTHON (default /usr/bin/python3, which needs torch and numpy),
@@ -190,13 +190,18 @@ for shape in shapes:
 PY
 
 # the matmul alone against OpenBLAS's cblas_sgemm called directly, same threads,
-# alternating in one process (dev/cpu/matmul_openblas: GPT-2 124M's five shapes
-# at 256 rows, the three products; then attention's six products at T 1024)
+# alternating in one process (dev/cpu/matmul_openblas: the five linear shapes,
+# the three products; then attention's six products at T 1024): d12's
+# shapes at 256 rows (B 4 T 64), then d6's (C 384) at 2048 rows (B 8 T 256)
 if [ -x dev/cpu/matmul_openblas ]; then
     for threads in $threads_list; do
-        echo
-        OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE ./dev/cpu/matmul_openblas 256 1024 21 \
-            || echo "dev/cpu/matmul_openblas failed or found no OpenBLAS (exit $?)"
+        for lab in "256 1024 21 768" "2048 1024 9 384"; do
+            echo
+            # (word splitting of $lab: the lab's four arguments)
+            # shellcheck disable=SC2086
+            OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE ./dev/cpu/matmul_openblas $lab \
+                || echo "dev/cpu/matmul_openblas failed or found no OpenBLAS (exit $?)"
+        done
     done
 else
     echo; echo "dev/cpu/matmul_openblas is not built (make bench builds it): no matmul-against-OpenBLAS table"

@@ -80,8 +80,9 @@ static void lab_report(const char *op, int version, const char *name, double flo
 }
 
 // argv[1..n] into dims[0..n-1] (defaults kept when absent); each must lie in
-// [1, 1<<24], except the last (the repeats), which may be 0: checks only, no timing
-static void lab_args(int argc, char **argv, int *dims, int n, const char *usage) {
+// [1, 1<<24], except argument `zero_ok` (the repeats), which may be 0:
+// checks only, no timing
+static void lab_args_at(int argc, char **argv, int *dims, int n, int zero_ok, const char *usage) {
     if (argc > n + 1 || (argc > 1 && strcmp(argv[1], "-h") == 0)) {
         printf("usage: %s\n", usage);
         exit(argc > n + 1 ? 1 : 0);
@@ -89,12 +90,17 @@ static void lab_args(int argc, char **argv, int *dims, int n, const char *usage)
     for (int i = 1; i < argc; i++) {
         char *end = NULL;
         long v = strtol(argv[i], &end, 10);
-        const long lo = i == n ? 0 : 1;
+        const long lo = i == zero_ok ? 0 : 1;
         if (end == argv[i] || *end != '\0' || v < lo || v > (1L << 24)) {
             die("argument %d ('%s') must be an integer in [%ld, %ld]\nusage: %s", i, argv[i], lo, 1L << 24, usage);
         }
         dims[i - 1] = (int)v;
     }
+}
+
+// as lab_args_at, the last argument being the repeats
+static void lab_args(int argc, char **argv, int *dims, int n, const char *usage) {
+    lab_args_at(argc, argv, dims, n, n, usage);
 }
 
 // n floats, normal(0, scale), from train.c's Rng

@@ -4,8 +4,9 @@ cblas_sgemm, called directly (no PyTorch in between), in one process.
     forward          out (N, OC)     = inp (N, C) @ weight^T       (weight (OC, C))
     input gradient   dinp (N, C)    += dout (N, OC) @ weight
     weight gradient  dweight (OC, C) += dout^T @ inp               (and dbias for ours)
-For GPT-2 124M's five linear layers (qkv, attproj, fc, fcproj, the classifier)
-at N rows (default 256: B*T = 4*64): each product is checked first (ours
+For the five linear layers of a GPT-2 of width C (qkv, attproj, fc, fcproj, the
+classifier; C 768 by default: GPT-2 124M, d12; 384 is d6) at N rows (default
+256: B*T = 4*64): each product is checked first (ours
 against OpenBLAS, |x - ref| <= atol + rtol*|ref|, exit 1 on a mismatch), then
 timed repeat by repeat, ours and OpenBLAS alternating (which goes first swaps
 every repeat), so that the machine's drift falls on both alike. Prints per
@@ -44,7 +45,7 @@ libopenblas0-pthread. Both sides use OMP_NUM_THREADS threads. OpenBLAS's own
 threads wait passively between calls here (OPENBLAS_THREAD_TIMEOUT, set below
 unless set already), so that they do not take the cores from ours.
 
-    make dev/cpu/matmul_openblas && OMP_NUM_THREADS=2 dev/cpu/matmul_openblas [N] [T] [repeats]
+    make dev/cpu/matmul_openblas && OMP_NUM_THREADS=2 dev/cpu/matmul_openblas [N] [T] [repeats] [C]
 (repeats 0: the checks only, no timing; exit 2 when OpenBLAS cannot be loaded)
 */
 #define TRAIN_NO_MAIN
@@ -319,18 +320,18 @@ static int attention_products(const OpenBlas *ob, int T, int reps) {
 }
 
 int main(int argc, char **argv) {
-    int dims[3] = {256, 1024, 31};
-    lab_args(argc, argv, dims, 3, "OMP_NUM_THREADS=T dev/cpu/matmul_openblas [N] [T] [repeats]");
-    const int N = dims[0], T = dims[1], reps = dims[2];
+    int dims[4] = {256, 1024, 31, 768};
+    lab_args_at(argc, argv, dims, 4, 3, "OMP_NUM_THREADS=T dev/cpu/matmul_openblas [N] [T] [repeats] [C]");
+    const int N = dims[0], T = dims[1], reps = dims[2], W = dims[3];
     setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0);  // (read when OpenBLAS starts its threads)
     OpenBlas ob;
     if (!openblas_load(&ob)) { return 2; }
     const int threads = num_threads();
     ob.set_threads(threads);
-    printf("train.c's matmul against OpenBLAS (core %s), %d threads, N %d rows, %d repeats, register tile %d x %d\n",
-           ob.corename != NULL ? ob.corename() : "unknown", threads, N, reps, MATMUL_MR, MATMUL_NR);
+    printf("train.c's matmul against OpenBLAS (core %s), %d threads, N %d rows, C %d, %d repeats, register tile %d x %d\n",
+           ob.corename != NULL ? ob.corename() : "unknown", threads, N, W, reps, MATMUL_MR, MATMUL_NR);
     const struct { const char *name; int C, OC; } shapes[] = {
-        {"qkv", 768, 2304}, {"attproj", 768, 768}, {"fc", 768, 3072}, {"fcproj", 3072, 768}, {"cls", 768, 50304},
+        {"qkv", W, 3 * W}, {"attproj", W, W}, {"fc", W, 4 * W}, {"fcproj", 4 * W, W}, {"cls", W, 50304},
     };
     const int n_shapes = (int)(sizeof(shapes) / sizeof(shapes[0]));
     enum { MODES = 2 };  // 0 warm, 1 cold
