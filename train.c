@@ -1083,7 +1083,9 @@ static void softmax_crossentropy_forward(float *losses, float *lmax, float *linv
 // backward of softmax_crossentropy_forward: dlogits = (probs - onehot(target)) * dlosses,
 // and 0 in the padding columns, each prob recomputed from its logit and the
 // row's lmax and linv. It overwrites dlogits (the only gradient into the
-// logits), so gpt2_backward need not zero it first.
+// logits), so gpt2_backward need not zero it first. dlogits may be logits
+// itself (gpt2_backward's case): each logit is read before its own
+// gradient is written over it, and no other logit is read after.
 static void softmax_crossentropy_backward(float *dlogits, const float *dlosses, const float *logits,
                                           const float *lmax, const float *linv, const int *targets,
                                           int B, int T, int V, int Vp) {
@@ -1208,7 +1210,7 @@ typedef struct {
     float *lnf_rstd;   // (B, T)
     float *lmax;       // (B, T) the largest of each row's logits
     float *linv;       // (B, T) 1 / sum_v exp(logit_v - lmax): with lmax, the softmax
-    float *logits;     // (B, T, Vp)
+    float *logits;     // (B, T, Vp); gpt2_backward turns them into their gradient
     float *losses;     // (B, T)
 } ActivationTensors;
 
@@ -1321,14 +1323,19 @@ static size_t count_activations(const GPT2Config *cfg, int B, int T) {
     return layout_specs(specs, NUM_ACTIVATION_TENSORS);
 }
 
-// the activation gradients' table: the activations' table with att's entry
+// the activation gradients' table: the activations' table with two entries
 // holding nothing. att's gradient lives only inside attention_backward, one
 // block of query rows at a time (its own scratch: see there), so the
-// (L, B, NH, T, T) floats that att takes are not needed twice.
+// (L, B, NH, T, T) floats that att takes are not needed twice. And the
+// logits' gradient is written over the logits (gpt2_backward), which
+// nothing reads after it: the (B, T, Vp) floats are not needed twice either.
 static void activation_grad_specs(TensorSpec *specs, const GPT2Config *cfg, int B, int T) {
     activation_specs(specs, cfg, B, T);
     for (int i = 0; i < NUM_ACTIVATION_TENSORS; i++) {
-        if (specs[i].offset == offsetof(ActivationTensors, att)) { specs[i].shape[0] = 0; }
+        if (specs[i].offset == offsetof(ActivationTensors, att) ||
+            specs[i].offset == offsetof(ActivationTensors, logits)) {
+            specs[i].shape[0] = 0;
+        }
     }
 }
 
@@ -1733,7 +1740,8 @@ static void gpt2_alloc_activations(GPT2 *model, int B, int T) {
     model->grads_acts_memory = (float *)callocCheck(n_grads, sizeof(float));
     point_tensors(&model->acts, specs, NUM_ACTIVATION_TENSORS, model->acts_memory);
     point_tensors(&model->grads_acts, grad_specs, NUM_ACTIVATION_TENSORS, model->grads_acts_memory);
-    model->grads_acts.att = NULL;  // (no such tensor: see activation_grad_specs)
+    model->grads_acts.att = NULL;  // (no such tensors: see activation_grad_specs)
+    model->grads_acts.logits = NULL;
     model->inputs = (int *)callocCheck((size_t)B * T, sizeof(int));
     model->targets = (int *)callocCheck((size_t)B * T, sizeof(int));
     model->bytes_allocated += (n + n_grads) * sizeof(float) + 2 * (size_t)B * T * sizeof(int);
@@ -1919,7 +1927,7 @@ static void gpt2_forward(GPT2 *model, const int *inputs, int B, int T) {
 }
 
 // mean cross-entropy of the last forward's logits against targets (B, T);
-// also leaves the probabilities and per-token losses for gpt2_backward
+// also leaves each row's lmax and linv and the per-token losses for gpt2_backward
 static float gpt2_loss(GPT2 *model, const int *targets) {
     const GPT2Config *cfg = &model->config;
     int B = model->B, T = model->T;
@@ -1977,7 +1985,9 @@ static void gpt2_zero_grad(GPT2 *model) {
 // gradient of the mean loss; 1/(B*T*steps) averages over accumulation steps.
 // With LoRA only the trainable set gets gradients (a frozen tensor's
 // gradient pointer is NULL and its products are skipped); the activation
-// gradients still flow through every layer.
+// gradients still flow through every layer. The logits are overwritten by
+// their gradient (as train.cu's fused classifier does): run gpt2_forward
+// again before reading them.
 static void gpt2_backward(GPT2 *model, float loss_scale) {
     const GPT2Config *cfg = &model->config;
     int B = model->B, T = model->T;
@@ -1989,17 +1999,17 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
     Stopwatch *sw = &model->sw;
     lap(sw, OP_OTHER);
     // activation gradients are scratch for this one backward: start them at
-    // 0, all but the last two: dlogits, (B,T,Vp), the bulk of them when the
-    // vocabulary is large, is overwritten below, and the losses' gradients
-    // are set next (lmax's and linv's, (B,T) each, are never used)
-    memset(model->grads_acts_memory, 0, (size_t)(ga->logits - model->grads_acts_memory) * sizeof(float));
+    // 0, all but the last, the losses' gradients, set next (lmax's and
+    // linv's, (B,T) each, are never used; dlogits has no place of its own)
+    memset(model->grads_acts_memory, 0, (size_t)(ga->losses - model->grads_acts_memory) * sizeof(float));
     lap(sw, OP_ZERO_GRAD);
     for (size_t i = 0; i < BT; i++) { ga->losses[i] = loss_scale; }
 
-    softmax_crossentropy_backward(ga->logits, ga->losses, a->logits, a->lmax, a->linv, model->targets, B, T, V,
-                                  Vp);
+    // dlogits written over the logits, which nothing needs after this line
+    float *dlogits = a->logits;
+    softmax_crossentropy_backward(dlogits, ga->losses, a->logits, a->lmax, a->linv, model->targets, B, T, V, Vp);
     lap(sw, OP_CLASSIFIER);
-    matmul_backward(ga->lnf, g->wte, NULL, ga->logits, a->lnf, p->wte, B, T, C, Vp);
+    matmul_backward(ga->lnf, g->wte, NULL, dlogits, a->lnf, p->wte, B, T, C, Vp);
     lap(sw, OP_MATMUL_BACKWARD);
     const float *last = layer_acts(a, cfg, L - 1, B, T).residual3;
     float *dlast = layer_acts(ga, cfg, L - 1, B, T).residual3;

@@ -85,9 +85,10 @@ shuffles and shared-memory trees, then partial sums added in index order), and
 cuBLAS(Lt) is deterministic for a given GPU and problem. Same seed, same losses.
 
 Layout of the activations: train.c's table, minus what fusion removes:
-attproj and fcproj go straight into the fused residual + layernorm, probs are
-never stored (fused classifier), att (B,NH,T,T) is replaced by the per-row
-log-sum-exp (B,NH,T) of the flash-style attention.
+attproj and fcproj go straight into the fused residual + layernorm, the fused
+classifier writes dlogits over the logits (no lmax and linv, no separate
+dlogits), att (B,NH,T,T) is replaced by the per-row log-sum-exp (B,NH,T) of
+the flash-style attention.
 */
 #define TRAIN_NO_MAIN
 #include "train.c"

@@ -399,8 +399,9 @@ static void print_bill_side_by_side(const GPT2Config *cfg, int B, int T, int sha
     snprintf(title, sizeof(title), "CPU fp32, B=%d T=%d", B, T);
     print_bill_columns(title, h1, h2, cpu, 3);
     printf("pre-training keeps weights, gradients, 2 moments and every activation with its "
-           "gradient (att's: one block of rows\nat a time); LoRA freezes the weights (no gradients or "
-           "moments for them) but keeps the activations; inference\nkeeps the weights and a KV cache only.\n");
+           "gradient (att's: one block of rows\nat a time; the logits': written over them); LoRA freezes "
+           "the weights (no gradients or moments for them)\nbut keeps the activations; inference keeps the "
+           "weights and a KV cache only.\n");
     BillColumn gpu[BILL_COLUMNS] = {bill_gpu_train(cfg, B, T, shards, 0),
                                     bill_gpu_train(cfg, B, T, shards, 1),
                                     bill_lora(cfg, B, T, shards, lora_rank, 0, 1, 0),

@@ -54,11 +54,11 @@ static void profile_work(const GPT2Config *cfg, int B, int T, int grad_accum, si
     bytes[OP_RESIDUAL] = micro * 2.0 * L * (3.0 + 5.0) * BT * C * f;
     bytes[OP_ENCODER] = micro * (3.0 + 3.0) * BT * C * f;
     // logits (B,T,Vp): forward reads them; backward reads them again and
-    // writes dlogits
+    // writes dlogits over them
     bytes[OP_CLASSIFIER] = micro * 3.0 * BT * Vp * f;
     // the parameters' gradients, and per micro-step the activations' but for
-    // dlogits and dlosses (gpt2_backward)
-    bytes[OP_ZERO_GRAD] = ((double)params + micro * (act_grads - 1.0 * BT * Vp - BT)) * f;
+    // dlosses (gpt2_backward)
+    bytes[OP_ZERO_GRAD] = ((double)params + micro * (act_grads - BT)) * f;
     bytes[OP_NORM] = (double)shard * f;
     bytes[OP_ADAMW] = 7.0 * (double)shard * f;  // reads p, g, m, v; writes p, m, v
 }
