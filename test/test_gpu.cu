@@ -248,12 +248,8 @@ static void test_shape(Tally *tally, const TestShape *ts, int check_determinism)
     gpu_upload(&g, cpu.params_memory, cpu.m_memory, cpu.v_memory);
 
     // forward: logits and loss
-    gpt2_forward(&cpu, inputs, B, T);
-    float cpu_loss = gpt2_loss(&cpu, targets);
     float *cpu_logits = (float *)mallocCheck(BT * Vp * sizeof(float));
-    memcpy(cpu_logits, cpu.acts.logits, BT * Vp * sizeof(float));  // (the backward writes dlogits over them)
-    gpt2_zero_grad(&cpu);
-    gpt2_backward(&cpu, 1.0f / (float)BT);
+    float cpu_loss = cpu_step_grads(&cpu, inputs, targets, B, T, cpu_logits);
     float *host = (float *)mallocCheck(BT * Vp * sizeof(float));
     gpu_zero_grad(&g);
     gpu_forward(&g, inputs, B, T);
