@@ -5,9 +5,13 @@
 #   STEPS=6 bash dev/bench_cpu.sh 2
 #
 # For each thread count it measures the yardsticks first: OpenBLAS's SGEMM
-# (2048^3, through PyTorch) with OpenBLAS choosing its own kernels and with the
-# kernels named from /proc/cpuinfo (the faster setting is used for PyTorch's
-# steps below), and, from ./train --profile, the FMA peak of ./train's register
+# (2048^3, through PyTorch) with each of OpenBLAS's kernel settings: its own
+# choice (OPENBLAS_CORETYPE unset), the environment's OPENBLAS_CORETYPE when
+# one is set, and the kernels named from /proc/cpuinfo (SkylakeX where the CPU
+# has AVX-512, else Haswell where it has AVX2). The fastest is the SGEMM peak,
+# and PyTorch's steps and the matmul lab below run with it. (OpenBLAS 0.3.21
+# can guess wrong: on AMD's Zen 5 an environment here named Haswell, at 0.4x
+# of the AVX-512 kernels' rate.) Then, from ./train --profile, the FMA peak of ./train's register
 # tile and a memory bandwidth (y += x). Then for each shape (d12 = GPT-2 124M at B 4,
 # T 64; d6 at B 8, T 256; d12 at B 1, T 1024) it writes a random token shard,
 # times STEPS+1 full training steps (forward, backward, clip, AdamW) of
@@ -50,14 +54,28 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx51
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores," \
      "flags: ${flags:-none of avx2 fma avx512f}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "./train: matmul built for $(grep -q avx512f /proc/cpuinfo && echo 'AVX-512 (12 x 32 tile)' || echo 'AVX2 (6 x 16 tile)') by -march=native; steps $steps timed (+1 dropped)"
+# with_core SETTING CMD...: CMD with OpenBLAS's kernels set: "own" leaves the
+# choice to OpenBLAS (OPENBLAS_CORETYPE unset), anything else is the name
+with_core() {
+    local setting=$1; shift
+    if [ "$setting" = own ]; then env -u OPENBLAS_CORETYPE "$@"; else env OPENBLAS_CORETYPE="$setting" "$@"; fi
+}
 # which BLAS PyTorch runs on: OpenBLAS says its core when OPENBLAS_VERBOSE=2
-core_auto=$(OPENBLAS_VERBOSE=2 "$PYTHON" -c 'import torch; torch.mm(torch.ones(64, 64), torch.ones(64, 64))' 2>&1 \
+core_auto=$(with_core own env OPENBLAS_VERBOSE=2 "$PYTHON" -c \
+                'import torch; torch.mm(torch.ones(64, 64), torch.ones(64, 64))' 2>&1 \
             | sed -n 's/^Core: //p' | head -1)
 if [ -z "$core_auto" ]; then
     echo "warning: PyTorch does not run on OpenBLAS here (no 'Core:' line); install libopenblas0-pthread" \
          "(Debian's reference BLAS is far slower and would flatter ./train)" >&2
 fi
-echo "PyTorch's BLAS: OpenBLAS, own choice of kernels: ${core_auto:-unknown}"
+# the settings to try: OpenBLAS's own, the environment's, the one named from cpuinfo
+core_cpu=$("$PYTHON" -c 'import sys; sys.path.insert(0, "dev"); import bench_torch; print(bench_torch.openblas_coretype() or "")')
+settings=(own)
+env_core=${OPENBLAS_CORETYPE:-}
+[ -n "$env_core" ] && settings+=("$env_core")
+[ -n "$core_cpu" ] && [ "$core_cpu" != "$env_core" ] && settings+=("$core_cpu")
+echo "PyTorch's BLAS: OpenBLAS; its own choice of kernels here: ${core_auto:-unknown};" \
+     "the environment's OPENBLAS_CORETYPE: ${env_core:-unset}; named from cpuinfo: ${core_cpu:-none}"
 
 # write_shard FILE NTOKENS: llm.c's token file, header int32[256] = {20240520, 1,
 # ntokens, 0...}, then ntokens uint16 tokens drawn uniformly from [0, V).
@@ -84,21 +102,26 @@ print(f"{min(v):.1f} {statistics.median(v):.1f}" if v else "- -")
 PY
 }
 
-# peak THREADS MODE: OpenBLAS SGEMM GFLOP/s (MODE auto: its own kernels; cpu: named)
+# peak THREADS SETTING: OpenBLAS SGEMM GFLOP/s with that kernel setting (see with_core)
 peak() {
-    OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --peak --threads "$1" --coretype "$2" \
+    with_core "$2" env OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --peak --threads "$1" --coretype auto \
         | sed -n 's/^peak_gflops //p'
 }
 
 rows=()
+declare -A best_core  # per thread count: the setting with the fastest SGEMM
 : > "$tmp/profiles"
 for threads in $threads_list; do
-    p_auto=$(peak "$threads" auto)
-    p_cpu=$(peak "$threads" cpu)
-    mode=$(awk -v a="$p_auto" -v c="$p_cpu" 'BEGIN { print (a + 0 >= c + 0 ? "auto" : "cpu") }')
-    sgemm=$(awk -v a="$p_auto" -v c="$p_cpu" 'BEGIN { print (a + 0 >= c + 0 ? a : c) }')
-    echo "threads $threads: OpenBLAS SGEMM 2048^3 $p_auto GFLOP/s (own kernels, ${core_auto:-?})," \
-         "$p_cpu GFLOP/s (kernels named from cpuinfo); PyTorch runs with the faster ($mode)"
+    sgemm=0 best=own line=""
+    for setting in "${settings[@]}"; do
+        rate=$(peak "$threads" "$setting")
+        [ "$setting" = own ] && name="own: ${core_auto:-?}" || name=$setting
+        line+="${line:+, }${rate:-?} ($name)"
+        if awk -v r="${rate:-0}" -v b="$sgemm" 'BEGIN { exit !(r + 0 > b + 0) }'; then sgemm=$rate best=$setting; fi
+    done
+    best_core[$threads]=$best
+    echo "threads $threads: OpenBLAS SGEMM 2048^3 GFLOP/s by kernel setting: $line;" \
+         "PyTorch and the matmul lab run with the fastest ($best)"
     # name L NH C B T (presets of ./train and dev/bench_torch.py)
     for shape in "d12 12 12 768 4 64" "d6 6 6 384 8 256" "d12 12 12 768 1 1024"; do
         read -r name L NH C B T <<< "$shape"
@@ -122,8 +145,8 @@ for threads in $threads_list; do
             tail -5 "$tmp/train.err" >&2
         fi
         echo "== threads $threads, $name B $B T $T: PyTorch" >&2
-        OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --preset "$name" -B "$B" -T "$T" \
-            --threads "$threads" --coretype "$mode" --steps "$steps" --warmup 1 > "$tmp/torch.out"
+        with_core "$best" env OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --preset "$name" -B "$B" -T "$T" \
+            --threads "$threads" --coretype auto --steps "$steps" --warmup 1 > "$tmp/torch.out"
         torch=$(sed -n 's/^torch min_ms \([0-9.]*\) median_ms \([0-9.]*\)$/\1 \2/p' "$tmp/torch.out")
         [ -n "$torch" ] || torch="- -"
         rows+=("$threads $name $B $T $ours $torch ${flops:--} ${sgemm:--} ${fma:--} ${copy:--}")
@@ -192,14 +215,16 @@ PY
 # the matmul alone against OpenBLAS's cblas_sgemm called directly, same threads,
 # alternating in one process (dev/cpu/matmul_openblas: the five linear shapes,
 # the three products; then attention's six products at T 1024): d12's
-# shapes at 256 rows (B 4 T 64), then d6's (C 384) at 2048 rows (B 8 T 256)
+# shapes at 256 rows (B 4 T 64), then d6's (C 384) at 2048 rows (B 8 T 256);
+# OpenBLAS with the kernel setting that won the SGEMM yardstick above
 if [ -x dev/cpu/matmul_openblas ]; then
     for threads in $threads_list; do
         for lab in "256 1024 21 768" "2048 1024 9 384"; do
             echo
             # (word splitting of $lab: the lab's four arguments)
             # shellcheck disable=SC2086
-            OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE ./dev/cpu/matmul_openblas $lab \
+            with_core "${best_core[$threads]:-own}" env OMP_NUM_THREADS="$threads" OMP_WAIT_POLICY=PASSIVE \
+                ./dev/cpu/matmul_openblas $lab \
                 || echo "dev/cpu/matmul_openblas failed or found no OpenBLAS (exit $?)"
         done
     done

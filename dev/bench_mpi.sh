@@ -4,9 +4,16 @@
 # interleaved runs; prints min/median ms per step of each.
 #   bash dev/bench_mpi.sh [preset] [B] [T] [ranks] [repeats]
 set -euo pipefail
+cd "$(dirname "$0")/.."
 PRESET=${1:-d6} B=${2:-8} T=${3:-64} NP=${4:-2} REPEATS=${5:-3}
 BIN=tmp/train_mpi
 [ -x "$BIN" ] || make "$BIN" > /dev/null
+# ./train's default data (tinyshakespeare): prepared here when missing
+# (data/prepare.sh: from ../shared when present, else downloaded and verified)
+if ! compgen -G 'data/tinyshakespeare/gpt2_train_*.bin' > /dev/null; then
+    echo "bench_mpi.sh: preparing the default data first (make data)" >&2
+    make data > /dev/null
+fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 ARGS=(-e "$PRESET" -b "$B" -t "$T" -x 6 -v 0 -g 0)
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT

@@ -17,8 +17,11 @@ Threads and BLAS, set before torch loads (BLAS libraries read them once):
   recognise newer CPUs behind a hypervisor (Sapphire Rapids under KVM reads as
   "Prescott") and falls back to SSE3 kernels, about 8x slower at matmul; so we
   name its AVX-512 (SkylakeX) or AVX2 (Haswell) kernels when the CPU has them.
-  --coretype auto leaves the choice to OpenBLAS (on some CPUs its own pick,
-  e.g. Zen, is the faster one: dev/bench_cpu.sh tries both and keeps the faster).
+  --coretype auto leaves the choice to OpenBLAS, or to OPENBLAS_CORETYPE when
+  the environment sets it (on some CPUs OpenBLAS's own pick is the faster one;
+  an environment may name slower kernels than the CPU has: dev/bench_cpu.sh
+  tries OpenBLAS's own, the environment's and the named ones, keeps the fastest
+  and passes it here through OPENBLAS_CORETYPE with --coretype auto).
 - Run with OMP_WAIT_POLICY=PASSIVE: otherwise PyTorch's OpenMP threads
   spin-wait between parallel regions and take the cores from OpenBLAS's threads.
 """
@@ -90,7 +93,7 @@ def main():
         n = 2048
         x, y = torch.randn(n, n), torch.randn(n, n)
         best = float("inf")
-        for _ in range(6):
+        for _ in range(12):  # the best of 12: the machine's neighbours come and go
             t0 = time.perf_counter()
             torch.mm(x, y)
             best = min(best, time.perf_counter() - t0)

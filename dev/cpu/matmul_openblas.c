@@ -44,6 +44,11 @@ OPENBLAS_LIB), so this builds without it; Debian: apt-get install
 libopenblas0-pthread. Both sides use OMP_NUM_THREADS threads. OpenBLAS's own
 threads wait passively between calls here (OPENBLAS_THREAD_TIMEOUT, set below
 unless set already), so that they do not take the cores from ours.
+OpenBLAS picks its kernels for the CPU it finds, and the first line printed
+names them ("core"); where it does not know the CPU (0.3.21 on AMD's Zen 5)
+it falls back to its AVX2 kernels, about half as fast there as its AVX-512
+ones: OPENBLAS_CORETYPE=SkylakeX names those (make bench sets it when the
+SGEMM yardstick runs faster with it).
 
     make dev/cpu/matmul_openblas && OMP_NUM_THREADS=2 dev/cpu/matmul_openblas [N] [T] [repeats] [C]
 (repeats 0: the checks only, no timing; exit 2 when OpenBLAS cannot be loaded)
