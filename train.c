@@ -585,9 +585,19 @@ static void matmul_accumulate(float *c, size_t ldc, float *row_sums, const float
     // strip's lines while the current one's products run: the copy then
     // reads from cache. A is packed once per k block by all threads, all
     // its rows, into one buffer the tasks share. (Measured side by side, the
-    // 256-row forward ran 5-15% faster; the backward's products, whose B has
-    // contiguous rows, gained nothing, so they keep the plain order.)
-    const int few_rows = parts > 1 && b_rs == 1;
+    // 256-row forward ran 5-15% faster.)
+    // The input gradient (A = dout, its rows contiguous; B = weight, its rows
+    // contiguous) takes the same path with few rows: in the plain order each
+    // of a row block's parts packs the same block of A again (6 parts at
+    // 256 rows: six copies of dout per k block), and with AVX-512 that copy
+    // weighs twice as much against the multiply-adds as with AVX2. (Measured
+    // side by side in one process, GPT-2 124M's five shapes at 256 rows, on
+    // an AVX-512 AMD EPYC (Zen 5): 1.13-1.16x faster on 2 threads, 1.07x on
+    // 1, every shape faster; its AVX2 tile 1.03-1.05x; level on a Zen 3 in
+    // an earlier session. The weight gradient, A = dout^T, was level either
+    // way and keeps the plain order, and so do attention's products with
+    // N = hs, which read A where it is: see direct below.)
+    const int few_rows = parts > 1 && (b_rs == 1 || (a_cs == 1 && N > MATMUL_DIRECT_STRIPS * MATMUL_NR));
     float *bpack = (float *)mallocCheck((few_rows ? (size_t)threads * MATMUL_NR : (size_t)nc_max) *
                                         kc_max * sizeof(float));
     float *apack = (float *)mallocCheck((few_rows ? (size_t)panels_all * MATMUL_MR : (size_t)threads * mc) *
