@@ -29,7 +29,12 @@
 #
 # dev/bench_torch.py sets the thread count and OpenBLAS's kernels for PyTorch;
 # we add OMP_WAIT_POLICY=PASSIVE, without which PyTorch's OpenMP threads spin
-# and take the cores from OpenBLAS's threads.
+# and take the cores from OpenBLAS's threads. ./train runs with OpenMP's
+# default (OMP_WAIT_POLICY unset, as a user runs it: its threads spin at a
+# barrier before they sleep; with PASSIVE each barrier puts the waiting thread
+# to sleep, and on a 2-core Zen 5 VM the step ran about 6% slower), and the
+# matmul lab with OpenMP's default too but GOMP_SPINCOUNT=100000, so that
+# ours' threads sleep soon after each call, as OpenBLAS's do.
 set -euo pipefail
 
 threads_list=${*:-1 2}
@@ -129,7 +134,7 @@ for threads in $threads_list; do
         [ -f "$shard" ] || write_shard "$shard" $(( (steps + 8) * B * T + 1 ))
         echo "== threads $threads, $name B $B T $T: ./train" >&2
         ours="- -" flops="-" fma="-" copy="-"
-        if OMP_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE ./train -e "$name" --vocab $V -b "$B" -t "$T" \
+        if env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$threads" ./train -e "$name" --vocab $V -b "$B" -t "$T" \
                 -i "$shard" -j "$shard" -x $(( steps + 1 )) -v 0 -s 0 -g 0 -n 0 --seed 1 --profile \
                 > "$tmp/train.out" 2> "$tmp/train.err"; then
             grep '^step ' "$tmp/train.out" | tail -n +2 \
@@ -223,7 +228,7 @@ if [ -x dev/cpu/matmul_openblas ]; then
             echo
             # (word splitting of $lab: the lab's four arguments)
             # shellcheck disable=SC2086
-            with_core "${best_core[$threads]:-own}" env OMP_NUM_THREADS="$threads" OMP_WAIT_POLICY=PASSIVE \
+            with_core "${best_core[$threads]:-own}" env -u OMP_WAIT_POLICY OMP_NUM_THREADS="$threads" GOMP_SPINCOUNT=100000 \
                 ./dev/cpu/matmul_openblas $lab \
                 || echo "dev/cpu/matmul_openblas failed or found no OpenBLAS (exit $?)"
         done

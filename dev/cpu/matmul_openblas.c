@@ -41,9 +41,16 @@ computed (2 M N K per call, the block's masked triangle included).
 
 OpenBLAS is loaded at run time (dlopen: libopenblas.so.0, or the file in
 OPENBLAS_LIB), so this builds without it; Debian: apt-get install
-libopenblas0-pthread. Both sides use OMP_NUM_THREADS threads. OpenBLAS's own
-threads wait passively between calls here (OPENBLAS_THREAD_TIMEOUT, set below
-unless set already), so that they do not take the cores from ours.
+libopenblas0-pthread. Both sides use OMP_NUM_THREADS threads. Inside a call
+OpenBLAS's threads wait for each other by spinning; between calls they sleep
+here (OPENBLAS_THREAD_TIMEOUT, set below unless set already). Ours should be
+run the same way: OMP_WAIT_POLICY unset (OpenMP's default: a thread spins at
+a barrier, then sleeps) and GOMP_SPINCOUNT=100000, as make bench runs it,
+so that ours' threads sleep soon after a call; before each timed call the
+lab pauses 2 ms, so that the other library's threads are asleep when it
+starts. (With OMP_WAIT_POLICY=PASSIVE every barrier inside our product puts
+the waiting thread to sleep and wakes it again: on the 2-core Zen 5 VM ours'
+forward and input gradient ran 5-15% slower that way, OpenBLAS unchanged.)
 OpenBLAS picks its kernels for the CPU it finds, and the first line printed
 names them ("core"); where it does not know the CPU (0.3.21 on AMD's Zen 5)
 it falls back to its AVX2 kernels, about half as fast there as its AVX-512
@@ -159,6 +166,15 @@ static int check_product(Problem *pb, int p, const char *shape) {
     const int ok = lab_check(what, dst, ref, n, 5e-7 * K * sab, 1e-4);
     free(ref);
     return ok;
+}
+
+// before each timed call: 2 ms with nothing running, so that the threads of
+// the library called last have stopped spinning and gone to sleep (OpenMP's
+// after GOMP_SPINCOUNT spins, OpenBLAS's after OPENBLAS_THREAD_TIMEOUT) and
+// do not take a core from the call being timed
+static void settle(void) {
+    struct timespec pause = {0, 2000000};
+    nanosleep(&pause, NULL);
 }
 
 // ----------------------------------------------------------------------------
@@ -283,6 +299,7 @@ static int attention_products(const OpenBlas *ob, int T, int reps) {
                 const int nc = head_calls(&h, p, calls);
                 for (int i = 0; i < 2; i++) {
                     const int blas = (r + i) % 2;  // who goes first swaps every repeat
+                    settle();
                     const double t0 = now_seconds();
                     run_calls(ob, calls, nc, blas);
                     t[((size_t)p * 2 + blas) * reps + r] = now_seconds() - t0;
@@ -363,6 +380,7 @@ int main(int argc, char **argv) {
                         for (int i = 0; i < 2; i++) {
                             const int blas = (r + i) % 2;  // who goes first swaps every repeat
                             if (mode == 1) { evict_caches(&pb, p, flush, flush_n); }
+                            settle();
                             const double t0 = now_seconds();
                             run_product(&pb, p, blas);
                             t[(((size_t)mode * PRODUCTS + p) * 2 + blas) * reps + r] = now_seconds() - t0;
