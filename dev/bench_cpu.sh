@@ -67,11 +67,9 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx51
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores," \
      "flags: ${flags:-none of avx2 fma avx512f}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "./train: matmul built for $(grep -q avx512f /proc/cpuinfo && echo 'AVX-512 (12 x 32 tile)' || echo 'AVX2 (6 x 16 tile)') by -march=native; steps $steps timed (+1 dropped)"
-# malloc_keep CMD...: CMD with glibc's malloc keeping freed memory: large
+# malloc_keep: env's arguments for glibc's malloc keeping freed memory: large
 # blocks come from the heap (not a fresh mapping each), which is never trimmed
-malloc_keep() {
-    env MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=100000000000 MALLOC_TOP_PAD_=1000000000 "$@"
-}
+malloc_keep=(MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=100000000000 MALLOC_TOP_PAD_=1000000000)
 # with_core SETTING CMD...: CMD with OpenBLAS's kernels set: "own" leaves the
 # choice to OpenBLAS (OPENBLAS_CORETYPE unset), anything else is the name
 with_core() {
@@ -122,7 +120,7 @@ PY
 
 # peak THREADS SETTING: OpenBLAS SGEMM GFLOP/s with that kernel setting (see with_core)
 peak() {
-    with_core "$2" malloc_keep env OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --peak --threads "$1" --coretype auto \
+    with_core "$2" env "${malloc_keep[@]}" OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --peak --threads "$1" --coretype auto \
         | sed -n 's/^peak_gflops //p'
 }
 
@@ -163,7 +161,7 @@ for threads in $threads_list; do
             tail -5 "$tmp/train.err" >&2
         fi
         echo "== threads $threads, $name B $B T $T: PyTorch" >&2
-        with_core "$best" malloc_keep env OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --preset "$name" -B "$B" -T "$T" \
+        with_core "$best" env "${malloc_keep[@]}" OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --preset "$name" -B "$B" -T "$T" \
             --threads "$threads" --coretype auto --steps "$steps" --warmup 1 > "$tmp/torch.out"
         torch=$(sed -n 's/^torch min_ms \([0-9.]*\) median_ms \([0-9.]*\)$/\1 \2/p' "$tmp/torch.out")
         [ -n "$torch" ] || torch="- -"
