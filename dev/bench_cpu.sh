@@ -42,7 +42,9 @@
 # gradients' zeroing) every step, and on a 2-core Zen 5 VM its d12 B 4 T 64
 # step on 2 threads ran 4x slower that way (5341 against 1334 ms, medians of
 # 3). ./train allocates its tensors once, and ran 1.3-1.9x slower with the
-# setting (its tensors then come from the heap), so it runs without it.
+# setting, so it runs without it: its tensors then come from the heap, where
+# calloc writes them before util.h's madvise asks for 2 MiB pages, and a d12
+# run held 16 MiB of huge pages instead of 2.3 GiB.
 set -euo pipefail
 
 threads_list=${*:-1 2}
