@@ -9,10 +9,12 @@
 # choice (OPENBLAS_CORETYPE unset), the environment's OPENBLAS_CORETYPE when
 # one is set, and the kernels named from /proc/cpuinfo (SkylakeX where the CPU
 # has AVX-512, else Haswell where it has AVX2). The fastest is the SGEMM peak,
-# and PyTorch's steps and the matmul lab below run with it. (OpenBLAS 0.3.21
-# can guess wrong: on AMD's Zen 5 an environment here named Haswell, at 0.4x
-# of the AVX-512 kernels' rate.) Then, from ./train --profile, the FMA peak of ./train's register
-# tile and a memory bandwidth (y += x). Then for each shape (d12 = GPT-2 124M at B 4,
+# and PyTorch's steps and the matmul lab below run with it. (Each can be the
+# slow one: where OpenBLAS 0.3.21 does not know a CPU behind a hypervisor it
+# may fall back to old kernels, and on a Zen 5 the environment named Haswell's,
+# at half the rate of OpenBLAS's own choice.) Then, from ./train --profile,
+# the FMA peak of ./train's register tile and a memory bandwidth (y += x).
+# Then for each shape (d12 = GPT-2 124M at B 4,
 # T 64; d6 at B 8, T 256; d12 at B 1, T 1024) it writes a random token shard,
 # times STEPS+1 full training steps (forward, backward, clip, AdamW) of
 # ./train --profile and of dev/bench_torch.py, drops the first step of each,

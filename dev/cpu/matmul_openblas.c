@@ -51,11 +51,12 @@ lab pauses 2 ms, so that the other library's threads are asleep when it
 starts. (With OMP_WAIT_POLICY=PASSIVE every barrier inside our product puts
 the waiting thread to sleep and wakes it again: on the 2-core Zen 5 VM ours'
 forward and input gradient ran 5-15% slower that way, OpenBLAS unchanged.)
-OpenBLAS picks its kernels for the CPU it finds, and the first line printed
-names them ("core"); where it does not know the CPU (0.3.21 on AMD's Zen 5)
-it falls back to its AVX2 kernels, about half as fast there as its AVX-512
-ones: OPENBLAS_CORETYPE=SkylakeX names those (make bench sets it when the
-SGEMM yardstick runs faster with it).
+OpenBLAS picks its kernels for the CPU it finds unless OPENBLAS_CORETYPE
+names them, and the first line printed says which ("core"). An environment
+may name slower ones than the CPU can run: on a Zen 5 development machine it
+named Haswell's, at half the rate of OpenBLAS's own choice there (Cooperlake)
+or of SkylakeX. make bench runs the lab with whichever setting gave the
+fastest SGEMM.
 
     make dev/cpu/matmul_openblas && OMP_NUM_THREADS=2 dev/cpu/matmul_openblas [N] [T] [repeats] [C]
 (repeats 0: the checks only, no timing; exit 2 when OpenBLAS cannot be loaded)
