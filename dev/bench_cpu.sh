@@ -7,12 +7,9 @@
 # For each thread count it measures the yardsticks first: OpenBLAS's SGEMM
 # (2048^3, through PyTorch) with each of OpenBLAS's kernel settings: its own
 # choice (OPENBLAS_CORETYPE unset), the environment's OPENBLAS_CORETYPE when
-# one is set, and the kernels named from /proc/cpuinfo (SkylakeX where the CPU
-# has AVX-512, else Haswell where it has AVX2). The fastest is the SGEMM peak,
-# and PyTorch's steps and the matmul lab below run with it. (Each can be the
-# slow one: where OpenBLAS 0.3.21 does not know a CPU behind a hypervisor it
-# may fall back to old kernels, and on a Zen 5 the environment named Haswell's,
-# at half the rate of OpenBLAS's own choice.) Then, from ./train --profile,
+# one is set, and the kernels named from /proc/cpuinfo (dev/openblas_peak.sh).
+# The fastest is the SGEMM peak, and PyTorch's steps and the matmul lab below
+# run with it. Then, from ./train --profile,
 # the FMA peak of ./train's register tile and a memory bandwidth (y += x).
 # Then for each shape (d12 = GPT-2 124M at B 4,
 # T 64; d6 at B 8, T 256; d12 at B 1, T 1024) it writes a random token shard,
@@ -71,29 +68,13 @@ flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx51
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(nproc) cores," \
      "flags: ${flags:-none of avx2 fma avx512f}, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "./train: matmul built for $(grep -q avx512f /proc/cpuinfo && echo 'AVX-512 (12 x 32 tile)' || echo 'AVX2 (6 x 16 tile)') by -march=native; steps $steps timed (+1 dropped)"
-# malloc_keep: env's arguments for glibc's malloc keeping freed memory: large
-# blocks come from the heap (not a fresh mapping each), which is never trimmed
-malloc_keep=(MALLOC_MMAP_THRESHOLD_=4000000000 MALLOC_TRIM_THRESHOLD_=100000000000 MALLOC_TOP_PAD_=1000000000)
-# with_core SETTING CMD...: CMD with OpenBLAS's kernels set: "own" leaves the
-# choice to OpenBLAS (OPENBLAS_CORETYPE unset), anything else is the name
-with_core() {
-    local setting=$1; shift
-    if [ "$setting" = own ]; then env -u OPENBLAS_CORETYPE "$@"; else env OPENBLAS_CORETYPE="$setting" "$@"; fi
-}
-# which BLAS PyTorch runs on: OpenBLAS says its core when OPENBLAS_VERBOSE=2
-core_auto=$(with_core own env OPENBLAS_VERBOSE=2 "$PYTHON" -c \
-                'import torch; torch.mm(torch.ones(64, 64), torch.ones(64, 64))' 2>&1 \
-            | sed -n 's/^Core: //p' | head -1)
+# with_core, malloc_keep, openblas_settings, best_peak
+source dev/openblas_peak.sh
+openblas_settings
 if [ -z "$core_auto" ]; then
     echo "warning: PyTorch does not run on OpenBLAS here (no 'Core:' line); install libopenblas0-pthread" \
          "(Debian's reference BLAS is far slower and would flatter ./train)" >&2
 fi
-# the settings to try: OpenBLAS's own, the environment's, the one named from cpuinfo
-core_cpu=$("$PYTHON" -c 'import sys; sys.path.insert(0, "dev"); import bench_torch; print(bench_torch.openblas_coretype() or "")')
-settings=(own)
-env_core=${OPENBLAS_CORETYPE:-}
-[ -n "$env_core" ] && settings+=("$env_core")
-[ -n "$core_cpu" ] && [ "$core_cpu" != "$env_core" ] && settings+=("$core_cpu")
 echo "PyTorch's BLAS: OpenBLAS; its own choice of kernels here: ${core_auto:-unknown};" \
      "the environment's OPENBLAS_CORETYPE: ${env_core:-unset}; named from cpuinfo: ${core_cpu:-none}"
 
@@ -122,25 +103,13 @@ print(f"{min(v):.1f} {statistics.median(v):.1f}" if v else "- -")
 PY
 }
 
-# peak THREADS SETTING: OpenBLAS SGEMM GFLOP/s with that kernel setting (see with_core)
-peak() {
-    with_core "$2" env "${malloc_keep[@]}" OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --peak --threads "$1" --coretype auto \
-        | sed -n 's/^peak_gflops //p'
-}
-
 rows=()
 declare -A best_core  # per thread count: the setting with the fastest SGEMM
 : > "$tmp/profiles"
 for threads in $threads_list; do
-    sgemm=0 best=own line=""
-    for setting in "${settings[@]}"; do
-        rate=$(peak "$threads" "$setting")
-        [ "$setting" = own ] && name="own: ${core_auto:-?}" || name=$setting
-        line+="${line:+, }${rate:-?} ($name)"
-        if awk -v r="${rate:-0}" -v b="$sgemm" 'BEGIN { exit !(r + 0 > b + 0) }'; then sgemm=$rate best=$setting; fi
-    done
+    best_peak "$threads"
     best_core[$threads]=$best
-    echo "threads $threads: OpenBLAS SGEMM 2048^3 GFLOP/s by kernel setting: $line;" \
+    echo "threads $threads: OpenBLAS SGEMM 2048^3 GFLOP/s by kernel setting: $peak_line;" \
          "PyTorch and the matmul lab run with the fastest ($best)"
     # name L NH C B T (presets of ./train and dev/bench_torch.py)
     for shape in "d12 12 12 768 4 64" "d6 6 6 384 8 256" "d12 12 12 768 1 1024"; do

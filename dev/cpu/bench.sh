@@ -4,8 +4,8 @@
 #   bash dev/cpu/bench.sh [threads]      (default 2)
 #
 # Measures this machine's SGEMM peak first, in the same run and with the same
-# threads (OpenBLAS through PyTorch, 2048^3: dev/bench_torch.py --peak, as
-# dev/bench_cpu.sh does), passes it to the lab programs in PEAK_GFLOPS, and runs
+# threads (OpenBLAS through PyTorch, 2048^3, the fastest of its kernel
+# settings: dev/openblas_peak.sh, as dev/bench_cpu.sh does), passes it to the lab programs in PEAK_GFLOPS, and runs
 # each at GPT-2 124M shapes: every version is checked against the plain loops
 # first, then timed (min and median; GFLOP/s and % of that peak).
 # Environment: PYTHON (default /usr/bin/python3, which needs torch); without it
@@ -22,8 +22,11 @@ echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),
      "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 peak=""
 if "$PYTHON" -c 'import torch' 2>/dev/null; then
-    peak=$(OMP_WAIT_POLICY=PASSIVE "$PYTHON" dev/bench_torch.py --peak --threads "$threads" \
-           | sed -n 's/^peak_gflops //p')
+    source dev/openblas_peak.sh  # the fastest of OpenBLAS's kernel settings
+    openblas_settings
+    best_peak "$threads"
+    peak=$sgemm
+    echo "OpenBLAS SGEMM 2048^3 GFLOP/s by kernel setting: $peak_line"
 fi
 echo "SGEMM peak (OpenBLAS, $threads threads, measured now): ${peak:-not measured (no torch)} GFLOP/s"
 export PEAK_GFLOPS=${peak:-0} OMP_NUM_THREADS=$threads
