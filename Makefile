@@ -356,6 +356,10 @@ test-cpu-lab: $(CPU_LAB) dev/cpu/matmul_avx2 dev/cpu/matmul_avx512 dev/cpu/matmu
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul 64 300 600 0
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 300 520 2100 0  # the 12 x 32 tile, on any CPU
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 64 300 600 0
+	# A small and B wide (matmul_whole_a): the forward above (2100 outputs), and
+	# here the input gradient (C 2100) and the weight gradient with its bias sums
+	OMP_NUM_THREADS=3 ./dev/cpu/matmul 37 2100 20 0
+	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 37 2100 20 0
 	# C's rows a multiple of 4 KiB apart (C 1024): the backward's tiles walk along C's rows
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul 300 1024 520 0
 	OMP_NUM_THREADS=3 ./dev/cpu/matmul_wide 300 1024 520 0

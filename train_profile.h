@@ -77,7 +77,7 @@ static double measure_fma_peak(void) {
             for (int i = 0; i < MATMUL_KC * MATMUL_NR; i++) { b[i] = 1e-3f * (float)(i % 5); }
             memset(c, 0, sizeof(c));
             for (int r = 0; r < reps; r++) {
-                matmul_micro_kernel(c, MATMUL_NR, a, 1, MATMUL_MR, b, kc, MATMUL_MR, MATMUL_NR, 0);
+                matmul_micro_kernel(c, MATMUL_NR, a, 1, MATMUL_MR, b, kc, MATMUL_MR, MATMUL_NR, 0, NULL);
                 // tells the compiler a and b may have changed, so that it
                 // cannot compute the tile once and add it reps times
                 __asm__ volatile("" : : "r"(a), "r"(b) : "memory");
