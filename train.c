@@ -139,8 +139,9 @@ static void encoder_forward(float *out, const int *inp, const float *wte, const 
 // backward of encoder_forward: dwte[inp[b,t],:] += dout[b,t,:], dwpe[t,:] += dout[b,t,:]
 // Threads split the channels: a token id can repeat in the batch, so two
 // (b,t) could hit the same row of dwte, but never the same column c.
+// overwrite: dwpe[t,:] = sum_b dout[b,t,:] is written, not added into.
 static void encoder_backward(float *dwte, float *dwpe, const float *dout, const int *inp,
-                             int B, int T, int C) {
+                             int B, int T, int C, int overwrite) {
     const int block = 16;
     #pragma omp parallel for
     for (int c0 = 0; c0 < C; c0 += block) {
@@ -150,9 +151,10 @@ static void encoder_backward(float *dwte, float *dwpe, const float *dout, const 
                 const float *dout_bt = dout + ((size_t)b * T + t) * C;
                 float *dwte_ix = dwte + (size_t)inp[b * T + t] * C;
                 float *dwpe_t = dwpe + (size_t)t * C;
+                const int first = overwrite && b == 0;  // dwpe_t written, not added into
                 for (int c = c0; c < c1; c++) {
                     dwte_ix[c] += dout_bt[c];
-                    dwpe_t[c] += dout_bt[c];
+                    dwpe_t[c] = (first ? 0.0f : dwpe_t[c]) + dout_bt[c];
                 }
             }
         }
@@ -193,10 +195,11 @@ static void layernorm_forward(float *out, float *mean, float *rstd, const float 
 //   dx += rstd * (g - mean_c(g) - n * mean_c(g * n))
 // (the two means are the gradient flowing through mean and rstd).
 // Rows own their dinp; the dweight/dbias sums over rows are split by channel.
-// dweight and dbias are NULL when the layernorm is frozen (LoRA).
+// dweight and dbias are NULL when the layernorm is frozen (LoRA); with
+// overwrite they are written (=), not added into.
 static void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                                const float *inp, const float *weight, const float *mean,
-                               const float *rstd, int B, int T, int C) {
+                               const float *rstd, int B, int T, int C, int overwrite) {
     size_t N = (size_t)B * T;
     #pragma omp parallel for
     for (size_t i = 0; i < N; i++) {
@@ -235,8 +238,8 @@ static void layernorm_backward(float *dinp, float *dweight, float *dbias, const 
             }
         }
         for (int j = 0; j < n; j++) {
-            dbias[c0 + j] += db[j];
-            dweight[c0 + j] += dw[j];
+            dbias[c0 + j] = (overwrite ? 0.0f : dbias[c0 + j]) + db[j];
+            dweight[c0 + j] = (overwrite ? 0.0f : dweight[c0 + j]) + dw[j];
         }
     }
 }
@@ -842,8 +845,9 @@ static void matmul_general(float *c, size_t ldc, int overwrite, const float *bia
 
 // C (M, N) += A (M, K) @ B (K, N), strided as described above, C[m,n] at
 // c[m * ldc + n]; row_sums (M) or NULL: row_sums[m] += sum_k A[m,k].
-// overwrite: C = bias + A @ B instead (bias (N), or NULL for none: zeros),
-// C's old values never read: the first k block's tiles write C.
+// overwrite: C = bias + A @ B and row_sums[m] = sum_k A[m,k] instead (bias
+// (N), or NULL for none: zeros), C's old values never read: the first k
+// block's tiles write C.
 static void matmul_product(float *c, size_t ldc, int overwrite, const float *bias, float *row_sums,
                            const float *a, size_t a_rs, size_t a_cs, const float *b, size_t b_rs,
                            size_t b_cs, int M, int N, int K) {
@@ -858,7 +862,7 @@ static void matmul_product(float *c, size_t ldc, int overwrite, const float *bia
         matmul_general(c, ldc, overwrite, bias, sums, a, a_rs, a_cs, b, b_rs, b_cs, M, N, K);
     }
     if (sums != NULL) {
-        for (int m = 0; m < M; m++) { row_sums[m] += sums[m]; }
+        for (int m = 0; m < M; m++) { row_sums[m] = (overwrite ? 0.0f : row_sums[m]) + sums[m]; }
         free(sums);
     }
 }
@@ -906,13 +910,16 @@ static void matmul_forward(float *out, const float *inp, const float *weight, co
 //   dweight[o,c] += sum_i dout[i,o] * inp[i,c]      (dout^T @ inp)
 //   dbias[o]     += sum_i dout[i,o]                 (dbias may be NULL)
 // dweight and dbias are NULL for a frozen weight (LoRA): its product is skipped.
+// overwrite: dweight and dbias are written (=), not added into (+=): the
+// step's first backward, whose gradients were not zeroed (see gpt2_zero_grad).
 static void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
-                            const float *inp, const float *weight, int B, int T, int C, int OC) {
+                            const float *inp, const float *weight, int B, int T, int C, int OC,
+                            int overwrite) {
     const size_t N = (size_t)B * T;
     matmul_accumulate(dinp, (size_t)C, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);
     if (dweight != NULL) {
         // A = dout^T (OC, N), whose row sums are the bias gradient
-        matmul_accumulate(dweight, (size_t)C, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
+        matmul_product(dweight, (size_t)C, overwrite, NULL, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);
     } else if (dbias != NULL) {
         // a frozen weight with a trainable bias (LoRA --lora-train-norms): the
         // column sums of dout alone; threads own blocks of 64 outputs o
@@ -923,7 +930,7 @@ static void matmul_backward(float *dinp, float *dweight, float *dbias, const flo
             for (size_t i = 0; i < N; i++) {
                 for (int j = 0; j < n; j++) { db[j] += dout[i * OC + o0 + j]; }
             }
-            for (int j = 0; j < n; j++) { dbias[o0 + j] += db[j]; }
+            for (int j = 0; j < n; j++) { dbias[o0 + j] = (overwrite ? 0.0f : dbias[o0 + j]) + db[j]; }
         }
     }
 }
@@ -957,10 +964,10 @@ static void lora_backward(float *dinp, float *dlora_a, float *dlora_b, float *dh
                           const float *lora_b, float scale, int B, int T, int C, int OC, int R) {
     const size_t n = (size_t)B * T * R;
     memset(dh, 0, n * sizeof(float));
-    matmul_backward(dh, dlora_b, NULL, dout, h, lora_b, B, T, R, OC);
+    matmul_backward(dh, dlora_b, NULL, dout, h, lora_b, B, T, R, OC, 0);
     #pragma omp parallel for
     for (size_t i = 0; i < n; i++) { dh[i] *= scale; }
-    matmul_backward(dinp, dlora_a, NULL, dh, inp, lora_a, B, T, C, R);
+    matmul_backward(dinp, dlora_a, NULL, dh, inp, lora_a, B, T, C, R, 0);
 }
 
 // Attention is matmuls too: for one head, the scores are Q K^T and the output
@@ -1661,6 +1668,7 @@ typedef struct {
     ParameterTensors grads;     // their gradients, same layout
     float *params_memory;
     float *grads_memory;
+    int grads_stale;            // 1: the next backward writes the gradients instead of adding
     float *m_memory;            // AdamW first moment of parameters [opt_start, opt_end)
     float *v_memory;            // AdamW second moment, the same
     size_t opt_start, opt_end;  // all of them, or with ZeRO-1 this rank's shard
@@ -2080,14 +2088,14 @@ static float gpt2_loss(GPT2 *model, const int *targets) {
 // ----------------------------------------------------------------------------
 // 4. backward and AdamW
 
-// x[0:n] = 0 on every thread, each zeroing its own run of 1 MiB blocks
-// (one thread's memset wrote the 500 MB of GPT-2 124M's gradients at about
-// a third of the rate the machine's write stream allows on 2 threads)
+// x[0:n] = 0 on every thread, each zeroing its own share in one memset
+// (one thread's memset wrote the 163 MB of GPT-2 124M's activation gradients
+// at B 4, T 64 at about half the rate two threads reach)
 static void zero_floats(float *x, size_t n) {
-    const size_t block = (size_t)1 << 18, blocks = (n + block - 1) / block;
-    #pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < blocks; i++) {
-        memset(x + i * block, 0, ((i + 1) * block < n ? block : n - i * block) * sizeof(float));
+    #pragma omp parallel
+    {
+        const size_t t = (size_t)thread_index(), threads = (size_t)num_threads();
+        memset(x + n * t / threads, 0, (n * (t + 1) / threads - n * t / threads) * sizeof(float));
     }
 }
 
@@ -2118,15 +2126,23 @@ static double lora_grad_sumsq(GPT2 *model) {
     return total;
 }
 
-// zeroes the parameter gradients (the only place they are zeroed)
+// starts a step's gradients at zero. Without LoRA, nothing is written here:
+// the next gpt2_backward writes every parameter gradient instead of adding
+// into it (its first product, layernorm or position into each tensor
+// writes), which is the same sum as adding into zeros, without a pass over
+// the 500 MB of GPT-2 124M's gradients (the issue's "first micro-step
+// writes"; measured: that memset took 2-4% of a d12 B4 T64 step). Further
+// backwards before the next zero_grad (gradient accumulation) add.
+// LoRA: the trainable set is zeroed (its products only ever add).
 static void gpt2_zero_grad(GPT2 *model) {
     if (model->lora.config.rank > 0) { lora_zero_grad(model); return; }  // LoRA: the trainable set
-    zero_floats(model->grads_memory, model->num_parameters);
+    model->grads_stale = 1;
     lap(&model->sw, OP_ZERO_GRAD);
 }
 
 // adds into the parameter gradients the gradient of loss_scale * sum of the
-// per-token losses of the last gpt2_loss. loss_scale = 1/(B*T) gives the
+// per-token losses of the last gpt2_loss (writes them, the first backward
+// after gpt2_zero_grad). loss_scale = 1/(B*T) gives the
 // gradient of the mean loss; 1/(B*T*steps) averages over accumulation steps.
 // With LoRA only the trainable set gets gradients (a frozen tensor's
 // gradient pointer is NULL and its products are skipped); the activation
@@ -2143,6 +2159,11 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
     ActivationTensors *a = &model->acts, *ga = &model->grads_acts;
     Stopwatch *sw = &model->sw;
     lap(sw, OP_OTHER);
+    const int first = model->grads_stale;  // write the parameter gradients (see gpt2_zero_grad)
+    model->grads_stale = 0;
+    if (first) {  // wpe's rows past T get no gradient from this backward: zeros
+        zero_floats(g->wpe + (size_t)T * C, (size_t)(cfg->max_seq_len - T) * C);
+    }
     // activation gradients are scratch for this one backward: start them at
     // 0, all but the last, the losses' gradients, set next (lmax's and
     // linv's, (B,T) each, are never used; dlogits has no place of its own)
@@ -2154,12 +2175,12 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
     float *dlogits = a->logits;
     softmax_crossentropy_backward(dlogits, ga->losses, a->logits, a->lmax, a->linv, model->targets, B, T, V, Vp);
     lap(sw, OP_CLASSIFIER);
-    matmul_backward(ga->lnf, g->wte, NULL, dlogits, a->lnf, p->wte, B, T, C, Vp);
+    matmul_backward(ga->lnf, g->wte, NULL, dlogits, a->lnf, p->wte, B, T, C, Vp, first);
     lap(sw, OP_MATMUL_BACKWARD);
     const float *last = layer_acts(a, cfg, L - 1, B, T).residual3;
     float *dlast = layer_acts(ga, cfg, L - 1, B, T).residual3;
     layernorm_backward(dlast, g->lnfw, g->lnfb, ga->lnf, last, p->lnfw, a->lnf_mean, a->lnf_rstd,
-                       B, T, C);
+                       B, T, C, first);
     lap(sw, OP_LAYERNORM);
     for (int l = L - 1; l >= 0; l--) {
         LayerParams lp = layer_params(p, cfg, l), gp = layer_params(g, cfg, l);
@@ -2170,34 +2191,35 @@ static void gpt2_backward(GPT2 *model, float loss_scale) {
         residual_backward(gl.residual2, gl.fcproj, gl.residual3, BT * C);
         lap(sw, OP_RESIDUAL);
         matmul_backward(gl.fch_gelu, gp.fcprojw, gp.fcprojb, gl.fcproj, la.fch_gelu, lp.fcprojw,
-                        B, T, 4 * C, C);
+                        B, T, 4 * C, C, first);
         lora_backward_at(model, LORA_FCPROJ, l, gl.fch_gelu, gl.fcproj, la.fch_gelu, B, T);
         lap(sw, OP_MATMUL_BACKWARD);
         gelu_backward(gl.fch, la.fch, gl.fch_gelu, BT * 4 * C);
         lap(sw, OP_GELU);
-        matmul_backward(gl.ln2, gp.fcw, gp.fcb, gl.fch, la.ln2, lp.fcw, B, T, C, 4 * C);
+        matmul_backward(gl.ln2, gp.fcw, gp.fcb, gl.fch, la.ln2, lp.fcw, B, T, C, 4 * C, first);
         lora_backward_at(model, LORA_FC, l, gl.ln2, gl.fch, la.ln2, B, T);
         lap(sw, OP_MATMUL_BACKWARD);
         layernorm_backward(gl.residual2, gp.ln2w, gp.ln2b, gl.ln2, la.residual2, lp.ln2w,
-                           la.ln2_mean, la.ln2_rstd, B, T, C);
+                           la.ln2_mean, la.ln2_rstd, B, T, C, first);
         lap(sw, OP_LAYERNORM);
         // the attention half
         residual_backward(dresidual, gl.attproj, gl.residual2, BT * C);
         lap(sw, OP_RESIDUAL);
         matmul_backward(gl.atty, gp.attprojw, gp.attprojb, gl.attproj, la.atty, lp.attprojw,
-                        B, T, C, C);
+                        B, T, C, C, first);
         lora_backward_at(model, LORA_ATTPROJ, l, gl.atty, gl.attproj, la.atty, B, T);
         lap(sw, OP_MATMUL_BACKWARD);
         attention_backward(gl.qkv, gl.atty, la.qkv, la.att, B, T, C, NH);
         lap(sw, OP_ATTENTION_BACKWARD);
-        matmul_backward(gl.ln1, gp.qkvw, gp.qkvb, gl.qkv, la.ln1, lp.qkvw, B, T, C, 3 * C);
+        matmul_backward(gl.ln1, gp.qkvw, gp.qkvb, gl.qkv, la.ln1, lp.qkvw, B, T, C, 3 * C, first);
         lora_backward_at(model, LORA_QKV, l, gl.ln1, gl.qkv, la.ln1, B, T);
         lap(sw, OP_MATMUL_BACKWARD);
         layernorm_backward(dresidual, gp.ln1w, gp.ln1b, gl.ln1, residual, lp.ln1w, la.ln1_mean,
-                           la.ln1_rstd, B, T, C);
+                           la.ln1_rstd, B, T, C, first);
         lap(sw, OP_LAYERNORM);
     }
-    if (g->wte != NULL) { encoder_backward(g->wte, g->wpe, ga->encoded, model->inputs, B, T, C); }
+    // (wte: added into, after the classifier's weight gradient wrote it)
+    if (g->wte != NULL) { encoder_backward(g->wte, g->wpe, ga->encoded, model->inputs, B, T, C, first); }
     lap(sw, OP_ENCODER);
 }
 

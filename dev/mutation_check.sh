@@ -38,7 +38,7 @@ EOF
 }
 
 mutate "encoder_backward drops dwpe" \
-    'dwpe_t[c] += dout_bt[c];' ''
+    'dwpe_t[c] = (first ? 0.0f : dwpe_t[c]) + dout_bt[c];' ''
 mutate "layernorm_backward drops the rstd term" \
     'dx[c] += rstd[i] * (g - g_mean - n * gn_mean);' 'dx[c] += rstd[i] * (g - g_mean);'
 mutate "layernorm_backward dweight unnormalised" \
@@ -49,12 +49,16 @@ mutate "matmul_backward dinp misses the last output channel" \
     'matmul_accumulate(dinp, (size_t)C, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC);' \
     'matmul_accumulate(dinp, (size_t)C, NULL, dout, (size_t)OC, 1, weight, (size_t)C, 1, (int)N, C, OC - 1);'
 mutate "matmul_backward dweight misses the last row" \
-    'matmul_accumulate(dweight, (size_t)C, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);' \
-    'matmul_accumulate(dweight, (size_t)C, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N - 1);'
+    'matmul_product(dweight, (size_t)C, overwrite, NULL, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N);' \
+    'matmul_product(dweight, (size_t)C, overwrite, NULL, dbias, dout, 1, (size_t)OC, inp, (size_t)C, 1, OC, C, (int)N - 1);'
 mutate "matmul kernel: half the columns 0.1% off" \
     'acc[r][1] += ak[r * a_rs] * b1;' 'acc[r][1] += 1.001f * ak[r * a_rs] * b1;'
 mutate "matmul_backward dbias off by 0.1%" \
-    'for (int m = 0; m < M; m++) { row_sums[m] += sums[m]; }' 'for (int m = 0; m < M; m++) { row_sums[m] += 1.001f * sums[m]; }'
+    'row_sums[m] = (overwrite ? 0.0f : row_sums[m]) + sums[m];' 'row_sums[m] = (overwrite ? 0.0f : row_sums[m]) + 1.001f * sums[m];'
+mutate "layernorm_backward adds into the stale gradients after zero_grad" \
+    'dbias[c0 + j] = (overwrite ? 0.0f : dbias[c0 + j]) + db[j];' 'dbias[c0 + j] += db[j];'
+mutate "the first backward leaves wpe's rows past T stale" \
+    'zero_floats(g->wpe + (size_t)T * C, (size_t)(cfg->max_seq_len - T) * C);' ''
 mutate "attention_backward skips the softmax correction" \
     '{ dr[t2] = ar[t2] * (dr[t2] - dot) * scale; }' '{ dr[t2] = ar[t2] * dr[t2] * scale; }'
 mutate "attention_backward forgets the 1/sqrt(hs) scale" \
@@ -84,8 +88,8 @@ mutate "warmup ignored" \
 mutate "lora_backward forgets the scale" \
     'dh[i] *= scale;' 'dh[i] *= 1.0f;'
 mutate "lora_backward drops dB" \
-    'matmul_backward(dh, dlora_b, NULL, dout, h, lora_b, B, T, R, OC);' \
-    'matmul_backward(dh, NULL, NULL, dout, h, lora_b, B, T, R, OC);'
+    'matmul_backward(dh, dlora_b, NULL, dout, h, lora_b, B, T, R, OC, 0);' \
+    'matmul_backward(dh, NULL, NULL, dout, h, lora_b, B, T, R, OC, 0);'
 mutate "LoRA AdamW without the second bias correction" \
     'float bc2 = (float)(1.0 - pow(args->beta2, (double)args->t));' 'float bc2 = 1.0f;'
 mutate "lora_merge forgets the scale" \

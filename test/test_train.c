@@ -183,6 +183,10 @@ static void test_fixture(TestLog *log, const Fixture *fx) {
     free(logits);
     float loss = gpt2_loss(&model, fx->targets);
     expect_close(log, "fixture loss", &loss, &fx->loss, 1, 0, TOL_LOGITS_RTOL);
+    // gpt2_zero_grad writes nothing: the backward after it must write every
+    // gradient. Stale NaNs everywhere first: any element the backward only
+    // added into (or never wrote) stays NaN and fails its check below.
+    for (size_t i = 0; i < model.num_parameters; i++) { model.grads_memory[i] = NAN; }
     gpt2_zero_grad(&model);
     gpt2_backward(&model, 1.0f / (float)BT);
     for (int k = 0; k < NUM_PARAMETER_TENSORS; k++) {
@@ -338,7 +342,7 @@ static void test_finite_differences(TestLog *log) {
     fill_normal(s.weight, 3 * FD_C, 1.0f, &rng);
     fill_normal(s.bias, FD_T * FD_C, 1.0f, &rng);
     FD_RESET();
-    encoder_backward(dweight, dbias, s.r, s.tokens, FD_B, FD_T, FD_C);
+    encoder_backward(dweight, dbias, s.r, s.tokens, FD_B, FD_T, FD_C, 0);
     fd_check(log, "fd encoder dwte", s.weight, 3 * FD_C, dweight, obj_encoder, &s);
     fd_check(log, "fd encoder dwpe", s.bias, FD_T * FD_C, dbias, obj_encoder, &s);
 
@@ -348,7 +352,7 @@ static void test_finite_differences(TestLog *log) {
     fill_normal(s.bias, FD_C, 1.0f, &rng);
     obj_layernorm(&s);
     FD_RESET();
-    layernorm_backward(dinp, dweight, dbias, s.r, s.inp, s.weight, s.mean, s.rstd, FD_B, FD_T, FD_C);
+    layernorm_backward(dinp, dweight, dbias, s.r, s.inp, s.weight, s.mean, s.rstd, FD_B, FD_T, FD_C, 0);
     fd_check(log, "fd layernorm dinp", s.inp, BT * FD_C, dinp, obj_layernorm, &s);
     fd_check(log, "fd layernorm dweight", s.weight, FD_C, dweight, obj_layernorm, &s);
     fd_check(log, "fd layernorm dbias", s.bias, FD_C, dbias, obj_layernorm, &s);
@@ -358,7 +362,7 @@ static void test_finite_differences(TestLog *log) {
     fill_normal(s.weight, FD_OC * FD_C, 1.0f, &rng);
     fill_normal(s.bias, FD_OC, 1.0f, &rng);
     FD_RESET();
-    matmul_backward(dinp, dweight, dbias, s.r, s.inp, s.weight, FD_B, FD_T, FD_C, FD_OC);
+    matmul_backward(dinp, dweight, dbias, s.r, s.inp, s.weight, FD_B, FD_T, FD_C, FD_OC, 0);
     fd_check(log, "fd matmul dinp", s.inp, BT * FD_C, dinp, obj_matmul, &s);
     fd_check(log, "fd matmul dweight", s.weight, FD_OC * FD_C, dweight, obj_matmul, &s);
     fd_check(log, "fd matmul dbias", s.bias, FD_OC, dbias, obj_matmul, &s);
@@ -436,6 +440,31 @@ static void test_grad_accumulation(TestLog *log, const Fixture *fx) {
     expect_close(log, "grad accumulation (2 x B/2 == B)", model.grads_memory, whole, N,
                  1e-5 * scale, 1e-4);
     free(whole);
+    gpt2_free(&model);
+}
+
+// gpt2_zero_grad writes nothing, and the backward after it writes every
+// parameter gradient: the same bits as adding into zeros, whatever the
+// gradients held before (NaNs here), at a T shorter than the position table
+// (wpe's rows past T: zeros)
+static void test_grad_overwrite(TestLog *log, const Fixture *fx) {
+    GPT2 model;
+    model_from_fixture(&model, fx);
+    int B = fx->B, T = fx->T > 1 ? fx->T / 2 : 1;
+    size_t N = model.num_parameters;
+    float *ref = (float *)mallocCheck(N * sizeof(float));
+    gpt2_forward(&model, fx->inputs, B, T);
+    gpt2_loss(&model, fx->targets);
+    memset(model.grads_memory, 0, N * sizeof(float));  // the reference: added into zeros
+    gpt2_backward(&model, 1.0f / (float)(B * T));
+    memcpy(ref, model.grads_memory, N * sizeof(float));
+    gpt2_forward(&model, fx->inputs, B, T);  // (the backward wrote over the logits)
+    gpt2_loss(&model, fx->targets);
+    for (size_t i = 0; i < N; i++) { model.grads_memory[i] = NAN; }
+    gpt2_zero_grad(&model);
+    gpt2_backward(&model, 1.0f / (float)(B * T));
+    expect_close(log, "zero_grad + backward writes all (T/2)", model.grads_memory, ref, N, 0.0, 0.0);
+    free(ref);
     gpt2_free(&model);
 }
 
@@ -1020,6 +1049,7 @@ int main(int argc, char **argv) {
     test_fixture(&log, &fx);
     test_finite_differences(&log);
     test_grad_accumulation(&log, &fx);
+    test_grad_overwrite(&log, &fx);
     test_sampling(&log);
     test_kv_cache(&log, &fx);
     test_exp_fast(&log);

@@ -124,7 +124,7 @@ static void run_backward(void *ctx) {
     MatmulRun *r = (MatmulRun *)ctx;
     switch (r->version) {
         case 1: matmul_backward_plain(r->dinp, r->dw, r->db, r->dout, r->inp, r->w, r->N, r->C, r->OC); break;
-        case 2: matmul_backward(r->dinp, r->dw, r->db, r->dout, r->inp, r->w, 1, r->N, r->C, r->OC); break;
+        case 2: matmul_backward(r->dinp, r->dw, r->db, r->dout, r->inp, r->w, 1, r->N, r->C, r->OC, 0); break;
         default: matmul_backward_axpy(r->dinp, r->dw, r->db, r->dout, r->inp, r->w, r->N, r->C, r->OC); break;
     }
 }

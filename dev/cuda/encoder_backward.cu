@@ -297,7 +297,7 @@ int main(int argc, char **argv) {
     float *dwpe_ref = (float *)mallocCheck(nwpe * sizeof(float));
     memcpy(dwte_ref, dwte0, nwte * sizeof(float));
     memcpy(dwpe_ref, dwpe0, nwpe * sizeof(float));
-    encoder_backward(dwte_ref, dwpe_ref, dout, inp, B, T, C);  // the CPU twin
+    encoder_backward(dwte_ref, dwpe_ref, dout, inp, B, T, C, 0);  // the CPU twin
 
     TokenBuckets tb = bucket_tokens(inp, B * T, V), d_tb = tb;
     d_tb.tokens = to_device(tb.tokens, (size_t)tb.num_unique);
@@ -333,7 +333,7 @@ int main(int argc, char **argv) {
         float *dout_r = make_rounded_bf16(dout, N);
         memcpy(dwte_ref, dwte0, nwte * sizeof(float));
         memcpy(dwpe_ref, dwpe0, nwpe * sizeof(float));
-        encoder_backward(dwte_ref, dwpe_ref, dout_r, inp, B, T, C);
+        encoder_backward(dwte_ref, dwpe_ref, dout_r, inp, B, T, C, 0);
         ChunkedBuckets cb = chunk_buckets(&tb, ENC4_CHUNK), d_cb = cb;
         d_cb.tb = d_tb;  // version 3's device buckets
         d_cb.partial_start = to_device(cb.partial_start, (size_t)tb.num_unique + 1);

@@ -308,7 +308,7 @@ int main(int argc, char **argv) {
     memcpy(dinp_ref, dinp0, NC * 4);
     memcpy(dw_ref, dw0, C * 4);
     memcpy(db_ref, db0, C * 4);
-    layernorm_backward(dinp_ref, dw_ref, db_ref, dout, inp, weight, mean, rstd, B, T, C);  // the CPU twin
+    layernorm_backward(dinp_ref, dw_ref, db_ref, dout, inp, weight, mean, rstd, B, T, C, 0);  // the CPU twin
 
     float *d_inp = to_device(inp, NC), *d_dout = to_device(dout, NC), *d_w = to_device(weight, C);
     float *d_mean = to_device(mean, N), *d_rstd = to_device(rstd, N);

@@ -37,7 +37,7 @@ int main(int argc, char **argv) {
     memcpy(dinp_ref, dinp0, ni * 4);
     memcpy(dw_ref, dw0, nw * 4);
     memcpy(db_ref, db0, (size_t)OC * 4);
-    matmul_backward(dinp_ref, dw_ref, db_ref, dout, inp, weight, B, T, C, OC);  // the CPU twin
+    matmul_backward(dinp_ref, dw_ref, db_ref, dout, inp, weight, B, T, C, OC, 0);  // the CPU twin
 
     float *d_inp = to_device(inp, ni), *d_w = to_device(weight, nw), *d_dout = to_device(dout, no);
     __nv_bfloat16 *d_inp16 = to_device_bf16(inp, ni), *d_w16 = to_device_bf16(weight, nw);
