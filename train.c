@@ -116,6 +116,27 @@ static inline float exp_fast(float x) {
     return p * scale;
 }
 
+// the largest of x[0:n] (n >= 1): what the plain loop m = x[i] > m ? x[i] : m
+// from m = x[0] finds (a max is exact in any order), kept in 64 running
+// maxima, element i in lane i % 64, then those in lane order. In the plain
+// loop each compare waits for the one before; the lanes are four AVX-512
+// (eight AVX2) vector maxes per 64 floats, which GCC makes of the inner loop.
+// (Measured: the classifier's softmax forward, 2,048 rows of 50,304 logits,
+// 2.3x faster on 1 and 2 threads.)
+#define MAX_LANES 64
+static float max_of(const float *x, int n) {
+    float lanes[MAX_LANES];
+    for (int j = 0; j < MAX_LANES; j++) { lanes[j] = x[0]; }
+    int i = 0;
+    for (; i + MAX_LANES <= n; i += MAX_LANES) {
+        for (int j = 0; j < MAX_LANES; j++) { lanes[j] = x[i + j] > lanes[j] ? x[i + j] : lanes[j]; }
+    }
+    float m = x[0];
+    for (int j = 0; j < MAX_LANES; j++) { m = lanes[j] > m ? lanes[j] : m; }
+    for (; i < n; i++) { m = x[i] > m ? x[i] : m; }
+    return m;
+}
+
 // ----------------------------------------------------------------------------
 // the layers: forward and backward side by side, in the order the model uses them.
 // Every forward overwrites its outputs; every backward adds (+=) into its
@@ -981,13 +1002,12 @@ static void lora_backward(float *dinp, float *dlora_a, float *dlora_b, float *dh
 // the softmax of one row of scores in place: a[t2] = softmax(a[t2] * scale)
 // over t2 < n, and a[t2] = 0 for n <= t2 < len
 // (the sum is an omp simd reduction: the vector lanes keep partial sums,
-// combined at the end; the same order every time, for a given build. The max
-// is a plain loop: a max is exact in any order, and clang cannot vectorise a
-// float max reduction, so an omp simd there only earns a warning)
+// combined at the end; the same order every time, for a given build. The max:
+// max_of, in lanes of its own, as an omp simd max reduction is not
+// vectorised by clang and only earns a warning)
 static void attention_softmax_row(float *a, int n, int len, float scale) {
     for (int t2 = 0; t2 < n; t2++) { a[t2] *= scale; }
-    float maxval = a[0];  // the max (started from the first score)
-    for (int t2 = 1; t2 < n; t2++) { maxval = a[t2] > maxval ? a[t2] : maxval; }
+    float maxval = max_of(a, n);
     // subtract the max so exp never overflows
     for (int t2 = 0; t2 < n; t2++) { a[t2] = exp_fast(a[t2] - maxval); }
     float sum = 0.0f;
@@ -1210,8 +1230,7 @@ static void softmax_crossentropy_forward(float *losses, float *lmax, float *linv
     #pragma omp parallel for
     for (size_t i = 0; i < N; i++) {
         const float *l = logits + i * Vp;
-        float maxval = l[0];  // (a plain loop: see attention_softmax_row)
-        for (int v = 1; v < V; v++) { maxval = l[v] > maxval ? l[v] : maxval; }
+        float maxval = max_of(l, V);
         float sum = 0.0f;
         #pragma omp simd reduction(+ : sum)
         for (int v = 0; v < V; v++) { sum += exp_fast(l[v] - maxval); }
