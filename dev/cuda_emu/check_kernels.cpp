@@ -68,7 +68,7 @@ static void check_layers() {
     auto dwte2 = dwte1, dwpe2 = dwpe1;
     encoder_backward_case(dwte1.data(), dout.data(), inp.data(), N, C, V, ENCODER_CHUNK);
     encoder_backward_wpe_launch(dwpe1.data(), dout.data(), B, T, C);
-    encoder_backward(dwte2.data(), dwpe2.data(), dout.data(), inp.data(), B, T, C);
+    encoder_backward(dwte2.data(), dwpe2.data(), dout.data(), inp.data(), B, T, C, 0);
     cmp("encoder_backward dwte", dwte1.data(), dwte2.data(), dwte1.size());
     cmp("encoder_backward dwpe", dwpe1.data(), dwpe2.data(), dwpe1.size());
     // the split of frequent tokens' buckets, with chunks of 3 positions: of 40
@@ -82,7 +82,7 @@ static void check_layers() {
       auto d2 = randv(&rng, N2 * C), e1 = randv(&rng, (size_t)V * C), p1 = randv(&rng, (size_t)T2 * C);
       auto e2 = e1, p2 = p1;
       int chunks = encoder_backward_case(e1.data(), d2.data(), inp2.data(), N2, C, V, 3);
-      encoder_backward(e2.data(), p2.data(), d2.data(), inp2.data(), B2, T2, C);
+      encoder_backward(e2.data(), p2.data(), d2.data(), inp2.data(), B2, T2, C, 0);
       char name[64]; snprintf(name, sizeof(name), "encoder_backward dwte (%d chunks)", chunks);
       cmp(name, e1.data(), e2.data(), e1.size()); }
     // layernorm: check_layernorm, at several shapes (main)
@@ -202,7 +202,7 @@ static void check_layernorm(int B, int T, int C, unsigned seed) {
     layernorm_forward(l2.data(), m2.data(), r2.data(), x.data(), w.data(), bb.data(), B, T, C);
     layernorm_backward_launch(dinp1.data(), dw1.data(), db1.data(), dout.data(), x.data(), w.data(), m2.data(),
                               r2.data(), N, C, scratch.data());
-    layernorm_backward(dinp2.data(), dw2.data(), db2.data(), dout.data(), x.data(), w.data(), m2.data(), r2.data(), B, T, C);
+    layernorm_backward(dinp2.data(), dw2.data(), db2.data(), dout.data(), x.data(), w.data(), m2.data(), r2.data(), B, T, C, 0);
     snprintf(tag, sizeof(tag), "C=%d N=%zu, %d warps", C, N, layernorm_backward_warps(C));
     snprintf(name, sizeof(name), "layernorm_backward dinp %s", tag); cmp(name, dinp1.data(), dinp2.data(), NC);
     snprintf(name, sizeof(name), "layernorm_backward dweight %s", tag); cmp(name, dw1.data(), dw2.data(), C);
@@ -242,7 +242,7 @@ static void check_unfused_matmul() {
     LAUNCH(ceil_div(N * OC, (size_t)256 * X128), 256, 0, gelu_backward_kernel)(dfch.data(), fch.data(), dfch.data(), N * OC);
     std::vector<float> scratch((N + COLSUM_ROWS - 1) / COLSUM_ROWS * C);
     column_sums_launch(db.data(), dout.data(), N, C, scratch.data());
-    matmul_backward(rdgl.data(), rdwp.data(), rdb.data(), dout.data(), rgl.data(), wp.data(), B, T, OC, C);
+    matmul_backward(rdgl.data(), rdwp.data(), rdb.data(), dout.data(), rgl.data(), wp.data(), B, T, OC, C, 0);
     gelu_backward(rdfch.data(), rfch.data(), rdgl.data(), N * OC);
     cmp("unfused matmul_backward + gelu_backward", dfch.data(), rdfch.data(), N * OC);
     cmp("unfused matmul_backward dbias", db.data(), rdb.data(), C);
