@@ -600,6 +600,30 @@ static const float *matmul_init(int overwrite, const float *bias, int k0, int n)
     return bias != NULL ? bias + n : matmul_zeros;
 }
 
+// one strip of C, columns [n, n + cols) of all M rows: its tiles down A's
+// packed panels of one k block (panel p at apanels + p * kc * MR) with the
+// packed strip of B, asking meanwhile for the lines of the block of B that
+// the next strip will pack (next_cols 0: none), a few lines per tile, so
+// that its copy then reads from cache. init: see matmul_micro_kernel.
+static void matmul_strip_tiles(float *c, size_t ldc, const float *apanels, const float *strip, int M,
+                               int kc, int n, int cols, const float *init, const float *b, size_t b_rs,
+                               size_t b_cs, int next_k0, int next_kc, int next_n, int next_cols) {
+    const int panels = (M + MATMUL_MR - 1) / MATMUL_MR;
+    int per_panel = 0;
+    if (next_cols > 0) {
+        const int lines = matmul_prefetch_strip(b, b_rs, b_cs, next_k0, next_kc, next_n, next_cols, 0, 0);
+        per_panel = (lines + panels - 1) / panels;
+    }
+    for (int p = 0; p < panels; p++) {
+        const int m = p * MATMUL_MR;
+        if (per_panel > 0) {
+            matmul_prefetch_strip(b, b_rs, b_cs, next_k0, next_kc, next_n, next_cols, p * per_panel, per_panel);
+        }
+        matmul_micro_kernel(c + (size_t)m * ldc + n, ldc, apanels + (size_t)p * kc * MATMUL_MR, 1, MATMUL_MR,
+                            strip, kc, M - m < MATMUL_MR ? M - m : MATMUL_MR, cols, 0, init);
+    }
+}
+
 // A small and B wide: at most MATMUL_WHOLE_A floats of A (a few hundred
 // tokens' rows: the forward's inp, the input gradient's dout), and more than
 // MATMUL_NC columns of B (qkv, fc, the classifier; fcproj's input gradient).
@@ -659,21 +683,9 @@ static void matmul_whole_a(float *c, size_t ldc, int overwrite, const float *bia
                 const int next_k0 = (u + 1) % kblocks * MATMUL_KC;
                 const int next_kc = K - next_k0 < MATMUL_KC ? K - next_k0 : MATMUL_KC;
                 if (u == 0) { matmul_pack_strip(strip, b, b_rs, b_cs, k0, kc, n, cols); }
-                int per_panel = 0;
-                if (u + 1 < units) {
-                    const int lines = matmul_prefetch_strip(b, b_rs, b_cs, next_k0, next_kc, next_n, next_cols, 0, 0);
-                    per_panel = (lines + panels - 1) / panels;
-                }
-                const float *ablock = apack + (size_t)k0 * panels * MATMUL_MR;
-                for (int p = 0; p < panels; p++) {
-                    const int m = p * MATMUL_MR;
-                    if (per_panel > 0) {
-                        matmul_prefetch_strip(b, b_rs, b_cs, next_k0, next_kc, next_n, next_cols, p * per_panel, per_panel);
-                    }
-                    matmul_micro_kernel(c + (size_t)m * ldc + n, ldc, ablock + (size_t)p * kc * MATMUL_MR, 1,
-                                        MATMUL_MR, strip, kc, M - m < MATMUL_MR ? M - m : MATMUL_MR, cols, 0,
-                                        matmul_init(overwrite, bias, k0, n));
-                }
+                matmul_strip_tiles(c, ldc, apack + (size_t)k0 * panels * MATMUL_MR, strip, M, kc, n, cols,
+                                   matmul_init(overwrite, bias, k0, n), b, b_rs, b_cs, next_k0, next_kc, next_n,
+                                   u + 1 < units ? next_cols : 0);
                 if (u + 1 < units) { matmul_pack_strip(strip, b, b_rs, b_cs, next_k0, next_kc, next_n, next_cols); }
             }
         }
@@ -795,20 +807,8 @@ static void matmul_general(float *c, size_t ldc, int overwrite, const float *bia
                             const int n = n0 + s * MATMUL_NR, cols = N - n < MATMUL_NR ? N - n : MATMUL_NR;
                             const int next = n + MATMUL_NR, next_cols = N - next < MATMUL_NR ? N - next : MATMUL_NR;
                             if (s == s_begin) { matmul_pack_strip(my_strip, b, b_rs, b_cs, k0, kc, n, cols); }
-                            int lines = 0, per_panel = 0;  // the next strip's lines, a few per panel
-                            if (s + 1 < s_end) {
-                                lines = matmul_prefetch_strip(b, b_rs, b_cs, k0, kc, next, next_cols, 0, 0);
-                                per_panel = (lines + panels_all - 1) / panels_all;
-                            }
-                            for (int p = 0; p < panels_all; p++) {
-                                const int m = p * MATMUL_MR;
-                                if (per_panel > 0) {
-                                    matmul_prefetch_strip(b, b_rs, b_cs, k0, kc, next, next_cols, p * per_panel, per_panel);
-                                }
-                                matmul_micro_kernel(c + (size_t)m * ldc + n, ldc, apack + (size_t)p * kc * MATMUL_MR, 1,
-                                                    MATMUL_MR, my_strip, kc, M - m < MATMUL_MR ? M - m : MATMUL_MR, cols, 0,
-                                                    matmul_init(overwrite, bias, k0, n));
-                            }
+                            matmul_strip_tiles(c, ldc, apack, my_strip, M, kc, n, cols, matmul_init(overwrite, bias, k0, n),
+                                               b, b_rs, b_cs, k0, kc, next, s + 1 < s_end ? next_cols : 0);
                             if (s + 1 < s_end) { matmul_pack_strip(my_strip, b, b_rs, b_cs, k0, kc, next, next_cols); }
                         }
                     }
