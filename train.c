@@ -140,7 +140,8 @@ static float max_of(const float *x, int n) {
 // ----------------------------------------------------------------------------
 // the layers: forward and backward side by side, in the order the model uses them.
 // Every forward overwrites its outputs; every backward adds (+=) into its
-// gradients.
+// gradients, except that with `overwrite` it writes (=) the parameter
+// gradients (the step's first backward: see gpt2_zero_grad).
 
 // out[b,t,:] = wte[inp[b,t],:] + wpe[t,:]
 // out (B,T,C), inp (B,T) token ids, wte (V,C), wpe (maxT,C); overwrites out
